@@ -1,0 +1,178 @@
+"""The catalog: layered price files, name matching and the price in force at a time.
+
+Layers, highest precedence first:
+0. the user override file (custom models, negotiated discounts);
+1. imported files (``llmtally prices import``), newest import first;
+2. the built-in, hand-checked files (``catalog/data/<provider>.yaml``);
+3. the built-in seed files (``catalog/data/seed/<provider>.yaml``), taken
+   from the public reference price tables, for breadth.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+
+from llmtally.catalog.loader import read_provider_file, version_of
+from llmtally.catalog.matching import MatchIndex, ModelRef
+from llmtally.catalog.overrides import DiscountSpec, read_override_file
+from llmtally.catalog.price import LongContext, Price, Tier, price_from_spec
+from llmtally.catalog.schema import ProviderFile
+
+__all__ = ["BUILTIN_DIR", "Catalog", "NoPriceError", "imports_dir"]
+
+BUILTIN_DIR = Path(__file__).parent / "data"
+
+
+class NoPriceError(LookupError):
+    """The model is known but had no price at the time asked for."""
+
+
+def imports_dir(home: Path) -> Path:
+    return home / "catalog"
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    starts: list[dt.date]
+    prices: list[Price]
+
+
+def _scaled(price: Price, factor: Decimal) -> Price:
+    tiers = {
+        name: Tier(
+            discount=t.discount,
+            rates=t.rates.scaled(factor) if t.rates else None,
+            long_context=tuple(LongContext(c.above, c.rates.scaled(factor)) for c in t.long_context),
+        )
+        for name, t in price.tiers.items()
+    }
+    audio = price.audio.model_copy(update={"price": price.audio.price * factor}) if price.audio else None
+    return replace(
+        price,
+        rates=price.rates.scaled(factor),
+        long_context=tuple(LongContext(c.above, c.rates.scaled(factor)) for c in price.long_context),
+        tiers=tiers,
+        images={k: v * factor for k, v in price.images.items()},
+        audio=audio,
+    )
+
+
+class Catalog:
+    """Every known model price, matched by rules, resolved by date."""
+
+    def __init__(
+        self,
+        layers: Sequence[Sequence[ProviderFile]],
+        discounts: Sequence[DiscountSpec] = (),
+        version: str = "",
+    ) -> None:
+        self.version = version
+        self._discounts = tuple(discounts)
+        refs: list[ModelRef] = []
+        aliases: dict[str, str] = {}
+        self._pricing_urls: dict[str, str] = {}
+        for rank, files in enumerate(layers):
+            for pf in files:
+                self._pricing_urls.setdefault(pf.provider, pf.pricing_url)
+                for alias in pf.aliases:
+                    aliases.setdefault(alias.lower(), pf.provider)
+                refs.extend(ModelRef(pf.provider, spec, rank) for spec in pf.models)
+        self._refs = refs
+        self.index = MatchIndex(refs, aliases)
+        self._histories: dict[int, _History] = {}
+
+    @classmethod
+    def load(
+        cls,
+        home: Path | None = None,
+        override: Path | None = None,
+        builtin: Path = BUILTIN_DIR,
+    ) -> Catalog:
+        """The built-in catalog, plus imports under ``home`` and an override file."""
+        contents: list[bytes] = []
+        layers: list[list[ProviderFile]] = []
+        discounts: list[DiscountSpec] = []
+        if override is not None and override.exists():
+            spec, raw = read_override_file(override)
+            contents.append(raw)
+            discounts = list(spec.discounts)
+            layers.append(list(spec.providers))
+        else:
+            layers.append([])
+        import_files = []
+        if home is not None and imports_dir(home).is_dir():
+            import_files = sorted(imports_dir(home).glob("*.yaml"), key=lambda p: -p.stat().st_mtime)
+        for folder_files in (import_files, sorted(builtin.glob("*.yaml")), sorted((builtin / "seed").glob("*.yaml"))):
+            layer = []
+            for path in folder_files:
+                pf, raw = read_provider_file(path)
+                contents.append(raw)
+                layer.append(pf)
+            layers.append(layer)
+        return cls(layers, discounts, version_of(contents))
+
+    @property
+    def providers(self) -> list[str]:
+        return sorted(self.index.providers)
+
+    def pricing_url(self, provider: str) -> str | None:
+        return self._pricing_urls.get(provider)
+
+    def lookup(self, provider: str | None, model: str) -> ModelRef:
+        return self.index.find(provider, model)
+
+    def refs(self) -> Iterator[ModelRef]:
+        """Every model, once: a model shadowed by a higher layer is left out."""
+        seen: set[tuple[str, str]] = set()
+        for ref in sorted(self._refs, key=lambda r: r.layer):
+            key = (ref.provider, ref.spec.id.lower())
+            if key not in seen:
+                seen.add(key)
+                yield ref
+
+    def history(self, ref: ModelRef) -> list[Price]:
+        return self._history(ref).prices
+
+    def _history(self, ref: ModelRef) -> _History:
+        hist = self._histories.get(id(ref.spec))
+        if hist is None:
+            factor = self._discount(ref)
+            prices = [
+                price_from_spec(ref.provider, ref.spec.id, p, self.version) for p in ref.spec.prices
+            ]
+            if factor is not None:
+                prices = [_scaled(p, factor) for p in prices]
+            starts = [p.effective or dt.date.min for p in prices]
+            hist = _History(starts, prices)
+            self._histories[id(ref.spec)] = hist
+        return hist
+
+    def _discount(self, ref: ModelRef) -> Decimal | None:
+        factor = None
+        for d in self._discounts:
+            if d.applies(ref.provider, ref.spec.id):
+                factor = (factor or Decimal(1)) * d.factor
+        return factor
+
+    def price_at(self, provider: str | None, model: str, at: dt.datetime | None = None) -> Price:
+        """The price of ``model`` in force at ``at`` (default: now, UTC)."""
+        ref = self.index.find(provider, model)
+        return self.price_of(ref, at)
+
+    def price_of(self, ref: ModelRef, at: dt.datetime | None = None) -> Price:
+        moment = at or dt.datetime.now(dt.UTC)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC)
+        hist = self._history(ref)
+        pos = bisect.bisect_right(hist.starts, moment.date()) - 1
+        if pos < 0:
+            raise NoPriceError(
+                f"{ref.provider}/{ref.spec.id} had no price on {moment.date().isoformat()}; "
+                f"its first price took effect {hist.starts[0].isoformat()}"
+            )
+        return hist.prices[pos].in_window(moment)

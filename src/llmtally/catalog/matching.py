@@ -1,0 +1,136 @@
+"""Model names -> catalog entries, by rules in a fixed order.
+
+1. exact: a model id or alias;
+2. dated snapshot: the name less a date suffix (``-2024-08-06``, ``-20241022``,
+   ``-0613``, ``@20240229``) is an id or alias;
+3. prefix rules (longest prefix wins);
+4. regex rules.
+
+Within each rule, a layer of higher precedence (user overrides, imports) wins
+over the built-in catalog. Provider prefixes (``openai/gpt-4o``) are peeled
+off before matching and narrow the search to that provider. A miss is an
+:class:`UnknownModelError` that names the nearest known names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from llmtally.catalog.schema import ModelSpec
+
+__all__ = ["MatchIndex", "ModelRef", "UnknownModelError", "UnknownProviderError"]
+
+_SNAPSHOT = re.compile(r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}))$")
+
+
+class UnknownModelError(LookupError):
+    def __init__(self, model: str, provider: str | None, near: list[str]) -> None:
+        where = f" for provider {provider!r}" if provider else ""
+        hint = f"; nearest known: {', '.join(near)}" if near else ""
+        super().__init__(f"unknown model {model!r}{where}{hint}")
+        self.model, self.provider, self.near = model, provider, near
+
+
+class UnknownProviderError(LookupError):
+    def __init__(self, provider: str, known: Iterable[str]) -> None:
+        super().__init__(f"unknown provider {provider!r}; known: {', '.join(sorted(known))}")
+        self.provider = provider
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """One model of one provider in one catalog layer."""
+
+    provider: str
+    spec: ModelSpec
+    layer: int  # 0 = highest precedence
+
+
+@dataclass(slots=True)
+class _Rules:
+    exact: dict[str, list[ModelRef]] = field(default_factory=dict)
+    prefix: list[tuple[str, ModelRef]] = field(default_factory=list)
+    regex: list[tuple[re.Pattern[str], ModelRef]] = field(default_factory=list)
+
+
+class MatchIndex:
+    """Name rules over every model of every layer."""
+
+    def __init__(self, refs: Iterable[ModelRef], provider_aliases: dict[str, str]) -> None:
+        self._aliases = provider_aliases
+        self._rules = _Rules()
+        self._names: dict[str, set[str]] = {}
+        for ref in sorted(refs, key=lambda r: r.layer):
+            self._add(ref)
+        self._rules.prefix.sort(key=lambda item: (-len(item[0]), item[1].layer))
+        self._cache: dict[tuple[str | None, str], ModelRef] = {}
+
+    def _add(self, ref: ModelRef) -> None:
+        names = {ref.spec.id.lower(), *(a.lower() for a in ref.spec.aliases)}
+        for name in names:
+            self._rules.exact.setdefault(name, []).append(ref)
+        self._names.setdefault(ref.provider, set()).update(names)
+        if ref.spec.match is not None:
+            self._rules.prefix.extend((p.lower(), ref) for p in ref.spec.match.prefix)
+            self._rules.regex.extend(
+                (re.compile(rx, re.IGNORECASE), ref) for rx in ref.spec.match.regex
+            )
+
+    @property
+    def providers(self) -> set[str]:
+        return set(self._names)
+
+    def canonical_provider(self, provider: str) -> str | None:
+        name = provider.strip().lower()
+        return self._aliases.get(name, name if name in self._names else None)
+
+    def _split(self, provider: str | None, model: str) -> tuple[str | None, str]:
+        """Peel provider prefixes off the model name; settle which provider to search."""
+        chosen = self.canonical_provider(provider) if provider else None
+        name = model.strip()
+        while "/" in name:
+            head, rest = name.split("/", 1)
+            owner = self.canonical_provider(head)
+            if owner is None and head.lower() != "models":
+                break
+            chosen = owner or chosen
+            name = rest
+        if provider and chosen is None:
+            raise UnknownProviderError(provider, self.providers | set(self._aliases))
+        return chosen, name.lower()
+
+    def find(self, provider: str | None, model: str) -> ModelRef:
+        key = (provider, model)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._find(provider, model)
+            self._cache[key] = hit
+        return hit
+
+    def _find(self, provider: str | None, model: str) -> ModelRef:
+        chosen, name = self._split(provider, model)
+
+        def ok(ref: ModelRef) -> bool:
+            return chosen is None or ref.provider == chosen
+
+        for candidate in (name, _SNAPSHOT.sub("", name)):
+            refs = [r for r in self._rules.exact.get(candidate, ()) if ok(r)]
+            if refs:
+                return refs[0]
+        for prefix, ref in self._rules.prefix:
+            if name.startswith(prefix) and ok(ref):
+                return ref
+        for pattern, ref in self._rules.regex:
+            if pattern.fullmatch(name) and ok(ref):
+                return ref
+        raise UnknownModelError(model, chosen, self.near(chosen, name))
+
+    def near(self, provider: str | None, name: str, n: int = 5) -> list[str]:
+        pool: set[str] = set()
+        for owner, names in self._names.items():
+            if provider is None or owner == provider:
+                pool.update(names)
+        return difflib.get_close_matches(name, sorted(pool), n=n, cutoff=0.5)

@@ -1,0 +1,204 @@
+"""Resolved prices: what the meter multiplies usage by.
+
+A :class:`Price` is one model's price entry in force at one instant (with a
+time-of-day window already applied), plus what varies per request: long
+context cliffs and service tiers. Built from the validated file schema once,
+at load time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+
+from llmtally.catalog.schema import (
+    RATE_FIELDS,
+    AudioSpec,
+    LongContextSpec,
+    PriceSpec,
+    RatesSpec,
+    SelfHostedSpec,
+    TierSpec,
+    WindowSpec,
+)
+
+__all__ = ["LongContext", "Price", "Rates", "Tier", "Window", "price_from_spec"]
+
+_MILLION = Decimal(1_000_000)
+_SECONDS_PER_HOUR = Decimal(3600)
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Unit prices; ``None`` means "not priced apart" (the meter falls back)."""
+
+    input: Decimal | None = None
+    output: Decimal | None = None
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    reasoning: Decimal | None = None
+    input_audio: Decimal | None = None
+    output_audio: Decimal | None = None
+    input_image: Decimal | None = None
+    output_image: Decimal | None = None
+    request: Decimal | None = None
+    characters: Decimal | None = None
+
+    @classmethod
+    def from_spec(cls, spec: RatesSpec) -> Rates:
+        return cls(**{name: getattr(spec, name) for name in RATE_FIELDS})
+
+    def overlay(self, other: Rates) -> Rates:
+        """These rates with every rate that ``other`` sets replaced."""
+        changes = {f.name: getattr(other, f.name) for f in fields(other)}
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def scaled(self, factor: Decimal) -> Rates:
+        changes = {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(self, **{k: v * factor for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            f.name: str(getattr(self, f.name))
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LongContext:
+    above: int
+    rates: Rates
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    discount: Decimal | None
+    rates: Rates | None
+    long_context: tuple[LongContext, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: dt.time
+    end: dt.time
+    discount: Decimal | None
+    rates: Rates | None
+
+    def contains(self, moment: dt.time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    @property
+    def label(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M} UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A model's prices in force at one instant."""
+
+    provider: str
+    model: str
+    effective: dt.date | None
+    source: str
+    catalog_version: str
+    rates: Rates
+    long_context: tuple[LongContext, ...] = ()
+    tiers: dict[str, Tier] = field(default_factory=dict)
+    images: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    audio: AudioSpec | None = None
+    windows: tuple[Window, ...] = ()
+    window: str | None = None
+    self_hosted: SelfHostedSpec | None = None
+
+    @property
+    def entry_id(self) -> str:
+        since = self.effective.isoformat() if self.effective else "launch"
+        return f"{self.provider}/{self.model}@{since}"
+
+    def in_window(self, moment: dt.datetime | None) -> Price:
+        """This price with the time-of-day window active at ``moment`` applied."""
+        if not self.windows or moment is None:
+            return self
+        at = moment.astimezone(dt.UTC).time() if moment.tzinfo else moment.time()
+        for win in self.windows:
+            if win.contains(at):
+                if win.rates is not None:
+                    rates = self.rates.overlay(win.rates)
+                else:
+                    rates = self.rates.scaled(win.discount or Decimal(1))
+                return replace(self, rates=rates, window=win.label)
+        return self
+
+    def describe(self) -> dict[str, str | None]:
+        return {
+            "id": self.entry_id,
+            "provider": self.provider,
+            "model": self.model,
+            "effective": self.effective.isoformat() if self.effective else None,
+            "source": self.source,
+            "window": self.window,
+            "catalog_version": self.catalog_version,
+        }
+
+
+def _self_hosted_rates(spec: SelfHostedSpec) -> Rates:
+    """Instance dollars per hour spread over the tokens it processes per hour."""
+    per_hour_in = spec.input_tokens_per_second * _SECONDS_PER_HOUR
+    per_hour_out = spec.output_tokens_per_second * _SECONDS_PER_HOUR
+    return Rates(
+        input=spec.usd_per_hour / per_hour_in * _MILLION,
+        output=spec.usd_per_hour / per_hour_out * _MILLION,
+    )
+
+
+def _long_context(specs: list[LongContextSpec]) -> tuple[LongContext, ...]:
+    ordered = sorted(specs, key=lambda s: s.above)
+    return tuple(LongContext(above=s.above, rates=Rates.from_spec(s)) for s in ordered)
+
+
+def _tier(spec: TierSpec) -> Tier:
+    if spec.discount is not None:
+        return Tier(discount=spec.discount, rates=None, long_context=_long_context(spec.long_context))
+    return Tier(
+        discount=None, rates=Rates.from_spec(spec), long_context=_long_context(spec.long_context)
+    )
+
+
+def _window(spec: WindowSpec) -> Window:
+    has_rates = any(getattr(spec, name) is not None for name in RATE_FIELDS)
+    return Window(
+        start=spec.start,
+        end=spec.end,
+        discount=spec.discount,
+        rates=Rates.from_spec(spec) if has_rates else None,
+    )
+
+
+def price_from_spec(provider: str, model: str, spec: PriceSpec, version: str) -> Price:
+    rates = Rates.from_spec(spec)
+    if spec.self_hosted is not None:
+        rates = _self_hosted_rates(spec.self_hosted).overlay(rates)
+    tiers = {
+        name: _tier(tier)
+        for name, tier in (("batch", spec.batch), ("flex", spec.flex), ("priority", spec.priority))
+        if tier is not None
+    }
+    return Price(
+        provider=provider,
+        model=model,
+        effective=spec.effective,
+        source=spec.source,
+        catalog_version=version,
+        rates=rates,
+        long_context=_long_context(spec.long_context),
+        tiers=tiers,
+        images={(i.size, i.quality): i.price for i in spec.images},
+        audio=spec.audio,
+        windows=tuple(_window(w) for w in spec.windows),
+        self_hosted=spec.self_hosted,
+    )

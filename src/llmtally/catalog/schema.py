@@ -1,0 +1,206 @@
+"""The schema of a price file: one provider, its models, each model's dated prices.
+
+Every model is validated with ``extra="forbid"`` so that a typo'd field is an
+error, never a silently missing price. Token prices are USD per 1M tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "RATE_FIELDS",
+    "AudioSpec",
+    "ImagePriceSpec",
+    "LongContextSpec",
+    "MatchSpec",
+    "ModelKind",
+    "ModelSpec",
+    "PriceSpec",
+    "ProviderFile",
+    "RatesSpec",
+    "SelfHostedSpec",
+    "TierSpec",
+    "WindowSpec",
+]
+
+ModelKind = Literal[
+    "chat",
+    "reasoning",
+    "completion",
+    "embedding",
+    "image",
+    "audio",
+    "transcription",
+    "tts",
+    "realtime",
+    "moderation",
+    "rerank",
+]
+
+NonNegative = Field(default=None, ge=0)
+
+RATE_FIELDS: tuple[str, ...] = (
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "reasoning",
+    "input_audio",
+    "output_audio",
+    "input_image",
+    "output_image",
+    "request",
+    "characters",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RatesSpec(_Strict):
+    """Unit prices. Tokens and characters: USD per 1M; ``request``: USD per request."""
+
+    input: Decimal | None = NonNegative
+    output: Decimal | None = NonNegative
+    cache_read: Decimal | None = NonNegative
+    cache_write: Decimal | None = NonNegative
+    cache_write_1h: Decimal | None = NonNegative
+    reasoning: Decimal | None = NonNegative
+    input_audio: Decimal | None = NonNegative
+    output_audio: Decimal | None = NonNegative
+    input_image: Decimal | None = NonNegative
+    output_image: Decimal | None = NonNegative
+    request: Decimal | None = NonNegative
+    characters: Decimal | None = NonNegative
+
+
+def _check_one_form(spec: RatesSpec, discount: Decimal | None, what: str) -> None:
+    has_rates = any(getattr(spec, name) is not None for name in RATE_FIELDS)
+    if discount is not None and has_rates:
+        raise ValueError(f"{what} takes either 'discount' or its own rates, not both")
+    if discount is None and not has_rates:
+        raise ValueError(f"{what} needs 'discount' or at least one rate")
+
+
+class LongContextSpec(RatesSpec):
+    """A cliff: a prompt of more than ``above`` tokens (cache included) re-prices
+    the whole request at these rates (rates it leaves out stay as they were)."""
+
+    above: int = Field(gt=0)
+
+
+class TierSpec(RatesSpec):
+    """A service tier (batch, flex, priority): either its own published rates,
+    or ``discount``, a factor applied to every price of the standard tier."""
+
+    discount: Decimal | None = Field(default=None, gt=0)
+    long_context: list[LongContextSpec] = []
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TierSpec:
+        _check_one_form(self, self.discount, "a tier")
+        return self
+
+
+class WindowSpec(RatesSpec):
+    """A time-of-day window in UTC (``end`` may be past midnight) with its own
+    rates or a ``discount`` factor."""
+
+    start: dt.time
+    end: dt.time
+    discount: Decimal | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> WindowSpec:
+        _check_one_form(self, self.discount, "a window")
+        return self
+
+
+class ImagePriceSpec(_Strict):
+    size: str
+    quality: str = "standard"
+    price: Decimal = Field(ge=0)
+
+
+class AudioSpec(_Strict):
+    """Audio priced by duration, with the provider's rounding and minimum."""
+
+    price: Decimal = Field(ge=0)
+    per: Literal["second", "minute", "hour"]
+    increment_seconds: int = Field(default=1, gt=0)
+    rounding: Literal["up", "nearest"] = "up"
+    minimum_seconds: Decimal = Field(default=Decimal(0), ge=0)
+
+
+class SelfHostedSpec(_Strict):
+    """A model on your own instance: $/hour spread over measured throughput."""
+
+    instance: str
+    usd_per_hour: Decimal = Field(gt=0)
+    input_tokens_per_second: Decimal = Field(gt=0)
+    output_tokens_per_second: Decimal = Field(gt=0)
+
+
+class PriceSpec(RatesSpec):
+    """The prices of one model from ``effective`` until the next entry.
+
+    ``effective`` may be left out on the first entry only, meaning "since the
+    model was released" where the release date was not recorded.
+    """
+
+    effective: dt.date | None = None
+    source: str = Field(min_length=1)
+    checked: dt.date | None = None
+    note: str | None = None
+    long_context: list[LongContextSpec] = []
+    batch: TierSpec | None = None
+    flex: TierSpec | None = None
+    priority: TierSpec | None = None
+    windows: list[WindowSpec] = []
+    images: list[ImagePriceSpec] = []
+    audio: AudioSpec | None = None
+    self_hosted: SelfHostedSpec | None = None
+
+
+class MatchSpec(_Strict):
+    """Extra name rules beyond the id and aliases."""
+
+    prefix: list[str] = []
+    regex: list[str] = []
+
+
+class ModelSpec(_Strict):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    kind: ModelKind = "chat"
+    aliases: list[str] = []
+    match: MatchSpec | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    deprecated: dt.date | None = None
+    prices: list[PriceSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> ModelSpec:
+        dates = [p.effective for p in self.prices]
+        if any(d is None for d in dates[1:]):
+            raise ValueError("only the first price may leave out 'effective'")
+        known = [d for d in dates if d is not None]
+        if known != sorted(set(known)) or len(known) != len(set(known)):
+            raise ValueError("prices must be in order of 'effective', one entry per date")
+        return self
+
+
+class ProviderFile(_Strict):
+    provider: str = Field(pattern=r"^[a-z0-9_-]+$")
+    name: str
+    pricing_url: str
+    aliases: list[str] = []
+    models: list[ModelSpec] = []
