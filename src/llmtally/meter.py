@@ -156,7 +156,9 @@ def _input_parts(usage: Usage, r: Rates, price: Price) -> tuple[Decimal, Decimal
             r.cache_read if r.cache_read is not None else r.input, "cache read", price
         )
     if usage.cache_write_tokens:
-        five = _require(r.cache_write if r.cache_write is not None else r.input, "cache write", price)
+        five = _require(
+            r.cache_write if r.cache_write is not None else r.input, "cache write", price
+        )
         hour = r.cache_write_1h if r.cache_write_1h is not None else five
         long_lived = usage.cache_write_1h_tokens
         write = (usage.cache_write_tokens - long_lived) * five + long_lived * hour
@@ -164,7 +166,9 @@ def _input_parts(usage: Usage, r: Rates, price: Price) -> tuple[Decimal, Decimal
     return text_cost, read, write, audio_cost
 
 
-def _output_parts(usage: Usage, r: Rates, price: Price) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+def _output_parts(
+    usage: Usage, r: Rates, price: Price
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """(output, reasoning, audio, image) in USD x 1e6."""
     text = (
         usage.output_tokens
@@ -194,7 +198,11 @@ def cost(usage: Usage, price: Price) -> Cost:
     media_audio = _audio_seconds_cost(usage, price)
     media_images = _images_cost(usage, price)
     if factor != 1:
-        request, media_audio, media_images = request * factor, media_audio * factor, media_images * factor
+        request, media_audio, media_images = (
+            request * factor,
+            media_audio * factor,
+            media_images * factor,
+        )
     scale = factor.scaleb(-6)
     return Cost(
         input=text_in * scale,

@@ -115,8 +115,7 @@ class Usage:
             raise UsageError(f"audio_seconds must be >= 0, got {self.audio_seconds}")
         if self.service_tier not in SERVICE_TIERS:
             raise UsageError(
-                f"service_tier must be one of {', '.join(SERVICE_TIERS)}, "
-                f"got {self.service_tier!r}"
+                f"service_tier must be one of {', '.join(SERVICE_TIERS)}, got {self.service_tier!r}"
             )
         if self.source not in ("reported", "estimated"):
             raise UsageError(f"source must be 'reported' or 'estimated', got {self.source!r}")

@@ -47,15 +47,23 @@ def _scaled(price: Price, factor: Decimal) -> Price:
         name: Tier(
             discount=t.discount,
             rates=t.rates.scaled(factor) if t.rates else None,
-            long_context=tuple(LongContext(c.above, c.rates.scaled(factor)) for c in t.long_context),
+            long_context=tuple(
+                LongContext(c.above, c.rates.scaled(factor)) for c in t.long_context
+            ),
         )
         for name, t in price.tiers.items()
     }
-    audio = price.audio.model_copy(update={"price": price.audio.price * factor}) if price.audio else None
+    audio = (
+        price.audio.model_copy(update={"price": price.audio.price * factor})
+        if price.audio
+        else None
+    )
     return replace(
         price,
         rates=price.rates.scaled(factor),
-        long_context=tuple(LongContext(c.above, c.rates.scaled(factor)) for c in price.long_context),
+        long_context=tuple(
+            LongContext(c.above, c.rates.scaled(factor)) for c in price.long_context
+        ),
         tiers=tiers,
         images={k: v * factor for k, v in price.images.items()},
         audio=audio,
@@ -106,8 +114,14 @@ class Catalog:
             layers.append([])
         import_files = []
         if home is not None and imports_dir(home).is_dir():
-            import_files = sorted(imports_dir(home).glob("*.yaml"), key=lambda p: -p.stat().st_mtime)
-        for folder_files in (import_files, sorted(builtin.glob("*.yaml")), sorted((builtin / "seed").glob("*.yaml"))):
+            import_files = sorted(
+                imports_dir(home).glob("*.yaml"), key=lambda p: -p.stat().st_mtime
+            )
+        for folder_files in (
+            import_files,
+            sorted(builtin.glob("*.yaml")),
+            sorted((builtin / "seed").glob("*.yaml")),
+        ):
             layer = []
             for path in folder_files:
                 pf, raw = read_provider_file(path)

@@ -24,7 +24,7 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 try:  # libyaml is several times faster; PyYAML's pure-Python loader is the fallback.
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
+    _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
@@ -79,7 +79,9 @@ def _describe(errors: Iterable[Any], text: str, origin: str) -> str:
 def parse_provider_file(text: str, origin: str) -> ProviderFile:
     data = load_yaml(text, origin)
     if not isinstance(data, dict):
-        raise CatalogFileError(f"{origin}:1: a price file is a mapping with 'provider' and 'models'")
+        raise CatalogFileError(
+            f"{origin}:1: a price file is a mapping with 'provider' and 'models'"
+        )
     return validate(ProviderFile, data, text, origin)
 
 

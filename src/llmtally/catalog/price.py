@@ -163,7 +163,9 @@ def _long_context(specs: list[LongContextSpec]) -> tuple[LongContext, ...]:
 
 def _tier(spec: TierSpec) -> Tier:
     if spec.discount is not None:
-        return Tier(discount=spec.discount, rates=None, long_context=_long_context(spec.long_context))
+        return Tier(
+            discount=spec.discount, rates=None, long_context=_long_context(spec.long_context)
+        )
     return Tier(
         discount=None, rates=Rates.from_spec(spec), long_context=_long_context(spec.long_context)
     )
