@@ -1,0 +1,23 @@
+"""The ``llmtally`` command: thin wrappers that parse, call one library function, render."""
+
+from __future__ import annotations
+
+import typer
+
+from llmtally.cli import cost_cmd, prices_cmd
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="llmtally",
+    help="Make the cost of using large language models visible, predictable and smaller.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("prices")(prices_cmd.prices)
+app.command("cost")(cost_cmd.cost)
+
+
+def main() -> None:
+    app()

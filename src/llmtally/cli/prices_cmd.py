@@ -1,0 +1,117 @@
+"""``llmtally prices [PATTERN]`` and ``llmtally prices import --format F FILE``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from llmtally.catalog import CatalogFileError, UnknownModelError
+from llmtally.catalog.listing import PriceRow, price_rows
+from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, print_json, stderr
+from llmtally.config import data_home
+
+__all__ = ["prices"]
+
+_FORMATS = ("litellm", "genai-prices")
+
+
+def _money(value: Decimal | None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value.normalize():f}"
+    return f"${text}"
+
+
+def _table(rows: list[PriceRow]) -> Table:
+    table = Table(title="Prices per 1M tokens (USD), in force now")
+    for name, justify in (
+        ("provider", "left"),
+        ("model", "left"),
+        ("kind", "left"),
+        ("input", "right"),
+        ("cached in", "right"),
+        ("output", "right"),
+        ("batch in/out", "right"),
+        ("context", "right"),
+        ("since", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        batch = (
+            "-" if r.batch_input is None else f"{_money(r.batch_input)}/{_money(r.batch_output)}"
+        )
+        table.add_row(
+            r.provider,
+            r.model,
+            r.kind,
+            _money(r.input),
+            _money(r.cache_read),
+            _money(r.output),
+            batch,
+            f"{r.context_window:,}" if r.context_window else "-",
+            r.effective.isoformat() if r.effective else "launch",
+        )
+    return table
+
+
+def _import(args: list[str], fmt: str | None, home: Path | None) -> None:
+    from llmtally.catalog.importers import import_prices, write_imported
+
+    if fmt not in _FORMATS:
+        fail(f"prices import: --format must be one of {', '.join(_FORMATS)}")
+    if len(args) != 2:
+        fail("usage: llmtally prices import --format litellm|genai-prices FILE")
+    path = Path(args[1])
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    try:
+        result = import_prices(fmt, path)  # type: ignore[arg-type]
+    except CatalogFileError as exc:
+        fail(str(exc))
+    written = write_imported(result, data_home(home), fmt)  # type: ignore[arg-type]
+    err = stderr()
+    for problem in result.problems:
+        err.print(f"skipped: {problem}", markup=False, soft_wrap=True)
+    models = sum(len(f.models) for f in result.files)
+    typer.echo(f"imported {models} models from {path} into {len(written)} file(s):")
+    for out in written:
+        typer.echo(f"  {out}")
+    if result.problems:
+        typer.echo(f"{len(result.problems)} entries skipped (reasons above)")
+
+
+def prices(
+    args: list[str] | None = typer.Argument(
+        None, metavar="[PATTERN] | import FILE", help="A model pattern, or 'import FILE'."
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", help="With 'import': litellm or genai-prices."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    home: Path | None = HomeOption,
+    prices_file: Path | None = OverrideOption,
+) -> None:
+    """List model prices matching PATTERN (substring or glob), or import a price file.
+
+    Imported files go to the data folder and take precedence over the built-in
+    catalog; the override file (--prices-file) takes precedence over both.
+    """
+    args = args or []
+    if args and args[0] == "import":
+        _import(args, fmt, home)
+        return
+    if len(args) > 1:
+        fail("give at most one PATTERN (quote a glob such as 'gpt-4o*')")
+    catalog = open_catalog(home, prices_file)
+    try:
+        rows = price_rows(catalog, args[0] if args else None)
+    except UnknownModelError as exc:
+        fail(str(exc), code=1)
+    if as_json:
+        print_json([r.as_json() for r in rows])
+        return
+    Console(highlight=False).print(_table(rows))

@@ -1,0 +1,59 @@
+"""Settings: argument, then environment variable, then default.
+
+Only the settings the code uses so far; each one is a row of ``SETTINGS``.
+Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SETTINGS", "Setting", "data_home", "override_file"]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    env: str
+    default: str
+    doc: str
+
+
+SETTINGS = (
+    Setting(
+        "home",
+        "LLMTALLY_HOME",
+        "$XDG_DATA_HOME/llmtally (~/.local/share/llmtally)",
+        "where llmtally keeps its data: imported price files, the ledger",
+    ),
+    Setting(
+        "prices",
+        "LLMTALLY_PRICES",
+        "<home>/prices.yaml",
+        "the user override file: negotiated discounts and custom models",
+    ),
+)
+
+
+def data_home(arg: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if arg is not None:
+        return arg
+    if env.get("LLMTALLY_HOME"):
+        return Path(env["LLMTALLY_HOME"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "llmtally"
+
+
+def override_file(
+    arg: Path | None = None, home: Path | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    env = os.environ if env is None else env
+    if arg is not None:
+        return arg
+    if env.get("LLMTALLY_PRICES"):
+        return Path(env["LLMTALLY_PRICES"]).expanduser()
+    return (home or data_home(env=env)) / "prices.yaml"
