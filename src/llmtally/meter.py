@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
-from llmtally.catalog.price import LongContext, Price, Rates
+from llmtally.catalog.price import LongContext, Price, Rates, Tier
 from llmtally.usage import Usage
 
 __all__ = ["COMPONENTS", "Cost", "PricingError", "cost"]
@@ -35,6 +36,8 @@ COMPONENTS = (
 )
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
+_PER_TOKEN = Decimal("0.000001")
 _SIXTY = Decimal(60)
 _HOUR = Decimal(3600)
 
@@ -43,8 +46,9 @@ class PricingError(ValueError):
     """The usage needs a price the catalog entry does not have."""
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(NamedTuple):
+    """One call's cost in USD, one exact amount per component."""
+
     input: Decimal
     cache_read: Decimal
     cache_write: Decimal
@@ -80,34 +84,51 @@ def _require(rate: Decimal | None, what: str, price: Price) -> Decimal:
     return rate
 
 
-def _cliff(tiers: tuple[LongContext, ...], prompt: int) -> LongContext | None:
-    hit = None
-    for tier in tiers:
-        if prompt > tier.above:
-            hit = tier
-    return hit
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One (service tier, cliff) of a price: per-token rates with the tier's
+    discount folded in, and the factor left for per-unit prices."""
+
+    per_token: Rates
+    factor: Decimal
+    above: int | None
 
 
-def _effective_rates(price: Price, usage: Usage) -> tuple[Rates, Decimal, int | None]:
+def _tier_and_cliffs(price: Price, name: str) -> tuple[Tier | None, tuple[LongContext, ...]]:
+    if name == "standard":
+        return None, price.long_context
+    tier = price.tiers.get(name)
+    if tier is None:
+        offered = ", ".join(sorted(price.tiers)) or "none"
+        raise PricingError(
+            f"{price.provider}/{price.model} has no {name} price (tiers offered: {offered})"
+        )
+    if tier.rates is not None:
+        return tier, tier.long_context
+    return tier, tier.long_context or price.long_context
+
+
+def _plan(price: Price, usage: Usage) -> _Plan:
     """The rates for this request after its service tier and long-context cliff."""
-    rates, cliffs, factor = price.rates, price.long_context, Decimal(1)
-    if usage.service_tier != "standard":
-        tier = price.tiers.get(usage.service_tier)
-        if tier is None:
-            offered = ", ".join(sorted(price.tiers)) or "none"
-            raise PricingError(
-                f"{price.provider}/{price.model} has no {usage.service_tier} price "
-                f"(tiers offered: {offered})"
-            )
-        if tier.rates is not None:
-            rates, cliffs = rates.overlay(tier.rates), tier.long_context
-        else:
-            factor = tier.discount or factor
-            cliffs = tier.long_context or cliffs
-    cliff = _cliff(cliffs, usage.input_tokens)
+    tier, cliffs = _tier_and_cliffs(price, usage.service_tier)
+    cliff = None
+    for candidate in cliffs:
+        if usage.input_tokens > candidate.above:
+            cliff = candidate
+    key = (usage.service_tier, cliff.above if cliff else None)
+    plan = price.memo.get(key)
+    if isinstance(plan, _Plan):
+        return plan
+    rates, factor = price.rates, _ONE
+    if tier is not None and tier.rates is not None:
+        rates = rates.overlay(tier.rates)
+    elif tier is not None:
+        factor = tier.discount or _ONE
     if cliff is not None:
         rates = rates.overlay(cliff.rates)
-    return rates, factor, cliff.above if cliff else None
+    plan = _Plan(rates.scaled(factor * _PER_TOKEN), factor, key[1])
+    price.memo[key] = plan
+    return plan
 
 
 def _audio_seconds_cost(usage: Usage, price: Price) -> Decimal:
@@ -120,7 +141,7 @@ def _audio_seconds_cost(usage: Usage, price: Price) -> Decimal:
     units = usage.audio_seconds / step
     rounded = units.to_integral_value(ROUND_CEILING if spec.rounding == "up" else ROUND_HALF_UP)
     billed = max(rounded * step, spec.minimum_seconds)
-    per_second = spec.price / {"second": Decimal(1), "minute": _SIXTY, "hour": _HOUR}[spec.per]
+    per_second = spec.price / {"second": _ONE, "minute": _SIXTY, "hour": _HOUR}[spec.per]
     return billed * per_second
 
 
@@ -139,37 +160,37 @@ def _images_cost(usage: Usage, price: Price) -> Decimal:
 
 
 def _input_parts(usage: Usage, r: Rates, price: Price) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """(input, cache_read, cache_write, audio) in USD x 1e6."""
-    uncached = usage.uncached_input_tokens
+    """(input, cache_read, cache_write, audio) in USD, at per-token rates."""
+    uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
     audio = min(usage.input_audio_tokens, uncached)
     image = min(usage.input_image_tokens, uncached - audio)
     text = uncached - audio - image
-    text_cost = _ZERO
+    text_cost = read = write = audio_cost = _ZERO
     if text or image:
         base = _require(r.input, "input", price)
-        text_cost = text * base + image * (r.input_image if r.input_image is not None else base)
+        text_cost = text * base
+        if image:
+            text_cost += image * (r.input_image if r.input_image is not None else base)
     if usage.characters:
         text_cost += usage.characters * _require(r.characters, "per-character", price)
-    read = write = _ZERO
     if usage.cache_read_tokens:
-        read = usage.cache_read_tokens * _require(
-            r.cache_read if r.cache_read is not None else r.input, "cache read", price
-        )
+        rate = r.cache_read if r.cache_read is not None else r.input
+        read = usage.cache_read_tokens * _require(rate, "cache read", price)
     if usage.cache_write_tokens:
-        five = _require(
-            r.cache_write if r.cache_write is not None else r.input, "cache write", price
-        )
+        rate = r.cache_write if r.cache_write is not None else r.input
+        five = _require(rate, "cache write", price)
         hour = r.cache_write_1h if r.cache_write_1h is not None else five
         long_lived = usage.cache_write_1h_tokens
         write = (usage.cache_write_tokens - long_lived) * five + long_lived * hour
-    audio_cost = audio * _require(r.input_audio, "audio input", price) if audio else _ZERO
+    if audio:
+        audio_cost = audio * _require(r.input_audio, "audio input", price)
     return text_cost, read, write, audio_cost
 
 
 def _output_parts(
     usage: Usage, r: Rates, price: Price
 ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """(output, reasoning, audio, image) in USD x 1e6."""
+    """(output, reasoning, audio, image) in USD, at per-token rates."""
     text = (
         usage.output_tokens
         - usage.reasoning_tokens
@@ -189,31 +210,35 @@ def _output_parts(
     return out, reasoning, audio, image
 
 
+def _unit_parts(usage: Usage, plan: _Plan, price: Price) -> tuple[Decimal, Decimal, Decimal]:
+    """(request fees, audio by duration, images) in USD, tier factor applied."""
+    if usage.audio_seconds is None and not usage.images and plan.per_token.request is None:
+        return _ZERO, _ZERO, _ZERO
+    # Per-request fees are not per token: undo the per-token scaling.
+    fee = plan.per_token.request
+    request = usage.requests * fee / _PER_TOKEN if fee is not None else _ZERO
+    audio = _audio_seconds_cost(usage, price) * plan.factor
+    images = _images_cost(usage, price) * plan.factor
+    return request, audio, images
+
+
 def cost(usage: Usage, price: Price) -> Cost:
     """The cost of ``usage`` at ``price``, one exact Decimal per component."""
-    rates, factor, above = _effective_rates(price, usage)
+    plan = _plan(price, usage)
+    rates = plan.per_token
     text_in, read, write, audio_in = _input_parts(usage, rates, price)
     out, reasoning, audio_out, image_out = _output_parts(usage, rates, price)
-    request = usage.requests * rates.request if rates.request is not None else _ZERO
-    media_audio = _audio_seconds_cost(usage, price)
-    media_images = _images_cost(usage, price)
-    if factor != 1:
-        request, media_audio, media_images = (
-            request * factor,
-            media_audio * factor,
-            media_images * factor,
-        )
-    scale = factor.scaleb(-6)
+    request, media_audio, media_images = _unit_parts(usage, plan, price)
     return Cost(
-        input=text_in * scale,
-        cache_read=read * scale,
-        cache_write=write * scale,
-        output=out * scale,
-        reasoning=reasoning * scale,
-        audio=(audio_in + audio_out) * scale + media_audio,
-        images=image_out * scale + media_images,
+        input=text_in,
+        cache_read=read,
+        cache_write=write,
+        output=out,
+        reasoning=reasoning,
+        audio=audio_in + audio_out + media_audio,
+        images=image_out + media_images,
         request=request,
         price=price,
         service_tier=usage.service_tier,
-        long_context_above=above,
+        long_context_above=plan.above,
     )

@@ -32,6 +32,8 @@ __all__ = [
 ServiceTier = Literal["standard", "batch", "flex", "priority"]
 Source = Literal["reported", "estimated"]
 SERVICE_TIERS: tuple[ServiceTier, ...] = ("standard", "batch", "flex", "priority")
+_SOURCES = ("reported", "estimated")
+_INT_ONLY = {int}
 
 
 class UsageError(ValueError):
@@ -99,6 +101,38 @@ class Usage:
     source: Source = "reported"
 
     def __post_init__(self) -> None:
+        # The fast path: one pass of plain comparisons; the slow path explains.
+        counts = (
+            self.input_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.cache_write_1h_tokens,
+            self.input_audio_tokens,
+            self.input_image_tokens,
+            self.output_tokens,
+            self.reasoning_tokens,
+            self.output_audio_tokens,
+            self.output_image_tokens,
+            self.characters,
+            self.requests,
+        )
+        if (
+            set(map(type, counts)) == _INT_ONLY
+            and min(counts) >= 0
+            and self.cache_read_tokens + self.cache_write_tokens <= self.input_tokens
+            and self.cache_write_1h_tokens <= self.cache_write_tokens
+            and self.input_audio_tokens + self.input_image_tokens <= self.input_tokens
+            and self.reasoning_tokens + self.output_audio_tokens + self.output_image_tokens
+            <= self.output_tokens
+            and (self.audio_seconds is None or self.audio_seconds >= 0)
+            and self.service_tier in SERVICE_TIERS
+            and self.source in _SOURCES
+        ):
+            return
+        self._explain()
+
+    def _explain(self) -> None:
+        """Raise the precise reason this usage cannot be true."""
         for name in _COUNT_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
@@ -117,8 +151,7 @@ class Usage:
             raise UsageError(
                 f"service_tier must be one of {', '.join(SERVICE_TIERS)}, got {self.service_tier!r}"
             )
-        if self.source not in ("reported", "estimated"):
-            raise UsageError(f"source must be 'reported' or 'estimated', got {self.source!r}")
+        raise UsageError(f"source must be 'reported' or 'estimated', got {self.source!r}")
 
     @property
     def uncached_input_tokens(self) -> int:

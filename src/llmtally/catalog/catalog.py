@@ -67,6 +67,10 @@ def _scaled(price: Price, factor: Decimal) -> Price:
         tiers=tiers,
         images={k: v * factor for k, v in price.images.items()},
         audio=audio,
+        windows=tuple(
+            replace(w, rates=w.rates.scaled(factor)) if w.rates else w for w in price.windows
+        ),
+        memo={},
     )
 
 

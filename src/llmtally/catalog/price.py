@@ -114,6 +114,8 @@ class Price:
     windows: tuple[Window, ...] = ()
     window: str | None = None
     self_hosted: SelfHostedSpec | None = None
+    # Derived values (per-token plans, window variants), computed once on first use.
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def entry_id(self) -> str:
@@ -125,13 +127,17 @@ class Price:
         if not self.windows or moment is None:
             return self
         at = moment.astimezone(dt.UTC).time() if moment.tzinfo else moment.time()
-        for win in self.windows:
+        for index, win in enumerate(self.windows):
             if win.contains(at):
-                if win.rates is not None:
-                    rates = self.rates.overlay(win.rates)
-                else:
-                    rates = self.rates.scaled(win.discount or Decimal(1))
-                return replace(self, rates=rates, window=win.label)
+                variant = self.memo.get(("window", index))
+                if not isinstance(variant, Price):
+                    if win.rates is not None:
+                        rates = self.rates.overlay(win.rates)
+                    else:
+                        rates = self.rates.scaled(win.discount or Decimal(1))
+                    variant = replace(self, rates=rates, window=win.label, windows=(), memo={})
+                    self.memo[("window", index)] = variant
+                return variant
         return self
 
     def describe(self) -> dict[str, str | None]:
