@@ -1,0 +1,82 @@
+"""Provider wire formats -> :class:`~llmtally.usage.Usage`, one module per format.
+
+>>> parse_usage("anthropic", {"input_tokens": 10, "cache_read_input_tokens": 90,
+...                           "output_tokens": 5}).input_tokens
+100
+
+Each provider's token semantics (what includes what) are decided in its own
+module; :func:`default_registry` says which provider ids use which parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from llmtally.providers.anthropic import parse_anthropic
+from llmtally.providers.deepseek import parse_deepseek
+from llmtally.providers.gemini import parse_gemini
+from llmtally.providers.openai import parse_openai, parse_xai
+from llmtally.providers.registry import (
+    InconsistentUsageError,
+    ProviderUsageError,
+    Registry,
+    UnknownProviderError,
+    UsageParser,
+)
+from llmtally.usage import Usage
+
+__all__ = [
+    "InconsistentUsageError",
+    "ProviderUsageError",
+    "Registry",
+    "UnknownProviderError",
+    "UsageParser",
+    "default_registry",
+    "parse_anthropic",
+    "parse_deepseek",
+    "parse_gemini",
+    "parse_openai",
+    "parse_usage",
+    "parse_xai",
+]
+
+
+def default_registry() -> Registry:
+    """A new registry holding the built-in parsers under their ids and aliases."""
+    registry = Registry()
+    registry.register("openai", parse_openai)
+    registry.register("anthropic", parse_anthropic)
+    registry.register(
+        "google",
+        parse_gemini,
+        aliases=("gemini", "vertex_ai", "google-gla", "google-vertex"),
+    )
+    registry.register("deepseek", parse_deepseek)
+    registry.register("mistral", parse_openai)
+    registry.register("groq", parse_openai)
+    registry.register("together", parse_openai, aliases=("together_ai", "togetherai"))
+    registry.register("xai", parse_xai, aliases=("x-ai", "grok"))
+    registry.register("openrouter", parse_openai)
+    return registry
+
+
+@cache
+def _builtin() -> Registry:
+    # The one shared registry, built on first use; callers that register their
+    # own parsers build a Registry of their own and pass it in.
+    return default_registry()
+
+
+def parse_usage(
+    provider: str, usage: Mapping[str, Any], *, registry: Registry | None = None
+) -> Usage:
+    """Parse one provider ``usage`` object into a :class:`Usage`.
+
+    Raises :class:`UnknownProviderError` for a provider with no parser,
+    :class:`ProviderUsageError` for a malformed object (the message names the
+    provider and the field path) and :class:`InconsistentUsageError` for counts
+    that cannot all be true.
+    """
+    return (registry if registry is not None else _builtin()).parse(provider, usage)
