@@ -20,6 +20,7 @@ import yaml
 from llmtally.catalog import BUILTIN_DIR, Catalog, NoPriceError, UnknownModelError
 from llmtally.catalog.loader import read_provider_file
 from llmtally.meter import COMPONENTS, PricingError, cost
+from llmtally.providers import parse_usage
 from llmtally.usage import ImageUnits, ServiceTier, Usage
 
 CASES_FILE = Path(__file__).with_name("cost_cases.yaml")
@@ -54,6 +55,7 @@ REQUIRED_FEATURES = {
     "snapshot",
     "self_hosted",
     "classic",
+    "provider_wire",
 }
 _CASE_KEYS = {
     "id",
@@ -61,6 +63,7 @@ _CASE_KEYS = {
     "model",
     "at",
     "usage",
+    "wire",
     "total",
     "parts",
     "places",
@@ -97,6 +100,12 @@ def _usage(raw: dict[str, Any]) -> Usage:
 def _case(raw: dict[str, Any]) -> CostCase:
     unknown = set(raw) - _CASE_KEYS
     assert not unknown, f"{raw.get('id')}: unknown keys {sorted(unknown)}"
+    assert ("usage" in raw) != ("wire" in raw), f"{raw['id']}: give usage or wire, not both"
+    if "wire" in raw:
+        # A provider usage object, read by that provider's parser.
+        usage = parse_usage(raw["provider"], raw["wire"])
+    else:
+        usage = _usage(raw["usage"])
     at = dt.datetime.fromisoformat(raw["at"])
     assert at.tzinfo is not None, f"{raw['id']}: timestamps must carry a zone"
     return CostCase(
@@ -104,7 +113,7 @@ def _case(raw: dict[str, Any]) -> CostCase:
         provider=raw["provider"],
         model=raw["model"],
         at=at,
-        usage=_usage(raw["usage"]),
+        usage=usage,
         total=Decimal(raw["total"]),
         why=raw["why"],
         source=raw["source"],
