@@ -331,14 +331,9 @@ def test_an_unknown_model_names_the_nearest(catalog: Catalog) -> None:
     assert "claude-sonnet-4-5" in info2.value.near
 
 
-# --- meter defects the cases exposed (strict xfail: fix the meter, then drop the mark)
+# --- meter defects these cases exposed, fixed: kept as regression tests
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="meter divides the per-hour price by 3600 before multiplying by the seconds billed, "
-    "so $0.04/h x 90 s comes out as 0.000999...9, not $0.001",
-)
 def test_per_hour_audio_is_exact(catalog: Catalog) -> None:
     price = catalog.price_at("groq", "whisper-large-v3-turbo", AT)
     # 90 s x $0.04 / 3,600 s = $3.60 / 3,600 = $0.001 exactly.
@@ -362,11 +357,6 @@ models:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a time-of-day window discount scales only the base rates; a long-context cliff "
-    "then overlays its full-price rates, so an off-peak long prompt loses the discount",
-)
 def test_window_discount_also_applies_above_a_cliff(tmp_path: Path) -> None:
     (tmp_path / "acme.yaml").write_text(WINDOW_AND_CLIFF)
     catalog = Catalog.load(builtin=tmp_path)

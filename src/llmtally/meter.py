@@ -141,8 +141,8 @@ def _audio_seconds_cost(usage: Usage, price: Price) -> Decimal:
     units = usage.audio_seconds / step
     rounded = units.to_integral_value(ROUND_CEILING if spec.rounding == "up" else ROUND_HALF_UP)
     billed = max(rounded * step, spec.minimum_seconds)
-    per_second = spec.price / {"second": _ONE, "minute": _SIXTY, "hour": _HOUR}[spec.per]
-    return billed * per_second
+    # Multiply before dividing, so that whole units come out exact.
+    return billed * spec.price / {"second": _ONE, "minute": _SIXTY, "hour": _HOUR}[spec.per]
 
 
 def _images_cost(usage: Usage, price: Price) -> Decimal:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from llmtally.catalog.loader import read_provider_file, version_of
 from llmtally.catalog.matching import MatchIndex, ModelRef
 from llmtally.catalog.overrides import DiscountSpec, read_override_file
-from llmtally.catalog.price import LongContext, Price, Tier, price_from_spec
+from llmtally.catalog.price import Price, price_from_spec
 from llmtally.catalog.schema import ProviderFile
 
 __all__ = ["BUILTIN_DIR", "Catalog", "NoPriceError", "imports_dir"]
@@ -40,38 +40,6 @@ def imports_dir(home: Path) -> Path:
 class _History:
     starts: list[dt.date]
     prices: list[Price]
-
-
-def _scaled(price: Price, factor: Decimal) -> Price:
-    tiers = {
-        name: Tier(
-            discount=t.discount,
-            rates=t.rates.scaled(factor) if t.rates else None,
-            long_context=tuple(
-                LongContext(c.above, c.rates.scaled(factor)) for c in t.long_context
-            ),
-        )
-        for name, t in price.tiers.items()
-    }
-    audio = (
-        price.audio.model_copy(update={"price": price.audio.price * factor})
-        if price.audio
-        else None
-    )
-    return replace(
-        price,
-        rates=price.rates.scaled(factor),
-        long_context=tuple(
-            LongContext(c.above, c.rates.scaled(factor)) for c in price.long_context
-        ),
-        tiers=tiers,
-        images={k: v * factor for k, v in price.images.items()},
-        audio=audio,
-        windows=tuple(
-            replace(w, rates=w.rates.scaled(factor)) if w.rates else w for w in price.windows
-        ),
-        memo={},
-    )
 
 
 class Catalog:
@@ -164,7 +132,7 @@ class Catalog:
                 price_from_spec(ref.provider, ref.spec.id, p, self.version) for p in ref.spec.prices
             ]
             if factor is not None:
-                prices = [_scaled(p, factor) for p in prices]
+                prices = [p.scaled(factor) for p in prices]
             starts = [p.effective or dt.date.min for p in prices]
             hist = _History(starts, prices)
             self._histories[id(ref.spec)] = hist

@@ -132,13 +132,43 @@ class Price:
                 variant = self.memo.get(("window", index))
                 if not isinstance(variant, Price):
                     if win.rates is not None:
-                        rates = self.rates.overlay(win.rates)
+                        variant = replace(self, rates=self.rates.overlay(win.rates))
                     else:
-                        rates = self.rates.scaled(win.discount or Decimal(1))
-                    variant = replace(self, rates=rates, window=win.label, windows=(), memo={})
+                        variant = self.scaled(win.discount or Decimal(1))
+                    variant = replace(variant, window=win.label, windows=(), memo={})
                     self.memo[("window", index)] = variant
                 return variant
         return self
+
+    def scaled(self, factor: Decimal) -> Price:
+        """Every price of this entry times ``factor``: base, cliffs, tiers, media, windows."""
+
+        def cliffs(items: tuple[LongContext, ...]) -> tuple[LongContext, ...]:
+            return tuple(LongContext(c.above, c.rates.scaled(factor)) for c in items)
+
+        tiers = {
+            name: Tier(
+                discount=t.discount,
+                rates=t.rates.scaled(factor) if t.rates else None,
+                long_context=cliffs(t.long_context),
+            )
+            for name, t in self.tiers.items()
+        }
+        audio = self.audio
+        if audio is not None:
+            audio = audio.model_copy(update={"price": audio.price * factor})
+        return replace(
+            self,
+            rates=self.rates.scaled(factor),
+            long_context=cliffs(self.long_context),
+            tiers=tiers,
+            images={k: v * factor for k, v in self.images.items()},
+            audio=audio,
+            windows=tuple(
+                replace(w, rates=w.rates.scaled(factor)) if w.rates else w for w in self.windows
+            ),
+            memo={},
+        )
 
     def describe(self) -> dict[str, str | None]:
         return {
