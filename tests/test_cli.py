@@ -135,3 +135,31 @@ def test_a_broken_override_file_is_reported_not_ignored(run, tmp_path: Path) -> 
     result = run("prices", "gpt-4o", "--prices-file", str(override))
     assert result.exit_code == 2
     assert "prices.yaml:2: discounts.0.factor: Input should be greater than 0" in result.stderr
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "import"
+
+
+def test_prices_import_then_the_imported_price_wins(run, tmp_path: Path) -> None:
+    result = run("prices", "import", "--format", "litellm", str(FIXTURES / "litellm_small.json"))
+    assert result.exit_code == 0, result.output
+    assert "imported" in result.stdout
+    written = sorted((tmp_path / "home" / "catalog").glob("litellm-*.yaml"))
+    assert "litellm-openai.yaml" in [p.name for p in written]
+    shown = run("prices", "gpt-4o", "--json")
+    rows = {r["model"]: r for r in json.loads(shown.stdout)}
+    # The fixture lists gpt-4o at 9.99e-06 per token: the import shadows the built-in $2.50.
+    assert Decimal(rows["gpt-4o"]["input_per_1m"]) == Decimal("9.99")
+
+
+def test_prices_import_of_malformed_json_names_the_line(run) -> None:
+    result = run("prices", "import", "--format", "litellm", str(FIXTURES / "malformed.json"))
+    assert result.exit_code == 2
+    assert "malformed.json:3" in result.stderr
+    assert "not valid JSON" in result.stderr
+
+
+def test_prices_import_needs_a_known_format(run) -> None:
+    result = run("prices", "import", "--format", "csv", str(FIXTURES / "litellm_small.json"))
+    assert result.exit_code == 2
+    assert "--format must be one of litellm, genai-prices" in result.stderr

@@ -39,6 +39,9 @@ models:
   - id: rocket
     prices:
       - {source: "https://zeta.example/pricing", input: "9", output: "9"}
+  - id: acme/rocket
+    prices:
+      - {source: "https://zeta.example/pricing", input: "7", output: "7"}
 """
 
 
@@ -71,6 +74,8 @@ def _input(catalog: Catalog, provider: str | None, model: str) -> Decimal | None
         ("acme-ai", "rocket", Decimal("1")),  # provider alias
         ("zeta", "rocket", Decimal("9")),  # same id, other provider
         (None, "zeta/rocket", Decimal("9")),
+        ("zeta", "acme/rocket", Decimal("7")),  # a host's own listing of another's model
+        ("zeta", "acme/rocket-latest", Decimal("1")),  # not listed by the host: the owner's
     ],
 )
 def test_names_resolve_by_rules(

@@ -87,20 +87,31 @@ class MatchIndex:
         name = provider.strip().lower()
         return self._aliases.get(name, name if name in self._names else None)
 
-    def _split(self, provider: str | None, model: str) -> tuple[str | None, str]:
-        """Peel provider prefixes off the model name; settle which provider to search."""
+    def _candidates(self, provider: str | None, model: str) -> list[tuple[str | None, str]]:
+        """(provider, name) pairs to try, in order, peeling provider prefixes.
+
+        A provider named by the caller is tried with the whole name first (a
+        host such as Groq lists ``openai/gpt-oss-120b`` under its own prices);
+        a prefix naming another provider is tried after that, under both.
+        """
         chosen = self.canonical_provider(provider) if provider else None
         name = model.strip()
+        tried: list[tuple[str | None, str]] = [(chosen, name.lower())] if chosen else []
         while "/" in name:
             head, rest = name.split("/", 1)
             owner = self.canonical_provider(head)
             if owner is None and head.lower() != "models":
                 break
-            chosen = owner or chosen
             name = rest
-        if provider and chosen is None:
-            raise UnknownProviderError(provider, self.providers | set(self._aliases))
-        return chosen, name.lower()
+            if chosen and owner and owner != chosen:
+                tried.append((chosen, name.lower()))
+            chosen = chosen or owner
+            tried.append((owner or chosen, name.lower()))
+        if not tried:
+            if provider:
+                raise UnknownProviderError(provider, self.providers | set(self._aliases))
+            tried.append((None, name.lower()))
+        return list(dict.fromkeys(tried))
 
     def find(self, provider: str | None, model: str) -> ModelRef:
         key = (provider, model)
@@ -111,8 +122,15 @@ class MatchIndex:
         return hit
 
     def _find(self, provider: str | None, model: str) -> ModelRef:
-        chosen, name = self._split(provider, model)
+        candidates = self._candidates(provider, model)
+        for chosen, name in candidates:
+            hit = self._match(chosen, name)
+            if hit is not None:
+                return hit
+        chosen, name = candidates[-1]
+        raise UnknownModelError(model, chosen, self.near(chosen, name))
 
+    def _match(self, chosen: str | None, name: str) -> ModelRef | None:
         def ok(ref: ModelRef) -> bool:
             return chosen is None or ref.provider == chosen
 
@@ -126,7 +144,7 @@ class MatchIndex:
         for pattern, ref in self._rules.regex:
             if pattern.fullmatch(name) and ok(ref):
                 return ref
-        raise UnknownModelError(model, chosen, self.near(chosen, name))
+        return None
 
     def near(self, provider: str | None, name: str, n: int = 5) -> list[str]:
         pool: set[str] = set()

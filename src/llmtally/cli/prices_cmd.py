@@ -75,13 +75,13 @@ def _import(args: list[str], fmt: str | None, home: Path | None) -> None:
     written = write_imported(result, data_home(home), fmt)  # type: ignore[arg-type]
     err = stderr()
     for problem in result.problems:
-        err.print(f"skipped: {problem}", markup=False, soft_wrap=True)
+        err.print(problem, markup=False, soft_wrap=True)
     models = sum(len(f.models) for f in result.files)
     typer.echo(f"imported {models} models from {path} into {len(written)} file(s):")
     for out in written:
         typer.echo(f"  {out}")
     if result.problems:
-        typer.echo(f"{len(result.problems)} entries skipped (reasons above)")
+        typer.echo(f"{len(result.problems)} entries not imported or imported in part (see above)")
 
 
 def prices(
