@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -24,17 +23,6 @@ GENAI = FIXTURES / "genai_small.json"
 # leave a little room and catch a converter that starts dropping much more.
 LITELLM_PROBLEMS_BOUND = 1450
 GENAI_PROBLEMS_BOUND = 15
-
-
-def reference_dir() -> Path:
-    env = os.environ.get("LLMTALLY_REFERENCE_DIR")
-    folder = Path(env) if env else Path(__file__).parents[2] / "shared" / "reference"
-    if not folder.is_dir():
-        pytest.fail(
-            f"reference price files not found at {folder}: clone 'shared/' beside the "
-            "repository or set LLMTALLY_REFERENCE_DIR"
-        )
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +266,10 @@ def test_written_files_round_trip_and_shadow_the_builtin_catalog(
     assert layered.price_at("deepseek", "deepseek-test", day).rates.input == Decimal("0.27")
 
 
-def test_the_full_reference_files_import_with_a_bounded_number_of_problems() -> None:
-    folder = reference_dir()
+def test_the_full_reference_files_import_with_a_bounded_number_of_problems(
+    reference_dir: Path,
+) -> None:
+    folder = reference_dir
     lite = import_prices("litellm", folder / "litellm_model_prices_and_context_window.json")
     genai = import_prices("genai-prices", folder / "genai-prices_data.json")
     assert sum(len(pf.models) for pf in lite.files) > 4000

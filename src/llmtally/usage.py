@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from operator import attrgetter
 from typing import Literal
 
 __all__ = [
@@ -70,6 +71,8 @@ _COUNT_FIELDS = (
     "requests",
 )
 
+_counts_of = attrgetter(*_COUNT_FIELDS)
+
 # (subset fields, total field): the sum of the subsets may not exceed the total.
 _SUBSET_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("cache_read_tokens", "cache_write_tokens"), "input_tokens"),
@@ -102,20 +105,7 @@ class Usage:
 
     def __post_init__(self) -> None:
         # The fast path: one pass of plain comparisons; the slow path explains.
-        counts = (
-            self.input_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.cache_write_1h_tokens,
-            self.input_audio_tokens,
-            self.input_image_tokens,
-            self.output_tokens,
-            self.reasoning_tokens,
-            self.output_audio_tokens,
-            self.output_image_tokens,
-            self.characters,
-            self.requests,
-        )
+        counts = _counts_of(self)
         if (
             set(map(type, counts)) == _INT_ONLY
             and min(counts) >= 0
