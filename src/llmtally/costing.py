@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from llmtally.catalog import Catalog
-from llmtally.meter import Cost, cost
+from llmtally.meter import Cost, cost, decimal_text
 from llmtally.providers import parse_usage
 from llmtally.usage import SERVICE_TIERS, ImageUnits, Usage
 
@@ -133,7 +133,7 @@ def price_record(
 
 def cost_json(usage: Usage, result: Cost) -> dict[str, Any]:
     return {
-        "cost_usd": str(result.total),
+        "cost_usd": decimal_text(result.total),
         "breakdown": result.breakdown(),
         "price": result.price.describe()
         | {"service_tier": result.service_tier, "long_context_above": result.long_context_above},

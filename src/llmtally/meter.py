@@ -22,7 +22,7 @@ from typing import NamedTuple
 from llmtally.catalog.price import LongContext, Price, Rates, Tier
 from llmtally.usage import Usage
 
-__all__ = ["COMPONENTS", "Cost", "PricingError", "cost"]
+__all__ = ["COMPONENTS", "Cost", "PricingError", "cost", "decimal_text"]
 
 COMPONENTS = (
     "input",
@@ -75,7 +75,12 @@ class Cost(NamedTuple):
         )
 
     def breakdown(self) -> dict[str, str]:
-        return {name: str(getattr(self, name)) for name in COMPONENTS}
+        return {name: decimal_text(getattr(self, name)) for name in COMPONENTS}
+
+
+def decimal_text(amount: Decimal) -> str:
+    """An exact amount as plain digits, without trailing zeros or an exponent."""
+    return f"{amount.normalize():f}"
 
 
 def _require(rate: Decimal | None, what: str, price: Price) -> Decimal:

@@ -113,13 +113,13 @@ class Catalog:
         return self.index.find(provider, model)
 
     def refs(self) -> Iterator[ModelRef]:
-        """Every model, once: a model shadowed by a higher layer is left out."""
+        """Every model, once: a model whose id a higher layer names (as id or alias) is left out."""
         seen: set[tuple[str, str]] = set()
         for ref in sorted(self._refs, key=lambda r: r.layer):
-            key = (ref.provider, ref.spec.id.lower())
-            if key not in seen:
-                seen.add(key)
-                yield ref
+            if (ref.provider, ref.spec.id.lower()) in seen:
+                continue
+            seen.update((ref.provider, n.lower()) for n in (ref.spec.id, *ref.spec.aliases))
+            yield ref
 
     def history(self, ref: ModelRef) -> list[Price]:
         return self._history(ref).prices
