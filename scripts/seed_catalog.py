@@ -27,6 +27,7 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from llmtally.catalog.importers.common import known_provider
 from llmtally.catalog.importers.coverage import GENAI_FILE, LITELLM_FILE, SEED_PROVIDERS
 from llmtally.catalog.importers.writer import write_atomically
 from llmtally.catalog.loader import read_provider_file
-from llmtally.catalog.schema import ModelSpec, ProviderFile
+from llmtally.catalog.schema import ModelSpec, ProviderFile, TierSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_DIR = ROOT / "src" / "llmtally" / "catalog" / "data" / "seed"
@@ -124,12 +125,30 @@ def _without_clashing_aliases(models: Iterable[ModelSpec]) -> list[ModelSpec]:
     return out
 
 
+# Provider-wide batch rules the providers publish for every model, which the
+# reference tables leave out on many entries: Anthropic's Message Batches API
+# is 50% of the standard price for all Claude models
+# (https://docs.anthropic.com/en/docs/build-with-claude/batch-processing#pricing).
+PUBLISHED_BATCH = {"anthropic": Decimal("0.5")}
+
+
+def _with_published_batch(provider: str, model: ModelSpec) -> ModelSpec:
+    factor = PUBLISHED_BATCH.get(provider)
+    if factor is None or model.kind not in ("chat", "reasoning"):
+        return model
+    prices = [
+        p if p.batch is not None else p.model_copy(update={"batch": TierSpec(discount=factor)})
+        for p in model.prices
+    ]
+    return model.model_copy(update={"prices": prices})
+
+
 def seed_file(provider: str, lite: ImportResult, genai: ImportResult) -> ProviderFile:
     info = known_provider(provider)
     assert info is not None, provider
     lite_models, genai_models = _models(lite, provider), _models(genai, provider)
     merged = [
-        merge(lite_models.get(ident), genai_models.get(ident))
+        _with_published_batch(provider, merge(lite_models.get(ident), genai_models.get(ident)))
         for ident in sorted(set(lite_models) | set(genai_models))
     ]
     return ProviderFile(

@@ -113,3 +113,16 @@ def test_price_history_picks_the_entry_in_force(tmp_path: Path) -> None:
     assert catalog.price_at("acme", "acme-1", june).rates.input == Decimal("0.50")
     with pytest.raises(NoPriceError, match="acme/acme-1 had no price on 2024-12-31"):
         catalog.price_at("acme", "acme-1", dt.datetime(2024, 12, 31, tzinfo=dt.UTC))
+
+
+def test_every_claude_chat_model_offers_the_published_batch_price() -> None:
+    # Anthropic's Message Batches API is 50% of standard for every Claude model.
+    catalog = Catalog.load()
+    missing = [
+        ref.spec.id
+        for ref in catalog.refs()
+        if ref.provider == "anthropic"
+        and ref.spec.kind in ("chat", "reasoning")
+        and any(p.batch is None for p in ref.spec.prices)
+    ]
+    assert missing == []
