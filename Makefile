@@ -30,3 +30,9 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Peers (genai-prices, litellm) live only in the benchmark's own environment.
+bench:
+	test -x benchmarks/.venv/bin/python || $(PYTHON) -m venv benchmarks/.venv
+	benchmarks/.venv/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	benchmarks/.venv/bin/python benchmarks/meter.py
