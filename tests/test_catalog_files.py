@@ -126,3 +126,15 @@ def test_every_claude_chat_model_offers_the_published_batch_price() -> None:
         and any(p.batch is None for p in ref.spec.prices)
     ]
     assert missing == []
+
+
+def test_a_json_price_file_reports_lines_too() -> None:
+    text = (
+        '{\n "provider": "acme",\n "name": "ACME",\n "pricing_url": "https://acme.example",\n'
+        ' "models": [\n  {"id": "a", "prices": [{"source": "https://acme.example", "inptu": "1"}]}\n'
+        " ]\n}\n"
+    )
+    with pytest.raises(CatalogFileError, match=r"acme.json:6: models.0.prices.0.inptu: Extra"):
+        parse_provider_file(text, "acme.json")
+    with pytest.raises(CatalogFileError, match=r"acme.json:2: not valid JSON at column 21"):
+        parse_provider_file('{\n "provider": "acme",,\n}', "acme.json")

@@ -144,8 +144,8 @@ def test_prices_import_then_the_imported_price_wins(run, tmp_path: Path) -> None
     result = run("prices", "import", "--format", "litellm", str(FIXTURES / "litellm_small.json"))
     assert result.exit_code == 0, result.output
     assert "imported" in result.stdout
-    written = sorted((tmp_path / "home" / "catalog").glob("litellm-*.yaml"))
-    assert "litellm-openai.yaml" in [p.name for p in written]
+    written = sorted((tmp_path / "home" / "catalog").glob("litellm-*.json"))
+    assert "litellm-openai.json" in [p.name for p in written]
     shown = run("prices", "gpt-4o", "--json")
     rows = {r["model"]: r for r in json.loads(shown.stdout)}
     # The fixture lists gpt-4o at 9.99e-06 per token: the import shadows the built-in $2.50.

@@ -4,7 +4,7 @@ Layers, highest precedence first:
 0. the user override file (custom models, negotiated discounts);
 1. imported files (``llmtally prices import``), newest import first;
 2. the built-in, hand-checked files (``catalog/data/<provider>.yaml``);
-3. the built-in seed files (``catalog/data/seed/<provider>.yaml``), taken
+3. the built-in seed files (``catalog/data/seed/<provider>.json``), taken
    from the public reference price tables, for breadth.
 """
 
@@ -84,15 +84,14 @@ class Catalog:
             layers.append(list(spec.providers))
         else:
             layers.append([])
-        import_files = []
+        import_files: list[Path] = []
         if home is not None and imports_dir(home).is_dir():
-            import_files = sorted(
-                imports_dir(home).glob("*.yaml"), key=lambda p: -p.stat().st_mtime
-            )
+            found = [*imports_dir(home).glob("*.json"), *imports_dir(home).glob("*.yaml")]
+            import_files = sorted(found, key=lambda p: -p.stat().st_mtime)
         for folder_files in (
             import_files,
             sorted(builtin.glob("*.yaml")),
-            sorted((builtin / "seed").glob("*.yaml")),
+            sorted((builtin / "seed").glob("*.json")),
         ):
             layer = []
             for path in folder_files:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,8 +77,17 @@ def _describe(errors: Iterable[Any], text: str, origin: str) -> str:
     return "\n".join(lines)
 
 
+def load_json(text: str, origin: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogFileError(
+            f"{origin}:{exc.lineno}: not valid JSON at column {exc.colno}: {exc.msg}"
+        ) from None
+
+
 def parse_provider_file(text: str, origin: str) -> ProviderFile:
-    data = load_yaml(text, origin)
+    data = load_json(text, origin) if origin.endswith(".json") else load_yaml(text, origin)
     if not isinstance(data, dict):
         raise CatalogFileError(
             f"{origin}:1: a price file is a mapping with 'provider' and 'models'"

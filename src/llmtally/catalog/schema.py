@@ -202,5 +202,6 @@ class ProviderFile(_Strict):
     provider: str = Field(pattern=r"^[a-z0-9_-]+$")
     name: str
     pricing_url: str
+    note: str | None = None
     aliases: list[str] = []
     models: list[ModelSpec] = []

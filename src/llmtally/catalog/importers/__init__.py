@@ -18,13 +18,18 @@ from pathlib import Path
 from llmtally.catalog.importers.common import ImportFormat, ImportResult
 from llmtally.catalog.importers.genai_prices import import_genai_prices
 from llmtally.catalog.importers.litellm import import_litellm
-from llmtally.catalog.importers.writer import dump_provider_file, write_imported
+from llmtally.catalog.importers.writer import (
+    dump_provider_file,
+    dump_provider_json,
+    write_imported,
+)
 
 __all__ = [
     "FORMATS",
     "ImportFormat",
     "ImportResult",
     "dump_provider_file",
+    "dump_provider_json",
     "import_prices",
     "write_imported",
 ]
