@@ -131,7 +131,7 @@ def test_every_claude_chat_model_offers_the_published_batch_price() -> None:
 def test_a_json_price_file_reports_lines_too() -> None:
     text = (
         '{\n "provider": "acme",\n "name": "ACME",\n "pricing_url": "https://acme.example",\n'
-        ' "models": [\n  {"id": "a", "prices": [{"source": "https://acme.example", "inptu": "1"}]}\n'
+        ' "models": [\n  {"id": "a", "prices": [{"source": "https://a.example", "inptu": "1"}]}\n'
         " ]\n}\n"
     )
     with pytest.raises(CatalogFileError, match=r"acme.json:6: models.0.prices.0.inptu: Extra"):
