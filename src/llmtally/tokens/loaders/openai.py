@@ -122,6 +122,7 @@ def _toktok_counter(name: str) -> Callable[[str], int] | None:
     def count(text: str) -> int:
         return int(batch_count([text], name, threads=1)[0]) if text else 0
 
+    count("warm")  # toktok reads its compiled-in vocabulary on first use: do it at load
     return count
 
 
