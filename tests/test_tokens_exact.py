@@ -292,3 +292,21 @@ def test_nothing_was_written_to_the_caches(
     for name in registry.names():
         registry.get(name).count(CORPUS)
     assert list(empty_cache.iterdir()) == []
+
+
+def test_llama_cuts_long_runs_as_meta_does(
+    registry: TokenizerRegistry, references: dict[str, Reference]
+) -> None:
+    text = "ab" + " " * 60_000 + "x" + "a" * 60_001 + "\n\t" * 30_000 + "end"
+    for name in ("llama3", "llama4"):
+        _check(registry.get(name), references[name], text)
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_a_million_spaces_do_not_crash(registry: TokenizerRegistry, name: str) -> None:
+    """tiktoken's regex engine overflows on such a run; cut in parts, it does not."""
+    tok = registry.get(name)
+    text = "x" + " " * 1_000_000 + "y"
+    count = tok.count(text)
+    assert 0 < count <= len(text)
+    assert abs(len(tok.encode(text)) - count) <= 1_000_000 // 25_000

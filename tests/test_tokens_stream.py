@@ -155,3 +155,10 @@ def test_a_100_mb_file_is_counted_in_bounded_memory(
     assert total == 100 * per_block
     assert peak < 32_000_000, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.0f} MB file"
     assert elapsed < 60
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "llama3", "mistral_tekken"])
+def test_long_runs_stream_as_they_count_whole(registry: TokenizerRegistry, name: str) -> None:
+    tok = registry.get(name)
+    text = CORPUS + " " * 60_000 + "x" + "a" * 60_001 + "\nB" + CORPUS
+    assert count_stream(chunked(text.encode(), 4096), tok, flush_chars=1) == tok.count(text)

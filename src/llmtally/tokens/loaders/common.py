@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,9 +34,30 @@ __all__ = [
     "encoding_from_ranks",
     "package_file",
     "read_ranks",
+    "split_long_runs",
 ]
 
 DATA_ENV = "LLMTALLY_TOKENIZER_DATA"
+
+MAX_RUN = 25_000  # Meta's MAX_NO_WHITESPACES_CHARS
+LONG_WHITESPACE = re.compile(rf"\s{{{MAX_RUN + 1},}}")
+LONG_RUN = re.compile(rf"\s{{{MAX_RUN + 1},}}|\S{{{MAX_RUN + 1},}}")
+
+
+def split_long_runs(text: str, runs: re.Pattern[str]) -> list[str]:
+    """``text`` cut inside each run that ``runs`` finds, every MAX_RUN characters from
+    the run's start: the rule of Meta's Llama reference. tiktoken's regex engine
+    overflows its stack on a whitespace run of some 10^6 characters; cut, it cannot."""
+    if len(text) <= MAX_RUN:
+        return [text]
+    parts: list[str] = []
+    start = 0
+    for match in runs.finditer(text):
+        for cut in range(match.start() + MAX_RUN, match.end(), MAX_RUN):
+            parts.append(text[start:cut])
+            start = cut
+    parts.append(text[start:])
+    return parts
 
 
 class SplitKind(enum.Enum):
@@ -119,6 +141,10 @@ class EncodingTokenizer:
     Text that looks like a special token (``<|endoftext|>``) is counted as the
     ordinary text it is, as an API does with user content. ``counter`` may give
     a faster count-only path that tests hold identical to ``len(encode(text))``.
+    Runs that ``runs`` finds (by default whitespace runs over 25,000 characters,
+    which tiktoken cannot encode whole) are encoded in 25,000-character parts;
+    a ``counter`` (toktok) counts such text whole, so only there may ``count``
+    differ from ``len(encode(text))``, by at most one token per part.
     """
 
     exact = True
@@ -130,19 +156,24 @@ class EncodingTokenizer:
         method: str,
         encoding: tiktoken.Encoding,
         counter: Callable[[str], int] | None = None,
+        runs: re.Pattern[str] = LONG_WHITESPACE,
     ) -> None:
         self.name = name
         self.method = method
         self.encoding = encoding
         self._counter = counter
+        self._runs = runs
 
     def encode(self, text: str) -> list[int]:
-        return self.encoding.encode_ordinary(text)
+        parts = split_long_runs(text, self._runs)
+        if len(parts) == 1:
+            return self.encoding.encode_ordinary(text)
+        return [i for part in parts for i in self.encoding.encode_ordinary(part)]
 
     def count(self, text: str) -> int:
         if self._counter is not None:
             return self._counter(text)
-        return len(self.encoding.encode_ordinary(text))
+        return len(self.encode(text))
 
     def __repr__(self) -> str:
         return f"<EncodingTokenizer {self.name}>"

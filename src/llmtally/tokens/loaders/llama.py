@@ -5,11 +5,13 @@
 tiktoken with the patterns and special tokens of llama-models' own
 ``Tokenizer`` classes (tests hold them equal and compare ids with them).
 
-One difference, on purpose: Meta's reference ``encode`` cuts its input every
-400,000 characters and inside any run of more than 25,000 whitespace or
-non-whitespace characters (a guard for old tiktoken versions). Servers that
-run Llama through Hugging Face ``tokenizers`` do not, and neither does this
-loader; the two agree on every text without such runs.
+Like Meta's reference ``encode``, text is cut inside any run of more than
+25,000 whitespace or non-whitespace characters (tiktoken's regex engine
+overflows on a whitespace run of about a million). Unlike it, text is not
+also cut every 400,000 characters, an artifact that would make a count depend
+on where a stream was read; so texts longer than that may differ from Meta's
+reference by a token or so per 400,000 characters, and from servers that run
+Hugging Face ``tokenizers`` only inside runs over 25,000 characters.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmtally.tokens.loaders.common import (
+    LONG_RUN,
     EncodingTokenizer,
     encoding_from_ranks,
     package_file,
@@ -113,7 +116,7 @@ def load_llama(spec: LlamaSpec) -> EncodingTokenizer:
     specials = {token: len(ranks) + i for i, token in enumerate(spec.specials)}
     encoding = encoding_from_ranks(spec.name, spec.pat_str, ranks, specials)
     method = f"tiktoken over llama-models 0.3.0 {spec.ranks_file}"
-    return EncodingTokenizer(spec.name, method, encoding)
+    return EncodingTokenizer(spec.name, method, encoding, runs=LONG_RUN)
 
 
 def load_llama3() -> EncodingTokenizer:

@@ -7,7 +7,9 @@
   (v2 and later put 768 control tokens first, so their ids are v1's plus 768;
   counts agree).
 
-Text is encoded the way mistral-common encodes a message body, without BOS/EOS.
+Text is encoded the way mistral-common encodes a message body, without BOS/EOS;
+Tekken, which runs on tiktoken, in 25,000-character parts inside longer
+whitespace runs (see :func:`~llmtally.tokens.loaders.common.split_long_runs`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmtally.tokens.base import TokenizerUnavailableError
-from llmtally.tokens.loaders.common import SplitKind, package_file
+from llmtally.tokens.loaders.common import LONG_WHITESPACE, SplitKind, package_file, split_long_runs
 
 if TYPE_CHECKING:
     from mistral_common.tokens.tokenizers.base import Tokenizer as MistralBase
@@ -57,10 +59,13 @@ class MistralTokenizer:
         self.split_kind = split_kind
 
     def encode(self, text: str) -> list[int]:
-        return self.inner.encode(text, bos=False, eos=False)
+        if self.split_kind is SplitKind.SENTENCEPIECE:
+            return self.inner.encode(text, bos=False, eos=False)
+        parts = split_long_runs(text, LONG_WHITESPACE)
+        return [i for part in parts for i in self.inner.encode(part, bos=False, eos=False)]
 
     def count(self, text: str) -> int:
-        return len(self.inner.encode(text, bos=False, eos=False)) if text else 0
+        return len(self.encode(text)) if text else 0
 
     def __repr__(self) -> str:
         return f"<MistralTokenizer {self.name}>"
