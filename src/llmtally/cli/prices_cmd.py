@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from llmtally.catalog import CatalogFileError, UnknownModelError
-from llmtally.catalog.listing import PriceRow, price_rows
 from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, print_json, stderr
 from llmtally.config import data_home
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from llmtally.catalog.listing import PriceRow
 
 __all__ = ["prices"]
 
@@ -27,6 +29,8 @@ def _money(value: Decimal | None) -> str:
 
 
 def _table(rows: list[PriceRow]) -> Table:
+    from rich.table import Table
+
     table = Table(title="Prices per 1M tokens (USD), in force now")
     for name, justify in (
         ("provider", "left"),
@@ -59,6 +63,7 @@ def _table(rows: list[PriceRow]) -> Table:
 
 
 def _import(args: list[str], fmt: str | None, home: Path | None) -> None:
+    from llmtally.catalog import CatalogFileError
     from llmtally.catalog.importers import import_prices, write_imported
 
     if fmt not in _FORMATS:
@@ -106,6 +111,11 @@ def prices(
         return
     if len(args) > 1:
         fail("give at most one PATTERN (quote a glob such as 'gpt-4o*')")
+    from rich.console import Console
+
+    from llmtally.catalog import UnknownModelError
+    from llmtally.catalog.listing import price_rows
+
     catalog = open_catalog(home, prices_file)
     try:
         rows = price_rows(catalog, args[0] if args else None)
