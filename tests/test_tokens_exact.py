@@ -28,23 +28,8 @@ from llmtally.tokens.base import Tokenizer
 from llmtally.tokens.loaders.common import package_file
 from llmtally.tokens.loaders.hf import claude_legacy_path
 from llmtally.tokens.registry import TokenizerRegistry
+from token_corpus import CORPUS, EXACT
 
-CORPUS = (Path(__file__).parent / "fixtures" / "tokens" / "mixed.txt").read_text(encoding="utf-8")
-EXACT = [
-    "cl100k_base",
-    "o200k_base",
-    "o200k_harmony",
-    "llama3",
-    "llama4",
-    "qwen",
-    "deepseek_v3",
-    "claude_legacy",
-    "mistral_tekken",
-    "mistral_spm_v1",
-    "mistral_spm_v2",
-    "mistral_spm_v3",
-    "mistral_spm_v7",
-]
 CACHE_VARS = ("TIKTOKEN_CACHE_DIR", "HF_HOME", "XDG_CACHE_HOME", "HF_HUB_CACHE")
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 

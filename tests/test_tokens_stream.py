@@ -19,23 +19,7 @@ from llmtally.tokens.stream import (
     last_cut,
     split_kind_of,
 )
-
-CORPUS = (Path(__file__).parent / "fixtures" / "tokens" / "mixed.txt").read_text(encoding="utf-8")
-EXACT = [
-    "cl100k_base",
-    "o200k_base",
-    "o200k_harmony",
-    "llama3",
-    "llama4",
-    "qwen",
-    "deepseek_v3",
-    "claude_legacy",
-    "mistral_tekken",
-    "mistral_spm_v1",
-    "mistral_spm_v2",
-    "mistral_spm_v3",
-    "mistral_spm_v7",
-]
+from token_corpus import CORPUS, EXACT
 
 
 @pytest.fixture(scope="module")
