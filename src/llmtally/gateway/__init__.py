@@ -1,0 +1,1 @@
+"""The gateway: OpenAI- and Anthropic-compatible endpoints that forward and record."""

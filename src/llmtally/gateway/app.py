@@ -1,0 +1,256 @@
+"""The gateway: an ASGI app that forwards OpenAI- and Anthropic-style calls to
+upstreams and records each one. The request path never waits on the ledger:
+the finished call is handed to a ``Recorder`` (the ledger's write-behind
+writer) without blocking.
+
+Raw ASGI (no framework) and one shared aiohttp session for upstreams: both
+measured as the cheapest per request (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import aiohttp
+
+from llmtally.catalog import Catalog
+from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
+from llmtally.gateway.errors import Wire, error_body
+from llmtally.gateway.recording import Exchange, build_call, usage_from_body
+from llmtally.usage import Call
+
+__all__ = ["ENDPOINTS", "Gateway", "Recorder"]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# path -> the client's wire format (for error shapes)
+ENDPOINTS: dict[str, Wire] = {
+    "/v1/chat/completions": "openai",
+    "/v1/responses": "openai",
+    "/v1/embeddings": "openai",
+    "/v1/messages": "anthropic",
+}
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+)
+
+
+class Recorder(Protocol):
+    def submit(self, call: Call, bodies: tuple[str | None, str | None] | None = None) -> None: ...
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _json_headers(length: int) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
+
+
+def _upstream_headers(upstream: Upstream, client: Mapping[str, str]) -> dict[str, str]:
+    headers = {"content-type": "application/json", **upstream.headers}
+    key = upstream.api_key()
+    if upstream.kind == "anthropic":
+        headers["anthropic-version"] = client.get("anthropic-version", "2023-06-01")
+        if "anthropic-beta" in client:
+            headers["anthropic-beta"] = client["anthropic-beta"]
+        if key or "x-api-key" in client:
+            headers["x-api-key"] = key or client["x-api-key"]
+    elif upstream.kind == "azure":
+        if key or "api-key" in client:
+            headers["api-key"] = key or client["api-key"]
+    elif key or "authorization" in client:
+        headers["authorization"] = f"Bearer {key}" if key else client["authorization"]
+    return headers
+
+
+class Gateway:
+    """``Gateway(config, recorder, catalog)`` is an ASGI application."""
+
+    def __init__(self, config: GatewayConfig, recorder: Recorder, catalog: Catalog) -> None:
+        self.config, self.recorder, self.catalog = config, recorder, catalog
+        self._session: aiohttp.ClientSession | None = None
+
+    async def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if method == "GET" and path == "/v1/models":
+            await self._models(send)
+            return
+        wire = ENDPOINTS.get(path)
+        if wire is None or method != "POST":
+            body = error_body(wire or "openai", 404, f"no such endpoint: {method} {path}")
+            await _respond(send, 404, body, _json_headers(len(body)))
+            return
+        await self._forward(scope, receive, send, wire)
+
+    async def _models(self, send: Send) -> None:
+        data = [
+            {"id": route.match, "object": "model", "owned_by": route.upstream}
+            for route in self.config.routes
+        ]
+        body = json.dumps({"object": "list", "data": data}).encode()
+        await _respond(send, 200, body, _json_headers(len(body)))
+
+    async def _fail(self, send: Send, wire: Wire, status: int, message: str) -> None:
+        body = error_body(wire, status, message)
+        await _respond(send, status, body, _json_headers(len(body)))
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, wire: Wire) -> None:
+        started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            raw = await _read_body(receive, self.config.max_body_bytes)
+        except _TooLarge:
+            limit = self.config.max_body_bytes
+            await self._fail(send, wire, 413, f"request body over the limit of {limit} bytes")
+            return
+        try:
+            request = json.loads(raw)
+            model = request["model"] if isinstance(request, dict) else None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            await self._fail(send, wire, 400, f"malformed JSON body: {exc}")
+            return
+        if not isinstance(model, str) or not model:
+            await self._fail(send, wire, 400, "the request has no 'model'")
+            return
+        try:
+            route, upstream = self.config.route(model)
+        except RouteError as exc:
+            await self._fail(send, wire, 404, str(exc))
+            return
+        ex = Exchange(
+            started_at=started,
+            t0=t0,
+            endpoint=scope["path"],
+            kind=upstream.kind,
+            provider=upstream.price_provider,
+            model_requested=model,
+            request_json=request,
+            headers=headers,
+            stream=bool(request.get("stream")),
+        )
+        upstream_model = route.upstream_model(model)
+        if upstream_model != model:
+            request = {**request, "model": upstream_model}
+            raw = json.dumps(request).encode()
+        await self._relay(ex, upstream, raw, scope["path"], send, wire)
+
+    async def _relay(
+        self, ex: Exchange, upstream: Upstream, raw: bytes, path: str, send: Send, wire: Wire
+    ) -> None:
+        session = await self.session()
+        url = upstream.base_url.rstrip("/") + path
+        timeout = aiohttp.ClientTimeout(total=upstream.timeout_s)
+        response_body = b""
+        try:
+            async with session.post(
+                url, data=raw, headers=_upstream_headers(upstream, ex.headers), timeout=timeout
+            ) as response:
+                ex.status = response.status
+                out_headers = [
+                    (k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in response.headers.items()
+                    if k.lower() not in _HOP_BY_HOP
+                ]
+                response_body = await self._pass_body(ex, response, send, out_headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status = 504 if isinstance(exc, TimeoutError) else 502
+            ex.status, ex.error = status, f"upstream unreachable: {exc!r}"
+            await self._fail(send, wire, status, ex.error)
+        ex.finished_at = time.perf_counter()
+        self._record(ex, raw, response_body)
+
+    async def _pass_body(
+        self,
+        ex: Exchange,
+        response: aiohttp.ClientResponse,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+    ) -> bytes:
+        """Relay the upstream body to the client as it arrives; return what was sent."""
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        parts = []
+        async for chunk in response.content.iter_any():
+            if ex.first_byte_at is None:
+                ex.first_byte_at = time.perf_counter()
+            parts.append(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return b"".join(parts)
+
+    def _record(self, ex: Exchange, request: bytes, response: bytes) -> None:
+        if not ex.stream and response:
+            try:
+                body = json.loads(response)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                body = None
+            if isinstance(body, dict):
+                ex.model_served = body.get("model") if isinstance(body.get("model"), str) else None
+                try:
+                    ex.usage = usage_from_body(ex.kind, ex.provider, body)
+                except ValueError as exc:
+                    ex.usage_error = f"usage not understood: {exc}"
+                if ex.status >= 400 and ex.error is None:
+                    ex.error = response[:2000].decode("utf-8", "replace")
+        call = build_call(ex, self.catalog)
+        bodies = None
+        if self.config.record_bodies:
+            cap = self.config.body_limit_bytes
+            bodies = (
+                request[:cap].decode("utf-8", "replace"),
+                response[:cap].decode("utf-8", "replace"),
+            )
+        self.recorder.submit(call, bodies)

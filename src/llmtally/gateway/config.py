@@ -1,0 +1,116 @@
+"""Gateway routing: model name patterns -> upstreams, from ``llmtally.yaml``.
+
+```yaml
+upstreams:
+  openai:    {kind: openai, base_url: https://api.openai.com, api_key_env: OPENAI_API_KEY}
+  anthropic: {kind: anthropic, base_url: https://api.anthropic.com,
+              api_key_env: ANTHROPIC_API_KEY}
+  local:     {kind: openai, base_url: http://127.0.0.1:8081, provider: local}
+routes:
+  - {match: "claude-*", upstream: anthropic}
+  - {match: "local/*", upstream: local, strip_prefix: true}
+  - {match: "*", upstream: openai}
+```
+
+The first route whose shell-style pattern matches the requested model wins.
+API keys are read from the named environment variable when a request is
+forwarded; they are never stored or logged. A client's own ``Authorization``
+/ ``x-api-key`` header is passed through when the upstream names no variable.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmtally.catalog.loader import CatalogFileError, load_yaml, validate
+
+__all__ = ["GatewayConfig", "Route", "RouteError", "Upstream", "UpstreamKind", "load_config"]
+
+UpstreamKind = Literal["openai", "anthropic", "gemini", "azure"]
+_DEFAULT_PROVIDER: dict[str, str] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "google",
+    "azure": "openai",
+}
+
+
+class RouteError(LookupError):
+    """No route for a model; ``routable`` lists the patterns that exist."""
+
+    def __init__(self, model: str, routable: list[str]) -> None:
+        super().__init__(f"no route for model {model!r}; routable: {', '.join(routable)}")
+        self.model, self.routable = model, routable
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Upstream(_Strict):
+    kind: UpstreamKind
+    base_url: str = Field(pattern=r"^https?://")
+    api_key_env: str | None = None
+    provider: str | None = None  # the catalog's provider id for pricing
+    timeout_s: float = Field(default=600.0, gt=0)
+    headers: dict[str, str] = {}
+
+    @property
+    def price_provider(self) -> str:
+        return self.provider or _DEFAULT_PROVIDER[self.kind]
+
+    def api_key(self, environ: Mapping[str, str] = os.environ) -> str | None:
+        return environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class Route(_Strict):
+    match: str = Field(min_length=1)
+    upstream: str
+    strip_prefix: bool = False  # "local/smollm2" -> "smollm2" upstream
+
+    def upstream_model(self, model: str) -> str:
+        if self.strip_prefix and "/" in model:
+            return model.split("/", 1)[1]
+        return model
+
+
+class GatewayConfig(_Strict):
+    upstreams: dict[str, Upstream] = {}
+    routes: list[Route] = []
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    record_bodies: bool = True
+    body_limit_bytes: int = Field(default=64 * 1024, ge=0)
+
+    @model_validator(mode="after")
+    def _routes_name_upstreams(self) -> GatewayConfig:
+        for i, route in enumerate(self.routes):
+            if route.upstream not in self.upstreams:
+                known = ", ".join(sorted(self.upstreams)) or "none"
+                raise ValueError(
+                    f"routes.{i}.upstream: {route.upstream!r} is not an upstream (known: {known})"
+                )
+        return self
+
+    def route(self, model: str) -> tuple[Route, Upstream]:
+        for route in self.routes:
+            if fnmatch.fnmatchcase(model, route.match):
+                return route, self.upstreams[route.upstream]
+        raise RouteError(model, [r.match for r in self.routes])
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate a config file; errors name the file, line and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogFileError(f"{path}: cannot read the config ({exc.strerror})") from None
+    data = load_yaml(text, str(path)) or {}
+    if not isinstance(data, dict):
+        raise CatalogFileError(f"{path}:1: a config file is a mapping (upstreams, routes, ...)")
+    return validate(GatewayConfig, data, text, str(path))

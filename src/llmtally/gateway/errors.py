@@ -1,0 +1,64 @@
+"""Errors in the shape each client SDK expects, so its own exception types fire."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+__all__ = ["Wire", "error_body"]
+
+Wire = Literal["openai", "anthropic", "gemini"]
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_exceeded",
+    502: "api_error",
+    504: "timeout",
+}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    502: "api_error",
+    504: "api_error",
+}
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    502: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def error_body(wire: Wire, status: int, message: str, code: str | None = None) -> bytes:
+    """The JSON error body of ``wire`` for an HTTP ``status``."""
+    if wire == "anthropic":
+        data: dict[str, object] = {
+            "type": "error",
+            "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message},
+        }
+    elif wire == "gemini":
+        data = {
+            "error": {
+                "code": status,
+                "message": message,
+                "status": _GEMINI_STATUS.get(status, "INTERNAL"),
+            }
+        }
+    else:
+        data = {
+            "error": {
+                "message": message,
+                "type": _OPENAI_TYPES.get(status, "api_error"),
+                "param": None,
+                "code": code,
+            }
+        }
+    return json.dumps(data).encode()

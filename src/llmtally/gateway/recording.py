@@ -1,0 +1,115 @@
+"""What the gateway saw of one call -> a priced :class:`~llmtally.usage.Call`.
+
+Pricing never drops a record: an unknown model or a missing price gives a
+``Call`` with ``cost=None`` and the reason in ``cost_error``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmtally.catalog import Catalog
+from llmtally.meter import cost
+from llmtally.providers import UnknownProviderError, parse_usage
+from llmtally.usage import Call, Usage, new_ulid
+
+__all__ = ["Exchange", "attribution", "build_call", "usage_from_body"]
+
+_HEADER = "x-llmtally-"
+_WIRE_PARSER = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "gemini": "google"}
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request through the gateway, filled in as it goes."""
+
+    started_at: dt.datetime
+    t0: float
+    endpoint: str
+    kind: str  # upstream kind: openai | anthropic | gemini | azure
+    provider: str  # the catalog's provider id for pricing
+    model_requested: str
+    request_json: Mapping[str, Any]
+    headers: Mapping[str, str]
+    status: int = 0
+    error: str | None = None
+    usage: Usage | None = None
+    usage_error: str | None = None
+    model_served: str | None = None
+    first_byte_at: float | None = None
+    finished_at: float | None = None
+    stream: bool = False
+    key_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def usage_from_body(kind: str, provider: str, body: Mapping[str, Any]) -> Usage | None:
+    """The reported usage in a response body (``usage`` or Gemini's
+    ``usageMetadata``), parsed by the provider's own rules; None if absent."""
+    raw = body.get("usageMetadata") if kind == "gemini" else body.get("usage")
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return parse_usage(provider, raw)
+    except UnknownProviderError:
+        return parse_usage(_WIRE_PARSER[kind], raw)
+
+
+def attribution(headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
+    """Who and what: ``x-llmtally-*`` headers, else the OpenAI ``user`` field or
+    Anthropic ``metadata.user_id``."""
+    user = headers.get(_HEADER + "user")
+    if user is None and isinstance(body.get("user"), str):
+        user = body["user"]
+    metadata = body.get("metadata")
+    if user is None and isinstance(metadata, Mapping) and isinstance(metadata.get("user_id"), str):
+        user = metadata["user_id"]
+    tags = headers.get(_HEADER + "tags", "")
+    return {
+        "user": user,
+        "feature": headers.get(_HEADER + "feature"),
+        "trace_id": headers.get(_HEADER + "trace-id"),
+        "parent_id": headers.get(_HEADER + "parent-id"),
+        "tags": tuple(t.strip() for t in tags.split(",") if t.strip()),
+    }
+
+
+def _priced(ex: Exchange, usage: Usage, catalog: Catalog) -> tuple[Any, str | None]:
+    if ex.usage is None:
+        return None, ex.usage_error or f"no usage reported (HTTP {ex.status})"
+    try:
+        price = catalog.price_at(ex.provider, ex.model_served or ex.model_requested, ex.started_at)
+        return cost(usage, price), None
+    except (LookupError, ValueError) as exc:  # unknown model, no price, missing rate
+        return None, str(exc)
+
+
+def build_call(ex: Exchange, catalog: Catalog) -> Call:
+    usage = ex.usage or Usage(source="estimated")
+    priced, reason = _priced(ex, usage, catalog)
+    end = ex.finished_at or ex.t0
+    latency_ms = (end - ex.t0) * 1000
+    ttft_ms = (ex.first_byte_at - ex.t0) * 1000 if ex.stream and ex.first_byte_at else None
+    generating = end - (ex.first_byte_at or ex.t0)
+    rate = usage.output_tokens / generating if usage.output_tokens and generating > 0 else None
+    return Call(
+        id=new_ulid(),
+        started_at=ex.started_at,
+        provider=ex.provider,
+        model_requested=ex.model_requested,
+        model_served=ex.model_served,
+        endpoint=ex.endpoint,
+        status=ex.status,
+        latency_ms=latency_ms,
+        usage=usage,
+        cost=priced,
+        cost_error=reason,
+        error=ex.error,
+        ttft_ms=ttft_ms,
+        output_tokens_per_s=rate,
+        key_id=ex.key_id,
+        **attribution(ex.headers, ex.request_json),
+    )

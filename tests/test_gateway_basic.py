@@ -1,0 +1,244 @@
+"""The gateway with the real openai and anthropic SDKs, against a local upstream."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from llmtally.catalog import Catalog
+from llmtally.gateway.app import Gateway
+from llmtally.gateway.config import GatewayConfig
+from llmtally.meter import cost
+from llmtally.usage import Call
+
+OPENAI_REPLY = {
+    "id": "chatcmpl-123",
+    "object": "chat.completion",
+    "created": 1677652288,
+    "model": "gpt-4o-2024-08-06",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello there!"},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 1200,
+        "completion_tokens": 30,
+        "total_tokens": 1230,
+        "prompt_tokens_details": {"cached_tokens": 1024},
+    },
+}
+ANTHROPIC_REPLY = {
+    "id": "msg_01",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-6",
+    "content": [{"type": "text", "text": "Hi!"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {
+        "input_tokens": 20,
+        "cache_read_input_tokens": 3000,
+        "cache_creation_input_tokens": 500,
+        "output_tokens": 12,
+    },
+}
+RATE_LIMITED = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate"}}
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    seen: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        _Upstream.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if body.get("model") == "gpt-4o-mini":
+            self._send(429, RATE_LIMITED)
+        elif self.path == "/v1/messages":
+            self._send(200, ANTHROPIC_REPLY)
+        else:
+            self._send(200, OPENAI_REPLY)
+
+    def _send(self, status: int, data: dict[str, Any]) -> None:
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+class ListRecorder:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.bodies: list[tuple[str | None, str | None] | None] = []
+
+    def submit(self, call: Call, bodies: tuple[str | None, str | None] | None = None) -> None:
+        self.calls.append(call)
+        self.bodies.append(bodies)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.load()
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: str, catalog: Catalog) -> Iterator[tuple[str, ListRecorder]]:
+    config = GatewayConfig.model_validate(
+        {
+            "upstreams": {
+                "openai": {"kind": "openai", "base_url": upstream},
+                "anthropic": {"kind": "anthropic", "base_url": upstream},
+                "dead": {"kind": "openai", "base_url": "http://127.0.0.1:9"},
+            },
+            "routes": [
+                {"match": "claude-*", "upstream": "anthropic"},
+                {"match": "dead-*", "upstream": "dead"},
+                {"match": "gpt-*", "upstream": "openai"},
+            ],
+            "max_body_bytes": 4096,
+        }
+    )
+    recorder = ListRecorder()
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Gateway(config, recorder, catalog), host="127.0.0.1", port=port, log_level="error"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", recorder
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _last(recorder: ListRecorder) -> Call:
+    return recorder.calls[-1]
+
+
+def test_openai_sdk_call_is_relayed_and_priced(
+    gateway: tuple[str, ListRecorder], catalog: Catalog
+) -> None:
+    url, recorder = gateway
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "Hi"}],
+        extra_headers={"x-llmtally-feature": "greeting", "x-llmtally-tags": "a, b"},
+        user="alice",
+    )
+    client.close()
+    assert reply.choices[0].message.content == "Hello there!"
+    assert reply.usage is not None and reply.usage.prompt_tokens == 1200
+    call = _last(recorder)
+    assert (call.status, call.model_requested, call.model_served) == (
+        200,
+        "gpt-4o",
+        "gpt-4o-2024-08-06",
+    )
+    assert (call.usage.input_tokens, call.usage.cache_read_tokens) == (1200, 1024)
+    assert (call.user, call.feature, call.tags) == ("alice", "greeting", ("a", "b"))
+    expected = cost(call.usage, catalog.price_at("openai", "gpt-4o-2024-08-06", call.started_at))
+    assert call.cost is not None and call.cost.total == expected.total
+    # 176 x $2.50 + 1,024 x $1.25 + 30 x $10, per 1M tokens
+    assert call.cost.total == Decimal("0.00202")
+    assert call.latency_ms > 0
+
+
+def test_anthropic_sdk_call_counts_cache_into_input(gateway: tuple[str, ListRecorder]) -> None:
+    url, recorder = gateway
+    client = anthropic.Anthropic(base_url=url, api_key="sk-ant-test", max_retries=0)
+    reply = client.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "Hi"}],
+        metadata={"user_id": "bob"},
+    )
+    client.close()
+    assert reply.usage.cache_read_input_tokens == 3000
+    call = _last(recorder)
+    assert call.usage.input_tokens == 3520 and call.user == "bob"
+    # 20 x $3 + 3,000 x $0.30 + 500 x $3.75 + 12 x $15, per 1M tokens
+    assert call.cost is not None and call.cost.total == Decimal("0.003015")
+
+
+def test_upstream_errors_pass_through_and_are_recorded(gateway: tuple[str, ListRecorder]) -> None:
+    url, recorder = gateway
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[])
+    client.close()
+    call = _last(recorder)
+    assert call.status == 429 and call.cost is None
+    assert call.cost_error == "no usage reported (HTTP 429)"
+    assert call.error is not None and "Rate limit reached" in call.error
+
+
+def test_malformed_json_unknown_model_too_large_and_dead_upstream(
+    gateway: tuple[str, ListRecorder],
+) -> None:
+    url, recorder = gateway
+    with httpx.Client(base_url=url) as http:
+        bad = http.post("/v1/chat/completions", content=b"{not json")
+        assert bad.status_code == 400
+        assert bad.json()["error"]["type"] == "invalid_request_error"
+        missing = http.post("/v1/messages", json={"model": "llama-9", "messages": []})
+        assert missing.status_code == 404
+        assert missing.json()["error"]["type"] == "not_found_error"
+        assert "routable: claude-*, dead-*, gpt-*" in missing.json()["error"]["message"]
+        big = http.post("/v1/chat/completions", content=b"x" * 5000)
+        assert big.status_code == 413
+        before = len(recorder.calls)
+        dead = http.post("/v1/chat/completions", json={"model": "dead-1", "messages": []})
+        assert dead.status_code == 502
+        assert len(recorder.calls) == before + 1 and recorder.calls[-1].status == 502
+
+
+def test_provider_keys_come_from_the_client_when_none_is_configured(
+    gateway: tuple[str, ListRecorder],
+) -> None:
+    url, _ = gateway
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-client", max_retries=0)
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    client.close()
+    assert _Upstream.seen[-1]["headers"]["authorization"] == "Bearer sk-client"
