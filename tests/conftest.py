@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from replay_upstream import ReplayUpstream
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +24,12 @@ def reference_dir() -> Path:
             "repository or set LLMTALLY_REFERENCE_DIR"
         )
     return folder
+
+
+@pytest.fixture
+def replay_upstream() -> Iterator[ReplayUpstream]:
+    """A local HTTP server replaying tests/fixtures/transcripts (see replay_upstream.py)."""
+    from replay_upstream import ReplayUpstream
+
+    with ReplayUpstream() as upstream:
+        yield upstream
