@@ -21,6 +21,9 @@ from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.errors import Wire, error_body
 from llmtally.gateway.recording import Exchange, build_call, usage_from_body
+from llmtally.providers.adjust import UsageChunkFilter, with_stream_usage
+from llmtally.providers.estimate import settle_usage
+from llmtally.providers.streams import StreamAccumulator, accumulator_for
 from llmtally.usage import Call
 
 __all__ = ["ENDPOINTS", "Gateway", "Recorder"]
@@ -37,6 +40,12 @@ ENDPOINTS: dict[str, Wire] = {
     "/v1/embeddings": "openai",
     "/v1/messages": "anthropic",
 }
+# path -> the stream format its events follow
+_STREAM_FORMATS = {
+    "/v1/chat/completions": "openai_chat",
+    "/v1/responses": "openai_responses",
+    "/v1/messages": "anthropic",
+}
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 )
@@ -48,6 +57,33 @@ class Recorder(Protocol):
 
 class _TooLarge(Exception):
     pass
+
+
+class _StreamCut(Exception):
+    """The upstream stream broke after the response had started."""
+
+    def __init__(self, sent: bytes) -> None:
+        super().__init__("upstream stream cut")
+        self.sent = sent
+
+
+class _Streaming:
+    """A stream on its way through: what it says, and what the client may see."""
+
+    def __init__(self, path: str, provider: str, hide_usage_chunk: bool) -> None:
+        self.accumulator: StreamAccumulator = accumulator_for(
+            _STREAM_FORMATS[path],  # type: ignore[arg-type]
+            provider=provider,
+            clock=time.perf_counter,
+        )
+        self.filter = UsageChunkFilter() if hide_usage_chunk else None
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.accumulator.feed(chunk)
+        return self.filter.feed(chunk) if self.filter else chunk
+
+    def flush(self) -> bytes:
+        return self.filter.flush() if self.filter else b""
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -183,13 +219,28 @@ class Gateway:
             stream=bool(request.get("stream")),
         )
         upstream_model = route.upstream_model(model)
+        streaming, outgoing = None, dict(request)
         if upstream_model != model:
-            request = {**request, "model": upstream_model}
-            raw = json.dumps(request).encode()
-        await self._relay(ex, upstream, raw, scope["path"], send, wire)
+            outgoing["model"] = upstream_model
+        if ex.stream and scope["path"] in _STREAM_FORMATS:
+            hide = False
+            if scope["path"] == "/v1/chat/completions":
+                adjusted = with_stream_usage(outgoing)
+                outgoing, hide = adjusted.body, adjusted.changed
+            streaming = _Streaming(scope["path"], ex.provider, hide)
+        if outgoing != request:
+            raw = json.dumps(outgoing).encode()
+        await self._relay(ex, upstream, raw, scope["path"], send, wire, streaming)
 
     async def _relay(
-        self, ex: Exchange, upstream: Upstream, raw: bytes, path: str, send: Send, wire: Wire
+        self,
+        ex: Exchange,
+        upstream: Upstream,
+        raw: bytes,
+        path: str,
+        send: Send,
+        wire: Wire,
+        streaming: _Streaming | None,
     ) -> None:
         session = await self.session()
         url = upstream.base_url.rstrip("/") + path
@@ -205,13 +256,46 @@ class Gateway:
                     for k, v in response.headers.items()
                     if k.lower() not in _HOP_BY_HOP
                 ]
-                response_body = await self._pass_body(ex, response, send, out_headers)
+                if streaming is not None and response.status < 400:
+                    response_body = await self._pass_stream(
+                        ex, response, send, out_headers, streaming
+                    )
+                else:
+                    response_body = await self._pass_body(ex, response, send, out_headers)
+        except _StreamCut as cut:
+            ex.finished_at = time.perf_counter()
+            self._record(ex, raw, cut.sent, streaming)
+            raise  # the connection is dropped, so the client sees the failure too
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = 504 if isinstance(exc, TimeoutError) else 502
             ex.status, ex.error = status, f"upstream unreachable: {exc!r}"
             await self._fail(send, wire, status, ex.error)
         ex.finished_at = time.perf_counter()
-        self._record(ex, raw, response_body)
+        self._record(ex, raw, response_body, streaming if ex.status < 400 else None)
+
+    async def _pass_stream(
+        self,
+        ex: Exchange,
+        response: aiohttp.ClientResponse,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+        streaming: _Streaming,
+    ) -> bytes:
+        """Relay a stream chunk by chunk, reading its usage on the way."""
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        parts: list[bytes] = []
+        try:
+            async for chunk in response.content.iter_any():
+                parts.append(chunk)
+                out = streaming.feed(chunk)
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            ex.error = f"upstream stream cut: {exc!r}"
+            raise _StreamCut(b"".join(parts)) from exc
+        tail = streaming.flush()
+        await send({"type": "http.response.body", "body": tail})
+        return b"".join(parts)
 
     async def _pass_body(
         self,
@@ -231,8 +315,12 @@ class Gateway:
         await send({"type": "http.response.body", "body": b""})
         return b"".join(parts)
 
-    def _record(self, ex: Exchange, request: bytes, response: bytes) -> None:
-        if not ex.stream and response:
+    def _record(
+        self, ex: Exchange, request: bytes, response: bytes, streaming: _Streaming | None = None
+    ) -> None:
+        if streaming is not None:
+            self._settle_stream(ex, streaming)
+        elif response:
             try:
                 body = json.loads(response)
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -254,3 +342,17 @@ class Gateway:
                 response[:cap].decode("utf-8", "replace"),
             )
         self.recorder.submit(call, bodies)
+
+    def _settle_stream(self, ex: Exchange, streaming: _Streaming) -> None:
+        """Reported usage from the stream, else an estimate flagged ``estimated``."""
+        acc = streaming.accumulator
+        ex.model_served = acc.model
+        ex.first_byte_at = acc.first_token_at or ex.first_byte_at
+        if not acc.finished and ex.error is None:
+            ex.error = "stream ended before its last event"
+        try:
+            ex.usage = settle_usage(
+                acc, ex.request_json, model=ex.model_requested, provider=ex.provider
+            )
+        except (LookupError, ValueError) as exc:  # no tokenizer, unreadable usage
+            ex.usage_error = f"stream usage unknown: {exc}"

@@ -1,0 +1,182 @@
+"""Streams through the gateway: relayed as they come, usage read on the way,
+the extra usage chunk hidden from clients that did not ask, cuts recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from llmtally.catalog import Catalog
+from llmtally.gateway.app import Gateway
+from llmtally.gateway.config import GatewayConfig
+from llmtally.usage import Call
+from replay_upstream import ReplayUpstream, load_transcripts, sse_body
+
+TRANSCRIPTS = load_transcripts()
+HELLO = [{"role": "user", "content": "Say hello."}]
+
+
+class ListRecorder:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def submit(self, call: Call, bodies: tuple[str | None, str | None] | None = None) -> None:
+        self.calls.append(call)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[ReplayUpstream]:
+    with ReplayUpstream() as replay:
+        yield replay
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: ReplayUpstream) -> Iterator[tuple[str, ListRecorder]]:
+    config = GatewayConfig.model_validate(
+        {
+            "upstreams": {
+                "openai": {"kind": "openai", "base_url": upstream.url},
+                "anthropic": {"kind": "anthropic", "base_url": upstream.url},
+            },
+            "routes": [
+                {"match": "claude-*", "upstream": "anthropic"},
+                {"match": "*", "upstream": "openai"},
+            ],
+        }
+    )
+    recorder = ListRecorder()
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Gateway(config, recorder, Catalog.load()),
+            host="127.0.0.1",
+            port=port,
+            log_level="critical",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}", recorder
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_openai_stream_hides_the_usage_chunk_it_added(
+    gateway: tuple[str, ListRecorder], upstream: ReplayUpstream
+) -> None:
+    url, recorder = gateway
+    transcript = TRANSCRIPTS["openai_chat_stream_usage"]
+    with httpx.Client() as http:
+        seen = http.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "stream": True, "messages": HELLO},
+        ).content
+    # The upstream was asked for usage; the client, who did not ask, gets every
+    # event but the usage-only one.
+    assert upstream.served[-1].json["stream_options"] == {"include_usage": True}
+    events = [e for e in transcript["events"] if not _usage_only(e)]
+    assert seen == sse_body({"events": events})
+    call = recorder.calls[-1]
+    assert call.usage.source == "reported" and call.usage.output_tokens > 0
+    reported = next(e["data"]["usage"] for e in transcript["events"] if _usage_only(e))
+    assert call.usage.input_tokens == reported["prompt_tokens"]
+    assert call.usage.output_tokens == reported["completion_tokens"]
+    assert call.ttft_ms is not None and call.cost is not None
+
+
+def _usage_only(event: object) -> bool:
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("data"), dict)
+        and event["data"].get("choices") == []
+        and event["data"].get("usage") is not None
+    )
+
+
+def test_openai_sdk_stream_that_asked_for_usage_gets_it(gateway: tuple[str, ListRecorder]) -> None:
+    url, recorder = gateway
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=HELLO,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    client.close()
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert recorder.calls[-1].usage.input_tokens == usage.prompt_tokens
+
+
+def test_async_openai_sdk_stream_with_reasoning(gateway: tuple[str, ListRecorder]) -> None:
+    url, recorder = gateway
+
+    async def run() -> list[object]:
+        client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+        stream = await client.chat.completions.create(model="o4-mini", messages=HELLO, stream=True)
+        chunks = [chunk async for chunk in stream]
+        await client.close()
+        return chunks
+
+    chunks = asyncio.run(run())
+    assert chunks and all(getattr(c, "usage", None) is None for c in chunks)
+    call = recorder.calls[-1]
+    assert call.usage.reasoning_tokens > 0 and call.usage.cache_read_tokens > 0
+
+
+def test_anthropic_sdk_stream_usage_matches(gateway: tuple[str, ListRecorder]) -> None:
+    url, recorder = gateway
+    client = anthropic.Anthropic(base_url=url, api_key="sk-ant-test", max_retries=0)
+    with client.messages.stream(
+        model="claude-sonnet-4-20250514", max_tokens=256, messages=HELLO
+    ) as stream:
+        final = stream.get_final_message()
+    client.close()
+    call = recorder.calls[-1]
+    u = final.usage
+    cache_read = u.cache_read_input_tokens or 0
+    cache_write = u.cache_creation_input_tokens or 0
+    assert call.usage.input_tokens == u.input_tokens + cache_read + cache_write
+    assert call.usage.output_tokens == u.output_tokens
+    assert call.usage.source == "reported" and call.cost is not None
+
+
+def test_a_cut_stream_fails_the_client_and_is_recorded_as_estimated(
+    gateway: tuple[str, ListRecorder], upstream: ReplayUpstream
+) -> None:
+    url, recorder = gateway
+    upstream.cut_after = 3
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+    try:
+        with pytest.raises((httpx.HTTPError, openai.APIError)):
+            list(client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True))
+    finally:
+        upstream.cut_after = None
+        client.close()
+    for _ in range(100):
+        if recorder.calls and recorder.calls[-1].error:
+            break
+        time.sleep(0.01)
+    call = recorder.calls[-1]
+    assert call.error is not None and "cut" in call.error
+    assert call.usage.source == "estimated"
+    assert call.usage.input_tokens > 0
