@@ -16,18 +16,27 @@ in :mod:`llmtally.providers`, and nowhere else.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import threading
+import time
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from operator import attrgetter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # meter imports this module; Call only names Cost in annotations
+    from llmtally.meter import Cost
 
 __all__ = [
     "SERVICE_TIERS",
+    "Call",
     "ImageUnits",
     "ServiceTier",
     "Source",
     "Usage",
     "UsageError",
+    "new_ulid",
 ]
 
 ServiceTier = Literal["standard", "batch", "flex", "priority"]
@@ -168,3 +177,82 @@ class Usage:
             else:
                 out[f.name] = value
         return out
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_RANDOM_BITS = 80
+
+
+class _UlidClock:
+    """ULIDs that sort in creation order: within one millisecond the random
+    part is incremented instead of redrawn (the ULID spec's monotonic mode)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_random = 0
+
+    def next(self, now_ms: int | None = None) -> str:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+            if ms <= self._last_ms and self._last_random + 1 < 1 << _RANDOM_BITS:
+                ms, rand = self._last_ms, self._last_random + 1
+            else:
+                rand = int.from_bytes(os.urandom(10), "big")
+            self._last_ms, self._last_random = ms, rand
+        value = (ms & ((1 << 48) - 1)) << _RANDOM_BITS | rand
+        return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+_ULIDS = _UlidClock()
+
+
+def new_ulid() -> str:
+    """A new ULID: 48-bit millisecond timestamp + 80 random bits, 26 Crockford
+    base32 characters, increasing within this process."""
+    return _ULIDS.next()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One LLM call as the ledger stores it: who, what, when, how long, how much.
+
+    ``cost`` is ``None`` when the call could not be priced (unknown model,
+    missing price); ``cost_error`` then says why. A cost is never a silent 0.
+    """
+
+    id: str
+    started_at: dt.datetime
+    provider: str
+    model_requested: str
+    model_served: str | None
+    endpoint: str
+    status: int
+    latency_ms: float
+    usage: Usage = field(default_factory=Usage)
+    cost: Cost | None = None
+    cost_error: str | None = None
+    error: str | None = None
+    ttft_ms: float | None = None
+    output_tokens_per_s: float | None = None
+    user: str | None = None
+    feature: str | None = None
+    trace_id: str | None = None
+    parent_id: str | None = None
+    tags: tuple[str, ...] = ()
+    key_id: str | None = None
+    input_system_tokens: int | None = None
+    input_tools_tokens: int | None = None
+    input_history_tokens: int | None = None
+    input_latest_user_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.started_at.tzinfo is None:
+            raise ValueError("Call.started_at must be timezone-aware (UTC)")
+        if self.cost is not None and self.cost_error is not None:
+            raise ValueError("Call has both a cost and a cost_error")
+
+    @property
+    def model(self) -> str:
+        """The model that answered, or the one asked for when unknown."""
+        return self.model_served or self.model_requested
