@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SETTINGS", "Setting", "data_home", "override_file"]
+__all__ = ["SETTINGS", "Setting", "data_home", "database_url", "override_file", "spool_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,18 @@ SETTINGS = (
         "<home>/prices.yaml",
         "the user override file: negotiated discounts and custom models",
     ),
+    Setting(
+        "database_url",
+        "LLMTALLY_DATABASE_URL",
+        "sqlite:///<home>/ledger.sqlite3",
+        "the ledger: a SQLite file, or postgresql+psycopg://user@host:5432/db",
+    ),
+    Setting(
+        "spool",
+        "LLMTALLY_SPOOL",
+        "<home>/ledger-spool.jsonl",
+        "where calls wait (append-only JSONL) while the ledger database is down",
+    ),
 )
 
 
@@ -57,3 +69,25 @@ def override_file(
     if env.get("LLMTALLY_PRICES"):
         return Path(env["LLMTALLY_PRICES"]).expanduser()
     return (home or data_home(env=env)) / "prices.yaml"
+
+
+def database_url(
+    arg: str | None = None, home: Path | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    env = os.environ if env is None else env
+    if arg:
+        return arg
+    if env.get("LLMTALLY_DATABASE_URL"):
+        return env["LLMTALLY_DATABASE_URL"]
+    return f"sqlite:///{(home or data_home(env=env)) / 'ledger.sqlite3'}"
+
+
+def spool_file(
+    arg: Path | None = None, home: Path | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    env = os.environ if env is None else env
+    if arg is not None:
+        return arg
+    if env.get("LLMTALLY_SPOOL"):
+        return Path(env["LLMTALLY_SPOOL"]).expanduser()
+    return (home or data_home(env=env)) / "ledger-spool.jsonl"

@@ -1,0 +1,84 @@
+"""Named, ordered, append-only migrations, applied when the ledger is opened.
+
+The model is simonw/llm's ``llm/migrations.py``: each migration is a function
+registered in order under a name; the names applied are recorded in
+``_llmtally_migrations``; opening a ledger applies the missing ones. Never
+edit, rename or reorder a migration once released: append a new one.
+
+One runner serves SQLite and PostgreSQL (see docs/decisions.md). Each
+migration runs in its own transaction together with the row that records
+it (both databases have transactional DDL), so a failed migration leaves no
+trace. On PostgreSQL a transaction-scoped advisory lock serialises replicas
+that open the ledger at the same moment; on SQLite ``BEGIN IMMEDIATE`` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, text
+
+from llmtally.ledger.schema import MIGRATIONS_TABLE, call_bodies_v1_columns, calls_v1_columns
+
+__all__ = ["MIGRATIONS", "Migration", "applied_migrations", "migrate"]
+
+Migration = Callable[[Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+# Any fixed 64-bit number: the advisory lock that guards migrations on PostgreSQL.
+_PG_LOCK_KEY = 0x6C6C6D74616C6C79
+
+_meta = MetaData()
+_applied = Table(
+    MIGRATIONS_TABLE,
+    _meta,
+    Column("name", String(200), primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration, under its function name."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m0001_calls(conn: Connection) -> None:
+    Table("calls", MetaData(), *calls_v1_columns()).create(conn)
+
+
+@migration
+def m0002_call_bodies(conn: Connection) -> None:
+    Table("call_bodies", MetaData(), *call_bodies_v1_columns()).create(conn)
+
+
+def applied_migrations(conn: Connection) -> list[str]:
+    """Names of the migrations applied to this database, oldest first."""
+    _applied.create(conn, checkfirst=True)
+    rows = conn.execute(select(_applied.c.name, _applied.c.applied_at)).all()
+    return [name for name, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+
+
+def migrate(engine: Engine, migrations: list[tuple[str, Migration]] | None = None) -> list[str]:
+    """Apply the migrations this database lacks, in order; return their names."""
+    todo = MIGRATIONS if migrations is None else migrations
+    with engine.connect().execution_options(llmtally_write=True) as conn, conn.begin():
+        _lock(conn)
+        _applied.create(conn, checkfirst=True)
+    done: list[str] = []
+    for name, fn in todo:
+        with engine.connect().execution_options(llmtally_write=True) as conn, conn.begin():
+            _lock(conn)
+            if conn.execute(select(_applied.c.name).where(_applied.c.name == name)).first():
+                continue
+            fn(conn)
+            now = dt.datetime.now(dt.UTC)
+            conn.execute(_applied.insert().values(name=name, applied_at=now))
+            done.append(name)
+    return done

@@ -1,0 +1,186 @@
+"""The ledger's tables (SQLAlchemy Core): one typed column per metric, bodies apart.
+
+``calls_v1_columns`` is what migration 0001 created and must never change: a
+later column is added by a new migration *and* appended to ``calls`` below,
+and a test checks that the migrated database matches these tables.
+
+Money is exact: ``Fixed`` is ``NUMERIC(20, 10)`` on PostgreSQL and an integer
+count of 1e-10 units on SQLite (whose NUMERIC is a float), so that sums in SQL
+stay exact on both. Amounts are rounded half-even to 10 places on the way in,
+and both backends refuse the same range (|x| <= ~9.2e8, ``FIXED_MAX``).
+Strings are TEXT: a long model name or trace id never makes an insert fail.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.schema import SchemaItem
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = [
+    "COST_COLUMNS",
+    "FIXED_MAX",
+    "MIGRATIONS_TABLE",
+    "SCALE",
+    "Fixed",
+    "call_bodies",
+    "call_bodies_v1_columns",
+    "calls",
+    "calls_v1_columns",
+    "check_fixed",
+    "metadata",
+]
+
+SCALE = 10
+_QUANTUM = Decimal(1).scaleb(-SCALE)
+_UNITS = Decimal(10) ** SCALE
+# The largest amount both backends hold: a signed 64-bit count of 1e-10 units.
+FIXED_MAX = Decimal(2**63 - 1) / _UNITS
+MIGRATIONS_TABLE = "_llmtally_migrations"
+
+# Cost component -> column; NULL everywhere when the call has no cost.
+COST_COLUMNS = {
+    "input": "cost_input",
+    "cache_read": "cost_cache_read",
+    "cache_write": "cost_cache_write",
+    "output": "cost_output",
+    "reasoning": "cost_reasoning",
+    "audio": "cost_audio",
+    "images": "cost_images",
+    "request": "cost_request",
+    "total": "cost_total",
+}
+
+
+class Fixed(TypeDecorator[Decimal]):
+    """An exact decimal with 10 places: NUMERIC(20, 10), or scaled BIGINT on SQLite."""
+
+    impl = Numeric(20, SCALE, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(20, SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        exact = check_fixed(value)
+        return int(exact * _UNITS) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / _UNITS).quantize(_QUANTUM)
+        return Decimal(value).quantize(_QUANTUM)
+
+
+def check_fixed(value: Decimal) -> Decimal:
+    """``value`` rounded to 10 places; ValueError if the ledger cannot hold it."""
+    exact = Decimal(value).quantize(_QUANTUM, ROUND_HALF_EVEN)
+    if not exact.is_finite() or abs(exact) > FIXED_MAX:
+        raise ValueError(f"{value} is outside what the ledger stores (|x| <= {FIXED_MAX})")
+    return exact
+
+
+def _count(name: str) -> Column[int]:
+    return Column(name, BigInteger, nullable=False, default=0)
+
+
+def calls_v1_columns() -> list[SchemaItem]:
+    """The ``calls`` table as migration 0001 created it. Never edit."""
+    return [
+        Column("id", Text, primary_key=True),
+        Column("started_at", DateTime(timezone=True), nullable=False),
+        Column("provider", Text, nullable=False),
+        Column("model_requested", Text, nullable=False),
+        Column("model_served", Text),
+        Column("endpoint", Text, nullable=False),
+        Column("status", Integer, nullable=False),
+        Column("error", Text),
+        Column("latency_ms", Double, nullable=False),
+        Column("ttft_ms", Double),
+        Column("output_tokens_per_s", Double),
+        # Usage: totals and subsets (llmtally.usage)
+        *(
+            _count(name)
+            for name in (
+                "input_tokens",
+                "cache_read_tokens",
+                "cache_write_tokens",
+                "cache_write_1h_tokens",
+                "input_audio_tokens",
+                "input_image_tokens",
+                "output_tokens",
+                "reasoning_tokens",
+                "output_audio_tokens",
+                "output_image_tokens",
+                "characters",
+                "requests",
+            )
+        ),
+        Column("images", Text),  # JSON list of {n, size, quality}; NULL when none
+        Column("audio_seconds", Fixed),
+        Column("service_tier", Text, nullable=False),
+        Column("usage_source", Text, nullable=False),
+        # Input tokens by role (estimated from the request), when known
+        Column("input_system_tokens", BigInteger),
+        Column("input_tools_tokens", BigInteger),
+        Column("input_history_tokens", BigInteger),
+        Column("input_latest_user_tokens", BigInteger),
+        # Cost: one exact amount per component, NULL with a reason when unknown
+        *(Column(column, Fixed) for column in COST_COLUMNS.values()),
+        Column("cost_error", Text),
+        Column("price_id", Text),
+        Column("price_source", Text),
+        Column("price_window", Text),
+        Column("catalog_version", Text),
+        Column("long_context_above", BigInteger),
+        # Attribution
+        Column("user_id", Text),
+        Column("feature", Text),
+        Column("trace_id", Text),
+        Column("parent_id", Text),
+        Column("tags", Text),  # JSON list of strings; NULL when none
+        Column("key_id", Text),
+        Index("ix_calls_started_at", "started_at"),
+        Index("ix_calls_model", "model_served", "started_at"),
+        Index("ix_calls_model_requested", "model_requested", "started_at"),
+        Index("ix_calls_user", "user_id", "started_at"),
+        Index("ix_calls_feature", "feature", "started_at"),
+        Index("ix_calls_key", "key_id", "started_at"),
+    ]
+
+
+def call_bodies_v1_columns() -> list[SchemaItem]:
+    """The ``call_bodies`` table as migration 0002 created it. Never edit."""
+    return [
+        Column("call_id", Text, primary_key=True),
+        Column("request_body", Text),
+        Column("response_body", Text),
+        Column("request_truncated", Boolean, nullable=False, default=False),
+        Column("response_truncated", Boolean, nullable=False, default=False),
+    ]
+
+
+metadata = MetaData()
+calls = Table("calls", metadata, *calls_v1_columns())
+call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())

@@ -1,0 +1,95 @@
+"""The durable spool: an append-only JSONL file of rows the database did not take.
+
+One line per call: ``{"call": <row as JSON>, "bodies": <body row> | null}``.
+Each append is one write followed by ``fsync``. A line torn by a crash is
+skipped when read (a later append starts on a new line, so it tears nothing
+else). Replaying renames the file to ``<name>.replaying`` first and deletes it
+only once every row is in the database; a crash in between replays it again,
+which stores nothing twice because inserts are idempotent by id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from llmtally.ledger.rows import row_from_json, row_to_json
+
+__all__ = ["Pair", "Spool"]
+
+Pair = tuple[dict[str, Any], dict[str, Any] | None]  # (calls row, call_bodies row)
+_log = logging.getLogger(__name__)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """The spool file and the file being replayed beside it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.replaying = path.with_name(path.name + ".replaying")
+        self.torn_lines = 0
+
+    def append(self, pairs: Sequence[Pair]) -> None:
+        """Append rows durably (one write, then fsync)."""
+        text = "".join(
+            json.dumps({"call": row_to_json(row), "bodies": bodies}, separators=(",", ":")) + "\n"
+            for row, bodies in pairs
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab+") as handle:
+            if handle.tell() > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":  # a torn line from a crash: end it
+                    text = "\n" + text
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def pending(self) -> bool:
+        """Whether any rows wait for replay."""
+        return any(p.exists() and p.stat().st_size > 0 for p in (self.replaying, self.path))
+
+    def start_replay(self) -> Path | None:
+        """The file to replay next: a replay left unfinished, else the spool
+        (renamed, so appends go to a new file meanwhile); None when there is none."""
+        if self.replaying.exists():
+            return self.replaying
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return None
+        os.replace(self.path, self.replaying)
+        _fsync_dir(self.path.parent)
+        return self.replaying
+
+    def finish_replay(self) -> None:
+        self.replaying.unlink(missing_ok=True)
+        _fsync_dir(self.path.parent)
+
+    def read(self, path: Path, skip: int = 0) -> Iterator[tuple[int, Pair]]:
+        """(line number, row) of ``path`` after the first ``skip`` lines; torn lines
+        are skipped."""
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle):
+                if number < skip or not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                    pair: Pair = (row_from_json(data["call"]), data["bodies"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    self.torn_lines += 1
+                    _log.warning(
+                        "%s line %d: skipped a torn spool line (%s)", path, number + 1, exc
+                    )
+                    continue
+                yield number, pair
