@@ -180,3 +180,57 @@ def test_a_cut_stream_fails_the_client_and_is_recorded_as_estimated(
     assert call.error is not None and "cut" in call.error
     assert call.usage.source == "estimated"
     assert call.usage.input_tokens > 0
+
+
+@pytest.fixture(scope="module")
+def gemini_gateway(upstream: ReplayUpstream) -> Iterator[tuple[str, ListRecorder]]:
+    config = GatewayConfig.model_validate(
+        {
+            "upstreams": {"google": {"kind": "gemini", "base_url": upstream.url}},
+            "routes": [{"match": "gemini-*", "upstream": "google"}],
+        }
+    )
+    recorder = ListRecorder()
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Gateway(config, recorder, Catalog.load()),
+            host="127.0.0.1",
+            port=port,
+            log_level="critical",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}", recorder
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_gemini_generate_content_and_stream_pass_through(
+    gemini_gateway: tuple[str, ListRecorder], upstream: ReplayUpstream
+) -> None:
+    url, recorder = gemini_gateway
+    body = TRANSCRIPTS["gemini_generate_content"]["request"]["json"]
+    with httpx.Client(base_url=url, headers={"x-goog-api-key": "g-key"}) as http:
+        plain = http.post("/v1beta/models/gemini-2.5-flash:generateContent", json=body)
+        assert plain.json() == TRANSCRIPTS["gemini_generate_content"]["response"]["body"]
+        assert upstream.served[-1].path.endswith("gemini-2.5-flash:generateContent")
+        reported = plain.json()["usageMetadata"]
+        call = recorder.calls[-1]
+        assert call.usage.input_tokens == reported["promptTokenCount"] + reported.get(
+            "toolUsePromptTokenCount", 0
+        )
+        assert call.cost is not None
+        stream_body = TRANSCRIPTS["gemini_stream_generate_content"]["request"]["json"]
+        streamed = http.post(
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json=stream_body
+        )
+    assert streamed.content == sse_body(TRANSCRIPTS["gemini_stream_generate_content"])
+    assert (
+        upstream.served[-1].path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    )
+    last = recorder.calls[-1]
+    assert last.usage.source == "reported" and last.usage.output_tokens > 0

@@ -20,6 +20,7 @@ import aiohttp
 from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.errors import Wire, error_body
+from llmtally.gateway.gemini import GeminiTarget, gemini_target
 from llmtally.gateway.recording import Exchange, build_call, usage_from_body
 from llmtally.providers.adjust import UsageChunkFilter, with_stream_usage
 from llmtally.providers.estimate import settle_usage
@@ -45,6 +46,7 @@ _STREAM_FORMATS = {
     "/v1/chat/completions": "openai_chat",
     "/v1/responses": "openai_responses",
     "/v1/messages": "anthropic",
+    "gemini": "gemini",
 }
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
@@ -119,6 +121,9 @@ def _upstream_headers(upstream: Upstream, client: Mapping[str, str]) -> dict[str
             headers["anthropic-beta"] = client["anthropic-beta"]
         if key or "x-api-key" in client:
             headers["x-api-key"] = key or client["x-api-key"]
+    elif upstream.kind == "gemini":
+        if key or "x-goog-api-key" in client:
+            headers["x-goog-api-key"] = key or client["x-goog-api-key"]
     elif upstream.kind == "azure":
         if key or "api-key" in client:
             headers["api-key"] = key or client["api-key"]
@@ -165,12 +170,13 @@ class Gateway:
         if method == "GET" and path == "/v1/models":
             await self._models(send)
             return
-        wire = ENDPOINTS.get(path)
+        gemini = gemini_target(path)
+        wire = "gemini" if gemini else ENDPOINTS.get(path)
         if wire is None or method != "POST":
             body = error_body(wire or "openai", 404, f"no such endpoint: {method} {path}")
             await _respond(send, 404, body, _json_headers(len(body)))
             return
-        await self._forward(scope, receive, send, wire)
+        await self._forward(scope, receive, send, wire, gemini)
 
     async def _models(self, send: Send) -> None:
         data = [
@@ -184,7 +190,9 @@ class Gateway:
         body = error_body(wire, status, message)
         await _respond(send, status, body, _json_headers(len(body)))
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, wire: Wire) -> None:
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, wire: Wire, gemini: GeminiTarget | None
+    ) -> None:
         started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
@@ -195,10 +203,13 @@ class Gateway:
             return
         try:
             request = json.loads(raw)
-            model = request["model"] if isinstance(request, dict) else None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             await self._fail(send, wire, 400, f"malformed JSON body: {exc}")
             return
+        if not isinstance(request, dict):
+            await self._fail(send, wire, 400, "the request body must be a JSON object")
+            return
+        model = gemini.model if gemini else request.get("model")
         if not isinstance(model, str) or not model:
             await self._fail(send, wire, 400, "the request has no 'model'")
             return
@@ -216,11 +227,15 @@ class Gateway:
             model_requested=model,
             request_json=request,
             headers=headers,
-            stream=bool(request.get("stream")),
+            stream=gemini.stream if gemini else bool(request.get("stream")),
         )
         upstream_model = route.upstream_model(model)
-        streaming, outgoing = None, dict(request)
-        if upstream_model != model:
+        streaming, outgoing, path = None, dict(request), scope["path"]
+        if gemini:
+            path = gemini.path_for(upstream_model)
+            if ex.stream and gemini.sse(scope.get("query_string", b"")):
+                streaming = _Streaming("gemini", ex.provider, False)
+        elif upstream_model != model:
             outgoing["model"] = upstream_model
         if ex.stream and scope["path"] in _STREAM_FORMATS:
             hide = False
@@ -230,7 +245,10 @@ class Gateway:
             streaming = _Streaming(scope["path"], ex.provider, hide)
         if outgoing != request:
             raw = json.dumps(outgoing).encode()
-        await self._relay(ex, upstream, raw, scope["path"], send, wire, streaming)
+        query = scope.get("query_string", b"").decode("latin-1")
+        await self._relay(
+            ex, upstream, raw, path + (f"?{query}" if query else ""), send, wire, streaming
+        )
 
     async def _relay(
         self,
@@ -325,8 +343,11 @@ class Gateway:
                 body = json.loads(response)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 body = None
+            if isinstance(body, list):  # a Gemini stream without alt=sse: a JSON array
+                body = next((b for b in reversed(body) if isinstance(b, dict)), None)
             if isinstance(body, dict):
-                ex.model_served = body.get("model") if isinstance(body.get("model"), str) else None
+                served = body.get("model") or body.get("modelVersion")
+                ex.model_served = served if isinstance(served, str) else None
                 try:
                     ex.usage = usage_from_body(ex.kind, ex.provider, body)
                 except ValueError as exc:
