@@ -116,7 +116,7 @@ class LedgerWriter:
         self.flush_interval = flush_interval
         self.db_timeout = db_timeout
         self.retry_interval = retry_interval
-        self._queue: queue.SimpleQueue[tuple[Call, CallBodies | None]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pair] = queue.SimpleQueue()
         self._lock = threading.Condition()
         self._counts = dict.fromkeys(
             ("submitted", "done", "written", "spooled", "replayed", "lost"), 0
@@ -131,12 +131,14 @@ class LedgerWriter:
 
     # -- the request path ---------------------------------------------------------------
     def submit(self, call: Call, bodies: CallBodies | None = None) -> None:
-        """Queue ``call`` for the ledger; returns at once."""
+        """Queue ``call`` for the ledger; returns at once. A call the ledger cannot
+        hold (an amount out of range) raises ValueError here, not in a batch later."""
         if self._stopping.is_set():
             raise RuntimeError("the ledger writer is closed")
+        pair = (call_to_row(call), None if bodies is None else bodies_to_row(bodies))
         with self._lock:
             self._counts["submitted"] += 1
-        self._queue.put((call, bodies))
+        self._queue.put(pair)
 
     # -- control ------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
@@ -183,7 +185,7 @@ class LedgerWriter:
         if self._ready() and self.spool.pending():
             self._replay()
 
-    def _next_batch(self) -> list[tuple[Call, CallBodies | None]]:
+    def _next_batch(self) -> list[Pair]:
         try:
             batch = [self._queue.get(timeout=self.flush_interval)]
         except queue.Empty:
@@ -219,10 +221,7 @@ class LedgerWriter:
             self._last_error = error
         return False
 
-    def _write(self, batch: list[tuple[Call, CallBodies | None]]) -> None:
-        pairs: list[Pair] = [
-            (call_to_row(call), None if b is None else bodies_to_row(b)) for call, b in batch
-        ]
+    def _write(self, pairs: list[Pair]) -> None:
         rows = [row for row, _ in pairs]
         bodies = [b for _, b in pairs if b is not None]
         if self._ready() and self._attempt(rows, bodies):
