@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from llmtally.providers.adjust import StreamUsageRequest, UsageChunkFilter, with_stream_usage
 from llmtally.providers.anthropic import parse_anthropic
 from llmtally.providers.deepseek import parse_deepseek
 from llmtally.providers.gemini import parse_gemini
@@ -25,14 +26,20 @@ from llmtally.providers.registry import (
     UnknownProviderError,
     UsageParser,
 )
+from llmtally.providers.streams import StreamAccumulator, WireFormat, accumulator_for
 from llmtally.usage import Usage
 
 __all__ = [
     "InconsistentUsageError",
     "ProviderUsageError",
     "Registry",
+    "StreamAccumulator",
+    "StreamUsageRequest",
     "UnknownProviderError",
+    "UsageChunkFilter",
     "UsageParser",
+    "WireFormat",
+    "accumulator_for",
     "default_registry",
     "parse_anthropic",
     "parse_deepseek",
@@ -40,6 +47,7 @@ __all__ = [
     "parse_openai",
     "parse_usage",
     "parse_xai",
+    "with_stream_usage",
 ]
 
 
