@@ -94,9 +94,7 @@ def test_an_unfinished_event_is_flushed_unchanged() -> None:
     assert keep.flush() == b'data: {"choices":[],"usage":{"prompt'
 
 
-def gateway(
-    upstream: ReplayUpstream, upstream_client: httpx.Client
-) -> tuple[httpx.Client, list[OpenAIChatStream]]:
+def gateway(upstream_client: httpx.Client) -> tuple[httpx.Client, list[OpenAIChatStream]]:
     """A minimal metering proxy: adds include_usage, meters, filters for the client."""
     seen: list[OpenAIChatStream] = []
 
@@ -127,7 +125,7 @@ def test_the_openai_sdk_reads_the_filtered_stream(
 ) -> None:
     extra = {"stream_options": {"include_usage": True}} if client_asked else {}
     with httpx.Client(base_url=replay_upstream.url) as upstream_client:
-        http, seen = gateway(replay_upstream, upstream_client)
+        http, seen = gateway(upstream_client)
         sdk = openai.OpenAI(api_key="test", base_url="http://gateway.test/v1", http_client=http)
         chunks = list(
             sdk.chat.completions.create(
