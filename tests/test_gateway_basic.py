@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,13 +13,10 @@ import anthropic
 import httpx
 import openai
 import pytest
-import uvicorn
 
+from gateway_support import ListRecorder, live_gateway
 from llmtally.catalog import Catalog
-from llmtally.gateway.app import Gateway
-from llmtally.gateway.config import GatewayConfig
 from llmtally.meter import cost
-from llmtally.usage import Call
 
 OPENAI_REPLY = {
     "id": "chatcmpl-123",
@@ -85,22 +80,6 @@ class _Upstream(BaseHTTPRequestHandler):
         return
 
 
-class ListRecorder:
-    def __init__(self) -> None:
-        self.calls: list[Call] = []
-        self.bodies: list[tuple[str | None, str | None] | None] = []
-
-    def submit(self, call: Call, bodies: tuple[str | None, str | None] | None = None) -> None:
-        self.calls.append(call)
-        self.bodies.append(bodies)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
@@ -119,47 +98,28 @@ def catalog() -> Catalog:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: str, catalog: Catalog) -> Iterator[tuple[str, ListRecorder]]:
-    config = GatewayConfig.model_validate(
-        {
-            "upstreams": {
-                "openai": {"kind": "openai", "base_url": upstream},
-                "anthropic": {"kind": "anthropic", "base_url": upstream},
-                "dead": {"kind": "openai", "base_url": "http://127.0.0.1:9"},
-            },
-            "routes": [
-                {"match": "claude-*", "upstream": "anthropic"},
-                {"match": "dead-*", "upstream": "dead"},
-                {"match": "gpt-*", "upstream": "openai"},
-            ],
-            "max_body_bytes": 4096,
-        }
-    )
-    recorder = ListRecorder()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            Gateway(config, recorder, catalog), host="127.0.0.1", port=port, log_level="error"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", recorder
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def _last(recorder: ListRecorder) -> Call:
-    return recorder.calls[-1]
+    config = {
+        "upstreams": {
+            "openai": {"kind": "openai", "base_url": upstream},
+            "anthropic": {"kind": "anthropic", "base_url": upstream},
+            "dead": {"kind": "openai", "base_url": "http://127.0.0.1:9"},
+        },
+        "routes": [
+            {"match": "claude-*", "upstream": "anthropic"},
+            {"match": "dead-*", "upstream": "dead"},
+            {"match": "gpt-*", "upstream": "openai"},
+        ],
+        "max_body_bytes": 4096,
+    }
+    with live_gateway(config, catalog) as running:
+        yield running
 
 
 def test_openai_sdk_call_is_relayed_and_priced(
     gateway: tuple[str, ListRecorder], catalog: Catalog
 ) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
     reply = client.chat.completions.create(
         model="gpt-4o",
@@ -170,7 +130,7 @@ def test_openai_sdk_call_is_relayed_and_priced(
     client.close()
     assert reply.choices[0].message.content == "Hello there!"
     assert reply.usage is not None and reply.usage.prompt_tokens == 1200
-    call = _last(recorder)
+    call = recorder.next_call(before)
     assert (call.status, call.model_requested, call.model_served) == (
         200,
         "gpt-4o",
@@ -187,6 +147,7 @@ def test_openai_sdk_call_is_relayed_and_priced(
 
 def test_anthropic_sdk_call_counts_cache_into_input(gateway: tuple[str, ListRecorder]) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
     client = anthropic.Anthropic(base_url=url, api_key="sk-ant-test", max_retries=0)
     reply = client.messages.create(
         model="claude-sonnet-4-6",
@@ -196,7 +157,7 @@ def test_anthropic_sdk_call_counts_cache_into_input(gateway: tuple[str, ListReco
     )
     client.close()
     assert reply.usage.cache_read_input_tokens == 3000
-    call = _last(recorder)
+    call = recorder.next_call(before)
     assert call.usage.input_tokens == 3520 and call.user == "bob"
     # 20 x $3 + 3,000 x $0.30 + 500 x $3.75 + 12 x $15, per 1M tokens
     assert call.cost is not None and call.cost.total == Decimal("0.003015")
@@ -204,11 +165,12 @@ def test_anthropic_sdk_call_counts_cache_into_input(gateway: tuple[str, ListReco
 
 def test_upstream_errors_pass_through_and_are_recorded(gateway: tuple[str, ListRecorder]) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="gpt-4o-mini", messages=[])
     client.close()
-    call = _last(recorder)
+    call = recorder.next_call(before)
     assert call.status == 429 and call.cost is None
     assert call.cost_error == "no usage reported (HTTP 429)"
     assert call.error is not None and "Rate limit reached" in call.error
@@ -218,6 +180,7 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
     gateway: tuple[str, ListRecorder],
 ) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
     with httpx.Client(base_url=url) as http:
         bad = http.post("/v1/chat/completions", content=b"{not json")
         assert bad.status_code == 400
@@ -228,10 +191,9 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
         assert "routable: claude-*, dead-*, gpt-*" in missing.json()["error"]["message"]
         big = http.post("/v1/chat/completions", content=b"x" * 5000)
         assert big.status_code == 413
-        before = len(recorder.calls)
         dead = http.post("/v1/chat/completions", json={"model": "dead-1", "messages": []})
         assert dead.status_code == 502
-        assert len(recorder.calls) == before + 1 and recorder.calls[-1].status == 502
+        assert recorder.next_call(before).status == 502  # only the forwarded call is recorded
 
 
 def test_provider_keys_come_from_the_client_when_none_is_configured(

@@ -4,39 +4,18 @@ the extra usage chunk hidden from clients that did not ask, cuts recorded."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import anthropic
 import httpx
 import openai
 import pytest
-import uvicorn
 
-from llmtally.catalog import Catalog
-from llmtally.gateway.app import Gateway
-from llmtally.gateway.config import GatewayConfig
-from llmtally.usage import Call
+from gateway_support import ListRecorder, live_gateway
 from replay_upstream import ReplayUpstream, load_transcripts, sse_body
 
 TRANSCRIPTS = load_transcripts()
 HELLO = [{"role": "user", "content": "Say hello."}]
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.calls: list[Call] = []
-
-    def submit(self, call: Call, bodies: tuple[str | None, str | None] | None = None) -> None:
-        self.calls.append(call)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -47,41 +26,25 @@ def upstream() -> Iterator[ReplayUpstream]:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: ReplayUpstream) -> Iterator[tuple[str, ListRecorder]]:
-    config = GatewayConfig.model_validate(
-        {
-            "upstreams": {
-                "openai": {"kind": "openai", "base_url": upstream.url},
-                "anthropic": {"kind": "anthropic", "base_url": upstream.url},
-            },
-            "routes": [
-                {"match": "claude-*", "upstream": "anthropic"},
-                {"match": "*", "upstream": "openai"},
-            ],
-        }
-    )
-    recorder = ListRecorder()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            Gateway(config, recorder, Catalog.load()),
-            host="127.0.0.1",
-            port=port,
-            log_level="critical",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}", recorder
-    server.should_exit = True
-    thread.join(timeout=10)
+    config = {
+        "upstreams": {
+            "openai": {"kind": "openai", "base_url": upstream.url},
+            "anthropic": {"kind": "anthropic", "base_url": upstream.url},
+        },
+        "routes": [
+            {"match": "claude-*", "upstream": "anthropic"},
+            {"match": "*", "upstream": "openai"},
+        ],
+    }
+    with live_gateway(config) as running:
+        yield running
 
 
 def test_openai_stream_hides_the_usage_chunk_it_added(
     gateway: tuple[str, ListRecorder], upstream: ReplayUpstream
 ) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
     transcript = TRANSCRIPTS["openai_chat_stream_usage"]
     with httpx.Client() as http:
         seen = http.post(
@@ -93,7 +56,7 @@ def test_openai_stream_hides_the_usage_chunk_it_added(
     assert upstream.served[-1].json["stream_options"] == {"include_usage": True}
     events = [e for e in transcript["events"] if not _usage_only(e)]
     assert seen == sse_body({"events": events})
-    call = recorder.calls[-1]
+    call = recorder.next_call(before)
     assert call.usage.source == "reported" and call.usage.output_tokens > 0
     reported = next(e["data"]["usage"] for e in transcript["events"] if _usage_only(e))
     assert call.usage.input_tokens == reported["prompt_tokens"]
@@ -112,6 +75,7 @@ def _usage_only(event: object) -> bool:
 
 def test_openai_sdk_stream_that_asked_for_usage_gets_it(gateway: tuple[str, ListRecorder]) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
     chunks = list(
         client.chat.completions.create(
@@ -124,11 +88,12 @@ def test_openai_sdk_stream_that_asked_for_usage_gets_it(gateway: tuple[str, List
     client.close()
     usage = chunks[-1].usage
     assert usage is not None
-    assert recorder.calls[-1].usage.input_tokens == usage.prompt_tokens
+    assert recorder.next_call(before).usage.input_tokens == usage.prompt_tokens
 
 
 def test_async_openai_sdk_stream_with_reasoning(gateway: tuple[str, ListRecorder]) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
 
     async def run() -> list[object]:
         client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
@@ -139,19 +104,20 @@ def test_async_openai_sdk_stream_with_reasoning(gateway: tuple[str, ListRecorder
 
     chunks = asyncio.run(run())
     assert chunks and all(getattr(c, "usage", None) is None for c in chunks)
-    call = recorder.calls[-1]
+    call = recorder.next_call(before)
     assert call.usage.reasoning_tokens > 0 and call.usage.cache_read_tokens > 0
 
 
 def test_anthropic_sdk_stream_usage_matches(gateway: tuple[str, ListRecorder]) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
     client = anthropic.Anthropic(base_url=url, api_key="sk-ant-test", max_retries=0)
     with client.messages.stream(
         model="claude-sonnet-4-20250514", max_tokens=256, messages=HELLO
     ) as stream:
         final = stream.get_final_message()
     client.close()
-    call = recorder.calls[-1]
+    call = recorder.next_call(before)
     u = final.usage
     cache_read = u.cache_read_input_tokens or 0
     cache_write = u.cache_creation_input_tokens or 0
@@ -164,6 +130,7 @@ def test_a_cut_stream_fails_the_client_and_is_recorded_as_estimated(
     gateway: tuple[str, ListRecorder], upstream: ReplayUpstream
 ) -> None:
     url, recorder = gateway
+    before = len(recorder.calls)
     upstream.cut_after = 3
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
     try:
@@ -172,11 +139,7 @@ def test_a_cut_stream_fails_the_client_and_is_recorded_as_estimated(
     finally:
         upstream.cut_after = None
         client.close()
-    for _ in range(100):
-        if recorder.calls and recorder.calls[-1].error:
-            break
-        time.sleep(0.01)
-    call = recorder.calls[-1]
+    call = recorder.next_call(before)
     assert call.error is not None and "cut" in call.error
     assert call.usage.source == "estimated"
     assert call.usage.input_tokens > 0
@@ -184,42 +147,26 @@ def test_a_cut_stream_fails_the_client_and_is_recorded_as_estimated(
 
 @pytest.fixture(scope="module")
 def gemini_gateway(upstream: ReplayUpstream) -> Iterator[tuple[str, ListRecorder]]:
-    config = GatewayConfig.model_validate(
-        {
-            "upstreams": {"google": {"kind": "gemini", "base_url": upstream.url}},
-            "routes": [{"match": "gemini-*", "upstream": "google"}],
-        }
-    )
-    recorder = ListRecorder()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            Gateway(config, recorder, Catalog.load()),
-            host="127.0.0.1",
-            port=port,
-            log_level="critical",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}", recorder
-    server.should_exit = True
-    thread.join(timeout=10)
+    config = {
+        "upstreams": {"google": {"kind": "gemini", "base_url": upstream.url}},
+        "routes": [{"match": "gemini-*", "upstream": "google"}],
+    }
+    with live_gateway(config) as running:
+        yield running
 
 
 def test_gemini_generate_content_and_stream_pass_through(
     gemini_gateway: tuple[str, ListRecorder], upstream: ReplayUpstream
 ) -> None:
     url, recorder = gemini_gateway
+    before = len(recorder.calls)
     body = TRANSCRIPTS["gemini_generate_content"]["request"]["json"]
     with httpx.Client(base_url=url, headers={"x-goog-api-key": "g-key"}) as http:
         plain = http.post("/v1beta/models/gemini-2.5-flash:generateContent", json=body)
         assert plain.json() == TRANSCRIPTS["gemini_generate_content"]["response"]["body"]
         assert upstream.served[-1].path.endswith("gemini-2.5-flash:generateContent")
         reported = plain.json()["usageMetadata"]
-        call = recorder.calls[-1]
+        call = recorder.next_call(before)
         assert call.usage.input_tokens == reported["promptTokenCount"] + reported.get(
             "toolUsePromptTokenCount", 0
         )
@@ -232,5 +179,5 @@ def test_gemini_generate_content_and_stream_pass_through(
     assert (
         upstream.served[-1].path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
     )
-    last = recorder.calls[-1]
+    last = recorder.next_call(before + 1)
     assert last.usage.source == "reported" and last.usage.output_tokens > 0
