@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/llmtally prices
+	$(BIN)/llmtally serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

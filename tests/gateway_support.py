@@ -14,15 +14,16 @@ import uvicorn
 from llmtally.catalog import Catalog
 from llmtally.gateway.app import Gateway
 from llmtally.gateway.config import GatewayConfig
+from llmtally.ledger.rows import CallBodies
 from llmtally.usage import Call
 
 
 class ListRecorder:
     def __init__(self) -> None:
         self.calls: list[Call] = []
-        self.bodies: list[tuple[str | None, str | None] | None] = []
+        self.bodies: list[CallBodies | None] = []
 
-    def submit(self, call: Call, bodies: tuple[str | None, str | None] | None = None) -> None:
+    def submit(self, call: Call, bodies: CallBodies | None = None) -> None:
         self.calls.append(call)
         self.bodies.append(bodies)
 

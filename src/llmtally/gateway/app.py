@@ -22,6 +22,7 @@ from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.errors import Wire, error_body
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
 from llmtally.gateway.recording import Exchange, build_call, usage_from_body
+from llmtally.ledger.rows import CallBodies
 from llmtally.providers.adjust import UsageChunkFilter, with_stream_usage
 from llmtally.providers.estimate import settle_usage
 from llmtally.providers.streams import StreamAccumulator, accumulator_for
@@ -54,7 +55,9 @@ _HOP_BY_HOP = frozenset(
 
 
 class Recorder(Protocol):
-    def submit(self, call: Call, bodies: tuple[str | None, str | None] | None = None) -> None: ...
+    """Where finished calls go (the ledger's writer); ``submit`` must not block."""
+
+    def submit(self, call: Call, bodies: CallBodies | None = None) -> None: ...
 
 
 class _TooLarge(Exception):
@@ -358,9 +361,12 @@ class Gateway:
         bodies = None
         if self.config.record_bodies:
             cap = self.config.body_limit_bytes
-            bodies = (
-                request[:cap].decode("utf-8", "replace"),
-                response[:cap].decode("utf-8", "replace"),
+            bodies = CallBodies(
+                call_id=call.id,
+                request_body=request[:cap].decode("utf-8", "replace"),
+                response_body=response[:cap].decode("utf-8", "replace"),
+                request_truncated=len(request) > cap,
+                response_truncated=len(response) > cap,
             )
         self.recorder.submit(call, bodies)
 

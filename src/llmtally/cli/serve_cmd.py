@@ -1,0 +1,55 @@
+"""``llmtally serve``: the gateway on this machine, recording into the ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from llmtally.cli.common import fail
+
+__all__ = ["serve"]
+
+_EXAMPLE = """\
+llmtally gateway: {url}
+  config: {source}
+  ledger: {ledger}
+Point any OpenAI or Anthropic client at it, for example:
+
+  from openai import OpenAI
+  client = OpenAI(base_url="{url}/v1", api_key="<your provider key>")
+  client.chat.completions.create(model="gpt-4o-mini",
+                                 messages=[{{"role": "user", "content": "Hello"}}])
+
+Then: llmtally calls
+"""
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback)."),
+    port: int = typer.Option(4000, "--port", help="Port to listen on."),
+    config: Path | None = typer.Option(
+        None, "--config", help="Routing config (env LLMTALLY_CONFIG; default ./llmtally.yaml)."
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Ledger database (env LLMTALLY_DATABASE_URL)."
+    ),
+) -> None:
+    """Run the gateway: forward OpenAI/Anthropic/Gemini calls and record each one."""
+    from llmtally.catalog import CatalogFileError
+    from llmtally.config import database_url as ledger_url
+    from llmtally.gateway.serve import ServeOptions, is_loopback, resolve_config, run
+
+    if not is_loopback(host):
+        fail(f"--host {host}: without gateway keys the gateway listens on loopback only")
+    try:
+        _, source = resolve_config(config)
+    except CatalogFileError as exc:
+        fail(str(exc))
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    typer.echo(
+        _EXAMPLE.format(
+            url=f"http://{shown}:{port}", source=source, ledger=ledger_url(database_url)
+        )
+    )
+    run(ServeOptions(host=host, port=port, config=config, database_url=database_url))

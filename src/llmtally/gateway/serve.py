@@ -1,0 +1,120 @@
+"""``llmtally serve``: the gateway on uvicorn, writing to the ledger.
+
+The config is ``--config``, else ``$LLMTALLY_CONFIG``, else ``./llmtally.yaml``
+when it exists, else :func:`default_config` (OpenAI, Anthropic and Gemini with
+keys from the usual environment variables). On SIGTERM or Ctrl-C uvicorn
+finishes the requests in flight, then the ledger writer drains every recorded
+call into the database (or its spool) before the process exits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from llmtally.gateway.config import GatewayConfig, load_config
+
+__all__ = ["ServeOptions", "default_config", "resolve_config", "run"]
+
+
+def default_config() -> GatewayConfig:
+    return GatewayConfig.model_validate(
+        {
+            "upstreams": {
+                "openai": {
+                    "kind": "openai",
+                    "base_url": "https://api.openai.com",
+                    "api_key_env": "OPENAI_API_KEY",
+                },
+                "anthropic": {
+                    "kind": "anthropic",
+                    "base_url": "https://api.anthropic.com",
+                    "api_key_env": "ANTHROPIC_API_KEY",
+                },
+                "google": {
+                    "kind": "gemini",
+                    "base_url": "https://generativelanguage.googleapis.com",
+                    "api_key_env": "GEMINI_API_KEY",
+                },
+            },
+            "routes": [
+                {"match": "claude-*", "upstream": "anthropic"},
+                {"match": "gemini-*", "upstream": "google"},
+                {"match": "*", "upstream": "openai"},
+            ],
+        }
+    )
+
+
+def resolve_config(path: Path | None) -> tuple[GatewayConfig, str]:
+    """The config to serve, and where it came from."""
+    chosen = path or (
+        Path(os.environ["LLMTALLY_CONFIG"]) if os.environ.get("LLMTALLY_CONFIG") else None
+    )
+    if chosen is None and Path("llmtally.yaml").is_file():
+        chosen = Path("llmtally.yaml")
+    if chosen is None:
+        return default_config(), "built-in defaults"
+    return load_config(chosen), str(chosen)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 4000
+    config: Path | None = None
+    database_url: str | None = None
+
+
+def run(options: ServeOptions) -> None:
+    """Serve until stopped; the ledger is drained before this returns."""
+    import uvicorn
+
+    from llmtally.catalog import Catalog
+    from llmtally.config import spool_file
+    from llmtally.gateway.app import Gateway
+    from llmtally.ledger import LedgerWriter, open_store
+
+    if not is_loopback(options.host):
+        raise ValueError(
+            f"--host {options.host}: gateway keys are not configured, so the gateway "
+            "only listens on loopback (127.0.0.1, ::1, localhost)"
+        )
+    config, _ = resolve_config(options.config)
+    store = open_store(options.database_url)
+    writer = LedgerWriter(store, spool_file())
+    # uvicorn finishes the requests in flight, then re-raises the signal it caught
+    # under the handler found before it started: make that an orderly exit, so the
+    # writer below drains into the ledger before the process ends.
+    previous = signal.signal(signal.SIGTERM, _exit_quietly)
+    try:
+        app = Gateway(config, writer, Catalog.load())
+        uvicorn.run(
+            app,
+            host=options.host,
+            port=options.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        writer.close(timeout=30)
+        store.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)

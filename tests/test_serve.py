@@ -1,0 +1,85 @@
+"""``llmtally serve`` as a real process: calls land in the ledger, SIGTERM drains it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+from typer.testing import CliRunner
+
+from gateway_support import free_port
+from llmtally.cli import app
+from llmtally.ledger import open_store
+from replay_upstream import ReplayUpstream
+
+LLMTALLY = str(Path(sys.executable).parent / "llmtally")
+
+
+def _wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if process.poll() is not None:
+            raise AssertionError(
+                f"llmtally serve exited: {process.stderr.read() if process.stderr else ''!r}"
+            )
+        try:
+            httpx.get(f"{url}/v1/models", timeout=0.5)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise AssertionError("llmtally serve did not start")
+
+
+def test_serve_records_every_call_and_drains_on_sigterm(
+    replay_upstream: ReplayUpstream, tmp_path: Path
+) -> None:
+    config = tmp_path / "llmtally.yaml"
+    config.write_text(
+        "upstreams:\n"
+        f"  openai: {{kind: openai, base_url: '{replay_upstream.url}'}}\n"
+        "routes:\n"
+        "  - {match: '*', upstream: openai}\n"
+    )
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    env = {**os.environ, "LLMTALLY_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(
+        [LLMTALLY, "serve", "--port", str(port), "--config", str(config)]
+        + ["--database-url", database],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(url, process)
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+        for _ in range(20):
+            client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "Hi"}]
+            )
+        client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert f"llmtally gateway: http://localhost:{port}" in out.decode()
+    with open_store(database) as store:
+        calls = store.list(limit=100)
+    assert len(calls) == 20 and len({c.id for c in calls}) == 20
+    assert all(c.status == 200 and c.cost is not None for c in calls)
+    listed = CliRunner().invoke(app, ["calls", "--json"], env={"LLMTALLY_DATABASE_URL": database})
+    assert listed.exit_code == 0, listed.output
+    assert len(json.loads(listed.stdout)) == 20
+
+
+def test_serve_refuses_a_public_address() -> None:
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "loopback only" in result.stderr
