@@ -58,8 +58,15 @@ class Spool:
             os.fsync(handle.fileno())
 
     def pending(self) -> bool:
-        """Whether any rows wait for replay."""
-        return any(p.exists() and p.stat().st_size > 0 for p in (self.replaying, self.path))
+        """Whether any rows wait for replay. Safe from any thread: the spool is
+        looked at before the replay file, the order in which a replay renames."""
+        for path in (self.path, self.replaying):
+            try:
+                if path.stat().st_size > 0:
+                    return True
+            except FileNotFoundError:
+                continue
+        return False
 
     def start_replay(self) -> Path | None:
         """The file to replay next: a replay left unfinished, else the spool
