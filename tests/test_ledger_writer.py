@@ -238,3 +238,24 @@ def test_a_torn_spool_line_is_skipped_and_later_lines_survive(
     assert writer.close()
     assert store.ids() == sorted(c.id for c in calls + more)
     assert writer.spool.torn_lines == 1
+
+
+def test_a_row_the_database_refuses_is_set_aside_not_blocking_the_rest(
+    store: Store,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # PostgreSQL text cannot hold NUL; SQLite can. Either way no other call suffers.
+    bad = simple_call(1000, error="upstream said \x00")
+    writer = LedgerWriter(store, tmp_path / "spool.jsonl", batch_size=50, **FAST)
+    calls = submit(writer, 20)
+    writer.submit(bad)
+    calls += submit(writer, 20, start=20)
+    assert writer.close()
+    stats = writer.stats()
+    refused = 1 if store.dialect == "postgresql" else 0
+    assert stats.rejected == refused and stats.written == 41 - refused
+    assert stats.spooled == 0 and not writer.spool.pending()
+    assert set(c.id for c in calls) <= set(store.ids())
+    assert store.count() == 41 - refused
+    rejects = list(writer.rejects.read(writer.rejects.path)) if refused else []
+    assert [pair[0]["id"] for _, pair in rejects] == ([bad.id] if refused else [])

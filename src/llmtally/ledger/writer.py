@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from llmtally.ledger.rows import CallBodies, bodies_to_row, call_to_row
 from llmtally.ledger.spool import Pair, Spool
@@ -42,10 +42,25 @@ class WriterStats:
     written: int
     spooled: int
     replayed: int
+    rejected: int
     lost: int
     spool_pending: bool
     database_up: bool
     last_error: str | None
+
+
+class _Failure(NamedTuple):
+    reason: str
+    permanent: bool  # the database refuses these rows; retrying them cannot help
+
+
+def _refuses_content(exc: Exception) -> bool:
+    """Whether ``exc`` is about the rows (bad data), not the database being away."""
+    from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
 
 
 class _DbThread:
@@ -76,19 +91,19 @@ class _DbThread:
     def idle(self) -> bool:
         return self._idle.is_set()
 
-    def run(self, fn: Callable[[], None], timeout: float) -> str | None:
+    def run(self, fn: Callable[[], None], timeout: float) -> _Failure | None:
         """None when ``fn`` ran within ``timeout``; else why it did not."""
         if not self._idle.is_set():
-            return "the previous database call has not returned yet"
+            return _Failure("the previous database call has not returned yet", False)
         future: Future[None] = Future()
         self._idle.clear()
         self._jobs.put((fn, future))
         try:
             future.result(timeout)
         except TimeoutError:
-            return f"the database did not answer within {timeout:g} s"
+            return _Failure(f"the database did not answer within {timeout:g} s", False)
         except Exception as exc:  # any driver or database error: the caller spools
-            return f"{type(exc).__name__}: {exc}".strip()
+            return _Failure(f"{type(exc).__name__}: {exc}".strip(), _refuses_content(exc))
         return None
 
     def stop(self, timeout: float) -> None:
@@ -112,6 +127,7 @@ class LedgerWriter:
     ) -> None:
         self.store = store
         self.spool = Spool(spool_path)
+        self.rejects = Spool(spool_path.with_name(spool_path.name + ".rejected"))
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.db_timeout = db_timeout
@@ -119,7 +135,7 @@ class LedgerWriter:
         self._queue: queue.SimpleQueue[Pair] = queue.SimpleQueue()
         self._lock = threading.Condition()
         self._counts = dict.fromkeys(
-            ("submitted", "done", "written", "spooled", "replayed", "lost"), 0
+            ("submitted", "done", "written", "spooled", "replayed", "rejected", "lost"), 0
         )
         self._last_error: str | None = None
         self._retry_at = 0.0
@@ -165,6 +181,7 @@ class LedgerWriter:
             written=c["written"],
             spooled=c["spooled"],
             replayed=c["replayed"],
+            rejected=c["rejected"],
             lost=c["lost"],
             spool_pending=self.spool.pending(),
             database_up=self._retry_at == 0.0,
@@ -207,41 +224,73 @@ class LedgerWriter:
         """Whether to try the database now (not backing off, nothing in flight)."""
         return time.monotonic() >= self._retry_at and self._db.idle
 
-    def _attempt(self, rows: list[dict[str, Any]], bodies: list[dict[str, Any]]) -> bool:
-        error = self._db.run(lambda: self.store.insert_rows(rows, bodies), self.db_timeout)
-        if error is None:
+    def _insert(self, pairs: list[Pair]) -> _Failure | None:
+        rows = [row for row, _ in pairs]
+        bodies = [b for _, b in pairs if b is not None]
+        return self._db.run(lambda: self.store.insert_rows(rows, bodies), self.db_timeout)
+
+    def _attempt(self, pairs: list[Pair]) -> int | None:
+        """Insert ``pairs``: the number of rows the database refused for their
+        content (set aside in the rejects file), or None when it is unavailable."""
+        failure = self._insert(pairs)
+        if failure is not None and failure.permanent:
+            return self._isolate(pairs, failure.reason)
+        if failure is None:
             if self._retry_at:
                 _log.warning("ledger database is back")
             self._retry_at = 0.0
-            return True
+            return 0
+        self._down(failure.reason)
+        return None
+
+    def _down(self, reason: str) -> None:
+        """Back off: batches go to the spool until ``retry_interval`` has passed."""
         if not self._retry_at:
-            _log.warning("ledger database unavailable, spooling: %s", error)
+            _log.warning("ledger database unavailable, spooling: %s", reason)
         self._retry_at = time.monotonic() + self.retry_interval
         with self._lock:
-            self._last_error = error
-        return False
+            self._last_error = reason
+
+    def _isolate(self, pairs: list[Pair], reason: str) -> int | None:
+        """A batch refused for its content: insert row by row, set the refused aside,
+        so that one bad row can neither block the ledger nor take the others with it."""
+        refused: list[Pair] = []
+        for pair in pairs:
+            failure = self._insert([pair]) if len(pairs) > 1 else _Failure(reason, True)
+            if failure is not None and not failure.permanent:
+                self._down(failure.reason)  # gone meanwhile: spool the whole batch
+                return None
+            if failure is not None:
+                refused.append(pair)
+        _log.error(
+            "the ledger refused %d calls, kept in %s: %s", len(refused), self.rejects.path, reason
+        )
+        self._append_to_spool(refused, self.rejects)
+        with self._lock:
+            self._last_error = reason
+            self._counts["rejected"] += len(refused)
+        return len(refused)
 
     def _write(self, pairs: list[Pair]) -> None:
-        rows = [row for row, _ in pairs]
-        bodies = [b for _, b in pairs if b is not None]
-        if self._ready() and self._attempt(rows, bodies):
-            kind = "written"
+        refused = self._attempt(pairs) if self._ready() else None
+        if refused is not None:
+            kind, count = "written", len(pairs) - refused
         else:
-            kind = self._append_to_spool(pairs)
+            kind, count = self._append_to_spool(pairs, self.spool), len(pairs)
         with self._lock:
-            self._counts[kind] += len(pairs)
+            self._counts[kind] += count
             self._counts["done"] += len(pairs)
             self._lock.notify_all()
 
-    def _append_to_spool(self, pairs: list[Pair]) -> str:
+    def _append_to_spool(self, pairs: list[Pair], spool: Spool) -> str:
         """Spool ``pairs``; while the disk refuses, retry (the queue waits in memory)."""
-        while True:
+        while pairs:
             try:
-                self.spool.append(pairs)
+                spool.append(pairs)
                 return "spooled"
             except OSError as exc:
                 with self._lock:
-                    self._last_error = f"spool {self.spool.path}: {exc}"
+                    self._last_error = f"spool {spool.path}: {exc}"
                 if self._stopping.is_set():
                     _log.error(
                         "lost %d calls: database and spool both failed (%s)", len(pairs), exc
@@ -249,6 +298,7 @@ class LedgerWriter:
                     return "lost"
                 _log.error("cannot write the ledger spool, retrying: %s", exc)
                 time.sleep(self.retry_interval)
+        return "spooled"
 
     def _replay(self) -> None:
         """Insert spooled rows, file by file, chunk by chunk; stop at the first failure
@@ -269,8 +319,7 @@ class LedgerWriter:
             self._replay_done = 0
 
     def _replay_chunk(self, chunk: list[Pair], last_line: int) -> bool:
-        rows = [row for row, _ in chunk]
-        if not self._attempt(rows, [b for _, b in chunk if b is not None]):
+        if self._attempt(chunk) is None:
             return False
         self._replay_done = last_line + 1
         with self._lock:
