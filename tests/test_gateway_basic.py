@@ -17,6 +17,7 @@ import pytest
 from gateway_support import ListRecorder, live_gateway
 from llmtally.catalog import Catalog
 from llmtally.meter import cost
+from llmtally.tokens.registry import default_registry
 
 OPENAI_REPLY = {
     "id": "chatcmpl-123",
@@ -204,3 +205,26 @@ def test_provider_keys_come_from_the_client_when_none_is_configured(
     client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
     client.close()
     assert _Upstream.seen[-1]["headers"]["authorization"] == "Bearer sk-client"
+
+
+def test_prompt_tokens_are_counted_by_role(gateway: tuple[str, ListRecorder]) -> None:
+    url, recorder = gateway
+    before = len(recorder.calls)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+    client.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {"role": "system", "content": "You are a terse assistant."},
+            {"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": "4"},
+            {"role": "user", "content": "And 3+3?"},
+        ],
+    )
+    client.close()
+    call = recorder.next_call(before)
+    o200k = default_registry().get("o200k_base")
+    # Content tokens per role; the per-message framing is counted apart (overhead).
+    assert call.input_system_tokens == o200k.count("You are a terse assistant.")
+    assert call.input_latest_user_tokens == o200k.count("And 3+3?")
+    assert call.input_history_tokens == o200k.count("What is 2+2?") + o200k.count("4")
+    assert call.input_tools_tokens == 0

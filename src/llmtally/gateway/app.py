@@ -20,11 +20,11 @@ import aiohttp
 from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.errors import Wire, error_body
+from llmtally.gateway.finish import Finisher
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
-from llmtally.gateway.recording import Exchange, build_call, usage_from_body
+from llmtally.gateway.recording import Exchange
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.adjust import UsageChunkFilter, with_stream_usage
-from llmtally.providers.estimate import settle_usage
 from llmtally.providers.streams import StreamAccumulator, accumulator_for
 from llmtally.usage import Call
 
@@ -141,6 +141,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig, recorder: Recorder, catalog: Catalog) -> None:
         self.config, self.recorder, self.catalog = config, recorder, catalog
         self._session: aiohttp.ClientSession | None = None
+        self._finisher = Finisher(config, recorder, catalog)
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -151,6 +152,7 @@ class Gateway:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+        self._finisher.close()  # every answered call reaches the recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -339,47 +341,5 @@ class Gateway:
     def _record(
         self, ex: Exchange, request: bytes, response: bytes, streaming: _Streaming | None = None
     ) -> None:
-        if streaming is not None:
-            self._settle_stream(ex, streaming)
-        elif response:
-            try:
-                body = json.loads(response)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                body = None
-            if isinstance(body, list):  # a Gemini stream without alt=sse: a JSON array
-                body = next((b for b in reversed(body) if isinstance(b, dict)), None)
-            if isinstance(body, dict):
-                served = body.get("model") or body.get("modelVersion")
-                ex.model_served = served if isinstance(served, str) else None
-                try:
-                    ex.usage = usage_from_body(ex.kind, ex.provider, body)
-                except ValueError as exc:
-                    ex.usage_error = f"usage not understood: {exc}"
-                if ex.status >= 400 and ex.error is None:
-                    ex.error = response[:2000].decode("utf-8", "replace")
-        call = build_call(ex, self.catalog)
-        bodies = None
-        if self.config.record_bodies:
-            cap = self.config.body_limit_bytes
-            bodies = CallBodies(
-                call_id=call.id,
-                request_body=request[:cap].decode("utf-8", "replace"),
-                response_body=response[:cap].decode("utf-8", "replace"),
-                request_truncated=len(request) > cap,
-                response_truncated=len(response) > cap,
-            )
-        self.recorder.submit(call, bodies)
-
-    def _settle_stream(self, ex: Exchange, streaming: _Streaming) -> None:
-        """Reported usage from the stream, else an estimate flagged ``estimated``."""
-        acc = streaming.accumulator
-        ex.model_served = acc.model
-        ex.first_byte_at = acc.first_token_at or ex.first_byte_at
-        if not acc.finished and ex.error is None:
-            ex.error = "stream ended before its last event"
-        try:
-            ex.usage = settle_usage(
-                acc, ex.request_json, model=ex.model_requested, provider=ex.provider
-            )
-        except (LookupError, ValueError) as exc:  # no tokenizer, unreadable usage
-            ex.usage_error = f"stream usage unknown: {exc}"
+        """Hand the call over to be priced and recorded off the event loop."""
+        self._finisher.submit(ex, request, response, streaming.accumulator if streaming else None)

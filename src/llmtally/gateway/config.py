@@ -86,6 +86,7 @@ class GatewayConfig(_Strict):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     record_bodies: bool = True
     body_limit_bytes: int = Field(default=64 * 1024, ge=0)
+    count_prompt_roles: bool = True  # system / tools / history / latest user tokens
 
     @model_validator(mode="after")
     def _routes_name_upstreams(self) -> GatewayConfig:

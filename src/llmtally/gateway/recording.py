@@ -112,4 +112,5 @@ def build_call(ex: Exchange, catalog: Catalog) -> Call:
         output_tokens_per_s=rate,
         key_id=ex.key_id,
         **attribution(ex.headers, ex.request_json),
+        **{k: v for k, v in ex.extra.items() if k.startswith("input_")},
     )

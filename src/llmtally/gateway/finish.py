@@ -1,0 +1,148 @@
+"""After the client has its answer: read the usage, count the prompt by role,
+price the call and hand it to the recorder, on one worker thread so the event
+loop never waits for any of it (one worker keeps calls in their order)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from llmtally.gateway.recording import Exchange, build_call, usage_from_body
+from llmtally.ledger.rows import CallBodies
+from llmtally.providers.estimate import settle_usage
+from llmtally.providers.streams import StreamAccumulator
+
+if TYPE_CHECKING:
+    from llmtally.catalog import Catalog
+    from llmtally.gateway.app import Recorder
+    from llmtally.gateway.config import GatewayConfig
+    from llmtally.usage import Call
+
+__all__ = ["Finisher", "role_counts"]
+
+_log = logging.getLogger("llmtally.gateway")
+_CHAT_WIRES = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
+
+
+def _body_of(response: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(response)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if isinstance(body, list):  # a Gemini stream without alt=sse: a JSON array
+        body = next((b for b in reversed(body) if isinstance(b, dict)), None)
+    return body if isinstance(body, dict) else None
+
+
+def _read_body(ex: Exchange, response: bytes) -> None:
+    body = _body_of(response) if response else None
+    if body is None:
+        return
+    served = body.get("model") or body.get("modelVersion")
+    ex.model_served = served if isinstance(served, str) else None
+    try:
+        ex.usage = usage_from_body(ex.kind, ex.provider, body)
+    except ValueError as exc:
+        ex.usage_error = f"usage not understood: {exc}"
+    if ex.status >= 400 and ex.error is None:
+        ex.error = response[:2000].decode("utf-8", "replace")
+
+
+def _settle_stream(ex: Exchange, acc: StreamAccumulator) -> None:
+    """Reported usage from the stream, else an estimate flagged ``estimated``."""
+    ex.model_served = acc.model
+    ex.first_byte_at = acc.first_token_at or ex.first_byte_at
+    if not acc.finished and ex.error is None:
+        ex.error = "stream ended before its last event"
+    try:
+        ex.usage = settle_usage(
+            acc, ex.request_json, model=ex.model_requested, provider=ex.provider
+        )
+    except (LookupError, ValueError) as exc:  # no tokenizer, unreadable usage
+        ex.usage_error = f"stream usage unknown: {exc}"
+
+
+def role_counts(ex: Exchange) -> dict[str, int | None]:
+    """Prompt tokens by role (system, tool schemas, history, latest user turn),
+    so hidden prompt costs show; all None where they cannot be counted."""
+    from llmtally.tokens.chat import count_messages
+    from llmtally.tokens.registry import default_registry
+
+    empty: dict[str, int | None] = dict.fromkeys(
+        ("input_system_tokens", "input_tools_tokens", "input_history_tokens"), None
+    )
+    empty["input_latest_user_tokens"] = None
+    wire = "gemini" if ex.kind == "gemini" else _CHAT_WIRES.get(ex.endpoint)
+    body = ex.request_json
+    messages = body.get("contents" if wire == "gemini" else "messages")
+    if wire is None or not isinstance(messages, list):
+        return empty
+    system = body.get("systemInstruction" if wire == "gemini" else "system")
+    try:
+        _, tokenizer = default_registry().for_model(ex.model_requested, ex.provider)
+        counted = count_messages(
+            messages,
+            tokenizer,
+            wire=wire,  # type: ignore[arg-type]
+            model=ex.model_requested,
+            tools=body.get("tools") if isinstance(body.get("tools"), list) else None,
+            system=system,
+        )
+    except (LookupError, ValueError):  # no tokenizer for the model, odd messages
+        return empty
+    return {
+        "input_system_tokens": counted.system,
+        "input_tools_tokens": counted.tools,
+        "input_history_tokens": counted.history,
+        "input_latest_user_tokens": counted.latest_user,
+    }
+
+
+class Finisher:
+    def __init__(self, config: GatewayConfig, recorder: Recorder, catalog: Catalog) -> None:
+        self.config, self.recorder, self.catalog = config, recorder, catalog
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmtally-finish")
+
+    def submit(
+        self, ex: Exchange, request: bytes, response: bytes, acc: StreamAccumulator | None
+    ) -> None:
+        self._pool.submit(self._finish_logged, ex, request, response, acc)
+
+    def _finish_logged(
+        self, ex: Exchange, request: bytes, response: bytes, acc: StreamAccumulator | None
+    ) -> None:
+        try:
+            self.finish(ex, request, response, acc)
+        except Exception:  # a worker thread: say so loudly, never drop it silently
+            _log.exception("could not record a call to %s (%s)", ex.model_requested, ex.endpoint)
+
+    def close(self) -> None:
+        """Finish every call handed over so far."""
+        self._pool.shutdown(wait=True)
+
+    def finish(
+        self, ex: Exchange, request: bytes, response: bytes, acc: StreamAccumulator | None
+    ) -> Call:
+        if acc is not None:
+            _settle_stream(ex, acc)
+        else:
+            _read_body(ex, response)
+        if self.config.count_prompt_roles:
+            ex.extra.update(role_counts(ex))
+        call = build_call(ex, self.catalog)
+        self.recorder.submit(call, self._bodies(call.id, request, response))
+        return call
+
+    def _bodies(self, call_id: str, request: bytes, response: bytes) -> CallBodies | None:
+        if not self.config.record_bodies:
+            return None
+        cap = self.config.body_limit_bytes
+        return CallBodies(
+            call_id=call_id,
+            request_body=request[:cap].decode("utf-8", "replace"),
+            response_body=response[:cap].decode("utf-8", "replace"),
+            request_truncated=len(request) > cap,
+            response_truncated=len(response) > cap,
+        )
