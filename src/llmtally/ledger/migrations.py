@@ -19,7 +19,12 @@ from collections.abc import Callable
 
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, text
 
-from llmtally.ledger.schema import MIGRATIONS_TABLE, call_bodies_v1_columns, calls_v1_columns
+from llmtally.ledger.schema import (
+    MIGRATIONS_TABLE,
+    call_bodies_v1_columns,
+    calls_v1_columns,
+    gateway_keys_v1_columns,
+)
 
 __all__ = ["MIGRATIONS", "Migration", "applied_migrations", "migrate"]
 
@@ -51,6 +56,11 @@ def m0001_calls(conn: Connection) -> None:
 @migration
 def m0002_call_bodies(conn: Connection) -> None:
     Table("call_bodies", MetaData(), *call_bodies_v1_columns()).create(conn)
+
+
+@migration
+def m0003_gateway_keys(conn: Connection) -> None:
+    Table("gateway_keys", MetaData(), *gateway_keys_v1_columns()).create(conn)
 
 
 def applied_migrations(conn: Connection) -> list[str]:

@@ -44,6 +44,8 @@ __all__ = [
     "calls",
     "calls_v1_columns",
     "check_fixed",
+    "gateway_keys",
+    "gateway_keys_v1_columns",
     "metadata",
 ]
 
@@ -181,6 +183,26 @@ def call_bodies_v1_columns() -> list[SchemaItem]:
     ]
 
 
+def gateway_keys_v1_columns() -> list[SchemaItem]:
+    """The ``gateway_keys`` table as migration 0003 created it. Never edit.
+
+    Only the SHA-256 of a key is stored (``key_hash``); ``prefix`` is its first
+    8 characters, for display. ``budget_usd`` NULL means no budget; ``period``
+    (day | week | month, UTC) is the budget's window.
+    """
+    return [
+        Column("id", Text, primary_key=True),
+        Column("name", Text, nullable=False, unique=True),
+        Column("key_hash", Text, nullable=False, unique=True),
+        Column("prefix", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("revoked_at", DateTime(timezone=True)),
+        Column("budget_usd", Fixed),
+        Column("period", Text, nullable=False),
+    ]
+
+
 metadata = MetaData()
 calls = Table("calls", metadata, *calls_v1_columns())
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
+gateway_keys = Table("gateway_keys", metadata, *gateway_keys_v1_columns())
