@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +65,13 @@ class _Upstream(BaseHTTPRequestHandler):
         _Upstream.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
         if body.get("model") == "gpt-4o-mini":
             self._send(429, RATE_LIMITED)
+        elif body.get("model") == "gpt-4-turbo":
+            self._send(
+                500, {"error": {"message": "The server had an error", "type": "server_error"}}
+            )
+        elif body.get("model") == "slow-1":
+            time.sleep(1.0)
+            self._send(200, OPENAI_REPLY)
         elif self.path == "/v1/messages":
             self._send(200, ANTHROPIC_REPLY)
         else:
@@ -71,11 +79,14 @@ class _Upstream(BaseHTTPRequestHandler):
 
     def _send(self, status: int, data: dict[str, Any]) -> None:
         raw = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        try:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+        except BrokenPipeError:  # the gateway gave up on a slow answer: expected here
+            return
 
     def log_message(self, *args: object) -> None:
         return
@@ -104,10 +115,12 @@ def gateway(upstream: str, catalog: Catalog) -> Iterator[tuple[str, ListRecorder
             "openai": {"kind": "openai", "base_url": upstream},
             "anthropic": {"kind": "anthropic", "base_url": upstream},
             "dead": {"kind": "openai", "base_url": "http://127.0.0.1:9"},
+            "slow": {"kind": "openai", "base_url": upstream, "timeout_s": 0.3},
         },
         "routes": [
             {"match": "claude-*", "upstream": "anthropic"},
             {"match": "dead-*", "upstream": "dead"},
+            {"match": "slow-*", "upstream": "slow"},
             {"match": "gpt-*", "upstream": "openai"},
         ],
         "max_body_bytes": 4096,
@@ -189,7 +202,7 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
         missing = http.post("/v1/messages", json={"model": "llama-9", "messages": []})
         assert missing.status_code == 404
         assert missing.json()["error"]["type"] == "not_found_error"
-        assert "routable: claude-*, dead-*, gpt-*" in missing.json()["error"]["message"]
+        assert "routable: claude-*, dead-*, slow-*, gpt-*" in missing.json()["error"]["message"]
         big = http.post("/v1/chat/completions", content=b"x" * 5000)
         assert big.status_code == 413
         dead = http.post("/v1/chat/completions", json={"model": "dead-1", "messages": []})
@@ -228,3 +241,22 @@ def test_prompt_tokens_are_counted_by_role(gateway: tuple[str, ListRecorder]) ->
     assert call.input_latest_user_tokens == o200k.count("And 3+3?")
     assert call.input_history_tokens == o200k.count("What is 2+2?") + o200k.count("4")
     assert call.input_tools_tokens == 0
+
+
+def test_upstream_500_and_timeout_are_passed_on_and_recorded(
+    gateway: tuple[str, ListRecorder],
+) -> None:
+    url, recorder = gateway
+    before = len(recorder.calls)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="gpt-4-turbo", messages=[])
+    assert "The server had an error" in str(failed.value)
+    call = recorder.next_call(before)
+    assert call.status == 500 and call.cost is None and "server had an error" in (call.error or "")
+    with pytest.raises(openai.APIStatusError) as slow:
+        client.chat.completions.create(model="slow-1", messages=[])
+    client.close()
+    assert slow.value.status_code == 504
+    timed_out = recorder.next_call(before + 1)
+    assert timed_out.status == 504 and "upstream unreachable" in (timed_out.error or "")
