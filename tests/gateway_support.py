@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 
 from llmtally.catalog import Catalog
-from llmtally.gateway.app import Gateway
+from llmtally.gateway.app import Gateway, Recorder
 from llmtally.gateway.config import GatewayConfig
 from llmtally.ledger.rows import CallBodies
 from llmtally.usage import Call
@@ -45,11 +45,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_gateway(
-    config: dict[str, Any], catalog: Catalog | None = None
+    config: dict[str, Any], catalog: Catalog | None = None, recorder: Recorder | None = None
 ) -> Iterator[tuple[str, ListRecorder]]:
-    """A gateway on 127.0.0.1 (uvicorn in a thread) and the recorder it writes to."""
-    recorder = ListRecorder()
-    app = Gateway(GatewayConfig.model_validate(config), recorder, catalog or Catalog.load())
+    """A gateway on 127.0.0.1 (uvicorn in a thread) and the recorder it writes to
+    (a new ListRecorder unless one is given, e.g. the ledger's writer)."""
+    keeper = ListRecorder()
+    app = Gateway(
+        GatewayConfig.model_validate(config), recorder or keeper, catalog or Catalog.load()
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -59,7 +62,7 @@ def live_gateway(
             break
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}", recorder
+        yield f"http://127.0.0.1:{port}", keeper
     finally:
         server.should_exit = True
         thread.join(timeout=10)
