@@ -22,6 +22,7 @@ from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.errors import Wire, error_body
 from llmtally.gateway.finish import Finisher
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
+from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.recording import Exchange
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.adjust import UsageChunkFilter, with_stream_usage
@@ -40,6 +41,7 @@ ENDPOINTS: dict[str, Wire] = {
     "/v1/chat/completions": "openai",
     "/v1/responses": "openai",
     "/v1/embeddings": "openai",
+    "/v1/images/generations": "openai",
     "/v1/messages": "anthropic",
 }
 # path -> the stream format its events follow
@@ -138,8 +140,15 @@ def _upstream_headers(upstream: Upstream, client: Mapping[str, str]) -> dict[str
 class Gateway:
     """``Gateway(config, recorder, catalog)`` is an ASGI application."""
 
-    def __init__(self, config: GatewayConfig, recorder: Recorder, catalog: Catalog) -> None:
-        self.config, self.recorder, self.catalog = config, recorder, catalog
+    def __init__(
+        self,
+        config: GatewayConfig,
+        recorder: Recorder,
+        catalog: Catalog,
+        gate: KeyGate | None = None,
+    ) -> None:
+        recorder = gate.recorder(recorder) if gate is not None else recorder
+        self.config, self.recorder, self.catalog, self.gate = config, recorder, catalog, gate
         self._session: aiohttp.ClientSession | None = None
         self._finisher = Finisher(config, recorder, catalog)
 
@@ -181,7 +190,19 @@ class Gateway:
             body = error_body(wire or "openai", 404, f"no such endpoint: {method} {path}")
             await _respond(send, 404, body, _json_headers(len(body)))
             return
-        await self._forward(scope, receive, send, wire, gemini)
+        admitted = await self._admit(scope, send, wire)
+        if admitted is not None:
+            await self._forward(scope, receive, send, wire, gemini, admitted)
+
+    async def _admit(self, scope: Scope, send: Send, wire: Wire) -> Admitted | None:
+        """The gateway key's verdict from memory; None once a refusal is sent."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        verdict = Admitted(None, headers) if self.gate is None else self.gate.admit(headers)
+        if isinstance(verdict, Denied):
+            body = verdict.body(wire)
+            await _respond(send, verdict.status, body, _json_headers(len(body)))
+            return None
+        return verdict
 
     async def _models(self, send: Send) -> None:
         data = [
@@ -196,10 +217,16 @@ class Gateway:
         await _respond(send, status, body, _json_headers(len(body)))
 
     async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, wire: Wire, gemini: GeminiTarget | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        wire: Wire,
+        gemini: GeminiTarget | None,
+        admitted: Admitted,
     ) -> None:
         started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = admitted.headers  # without the gateway key, which never goes upstream
         try:
             raw = await _read_body(receive, self.config.max_body_bytes)
         except _TooLarge:
@@ -232,6 +259,7 @@ class Gateway:
             model_requested=model,
             request_json=request,
             headers=headers,
+            key_id=admitted.key_id,
             stream=gemini.stream if gemini else bool(request.get("stream")),
         )
         upstream_model = route.upstream_model(model)
