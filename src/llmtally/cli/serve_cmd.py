@@ -26,7 +26,9 @@ Then: llmtally calls
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (not loopback: needs a gateway key)."
+    ),
     port: int = typer.Option(4000, "--port", help="Port to listen on."),
     config: Path | None = typer.Option(
         None, "--config", help="Routing config (env LLMTALLY_CONFIG; default ./llmtally.yaml)."
@@ -36,12 +38,16 @@ def serve(
     ),
 ) -> None:
     """Run the gateway: forward OpenAI/Anthropic/Gemini calls and record each one."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from llmtally.catalog import CatalogFileError
     from llmtally.config import database_url as ledger_url
-    from llmtally.gateway.serve import ServeOptions, is_loopback, resolve_config, run
+    from llmtally.gateway.serve import ServeOptions, check_host, resolve_config, run
 
-    if not is_loopback(host):
-        fail(f"--host {host}: without gateway keys the gateway listens on loopback only")
+    try:
+        check_host(host, database_url)
+    except (ValueError, OSError, SQLAlchemyError) as exc:
+        fail(str(exc))
     try:
         _, source = resolve_config(config)
     except CatalogFileError as exc:

@@ -18,7 +18,7 @@ from types import FrameType
 
 from llmtally.gateway.config import GatewayConfig, load_config
 
-__all__ = ["ServeOptions", "default_config", "resolve_config", "run"]
+__all__ = ["ServeOptions", "check_host", "default_config", "is_loopback", "resolve_config", "run"]
 
 
 def default_config() -> GatewayConfig:
@@ -71,6 +71,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _no_key_message(host: str) -> str:
+    return (
+        f"--host {host}: no active gateway key, so the gateway listens on loopback only "
+        "(127.0.0.1, ::1, localhost); create one first: llmtally keys create --name NAME"
+    )
+
+
+def check_host(host: str, database_url: str | None) -> None:
+    """ValueError unless ``host`` is loopback or the ledger holds an active gateway key."""
+    if is_loopback(host):
+        return
+    from llmtally.ledger import open_store
+    from llmtally.ledger.keys import KeyStore
+
+    with open_store(database_url) as store:
+        if not KeyStore(store).any_active():
+            raise ValueError(_no_key_message(host))
+
+
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
     host: str = "127.0.0.1"
@@ -86,22 +105,25 @@ def run(options: ServeOptions) -> None:
     from llmtally.catalog import Catalog
     from llmtally.config import spool_file
     from llmtally.gateway.app import Gateway
+    from llmtally.gateway.keys import KeyGate
     from llmtally.ledger import LedgerWriter, open_store
+    from llmtally.ledger.keys import KeyStore
 
-    if not is_loopback(options.host):
-        raise ValueError(
-            f"--host {options.host}: gateway keys are not configured, so the gateway "
-            "only listens on loopback (127.0.0.1, ::1, localhost)"
-        )
     config, _ = resolve_config(options.config)
     store = open_store(options.database_url)
+    keys, public = KeyStore(store), not is_loopback(options.host)
+    if public and not keys.any_active():
+        store.close()
+        raise ValueError(_no_key_message(options.host))
+    # on a public address a key stays required even if every key is revoked later
+    gate = KeyGate(keys, require_key=public)
     writer = LedgerWriter(store, spool_file())
     # uvicorn finishes the requests in flight, then re-raises the signal it caught
     # under the handler found before it started: make that an orderly exit, so the
     # writer below drains into the ledger before the process ends.
     previous = signal.signal(signal.SIGTERM, _exit_quietly)
     try:
-        app = Gateway(config, writer, Catalog.load())
+        app = Gateway(config, writer, Catalog.load(), gate.start())
         uvicorn.run(
             app,
             host=options.host,
@@ -112,6 +134,7 @@ def run(options: ServeOptions) -> None:
         )
     finally:
         writer.close(timeout=30)
+        gate.close()
         store.close()
         signal.signal(signal.SIGTERM, previous)
 
