@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from llmtally.cli import calls_cmd, cost_cmd, count_cmd, prices_cmd, serve_cmd
+from llmtally.cli import calls_cmd, cost_cmd, count_cmd, keys_cmd, prices_cmd, serve_cmd
 
 __all__ = ["app", "main"]
 
@@ -19,6 +19,7 @@ app.command("prices")(prices_cmd.prices)
 app.command("cost")(cost_cmd.cost)
 app.command("count")(count_cmd.count)
 app.add_typer(calls_cmd.app, name="calls")
+app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(serve_cmd.serve)
 
 
