@@ -72,6 +72,9 @@ class _Upstream(BaseHTTPRequestHandler):
         elif body.get("model") == "slow-1":
             time.sleep(1.0)
             self._send(200, OPENAI_REPLY)
+        elif self.path == "/v1/images/generations":
+            images = [{"url": f"https://img.example/{i}.png"} for i in range(body.get("n", 1))]
+            self._send(200, {"created": 1700000000, "data": images})
         elif self.path == "/v1/messages":
             self._send(200, ANTHROPIC_REPLY)
         else:
@@ -121,6 +124,7 @@ def gateway(upstream: str, catalog: Catalog) -> Iterator[tuple[str, ListRecorder
             {"match": "claude-*", "upstream": "anthropic"},
             {"match": "dead-*", "upstream": "dead"},
             {"match": "slow-*", "upstream": "slow"},
+            {"match": "dall-e-*", "upstream": "openai"},
             {"match": "gpt-*", "upstream": "openai"},
         ],
         "max_body_bytes": 4096,
@@ -202,7 +206,10 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
         missing = http.post("/v1/messages", json={"model": "llama-9", "messages": []})
         assert missing.status_code == 404
         assert missing.json()["error"]["type"] == "not_found_error"
-        assert "routable: claude-*, dead-*, slow-*, gpt-*" in missing.json()["error"]["message"]
+        assert (
+            "routable: claude-*, dead-*, slow-*, dall-e-*, gpt-*"
+            in missing.json()["error"]["message"]
+        )
         big = http.post("/v1/chat/completions", content=b"x" * 5000)
         assert big.status_code == 413
         dead = http.post("/v1/chat/completions", json={"model": "dead-1", "messages": []})
@@ -260,3 +267,18 @@ def test_upstream_500_and_timeout_are_passed_on_and_recorded(
     assert slow.value.status_code == 504
     timed_out = recorder.next_call(before + 1)
     assert timed_out.status == 504 and "upstream unreachable" in (timed_out.error or "")
+
+
+def test_images_are_priced_per_image_by_size_and_quality(
+    gateway: tuple[str, ListRecorder],
+) -> None:
+    url, recorder = gateway
+    before = len(recorder.calls)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+    result = client.images.generate(model="dall-e-3", prompt="a fox", n=2, quality="hd")
+    client.close()
+    assert len(result.data or []) == 2
+    call = recorder.next_call(before)
+    assert call.usage.images[0].n == 2 and call.usage.images[0].quality == "hd"
+    # 2 DALL-E 3 1024x1024 HD images at $0.080 each
+    assert call.cost is not None and call.cost.total == Decimal("0.16")

@@ -9,7 +9,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from llmtally.gateway.recording import Exchange, build_call, usage_from_body
+from llmtally.gateway.recording import Exchange, build_call, image_usage, usage_from_body
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.estimate import settle_usage
 from llmtally.providers.streams import StreamAccumulator
@@ -43,7 +43,10 @@ def _read_body(ex: Exchange, response: bytes) -> None:
     served = body.get("model") or body.get("modelVersion")
     ex.model_served = served if isinstance(served, str) else None
     try:
-        ex.usage = usage_from_body(ex.kind, ex.provider, body)
+        if ex.endpoint == "/v1/images/generations" and ex.status < 400:
+            ex.usage = image_usage(ex.request_json, body)
+        else:
+            ex.usage = usage_from_body(ex.kind, ex.provider, body)
     except ValueError as exc:
         ex.usage_error = f"usage not understood: {exc}"
     if ex.status >= 400 and ex.error is None:

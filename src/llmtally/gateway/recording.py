@@ -14,9 +14,9 @@ from typing import Any
 from llmtally.catalog import Catalog
 from llmtally.meter import cost
 from llmtally.providers import UnknownProviderError, parse_usage
-from llmtally.usage import Call, Usage, new_ulid
+from llmtally.usage import Call, ImageUnits, Usage, new_ulid
 
-__all__ = ["Exchange", "attribution", "build_call", "usage_from_body"]
+__all__ = ["Exchange", "attribution", "build_call", "image_usage", "usage_from_body"]
 
 _HEADER = "x-llmtally-"
 _WIRE_PARSER = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "gemini": "google"}
@@ -56,6 +56,35 @@ def usage_from_body(kind: str, provider: str, body: Mapping[str, Any]) -> Usage 
         return parse_usage(provider, raw)
     except UnknownProviderError:
         return parse_usage(_WIRE_PARSER[kind], raw)
+
+
+def image_usage(request: Mapping[str, Any], body: Mapping[str, Any]) -> Usage | None:
+    """OpenAI image generation: token usage when reported (gpt-image models),
+    else one priced unit per image by the request's size and quality (DALL-E)."""
+    raw = body.get("usage")
+    if isinstance(raw, Mapping) and isinstance(raw.get("input_tokens"), int):
+        details = raw.get("input_tokens_details")
+        image_in = details.get("image_tokens", 0) if isinstance(details, Mapping) else 0
+        out = raw.get("output_tokens", 0)
+        return Usage(
+            input_tokens=raw["input_tokens"],
+            input_image_tokens=image_in if isinstance(image_in, int) else 0,
+            output_tokens=out if isinstance(out, int) else 0,
+            output_image_tokens=out if isinstance(out, int) else 0,
+        )
+    data = body.get("data")
+    if not isinstance(data, list) or not data:
+        return None
+    size, quality = request.get("size"), request.get("quality")
+    return Usage(
+        images=(
+            ImageUnits(
+                len(data),
+                size if isinstance(size, str) else "1024x1024",
+                quality if isinstance(quality, str) else "standard",
+            ),
+        )
+    )
 
 
 def attribution(headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
