@@ -79,7 +79,9 @@ def test_serve_records_every_call_and_drains_on_sigterm(
     assert len(json.loads(listed.stdout)) == 20
 
 
-def test_serve_refuses_a_public_address() -> None:
-    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+def test_serve_refuses_a_public_address(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["serve", "--host", "0.0.0.0"], env={"LLMTALLY_HOME": str(tmp_path)}
+    )
     assert result.exit_code == 2
     assert "loopback only" in result.stderr
