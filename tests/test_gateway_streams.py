@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from decimal import Decimal
 
 import anthropic
 import httpx
@@ -181,3 +182,36 @@ def test_gemini_generate_content_and_stream_pass_through(
     )
     last = recorder.next_call(before + 1)
     assert last.usage.source == "reported" and last.usage.output_tokens > 0
+
+
+def test_an_upstream_of_your_own_is_priced_by_the_time_it_was_held(
+    upstream: ReplayUpstream,
+) -> None:
+    config = {
+        "upstreams": {
+            "box": {
+                "kind": "openai",
+                "base_url": upstream.url,
+                "provider": "local",
+                "usd_per_hour": "36",
+            }
+        },
+        "routes": [{"match": "*", "upstream": "box"}],
+    }
+    upstream.delay = 0.02  # 20 ms before each streamed event
+    try:
+        with live_gateway(config) as (url, recorder):
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+            list(client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True))
+            client.close()
+            call = recorder.next_call(0)
+    finally:
+        upstream.delay = 0.0
+    assert call.cost is not None and call.cost_error is None
+    assert call.cost.price.source.startswith("gateway config: 36 USD per hour")
+    # $36/h is $0.01 a second: the call's cost is its time in seconds x 0.01,
+    # the wait for the first token as input and the rest as output.
+    seconds = Decimal(str(call.latency_ms)) / 1000
+    assert abs(call.cost.total - seconds / 100) < Decimal("0.000001")
+    assert call.cost.input > 0 and call.cost.output > 0
+    assert call.cost.output > call.cost.input  # six more events after the first token

@@ -198,3 +198,13 @@ def test_self_hosted_spreads_the_hourly_price_over_throughput(catalog: Catalog) 
     c = cost(Usage(input_tokens=1_000_000, output_tokens=1_000_000), _price(catalog, "local"))
     assert c.input == Decimal(1)
     assert c.output == Decimal(10)
+
+
+def test_time_cost_spreads_the_hourly_price_over_the_call(catalog: Catalog) -> None:
+    from llmtally.meter import time_cost
+
+    price = _price(catalog, "local")
+    c = time_cost(price, Decimal("36"), Decimal("0.5"), Decimal("2"))
+    assert (c.input, c.output, c.total) == (Decimal("0.005"), Decimal("0.02"), Decimal("0.025"))
+    with pytest.raises(PricingError, match="negative call time"):
+        time_cost(price, Decimal("36"), Decimal("-1"), Decimal("0"))

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from llmtally.catalog.price import LongContext, Price, Rates, Tier
 from llmtally.usage import Usage
 
-__all__ = ["COMPONENTS", "Cost", "PricingError", "cost", "decimal_text"]
+__all__ = ["COMPONENTS", "Cost", "PricingError", "cost", "decimal_text", "time_cost"]
 
 COMPONENTS = (
     "input",
@@ -246,4 +246,26 @@ def cost(usage: Usage, price: Price) -> Cost:
         price=price,
         service_tier=usage.service_tier,
         long_context_above=plan.above,
+    )
+
+
+def time_cost(price: Price, usd_per_hour: Decimal, prefill_s: Decimal, decode_s: Decimal) -> Cost:
+    """A call on a machine of your own, priced by the time it held that machine:
+    ``usd_per_hour`` x seconds / 3600, the prompt's processing (until the first
+    token) as input and the generation as output. This assumes one call at a
+    time (llama.cpp's default); for servers that batch many calls at once, price
+    by measured throughput (a catalog ``self_hosted`` entry) instead."""
+    if prefill_s < 0 or decode_s < 0:
+        raise PricingError(f"negative call time: prefill {prefill_s} s, decode {decode_s} s")
+    per_second = usd_per_hour / _HOUR
+    return Cost(
+        input=prefill_s * per_second,
+        cache_read=_ZERO,
+        cache_write=_ZERO,
+        output=decode_s * per_second,
+        reasoning=_ZERO,
+        audio=_ZERO,
+        images=_ZERO,
+        request=_ZERO,
+        price=price,
     )

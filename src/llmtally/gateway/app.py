@@ -261,6 +261,7 @@ class Gateway:
             headers=headers,
             key_id=admitted.key_id,
             stream=gemini.stream if gemini else bool(request.get("stream")),
+            usd_per_hour=upstream.usd_per_hour,
         )
         upstream_model = route.upstream_model(model)
         streaming, outgoing, path = None, dict(request), scope["path"]

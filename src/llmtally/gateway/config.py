@@ -23,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -60,6 +61,8 @@ class Upstream(_Strict):
     provider: str | None = None  # the catalog's provider id for pricing
     timeout_s: float = Field(default=600.0, gt=0)
     headers: dict[str, str] = {}
+    # A machine of your own: price each call by the time it held it (see meter.time_cost).
+    usd_per_hour: Decimal | None = Field(default=None, gt=0)
 
     @property
     def price_provider(self) -> str:

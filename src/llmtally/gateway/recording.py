@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from llmtally.catalog import Catalog
-from llmtally.meter import cost
+from llmtally.catalog.price import Price, Rates
+from llmtally.meter import Cost, cost, time_cost
 from llmtally.providers import UnknownProviderError, parse_usage
 from llmtally.usage import Call, ImageUnits, Usage, new_ulid
 
@@ -43,6 +45,7 @@ class Exchange:
     finished_at: float | None = None
     stream: bool = False
     key_id: str | None = None
+    usd_per_hour: Decimal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,7 +109,29 @@ def attribution(headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str
     }
 
 
+def _seconds(start: float, end: float) -> Decimal:
+    return Decimal(f"{max(end - start, 0.0):.6f}")
+
+
+def _priced_by_time(ex: Exchange, usd_per_hour: Decimal) -> Cost:
+    """Input = time to the first byte (prompt processing), output = the rest."""
+    end = ex.finished_at or ex.t0
+    first = ex.first_byte_at if ex.stream and ex.first_byte_at else ex.t0
+    source = f"gateway config: {usd_per_hour} USD per hour of the upstream's machine"
+    price = Price(
+        provider=ex.provider,
+        model=ex.model_served or ex.model_requested,
+        effective=None,
+        source=source,
+        catalog_version="config",
+        rates=Rates(),
+    )
+    return time_cost(price, usd_per_hour, _seconds(ex.t0, first), _seconds(first, end))
+
+
 def _priced(ex: Exchange, usage: Usage, catalog: Catalog) -> tuple[Any, str | None]:
+    if ex.usd_per_hour is not None and ex.status < 400:
+        return _priced_by_time(ex, ex.usd_per_hour), None
     if ex.usage is None:
         return None, ex.usage_error or f"no usage reported (HTTP {ex.status})"
     try:
