@@ -129,6 +129,8 @@ def run(options: ServeOptions) -> None:
             host=options.host,
             port=options.port,
             log_level="warning",
+            access_log=False,  # the ledger is the access log
+            proxy_headers=False,  # loopback by default: no proxy-headers middleware per request
             lifespan="on",
             timeout_graceful_shutdown=30,
         )
