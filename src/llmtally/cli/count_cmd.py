@@ -190,8 +190,9 @@ def count(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Count tokens offline: for one model, across models (with input cost), or the
-    language tax. With neither --model nor --compare, compares the default models."""
+    """Count tokens offline: one model, across models with input cost, or the language tax.
+
+    With neither --model nor --compare, compares one model per vendor."""
     from rich.console import Console
 
     from llmtally.tokens.compare import language_costs
