@@ -63,6 +63,8 @@ class Upstream(_Strict):
     headers: dict[str, str] = {}
     # A machine of your own: price each call by the time it held it (see meter.time_cost).
     usd_per_hour: Decimal | None = Field(default=None, gt=0)
+    # ``llmtally serve`` runs this upstream itself (the embedded local model).
+    spawn: Literal["llama-cpp"] | None = None
 
     @property
     def price_provider(self) -> str:

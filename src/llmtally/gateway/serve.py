@@ -15,39 +15,53 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from llmtally.gateway.config import GatewayConfig, load_config
+
+if TYPE_CHECKING:
+    from llmtally.gateway.local import LocalServer
 
 __all__ = ["ServeOptions", "check_host", "default_config", "is_loopback", "resolve_config", "run"]
 
 
 def default_config() -> GatewayConfig:
-    return GatewayConfig.model_validate(
-        {
-            "upstreams": {
-                "openai": {
-                    "kind": "openai",
-                    "base_url": "https://api.openai.com",
-                    "api_key_env": "OPENAI_API_KEY",
-                },
-                "anthropic": {
-                    "kind": "anthropic",
-                    "base_url": "https://api.anthropic.com",
-                    "api_key_env": "ANTHROPIC_API_KEY",
-                },
-                "google": {
-                    "kind": "gemini",
-                    "base_url": "https://generativelanguage.googleapis.com",
-                    "api_key_env": "GEMINI_API_KEY",
-                },
+    """OpenAI, Anthropic and Gemini with keys from the environment, and the
+    embedded local model as ``local/smollm2`` when it is installed."""
+    from llmtally.gateway.local import local_available, local_upstream
+
+    data = _default_data()
+    if local_available():
+        data["upstreams"]["local"] = local_upstream()
+        data["routes"].insert(0, {"match": "local/*", "upstream": "local", "strip_prefix": True})
+    return GatewayConfig.model_validate(data)
+
+
+def _default_data() -> dict[str, Any]:
+    return {
+        "upstreams": {
+            "openai": {
+                "kind": "openai",
+                "base_url": "https://api.openai.com",
+                "api_key_env": "OPENAI_API_KEY",
             },
-            "routes": [
-                {"match": "claude-*", "upstream": "anthropic"},
-                {"match": "gemini-*", "upstream": "google"},
-                {"match": "*", "upstream": "openai"},
-            ],
-        }
-    )
+            "anthropic": {
+                "kind": "anthropic",
+                "base_url": "https://api.anthropic.com",
+                "api_key_env": "ANTHROPIC_API_KEY",
+            },
+            "google": {
+                "kind": "gemini",
+                "base_url": "https://generativelanguage.googleapis.com",
+                "api_key_env": "GEMINI_API_KEY",
+            },
+        },
+        "routes": [
+            {"match": "claude-*", "upstream": "anthropic"},
+            {"match": "gemini-*", "upstream": "google"},
+            {"match": "*", "upstream": "openai"},
+        ],
+    }
 
 
 def resolve_config(path: Path | None) -> tuple[GatewayConfig, str]:
@@ -118,6 +132,7 @@ def run(options: ServeOptions) -> None:
     # on a public address a key stays required even if every key is revoked later
     gate = KeyGate(keys, require_key=public)
     writer = LedgerWriter(store, spool_file())
+    spawned = _spawn_local(config)
     # uvicorn finishes the requests in flight, then re-raises the signal it caught
     # under the handler found before it started: make that an orderly exit, so the
     # writer below drains into the ledger before the process ends.
@@ -135,10 +150,25 @@ def run(options: ServeOptions) -> None:
             timeout_graceful_shutdown=30,
         )
     finally:
+        for server in spawned:
+            server.stop()
         writer.close(timeout=30)
         gate.close()
         store.close()
         signal.signal(signal.SIGTERM, previous)
+
+
+def _spawn_local(config: GatewayConfig) -> list[LocalServer]:
+    """Start the model servers the config asks ``llmtally serve`` to run."""
+    from llmtally.gateway.local import LocalServer
+
+    started: list[LocalServer] = []
+    for upstream in config.upstreams.values():
+        if upstream.spawn == "llama-cpp":
+            server = LocalServer(upstream.base_url)
+            server.start()
+            started.append(server)
+    return started
 
 
 def _exit_quietly(signum: int, frame: FrameType | None) -> None:

