@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -85,3 +86,66 @@ def test_serve_refuses_a_public_address(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "loopback only" in result.stderr
+
+
+def test_sigterm_under_load_keeps_every_completed_call(
+    replay_upstream: ReplayUpstream, tmp_path: Path
+) -> None:
+    replay_upstream.delay = 0.005  # a little time in flight per call
+    config = tmp_path / "llmtally.yaml"
+    config.write_text(
+        "upstreams:\n"
+        f"  openai: {{kind: openai, base_url: '{replay_upstream.url}'}}\n"
+        "routes:\n"
+        "  - {match: '*', upstream: openai}\n"
+    )
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    process = subprocess.Popen(
+        [LLMTALLY, "serve", "--port", str(port), "--config", str(config)]
+        + ["--database-url", database],
+        env={**os.environ, "LLMTALLY_HOME": str(tmp_path / "home")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    completed: list[int] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            while not stop.is_set():
+                try:
+                    response = http.post(
+                        "/v1/chat/completions",
+                        json={"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]},
+                    )
+                except httpx.HTTPError:
+                    return  # the gateway has stopped taking requests
+                if response.status_code == 200:
+                    completed.append(1)
+
+    try:
+        _wait_up(url, process)
+        workers = [threading.Thread(target=client) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        while len(completed) < 100:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)  # mid-traffic
+        _, err = process.communicate(timeout=60)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=10)
+    finally:
+        stop.set()
+        replay_upstream.delay = 0.0
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err.decode()
+    with open_store(database) as store:
+        rows = store.count()
+    # every call a client got an answer for is in the ledger (a call answered just
+    # as the connection closed may be recorded without its client seeing it)
+    assert rows >= len(completed) >= 100
+    assert rows - len(completed) <= 8
