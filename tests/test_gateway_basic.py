@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,7 +63,13 @@ class _Upstream(BaseHTTPRequestHandler):
     seen: list[dict[str, Any]] = []
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        raw = self.rfile.read(int(self.headers["content-length"]))
+        if self.path == "/v1/audio/transcriptions":
+            _Upstream.seen.append({"path": self.path, "headers": dict(self.headers), "raw": raw})
+            usage = {"type": "duration", "seconds": 3} if b"whisper-1" in raw else None
+            self._send(200, {"text": "hello"} | ({"usage": usage} if usage else {}))
+            return
+        body = json.loads(raw)
         _Upstream.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
         if body.get("model") == "gpt-4o-mini":
             self._send(429, RATE_LIMITED)
@@ -125,6 +133,7 @@ def gateway(upstream: str, catalog: Catalog) -> Iterator[tuple[str, ListRecorder
             {"match": "dead-*", "upstream": "dead"},
             {"match": "slow-*", "upstream": "slow"},
             {"match": "dall-e-*", "upstream": "openai"},
+            {"match": "whisper-*", "upstream": "openai"},
             {"match": "gpt-*", "upstream": "openai"},
         ],
         "max_body_bytes": 4096,
@@ -207,7 +216,7 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
         assert missing.status_code == 404
         assert missing.json()["error"]["type"] == "not_found_error"
         assert (
-            "routable: claude-*, dead-*, slow-*, dall-e-*, gpt-*"
+            "routable: claude-*, dead-*, slow-*, dall-e-*, whisper-*, gpt-*"
             in missing.json()["error"]["message"]
         )
         big = http.post("/v1/chat/completions", content=b"x" * 5000)
@@ -282,3 +291,36 @@ def test_images_are_priced_per_image_by_size_and_quality(
     assert call.usage.images[0].n == 2 and call.usage.images[0].quality == "hd"
     # 2 DALL-E 3 1024x1024 HD images at $0.080 each
     assert call.cost is not None and call.cost.total == Decimal("0.16")
+
+
+def _wav(seconds: float, rate: int = 500) -> bytes:  # small: the gateway caps bodies
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\x00\x00" * int(seconds * rate))
+    return buffer.getvalue()
+
+
+def test_audio_transcriptions_are_forwarded_as_forms_and_priced_by_duration(
+    gateway: tuple[str, ListRecorder],
+) -> None:
+    url, recorder = gateway
+    before = len(recorder.calls)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+    text = client.audio.transcriptions.create(model="whisper-1", file=("a.wav", _wav(2.0)))
+    assert text.text == "hello"
+    seen = _Upstream.seen[-1]
+    assert seen["headers"]["content-type"].startswith("multipart/form-data; boundary=")
+    assert _wav(2.0) in seen["raw"]  # the upload went upstream untouched
+    call = recorder.next_call(before)
+    # reported 3 s at whisper-1's $0.006 a minute
+    assert call.usage.audio_seconds == Decimal("3") and call.usage.source == "reported"
+    assert call.cost is not None and call.cost.total == Decimal("0.0003")
+    client.audio.transcriptions.create(model="whisper-large", file=("b.wav", _wav(1.5)))
+    client.close()
+    estimated = recorder.next_call(before + 1)
+    # no usage in the answer: the WAV header's 1.5 s, flagged estimated
+    assert estimated.usage.audio_seconds == Decimal("1.500")
+    assert estimated.usage.source == "estimated"

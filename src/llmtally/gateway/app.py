@@ -21,6 +21,7 @@ from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.errors import Wire, error_body
 from llmtally.gateway.finish import Finisher
+from llmtally.gateway.forms import is_multipart, parse_form
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
 from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.recording import Exchange
@@ -42,6 +43,7 @@ ENDPOINTS: dict[str, Wire] = {
     "/v1/responses": "openai",
     "/v1/embeddings": "openai",
     "/v1/images/generations": "openai",
+    "/v1/audio/transcriptions": "openai",
     "/v1/messages": "anthropic",
 }
 # path -> the stream format its events follow
@@ -117,8 +119,26 @@ def _json_headers(length: int) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
 
 
+def _decode_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
+    """The request as a dict (JSON, or a multipart form's fields), or why not."""
+    if is_multipart(content_type):
+        try:
+            return parse_form(raw, content_type)
+        except ValueError as exc:
+            return f"malformed multipart form: {exc}"
+    try:
+        request = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return f"malformed JSON body: {exc}"
+    if not isinstance(request, dict):
+        return "the request body must be a JSON object"
+    return request
+
+
 def _upstream_headers(upstream: Upstream, client: Mapping[str, str]) -> dict[str, str]:
-    headers = {"content-type": "application/json", **upstream.headers}
+    kind = client.get("content-type", "")
+    content_type = kind if is_multipart(kind) else "application/json"
+    headers = {"content-type": content_type, **upstream.headers}
     key = upstream.api_key()
     if upstream.kind == "anthropic":
         headers["anthropic-version"] = client.get("anthropic-version", "2023-06-01")
@@ -233,13 +253,9 @@ class Gateway:
             limit = self.config.max_body_bytes
             await self._fail(send, wire, 413, f"request body over the limit of {limit} bytes")
             return
-        try:
-            request = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            await self._fail(send, wire, 400, f"malformed JSON body: {exc}")
-            return
-        if not isinstance(request, dict):
-            await self._fail(send, wire, 400, "the request body must be a JSON object")
+        request = _decode_request(raw, headers.get("content-type", ""))
+        if isinstance(request, str):
+            await self._fail(send, wire, 400, request)
             return
         model = gemini.model if gemini else request.get("model")
         if not isinstance(model, str) or not model:
@@ -277,7 +293,7 @@ class Gateway:
                 adjusted = with_stream_usage(outgoing)
                 outgoing, hide = adjusted.body, adjusted.changed
             streaming = _Streaming(scope["path"], ex.provider, hide)
-        if outgoing != request:
+        if outgoing != request and not is_multipart(headers.get("content-type", "")):
             raw = json.dumps(outgoing).encode()
         query = scope.get("query_string", b"").decode("latin-1")
         await self._relay(

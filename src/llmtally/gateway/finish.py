@@ -9,10 +9,17 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from llmtally.gateway.recording import Exchange, build_call, image_usage, usage_from_body
+from llmtally.gateway.recording import (
+    Exchange,
+    build_call,
+    image_usage,
+    transcription_usage,
+    usage_from_body,
+)
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.estimate import settle_usage
 from llmtally.providers.streams import StreamAccumulator
+from llmtally.usage import Usage
 
 if TYPE_CHECKING:
     from llmtally.catalog import Catalog
@@ -36,21 +43,28 @@ def _body_of(response: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _usage_for(ex: Exchange, body: dict[str, Any] | None) -> Usage | None:
+    """The call's usage, read the way its endpoint reports it."""
+    if ex.status < 400 and ex.endpoint == "/v1/audio/transcriptions":
+        return transcription_usage(ex.request_json, body)  # from the answer, else the upload
+    if body is None:
+        return None
+    if ex.status < 400 and ex.endpoint == "/v1/images/generations":
+        return image_usage(ex.request_json, body)
+    return usage_from_body(ex.kind, ex.provider, body)
+
+
 def _read_body(ex: Exchange, response: bytes) -> None:
     body = _body_of(response) if response else None
-    if body is None:
-        return
-    served = body.get("model") or body.get("modelVersion")
-    ex.model_served = served if isinstance(served, str) else None
+    if body is not None:
+        served = body.get("model") or body.get("modelVersion")
+        ex.model_served = served if isinstance(served, str) else None
+    if ex.status >= 400 and ex.error is None and response:
+        ex.error = response[:2000].decode("utf-8", "replace")
     try:
-        if ex.endpoint == "/v1/images/generations" and ex.status < 400:
-            ex.usage = image_usage(ex.request_json, body)
-        else:
-            ex.usage = usage_from_body(ex.kind, ex.provider, body)
+        ex.usage = _usage_for(ex, body)
     except ValueError as exc:
         ex.usage_error = f"usage not understood: {exc}"
-    if ex.status >= 400 and ex.error is None:
-        ex.error = response[:2000].decode("utf-8", "replace")
 
 
 def _settle_stream(ex: Exchange, acc: StreamAccumulator) -> None:
