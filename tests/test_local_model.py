@@ -18,6 +18,7 @@ from gateway_support import free_port
 from llmtally.gateway.local import DEFAULT_USD_PER_HOUR, smollm2_path
 from llmtally.gateway.serve import default_config
 from llmtally.ledger import open_store
+from llmtally.tokens.registry import default_registry
 
 LLMTALLY = str(Path(sys.executable).parent / "llmtally")
 
@@ -96,9 +97,15 @@ def test_local_smollm2_end_to_end(tmp_path: Path) -> None:
     # $0.126 an hour over the call's time
     seconds = Decimal(str(first.latency_ms)) / 1000
     assert abs(first.cost.total - seconds * Decimal("0.126") / 3600) < Decimal("0.0000001")
-    # llama-cpp-python's server sends no usage in streams and no offline tokenizer
-    # knows SmolLM2 yet: the stream is recorded with its time cost, usage flagged
-    # estimated (see the closing note).
+    # llama-cpp-python's server sends no usage in streams: the gateway counts the
+    # streamed text with SmolLM2's own vocabulary (read from its GGUF), flagged
+    # estimated since the prompt's chat template is not counted exactly.
     streamed = calls[1]
     assert streamed.ttft_ms is not None and streamed.usage.source == "estimated"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    smollm2 = default_registry().get("smollm2")
+    assert streamed.usage.output_tokens == smollm2.count(text) > 0
     assert streamed.cost is not None and streamed.cost.total > 0
+    # the model's own vocabulary agrees with what the server reported
+    content = reply.choices[0].message.content or ""
+    assert abs(smollm2.count(content) - reply.usage.completion_tokens) <= 1

@@ -17,8 +17,8 @@ llmtally gateway: {url}
 Point any OpenAI or Anthropic client at it, for example:
 
   from openai import OpenAI
-  client = OpenAI(base_url="{url}/v1", api_key="<your provider key>")
-  client.chat.completions.create(model="gpt-4o-mini",
+  client = OpenAI(base_url="{url}/v1", api_key="{key}")
+  client.chat.completions.create(model="{model}",
                                  messages=[{{"role": "user", "content": "Hello"}}])
 
 Then: llmtally calls
@@ -49,13 +49,18 @@ def serve(
     except (ValueError, OSError, SQLAlchemyError) as exc:
         fail(str(exc))
     try:
-        _, source = resolve_config(config)
+        resolved, source = resolve_config(config)
     except CatalogFileError as exc:
         fail(str(exc))
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    local = "local/*" in [route.match for route in resolved.routes]
     typer.echo(
         _EXAMPLE.format(
-            url=f"http://{shown}:{port}", source=source, ledger=ledger_url(database_url)
+            url=f"http://{shown}:{port}",
+            source=source,
+            ledger=ledger_url(database_url),
+            model="local/smollm2" if local else "gpt-4o-mini",
+            key="none-needed-for-local" if local else "<your provider key>",
         )
     )
     run(ServeOptions(host=host, port=port, config=config, database_url=database_url))

@@ -64,6 +64,8 @@ RULES: tuple[Rule, ...] = (
     # Anthropic, on any host: the legacy tokenizer is Claude <= 2.1's own.
     _rule(r"(^|/)claude-(v1|instant|2)(\b|$)", "claude_legacy"),
     _rule(r"(^|/)claude", "claude_approx"),
+    # The embedded local model (its GGUF's own vocabulary, via llama.cpp).
+    _rule(r"smollm2", "smollm2"),
     # Google.
     _rule(r"gemma", None, reason=_GEMMA),
     _rule(r"(^|/)(gemini|learnlm)", "gemini_approx"),
