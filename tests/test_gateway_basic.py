@@ -324,3 +324,38 @@ def test_audio_transcriptions_are_forwarded_as_forms_and_priced_by_duration(
     # no usage in the answer: the WAV header's 1.5 s, flagged estimated
     assert estimated.usage.audio_seconds == Decimal("1.500")
     assert estimated.usage.source == "estimated"
+
+
+def test_stored_bodies_are_capped_and_redacted(upstream: str, catalog: Catalog) -> None:
+    config = {
+        "upstreams": {"openai": {"kind": "openai", "base_url": upstream}},
+        "routes": [{"match": "*", "upstream": "openai"}],
+        "body_limit_bytes": 400,
+        "redact": [r"\d{3}-\d{2}-\d{4}"],  # a user's own pattern
+    }
+    secret = "sk-proj-" + "a1B2" * 8
+    prompt = f"my key is {secret} and my number is 123-45-6789; " + "x" * 500
+    with live_gateway(config, catalog) as (url, recorder):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": prompt}]
+        )
+        client.close()
+        recorder.next_call(0)
+    bodies = recorder.bodies[0]
+    assert bodies is not None and bodies.request_body is not None
+    assert secret not in bodies.request_body and "123-45-6789" not in bodies.request_body
+    assert bodies.request_body.count("[redacted]") == 2
+    assert bodies.request_truncated and not bodies.response_truncated
+    assert len(bodies.request_body) <= 400
+
+
+def test_a_bad_config_names_the_field() -> None:
+    from pydantic import ValidationError
+
+    from llmtally.gateway.config import GatewayConfig
+
+    with pytest.raises(ValidationError, match=r"redact.0: not a regular expression"):
+        GatewayConfig.model_validate({"redact": ["(unclosed"]})
+    with pytest.raises(ValidationError, match=r"routes.0.upstream: 'nope' is not an upstream"):
+        GatewayConfig.model_validate({"routes": [{"match": "*", "upstream": "nope"}]})

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -92,6 +93,18 @@ class GatewayConfig(_Strict):
     record_bodies: bool = True
     body_limit_bytes: int = Field(default=64 * 1024, ge=0)
     count_prompt_roles: bool = True  # system / tools / history / latest user tokens
+    # Stored bodies: these regular expressions (on top of the built-in ones for API
+    # keys) are replaced by "[redacted]" before a body is written to the ledger.
+    redact: list[str] = []
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> GatewayConfig:
+        for i, pattern in enumerate(self.redact):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"redact.{i}: not a regular expression: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _routes_name_upstreams(self) -> GatewayConfig:

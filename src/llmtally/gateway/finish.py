@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from llmtally.gateway.config import GatewayConfig
     from llmtally.usage import Call
 
-__all__ = ["Finisher", "role_counts"]
+__all__ = ["BUILTIN_REDACTIONS", "Finisher", "role_counts"]
 
 _log = logging.getLogger("llmtally.gateway")
 _CHAT_WIRES = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
@@ -117,9 +118,21 @@ def role_counts(ex: Exchange) -> dict[str, int | None]:
     }
 
 
+# Secrets that may sit in a body (a key pasted into a prompt, say): provider keys
+# (OpenAI sk-..., Anthropic sk-ant-..., Google AIza...), gateway keys, bearer tokens.
+BUILTIN_REDACTIONS = (
+    r"sk-(ant-)?[A-Za-z0-9_\-]{16,}",
+    r"llt-[A-Za-z0-9_\-]{16,}",
+    r"AIza[0-9A-Za-z_\-]{30,}",
+    r"(?i:bearer)\s+[A-Za-z0-9._\-]{16,}",
+)
+
+
 class Finisher:
     def __init__(self, config: GatewayConfig, recorder: Recorder, catalog: Catalog) -> None:
         self.config, self.recorder, self.catalog = config, recorder, catalog
+        patterns = (*BUILTIN_REDACTIONS, *config.redact)
+        self._redact = re.compile("|".join(f"(?:{p})" for p in patterns))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmtally-finish")
 
     def submit(
@@ -158,8 +171,8 @@ class Finisher:
         cap = self.config.body_limit_bytes
         return CallBodies(
             call_id=call_id,
-            request_body=request[:cap].decode("utf-8", "replace"),
-            response_body=response[:cap].decode("utf-8", "replace"),
+            request_body=self._redact.sub("[redacted]", request[:cap].decode("utf-8", "replace")),
+            response_body=self._redact.sub("[redacted]", response[:cap].decode("utf-8", "replace")),
             request_truncated=len(request) > cap,
             response_truncated=len(response) > cap,
         )
