@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import anthropic
 import openai
 
 from gateway_support import live_gateway
 from llmtally.catalog import Catalog
 from llmtally.ledger import LedgerWriter, open_store
-from replay_upstream import ReplayUpstream
+from llmtally.meter import cost
+from llmtally.providers import parse_usage
+from llmtally.usage import Usage
+from replay_upstream import ReplayUpstream, load_transcripts
 
-HELLO = [{"role": "user", "content": "Hi"}]
+HELLO = [{"role": "user", "content": "Say hello."}]
 
 
 def _send(url: str, n: int) -> None:
@@ -52,3 +57,68 @@ def test_requests_succeed_while_the_ledger_is_locked_and_land_after(
         assert down.spooled > 0
         assert store.count() == 30
         assert len(set(store.ids())) == 30
+
+
+def test_ledger_rows_match_the_transcripts_usage_and_the_meters_cost(
+    replay_upstream: ReplayUpstream, tmp_path: Path
+) -> None:
+    config = {
+        "upstreams": {
+            "openai": {"kind": "openai", "base_url": replay_upstream.url},
+            "anthropic": {"kind": "anthropic", "base_url": replay_upstream.url},
+        },
+        "routes": [
+            {"match": "claude-*", "upstream": "anthropic"},
+            {"match": "*", "upstream": "openai"},
+        ],
+    }
+    catalog = Catalog.load()
+    transcripts = load_transcripts()
+    with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:
+        writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.02)
+        with live_gateway(config, catalog, recorder=writer) as (url, _):
+            oa = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
+            oa.chat.completions.create(model="gpt-4o", messages=HELLO)
+            list(oa.chat.completions.create(model="o4-mini", messages=HELLO, stream=True))
+            oa.close()
+            an = anthropic.Anthropic(base_url=url, api_key="sk-ant-test", max_retries=0)
+            with an.messages.stream(
+                model="claude-sonnet-4-20250514", max_tokens=64, messages=HELLO
+            ) as stream:
+                stream.get_final_message()
+            an.close()
+        assert writer.close(timeout=20)
+        rows = {c.model_requested: c for c in store.list(limit=10)}
+    expected = {
+        "gpt-4o": parse_usage("openai", transcripts["openai_chat"]["response"]["body"]["usage"]),
+        "o4-mini": _last_usage("openai", transcripts["openai_chat_stream_reasoning_cached"]),
+        "claude-sonnet-4-20250514": _anthropic_stream_usage(
+            transcripts["anthropic_messages_stream"]
+        ),
+    }
+    for model, usage in expected.items():
+        row = rows[model]
+        assert row.usage == usage, model
+        price = catalog.price_at(row.provider, row.model, row.started_at)
+        assert row.cost is not None and row.cost.total == cost(usage, price).total, model
+
+
+def _last_usage(provider: str, transcript: dict[str, Any]) -> Usage:
+    usages = [
+        e["data"]["usage"]
+        for e in transcript["events"]
+        if isinstance(e, dict) and isinstance(e.get("data"), dict) and e["data"].get("usage")
+    ]
+    return parse_usage(provider, usages[-1])
+
+
+def _anthropic_stream_usage(transcript: dict[str, Any]) -> Usage:
+    merged: dict[str, Any] = {}
+    for event in transcript["events"]:
+        data = event.get("data") if isinstance(event, dict) else None
+        if not isinstance(data, dict):
+            continue
+        usage = data.get("usage") or (data.get("message") or {}).get("usage")
+        if isinstance(usage, dict):
+            merged.update({k: v for k, v in usage.items() if v is not None})
+    return parse_usage("anthropic", merged)
