@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from llmtally.catalog import Catalog
@@ -66,3 +73,55 @@ def live_gateway(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+LLMTALLY = str(Path(sys.executable).parent / "llmtally")
+
+
+@dataclasses.dataclass
+class ServeRun:
+    """``llmtally serve`` as a child process; ``out``/``err`` are filled when it ends."""
+
+    url: str
+    database: str
+    process: subprocess.Popen[bytes]
+    out: str = ""
+    err: str = ""
+
+
+def _wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise AssertionError(f"llmtally serve exited with {process.returncode}")
+        try:
+            httpx.get(f"{url}/v1/models", timeout=0.5)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise AssertionError("llmtally serve did not start")
+
+
+@contextlib.contextmanager
+def serve_process(tmp_path: Path, config_yaml: str) -> Iterator[ServeRun]:
+    """Run ``llmtally serve`` with this config and a SQLite ledger in ``tmp_path``;
+    on exit it gets SIGTERM (unless it already ended) and is waited for."""
+    config = tmp_path / "llmtally.yaml"
+    config.write_text(config_yaml)
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    process = subprocess.Popen(
+        [LLMTALLY, "serve", "--port", str(port), "--config", str(config)]
+        + ["--database-url", database],
+        env={**os.environ, "LLMTALLY_HOME": str(tmp_path / "home")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    run = ServeRun(f"http://127.0.0.1:{port}", database, process)
+    try:
+        _wait_up(run.url, process)
+        yield run
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        run.out, run.err = out.decode(), err.decode()

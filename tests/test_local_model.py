@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import openai
 
-from gateway_support import free_port
+from gateway_support import free_port, serve_process
 from llmtally.gateway.local import DEFAULT_USD_PER_HOUR, smollm2_path
 from llmtally.gateway.serve import default_config
 from llmtally.ledger import open_store
@@ -31,48 +26,17 @@ def test_the_default_config_routes_local_models_to_the_embedded_one() -> None:
     assert smollm2_path().stat().st_size > 50_000_000  # the shipped GGUF
 
 
-def _wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        assert process.poll() is None, "llmtally serve exited"
-        try:
-            httpx.get(f"{url}/v1/models", timeout=0.5)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("llmtally serve did not start")
-
-
 def test_local_smollm2_end_to_end(tmp_path: Path) -> None:
-    config = tmp_path / "llmtally.yaml"
     local_port = free_port()
-    config.write_text(
+    config = (
         "upstreams:\n"
         f"  local: {{kind: openai, base_url: 'http://127.0.0.1:{local_port}', provider: local,\n"
         "          usd_per_hour: '0.126', spawn: llama-cpp}\n"
         "routes:\n"
         "  - {match: 'local/*', upstream: local, strip_prefix: true}\n"
     )
-    port = free_port()
-    database = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    process = subprocess.Popen(
-        [
-            LLMTALLY,
-            "serve",
-            "--port",
-            str(port),
-            "--config",
-            str(config),
-            "--database-url",
-            database,
-        ],
-        env={**os.environ, "LLMTALLY_HOME": str(tmp_path / "home")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_up(url, process)
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=60)
+    with serve_process(tmp_path, config) as run:
+        client = openai.OpenAI(base_url=f"{run.url}/v1", api_key="none", max_retries=0, timeout=60)
         hello = [{"role": "user", "content": "Say hello."}]
         reply = client.chat.completions.create(model="local/smollm2", messages=hello, max_tokens=12)
         chunks = list(
@@ -81,13 +45,10 @@ def test_local_smollm2_end_to_end(tmp_path: Path) -> None:
             )
         )
         client.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err.decode()
+    assert run.process.returncode == 0, run.err
     assert reply.usage is not None and reply.usage.completion_tokens > 0
     assert chunks and reply.choices[0].message.content
-    with open_store(database) as store:
+    with open_store(run.database) as store:
         calls = sorted(store.list(limit=10), key=lambda c: c.started_at)
     assert [c.status for c in calls] == [200, 200]
     first = calls[0]
