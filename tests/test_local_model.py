@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,8 +13,6 @@ from llmtally.gateway.local import DEFAULT_USD_PER_HOUR, smollm2_path
 from llmtally.gateway.serve import default_config
 from llmtally.ledger import open_store
 from llmtally.tokens.registry import default_registry
-
-LLMTALLY = str(Path(sys.executable).parent / "llmtally")
 
 
 def test_the_default_config_routes_local_models_to_the_embedded_one() -> None:
