@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from llmtally.cli import calls_cmd, cost_cmd, count_cmd, keys_cmd, prices_cmd, serve_cmd
+from llmtally.cli import (
+    calls_cmd,
+    cost_cmd,
+    count_cmd,
+    export_cmd,
+    keys_cmd,
+    prices_cmd,
+    report_cmd,
+    serve_cmd,
+)
 
 __all__ = ["app", "main"]
 
@@ -21,6 +30,8 @@ app.command("count")(count_cmd.count)
 app.add_typer(calls_cmd.app, name="calls")
 app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(serve_cmd.serve)
+app.command("report")(report_cmd.report)
+app.command("export")(export_cmd.export)
 
 
 def main() -> None:

@@ -1,0 +1,117 @@
+"""``llmtally report``: spend per model, provider, user, feature, key, tag, trace, day or hour."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sys
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from llmtally.cli.calls_cmd import DatabaseOption, parse_since
+from llmtally.cli.calls_cmd import _open as open_ledger
+from llmtally.cli.common import fail, print_json, stderr
+
+if TYPE_CHECKING:  # imported where used, so that the command line starts quickly
+    from rich.table import Table
+
+    from llmtally.analytics import ReportRow
+
+__all__ = ["report"]
+
+FORMATS = ("table", "csv", "json")
+FIELDS = ("key", "calls", "input_tokens", "output_tokens", "cost_total", "unpriced", "errors")
+
+
+def _range(since: str, until: str | None) -> tuple[dt.datetime, dt.datetime | None]:
+    try:
+        start = parse_since(since)
+    except ValueError as exc:
+        fail(str(exc))
+    if until is None:
+        return start, None
+    try:
+        end = parse_since(until)
+    except ValueError as exc:
+        fail(str(exc).replace("--since", "--until", 1))
+    return start, end
+
+
+def row_json(row: ReportRow) -> dict[str, Any]:
+    """A report row, JSON-ready: the cost as an exact decimal string."""
+    from llmtally.meter import decimal_text
+
+    data: dict[str, Any] = {name: getattr(row, name) for name in FIELDS}
+    data["cost_total"] = decimal_text(row.cost_total)
+    return data
+
+
+def _table(by: str, rows: list[ReportRow], total: ReportRow, title: str) -> Table:
+    from rich.table import Table
+
+    from llmtally.meter import decimal_text
+
+    table = Table(title=title, show_footer=True)
+    table.add_column(by, footer="total")
+    footers = [str(total.calls), f"{total.input_tokens:,}", f"{total.output_tokens:,}"]
+    footers += [f"${decimal_text(total.cost_total)}", str(total.unpriced), str(total.errors)]
+    names = ("calls", "tokens in", "tokens out", "cost", "unpriced", "errors")
+    for name, footer in zip(names, footers, strict=True):
+        table.add_column(name, footer=footer, justify="right")
+    for row in rows:
+        table.add_row(
+            "(none)" if row.key is None else row.key,
+            str(row.calls),
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            f"${decimal_text(row.cost_total)}",
+            str(row.unpriced),
+            str(row.errors),
+        )
+    if by == "tag":
+        table.caption = "a call with several tags counts under each"
+    return table
+
+
+def _render(fmt: str, by: str, rows: list[ReportRow], total: ReportRow, title: str) -> None:
+    if fmt == "json":
+        print_json({"by": by, "rows": [row_json(r) for r in rows], "total": row_json(total)})
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(row_json(r) for r in rows)
+    else:
+        from rich.console import Console
+
+        Console(highlight=False).print(_table(by, rows, total, title))
+
+
+def report(
+    since: str = typer.Option("7d", "--since", help="30m, 6h, 7d, or a date/time."),
+    until: str | None = typer.Option(None, "--until", help="End (excluded): 1d, or a date/time."),
+    by: str = typer.Option(
+        "model", "--by", help="model|provider|user|feature|key|tag|trace|day|hour."
+    ),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    database: str | None = DatabaseOption,
+) -> None:
+    """Spend per group over a time range, the most costly first."""
+    from llmtally.analytics import GROUPS, spend_report, spend_total
+
+    if by not in GROUPS:
+        fail(f"--by: {by!r} is not one of {', '.join(GROUPS)}")
+    if fmt not in FORMATS:
+        fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    start, end = _range(since, until)
+    try:
+        with open_ledger(database) as store:
+            rows = spend_report(store, start, by, end)  # type: ignore[arg-type]
+            total = spend_total(store, start, end)
+    except ValueError as exc:
+        fail(str(exc))
+    window = f"{start:%Y-%m-%d %H:%M} to {'now' if end is None else f'{end:%Y-%m-%d %H:%M}'} UTC"
+    if not rows:
+        stderr().print(f"no calls in the ledger from {window}; try a wider --since")
+    if rows or fmt != "table":
+        _render(fmt, by, rows, total, f"spend by {by}, {window}")
