@@ -229,11 +229,13 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
 def test_provider_keys_come_from_the_client_when_none_is_configured(
     gateway: tuple[str, ListRecorder],
 ) -> None:
-    url, _ = gateway
+    url, recorder = gateway
+    before = len(recorder.calls)
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-client", max_retries=0)
     client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
     client.close()
     assert _Upstream.seen[-1]["headers"]["authorization"] == "Bearer sk-client"
+    recorder.next_call(before)  # recorded (later tests count calls from here)
 
 
 def test_prompt_tokens_are_counted_by_role(gateway: tuple[str, ListRecorder]) -> None:
