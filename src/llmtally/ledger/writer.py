@@ -195,7 +195,9 @@ class LedgerWriter:
             batch = self._next_batch()
             if batch:
                 self._write(batch)
-            elif self._stopping.is_set():
+            elif self._stopping.is_set() and self._queue.empty():
+                # a timed-out get can come back empty just as calls arrive: stop only
+                # once the queue is really empty (submit refuses new calls by now)
                 break
             if self._ready() and self.spool.pending():
                 self._replay()
