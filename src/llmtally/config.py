@@ -60,15 +60,23 @@ def data_home(arg: Path | None = None, env: Mapping[str, str] | None = None) -> 
     return Path(base).expanduser() / "llmtally"
 
 
+def _file_setting(
+    arg: Path | None, variable: str, default_name: str, home: Path | None, env: Mapping[str, str]
+) -> Path:
+    """A file setting: the argument, else the environment variable, else a file
+    of that name in the data folder."""
+    if arg is not None:
+        return arg
+    if env.get(variable):
+        return Path(env[variable]).expanduser()
+    return (home or data_home(env=env)) / default_name
+
+
 def override_file(
     arg: Path | None = None, home: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Path:
     env = os.environ if env is None else env
-    if arg is not None:
-        return arg
-    if env.get("LLMTALLY_PRICES"):
-        return Path(env["LLMTALLY_PRICES"]).expanduser()
-    return (home or data_home(env=env)) / "prices.yaml"
+    return _file_setting(arg, "LLMTALLY_PRICES", "prices.yaml", home, env)
 
 
 def database_url(
@@ -86,8 +94,4 @@ def spool_file(
     arg: Path | None = None, home: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Path:
     env = os.environ if env is None else env
-    if arg is not None:
-        return arg
-    if env.get("LLMTALLY_SPOOL"):
-        return Path(env["LLMTALLY_SPOOL"]).expanduser()
-    return (home or data_home(env=env)) / "ledger-spool.jsonl"
+    return _file_setting(arg, "LLMTALLY_SPOOL", "ledger-spool.jsonl", home, env)

@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN_REDACTIONS", "Finisher", "role_counts"]
 
 _log = logging.getLogger("llmtally.gateway")
+_ROLE_FIELDS = (
+    "input_system_tokens",
+    "input_tools_tokens",
+    "input_history_tokens",
+    "input_latest_user_tokens",
+)
 _CHAT_WIRES = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
 
 
@@ -88,10 +94,7 @@ def role_counts(ex: Exchange) -> dict[str, int | None]:
     from llmtally.tokens.chat import count_messages
     from llmtally.tokens.registry import default_registry
 
-    empty: dict[str, int | None] = dict.fromkeys(
-        ("input_system_tokens", "input_tools_tokens", "input_history_tokens"), None
-    )
-    empty["input_latest_user_tokens"] = None
+    empty: dict[str, int | None] = dict.fromkeys(_ROLE_FIELDS)
     wire = "gemini" if ex.kind == "gemini" else _CHAT_WIRES.get(ex.endpoint)
     body = ex.request_json
     messages = body.get("contents" if wire == "gemini" else "messages")
