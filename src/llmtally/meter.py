@@ -15,14 +15,23 @@ Rules (see docs/decisions.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from llmtally.catalog.price import LongContext, Price, Rates, Tier
 from llmtally.usage import Usage
 
-__all__ = ["COMPONENTS", "Cost", "PricingError", "cost", "decimal_text", "time_cost"]
+__all__ = [
+    "COMPONENTS",
+    "Cost",
+    "PricingError",
+    "Savings",
+    "cost",
+    "decimal_text",
+    "savings",
+    "time_cost",
+]
 
 COMPONENTS = (
     "input",
@@ -247,6 +256,25 @@ def cost(usage: Usage, price: Price) -> Cost:
         service_tier=usage.service_tier,
         long_context_above=plan.above,
     )
+
+
+class Savings(NamedTuple):
+    """What a call saved against list price, USD; negative when it paid more."""
+
+    cache: Decimal
+    tier: Decimal
+
+
+def savings(usage: Usage, price: Price, paid: Cost) -> Savings:
+    """``cache``: the cost with every cached token billed as plain input, minus
+    ``paid`` (cache-write premiums make it negative); ``tier``: the standard
+    tier's cost minus ``paid`` (batch and flex save, priority costs more)."""
+    uncached = replace(usage, cache_read_tokens=0, cache_write_tokens=0, cache_write_1h_tokens=0)
+    cache = cost(uncached, price).total - paid.total if uncached != usage else _ZERO
+    tier = _ZERO
+    if usage.service_tier != "standard":
+        tier = cost(replace(usage, service_tier="standard"), price).total - paid.total
+    return Savings(cache, tier)
 
 
 def time_cost(price: Price, usd_per_hour: Decimal, prefill_s: Decimal, decode_s: Decimal) -> Cost:

@@ -245,6 +245,12 @@ class Call:
     input_tools_tokens: int | None = None
     input_history_tokens: int | None = None
     input_latest_user_tokens: int | None = None
+    # What the call saved against list price: cache reads net of cache-write
+    # premiums, and the service tier (batch/flex; priority is negative). USD.
+    saved_cache: Decimal | None = None
+    saved_tier: Decimal | None = None
+    # A short hash of the system prompt, to group calls sharing a prompt prefix.
+    prompt_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:

@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import Price, Rates
-from llmtally.meter import Cost, cost, time_cost
+from llmtally.meter import Cost, Savings, cost, savings, time_cost
 from llmtally.providers import UnknownProviderError, parse_usage
 from llmtally.usage import Call, ImageUnits, Usage, new_ulid
 
@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 _HEADER = "x-llmtally-"
+_FINGERPRINT = "prompt_fingerprint"
 _WIRE_PARSER = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "gemini": "google"}
 
 
@@ -157,21 +158,28 @@ def _priced_by_time(ex: Exchange, usd_per_hour: Decimal) -> Cost:
     return time_cost(price, usd_per_hour, _seconds(ex.t0, first), _seconds(first, end))
 
 
-def _priced(ex: Exchange, usage: Usage, catalog: Catalog) -> tuple[Any, str | None]:
+class _Priced(NamedTuple):
+    cost: Cost | None
+    reason: str | None = None
+    savings: Savings | None = None
+
+
+def _priced(ex: Exchange, usage: Usage, catalog: Catalog) -> _Priced:
     if ex.usd_per_hour is not None and ex.status < 400:
-        return _priced_by_time(ex, ex.usd_per_hour), None
+        return _Priced(_priced_by_time(ex, ex.usd_per_hour))
     if ex.usage is None:
-        return None, ex.usage_error or f"no usage reported (HTTP {ex.status})"
+        return _Priced(None, ex.usage_error or f"no usage reported (HTTP {ex.status})")
     try:
         price = catalog.price_at(ex.provider, ex.model_served or ex.model_requested, ex.started_at)
-        return cost(usage, price), None
+        paid = cost(usage, price)
+        return _Priced(paid, None, savings(usage, price, paid))
     except (LookupError, ValueError) as exc:  # unknown model, no price, missing rate
-        return None, str(exc)
+        return _Priced(None, str(exc))
 
 
 def build_call(ex: Exchange, catalog: Catalog) -> Call:
     usage = ex.usage or Usage(source="estimated")
-    priced, reason = _priced(ex, usage, catalog)
+    priced = _priced(ex, usage, catalog)
     end = ex.finished_at or ex.t0
     latency_ms = (end - ex.t0) * 1000
     ttft_ms = (ex.first_byte_at - ex.t0) * 1000 if ex.stream and ex.first_byte_at else None
@@ -187,12 +195,14 @@ def build_call(ex: Exchange, catalog: Catalog) -> Call:
         status=ex.status,
         latency_ms=latency_ms,
         usage=usage,
-        cost=priced,
-        cost_error=reason,
+        cost=priced.cost,
+        cost_error=priced.reason,
+        saved_cache=priced.savings.cache if priced.savings else None,
+        saved_tier=priced.savings.tier if priced.savings else None,
         error=ex.error,
         ttft_ms=ttft_ms,
         output_tokens_per_s=rate,
         key_id=ex.key_id,
         **attribution(ex.headers, ex.request_json),
-        **{k: v for k, v in ex.extra.items() if k.startswith("input_")},
+        **{k: v for k, v in ex.extra.items() if k.startswith("input_") or k == _FINGERPRINT},
     )

@@ -19,10 +19,13 @@ from collections.abc import Callable
 
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, text
 
+from llmtally.ledger.rollup_tables import rollup_tables
+from llmtally.ledger.rollups import rebuild_rollups
 from llmtally.ledger.schema import (
     MIGRATIONS_TABLE,
     call_bodies_v1_columns,
     calls_v1_columns,
+    calls_v4_columns,
     gateway_keys_v1_columns,
 )
 
@@ -61,6 +64,26 @@ def m0002_call_bodies(conn: Connection) -> None:
 @migration
 def m0003_gateway_keys(conn: Connection) -> None:
     Table("gateway_keys", MetaData(), *gateway_keys_v1_columns()).create(conn)
+
+
+@migration
+def m0004_call_savings(conn: Connection) -> None:
+    table = Table("calls", MetaData(), *calls_v1_columns(), *calls_v4_columns())
+    for item in calls_v4_columns():
+        if isinstance(item, Column):
+            kind = item.type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE calls ADD COLUMN {item.name} {kind}"))
+    for index in table.indexes:
+        if index.name in ("ix_calls_trace", "ix_calls_cost"):
+            index.create(conn)
+
+
+@migration
+def m0005_rollups(conn: Connection) -> None:
+    meta = MetaData()
+    rollup_tables(meta)
+    meta.create_all(conn)
+    rebuild_rollups(conn)
 
 
 def applied_migrations(conn: Connection) -> list[str]:

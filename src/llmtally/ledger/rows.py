@@ -55,7 +55,12 @@ _PLAIN = (
     "input_tools_tokens",
     "input_history_tokens",
     "input_latest_user_tokens",
+    "saved_cache",
+    "saved_tier",
+    "prompt_fingerprint",
 )
+# Columns added after the first release: a spooled row written before them lacks them.
+_LATER = ("saved_cache", "saved_tier", "prompt_fingerprint")
 _FIXED_COLUMNS = frozenset(c.name for c in calls.columns if isinstance(c.type, Fixed))
 
 
@@ -180,6 +185,8 @@ def row_to_json(row: Mapping[Any, Any]) -> dict[str, Any]:
 def row_from_json(data: Mapping[str, Any]) -> dict[str, Any]:
     """The inverse of :func:`row_to_json`."""
     row = dict(data)
+    for key in _LATER:
+        row.setdefault(key, None)
     for key in _FIXED_COLUMNS & row.keys():
         if row[key] is not None:
             row[key] = Decimal(row[key])

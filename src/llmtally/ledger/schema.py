@@ -43,6 +43,7 @@ __all__ = [
     "call_bodies_v1_columns",
     "calls",
     "calls_v1_columns",
+    "calls_v4_columns",
     "check_fixed",
     "gateway_keys",
     "gateway_keys_v1_columns",
@@ -202,7 +203,23 @@ def gateway_keys_v1_columns() -> list[SchemaItem]:
     ]
 
 
+def calls_v4_columns() -> list[SchemaItem]:
+    """What migration 0004 added to ``calls``. Never edit.
+
+    ``saved_cache`` and ``saved_tier`` are what the call saved against list
+    price (USD; negative when cache writes or a priority tier cost more);
+    ``prompt_fingerprint`` groups calls that share a system prompt.
+    """
+    return [
+        Column("saved_cache", Fixed),
+        Column("saved_tier", Fixed),
+        Column("prompt_fingerprint", Text),
+        Index("ix_calls_trace", "trace_id", "started_at"),
+        Index("ix_calls_cost", "cost_total"),
+    ]
+
+
 metadata = MetaData()
-calls = Table("calls", metadata, *calls_v1_columns())
+calls = Table("calls", metadata, *calls_v1_columns(), *calls_v4_columns())
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table("gateway_keys", metadata, *gateway_keys_v1_columns())

@@ -21,6 +21,7 @@ from sqlalchemy.sql.dml import Insert
 
 from llmtally.config import database_url
 from llmtally.ledger.migrations import migrate
+from llmtally.ledger.rollups import apply_rollups
 from llmtally.ledger.rows import (
     CallBodies,
     bodies_to_row,
@@ -84,6 +85,16 @@ def _upsert_nothing(dialect: str, table: Any, key: str) -> Insert:
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
+def _first_of_each(rows: Sequence[dict[str, Any]], ids: set[str]) -> list[dict[str, Any]]:
+    """The rows whose id is in ``ids``, each id once (the first row inserted)."""
+    taken: list[dict[str, Any]] = []
+    for row in rows:
+        if row["id"] in ids:
+            ids.discard(row["id"])
+            taken.append(row)
+    return taken
+
+
 class Store:
     """One ledger database. Thread-safe: each operation takes its own connection."""
 
@@ -108,12 +119,15 @@ class Store:
     def insert_rows(
         self, rows: Sequence[dict[str, Any]], bodies: Sequence[dict[str, Any]] = ()
     ) -> None:
-        """Insert ``calls`` rows (and body rows) in one transaction; known ids are skipped."""
+        """Insert ``calls`` rows (and body rows) in one transaction; known ids are
+        skipped. The rollups gain the rows actually inserted, in the same transaction."""
         if not rows and not bodies:
             return
         with self._write() as conn, conn.begin():
             if rows:
-                conn.execute(_upsert_nothing(self.dialect, calls, "id"), list(rows))
+                stmt = _upsert_nothing(self.dialect, calls, "id").returning(calls.c.id)
+                stored = set(conn.execute(stmt, list(rows)).scalars())
+                apply_rollups(conn, _first_of_each(rows, stored))
             if bodies:
                 conn.execute(_upsert_nothing(self.dialect, call_bodies, "call_id"), list(bodies))
 
