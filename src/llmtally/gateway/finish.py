@@ -10,6 +10,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from llmtally.gateway.fingerprint import prompt_fingerprint
 from llmtally.gateway.recording import (
     Exchange,
     build_call,
@@ -164,6 +165,7 @@ class Finisher:
             _read_body(ex, response)
         if self.config.count_prompt_roles:
             ex.extra.update(role_counts(ex))
+        ex.extra["prompt_fingerprint"] = prompt_fingerprint(ex.request_json)
         call = build_call(ex, self.catalog)
         self.recorder.submit(call, self._bodies(call.id, request, response))
         return call
