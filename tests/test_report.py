@@ -278,6 +278,6 @@ def test_export_empty_and_bad_formats(run) -> None:
     assert empty.exit_code == 0 and "nothing exported" in empty.stderr
     assert empty.stdout.startswith("id,started_at,")
     parquet = run("export", "--format", "parquet")
-    assert parquet.exit_code == 2 and "not available yet" in parquet.stderr
+    assert parquet.exit_code == 2 and "needs --output FILE" in parquet.stderr
     assert "is not one of" in run("export", "--format", "xml").stderr
     assert "neither a duration" in run("export", "--format", "csv", "--since", "x").stderr

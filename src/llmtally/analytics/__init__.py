@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from llmtally.analytics.export import EXPORT_COLUMNS, export_rows, write_csv, write_jsonl
+from llmtally.analytics.export import (
+    EXPORT_COLUMNS,
+    export_rows,
+    parquet_schema,
+    write_csv,
+    write_jsonl,
+    write_parquet,
+)
 from llmtally.analytics.report import GROUPS, ReportRow, spend_report, spend_total
 
 __all__ = [
@@ -10,8 +17,10 @@ __all__ = [
     "GROUPS",
     "ReportRow",
     "export_rows",
+    "parquet_schema",
     "spend_report",
     "spend_total",
     "write_csv",
     "write_jsonl",
+    "write_parquet",
 ]

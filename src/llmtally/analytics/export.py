@@ -5,6 +5,10 @@ with ``yield_per`` (a server-side cursor on PostgreSQL), so an export of a big
 ledger never holds it in memory. Values are made text-safe: times are ISO 8601
 in UTC, money is an exact decimal string, and in JSON lines the JSON columns
 (``tags``, ``images``) are decoded; in CSV they stay JSON text.
+
+Parquet keeps the types instead: times as UTC microsecond timestamps, counts
+as int64, money as exact ``decimal128(20, 10)``, the JSON columns as JSON text.
+It is written one row group at a time, so it streams as the text formats do.
 """
 
 from __future__ import annotations
@@ -12,21 +16,35 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, Double, Integer, Text, select
 
-from llmtally.ledger.schema import calls
+from llmtally.ledger.schema import SCALE, Fixed, calls
 from llmtally.meter import decimal_text
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from llmtally.ledger.store import Store
 
-__all__ = ["BATCH_SIZE", "EXPORT_COLUMNS", "export_rows", "write_csv", "write_jsonl"]
+__all__ = [
+    "BATCH_SIZE",
+    "EXPORT_COLUMNS",
+    "ROW_GROUP_SIZE",
+    "export_rows",
+    "parquet_schema",
+    "write_csv",
+    "write_jsonl",
+    "write_parquet",
+]
 
 BATCH_SIZE = 1000
+ROW_GROUP_SIZE = 50_000  # Parquet rows per row group: what is held in memory at once
 EXPORT_COLUMNS: tuple[str, ...] = tuple(column.name for column in calls.columns)
 JSON_COLUMNS = frozenset({"tags", "images"})
 
@@ -84,3 +102,81 @@ def write_jsonl(rows: Iterator[dict[str, Any]], out: TextIO) -> int:
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
         count += 1
     return count
+
+
+def parquet_schema() -> pa.Schema:
+    """The Arrow schema of an export: one typed field per ``calls`` column."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field(column.name, _arrow_type(column.type), nullable=bool(column.nullable))
+            for column in calls.columns
+        ]
+    )
+
+
+def _arrow_type(kind: object) -> pa.DataType:
+    import pyarrow as pa
+
+    if isinstance(kind, Fixed):
+        return pa.decimal128(20, SCALE)
+    if isinstance(kind, DateTime):
+        return pa.timestamp("us", tz="UTC")
+    if isinstance(kind, Integer):  # BigInteger too
+        return pa.int64()
+    if isinstance(kind, Double):
+        return pa.float64()
+    if isinstance(kind, Text):
+        return pa.string()
+    raise TypeError(f"no Parquet type for the ledger column type {kind!r}")
+
+
+def _parse_as(kind: pa.DataType) -> Callable[[Any], Any] | None:
+    """How a text-safe value of ``export_rows`` becomes its typed value again."""
+    import pyarrow as pa
+
+    if pa.types.is_decimal(kind):
+        return Decimal  # exact: the text is the stored amount, digit for digit
+    if pa.types.is_timestamp(kind):
+        return dt.datetime.fromisoformat
+    return None
+
+
+def write_parquet(
+    rows: Iterable[dict[str, Any]], path: str | Path, row_group_size: int = ROW_GROUP_SIZE
+) -> int:
+    """A Parquet file of ``export_rows`` (typed, see :func:`parquet_schema`),
+    written ``row_group_size`` rows at a time; returns the row count.
+
+    The file appears only once complete: it is written beside ``path`` and
+    renamed, so a failed export never leaves a truncated file under that name.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema()
+    parsers = {f.name: parse for f in schema if (parse := _parse_as(f.type)) is not None}
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    count = 0
+    iterator = iter(rows)
+    try:
+        with pq.ParquetWriter(partial, schema) as writer:
+            while batch := list(islice(iterator, row_group_size)):
+                columns = {name: _column(batch, name, parsers.get(name)) for name in schema.names}
+                writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+                count += len(batch)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _column(
+    batch: list[dict[str, Any]], name: str, parse: Callable[[Any], Any] | None
+) -> list[Any]:
+    if parse is None:
+        return [row[name] for row in batch]
+    return [None if row[name] is None else parse(row[name]) for row in batch]

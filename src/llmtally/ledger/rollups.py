@@ -62,6 +62,7 @@ _DIM_COLUMNS = {"user": "user_id", "feature": "feature", "key": "key_id"}
 _REBUILD_PAGE = 20_000
 
 Key = tuple[Any, ...]
+Roles = tuple[int, list[int], list[Decimal]]  # (has role counts, role tokens, role costs)
 
 
 def bin_of(ms: float) -> int:
@@ -92,8 +93,9 @@ class Rollup:
         hour = int(started.timestamp()) // 3600
         model = row["model_served"] or row["model_requested"]
         base = (hour, row["provider"], model)
-        _add_into(self.model, base, _model_values(row))
-        dims = _dim_values(row)
+        roles = _role_costs(row)
+        _add_into(self.model, base, _model_values(row, roles))
+        dims = _dim_values(row, roles[2][0])
         for kind, value in _dims(row):
             _add_into(self.dim, (hour, kind, value), dims)
         self._add_latency(base, row)
@@ -177,7 +179,7 @@ def _money(row: Mapping[str, Any], column: str) -> Decimal:
     return _ZERO if value is None else Decimal(value)
 
 
-def _role_costs(row: Mapping[str, Any]) -> tuple[int, list[int], list[Decimal]]:
+def _role_costs(row: Mapping[str, Any]) -> Roles:
     """(1 if the call has role counts, role tokens, role costs + other)."""
     tokens = [row[f"input_{role}_tokens"] for role in ROLES]
     if any(t is None for t in tokens):
@@ -192,10 +194,10 @@ def _role_costs(row: Mapping[str, Any]) -> tuple[int, list[int], list[Decimal]]:
     return 1, counts, [*shares, prompt - sum(shares)]
 
 
-def _model_values(row: Mapping[str, Any]) -> list[Any]:
+def _model_values(row: Mapping[str, Any], roles: Roles) -> list[Any]:
     status = int(row["status"])
     priced = row["cost_total"] is not None
-    role_calls, role_tokens, role_costs = _role_costs(row)
+    role_calls, role_tokens, role_costs = roles
     ttft, tps = row["ttft_ms"], row["output_tokens_per_s"]
     return [
         1,
@@ -222,8 +224,7 @@ def _model_values(row: Mapping[str, Any]) -> list[Any]:
     ]
 
 
-def _dim_values(row: Mapping[str, Any]) -> list[Any]:
-    _, _, role_costs = _role_costs(row)
+def _dim_values(row: Mapping[str, Any], system_cost: Decimal) -> list[Any]:
     return [
         1,
         int(int(row["status"]) >= ERROR_STATUS),
@@ -231,7 +232,7 @@ def _dim_values(row: Mapping[str, Any]) -> list[Any]:
         row["input_tokens"] or 0,
         row["output_tokens"] or 0,
         _money(row, "cost_total"),
-        role_costs[0],
+        system_cost,
     ]
 
 
