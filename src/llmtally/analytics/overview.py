@@ -1,0 +1,258 @@
+"""The dashboard's overview: spend today, 7 days, month to date and projected
+month-end; daily spend by model; top models, users, features, prompt
+fingerprints, traces and calls; the hidden-cost breakdown; latency by model.
+
+Every window is whole UTC days, so all of it is read from the day rollups
+(``llmtally.ledger.rollup_tables``) plus two indexed top-N queries: the page
+costs the same at a thousand calls or tens of millions.
+
+The month-end projection is month-to-date plus the daily run rate times the
+days left: the run rate is the mean of the last 7 whole days when there is
+spend before today, else today's spend over the part of today elapsed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from llmtally.analytics.hidden import HiddenCosts, ModelStats, hidden_costs, model_stats
+from llmtally.analytics.ranges import EPOCH, bucket_start
+from llmtally.analytics.report import ReportRow, spend_report
+from llmtally.analytics.rollup_query import table, table_sums
+from llmtally.ledger.rollup_tables import ROLLUPS
+from llmtally.ledger.schema import calls
+
+if TYPE_CHECKING:
+    from llmtally.ledger.store import Store
+
+__all__ = [
+    "DAYS",
+    "CallRow",
+    "ModelDay",
+    "Overview",
+    "TraceRow",
+    "Window",
+    "overview",
+]
+
+DAYS = 30  # the window of the top lists, hidden costs and latency
+TOP = 10
+SERIES_MODELS = 8  # models stacked by name in the daily chart; the rest is "other"
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    label: str
+    since: dt.datetime
+    until: dt.datetime
+    cost: Decimal
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDay:
+    day: dt.date
+    model: str
+    cost: Decimal
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRow:
+    trace_id: str
+    calls: int
+    cost: Decimal
+    first_at: dt.datetime
+    last_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    id: str
+    started_at: dt.datetime
+    provider: str
+    model: str
+    feature: str | None
+    user: str | None
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    now: dt.datetime
+    empty: bool
+    today: Window
+    last_7d: Window
+    month_to_date: Window
+    projected_month_end: Decimal
+    projection_note: str
+    since: dt.datetime  # the start of the DAYS-day window below
+    until: dt.datetime
+    daily: list[ModelDay]
+    top_models: list[ReportRow]
+    top_users: list[ReportRow]
+    top_features: list[ReportRow]
+    top_fingerprints: list[ReportRow]
+    top_traces: list[TraceRow]
+    top_calls: list[CallRow]
+    hidden: HiddenCosts
+    models: list[ModelStats]
+
+
+def _midnight(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_bucket(moment: dt.datetime) -> int:
+    return (moment - EPOCH) // _DAY
+
+
+def _window(conn: Connection, label: str, since: dt.datetime, until: dt.datetime) -> Window:
+    source = table("model", "day")
+    ranges = [(_day_bucket(since), _day_bucket(until))]
+    found = table_sums(conn, source, ranges, [], ("cost_total", "calls"))[0]
+    return Window(label, since, until, Decimal(found.cost_total), int(found.calls))
+
+
+def _daily(conn: Connection, since: dt.datetime, until: dt.datetime) -> list[ModelDay]:
+    source = table("model", "day")
+    ranges = [(_day_bucket(since), _day_bucket(until))]
+    keys = [source.c.bucket, source.c.model]
+    rows = table_sums(conn, source, ranges, keys, ("cost_total", "calls"))
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        totals[row.model] = totals.get(row.model, Decimal(0)) + row.cost_total
+    named = set(sorted(totals, key=lambda m: (-totals[m], m))[:SERIES_MODELS])
+    merged: dict[tuple[int, str], list[Any]] = {}
+    for row in rows:
+        key = (row.bucket, row.model if row.model in named else "other")
+        found = merged.setdefault(key, [Decimal(0), 0])
+        found[0] += row.cost_total
+        found[1] += row.calls
+    return [
+        ModelDay(bucket_start(bucket, "day").date(), model, cost, n)
+        for (bucket, model), (cost, n) in sorted(merged.items())
+    ]
+
+
+def _projection(daily: list[ModelDay], mtd: Window, now: dt.datetime) -> tuple[Decimal, str]:
+    today = _midnight(now).date()
+    week = [d.cost for d in daily if today - dt.timedelta(days=7) <= d.day < today]
+    if any(week):
+        rate, how = sum(week, Decimal(0)) / 7, "the mean of the last 7 whole days"
+    else:
+        elapsed = Decimal((now - _midnight(now)) / _DAY) or Decimal(1)
+        spent = sum((d.cost for d in daily if d.day == today), Decimal(0))
+        rate, how = spent / elapsed, "today's spend so far, per day"
+    month_start = _midnight(now).replace(day=1)
+    next_month = (month_start + dt.timedelta(days=32)).replace(day=1)
+    left = Decimal((next_month - now) / _DAY)
+    projected = (mtd.cost + rate * left).quantize(Decimal("0.0000000001"))
+    return projected, f"month to date + {how} x {left:.1f} days left"
+
+
+def _top_traces(conn: Connection, since: dt.datetime) -> list[TraceRow]:
+    traces = ROLLUPS["rollup_traces"]
+    query = (
+        select(traces)
+        .where(traces.c.first_at >= since)
+        .order_by(traces.c.cost_total.desc(), traces.c.trace_id)
+        .limit(TOP)
+    )
+    return [
+        TraceRow(r.trace_id, r.calls, r.cost_total, _aware(r.first_at), _aware(r.last_at))
+        for r in conn.execute(query)
+    ]
+
+
+def _top_calls(conn: Connection, since: dt.datetime) -> list[CallRow]:
+    c = calls.c
+    query = (
+        select(c.id, c.started_at, c.provider, c.model_served, c.model_requested)
+        .add_columns(c.feature, c.user_id, c.cost_total)
+        .where(c.cost_total.is_not(None), c.started_at >= since)
+        .order_by(c.cost_total.desc(), c.id)
+        .limit(TOP)
+    )
+    return [
+        CallRow(
+            r.id,
+            _aware(r.started_at),
+            r.provider,
+            r.model_served or r.model_requested,
+            r.feature,
+            r.user_id,
+            r.cost_total,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+def _tops(store: Store, since: dt.datetime, until: dt.datetime) -> dict[str, list[ReportRow]]:
+    tops = {}
+    for name, by in (("models", "model"), ("users", "user"), ("features", "feature")):
+        tops[f"top_{name}"] = spend_report(store, since, by, until)[:TOP]  # type: ignore[arg-type]
+    return tops
+
+
+def overview(store: Store, now: dt.datetime | None = None) -> Overview:
+    """The overview as of ``now`` (default: the current time, UTC)."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    midnight = _midnight(now)
+    tomorrow = midnight + _DAY
+    since = tomorrow - DAYS * _DAY
+    with store.engine.connect() as conn:
+        today = _window(conn, "today", midnight, tomorrow)
+        week = _window(conn, "last 7 days", tomorrow - 7 * _DAY, tomorrow)
+        mtd = _window(conn, "month to date", midnight.replace(day=1), tomorrow)
+        daily = _daily(conn, min(since, mtd.since), tomorrow)
+        traces, top_calls = _top_traces(conn, since), _top_calls(conn, since)
+        hidden, models = hidden_costs(conn, since, tomorrow), model_stats(conn, since, tomorrow)
+        fingerprints = _top_fingerprints(conn, since, tomorrow)
+        empty = conn.execute(select(calls.c.id).limit(1)).first() is None
+    projected, note = _projection(daily, mtd, now)
+    return Overview(
+        now=now,
+        empty=empty,
+        today=today,
+        last_7d=week,
+        month_to_date=mtd,
+        projected_month_end=projected,
+        projection_note=note,
+        since=since,
+        until=tomorrow,
+        daily=[d for d in daily if d.day >= since.date()],
+        top_fingerprints=fingerprints,
+        top_traces=traces,
+        top_calls=top_calls,
+        hidden=hidden,
+        models=models,
+        **_tops(store, since, tomorrow),
+    )
+
+
+def _top_fingerprints(conn: Connection, since: dt.datetime, until: dt.datetime) -> list[ReportRow]:
+    source = table("dim", "day")
+    ranges = [(_day_bucket(since), _day_bucket(until))]
+    measures = ("calls", "input_tokens", "output_tokens", "cost_total", "unpriced", "errors")
+    rows = table_sums(
+        conn, source, ranges, [source.c.value], measures, [source.c.kind == "fingerprint"]
+    )
+    found = [
+        ReportRow(
+            r.value, r.calls, r.input_tokens, r.output_tokens, r.cost_total, r.unpriced, r.errors
+        )
+        for r in rows
+        if r.value
+    ]
+    return sorted(found, key=lambda r: (-r.cost_total, -r.calls, r.key or ""))[:TOP]
