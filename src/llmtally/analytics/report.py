@@ -5,7 +5,7 @@ end of the range from the ``calls`` table (``llmtally.analytics.ranges``), so a
 report over 30 days reads a few thousand rollup rows instead of every call.
 Sums are exact on both databases (``Fixed`` sums as NUMERIC on PostgreSQL
 and as integer 1e-10 units on SQLite). ``day`` and ``hour`` are UTC buckets
-written ``2026-11-01`` and ``2026-11-01 09:00``. ``tag`` groups by the stored
+written ``2026-11-01`` and ``2026-11-01 09:00``; ``week`` is keyed by its Monday. ``tag`` groups by the stored
 JSON text in SQL and then splits it in Python, because JSON functions differ
 between SQLite and PostgreSQL: a call with two tags counts under each, so tag
 rows may add up to more than ``spend_total``.
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = ["GROUPS", "GroupBy", "ReportRow", "spend_report", "spend_report_raw", "spend_total"]
 
-GroupBy = Literal["model", "provider", "user", "feature", "key", "tag", "trace", "day", "hour"]
+GroupBy = Literal[
+    "model", "provider", "user", "feature", "key", "tag", "trace", "day", "week", "hour"
+]
 GROUPS: tuple[str, ...] = get_args(GroupBy)
 ERROR_STATUS = 400
 _DIM_KINDS = {"user": "user", "feature": "feature", "key": "key", "tag": "tag"}
@@ -177,6 +179,15 @@ def _rollup_key(by: str, grain: str, value: Any) -> str | None:
     return str(value)
 
 
+def _weeks(days: Sequence[ReportRow]) -> list[ReportRow]:
+    """Day rows -> ISO week rows keyed by the week's Monday (``2026-11-02``)."""
+    weeks = []
+    for row in days:
+        day = dt.date.fromisoformat(str(row.key))
+        weeks.append(replace(row, key=(day - dt.timedelta(days=day.weekday())).isoformat()))
+    return _merge(weeks)
+
+
 def _merge(rows: Sequence[ReportRow]) -> list[ReportRow]:
     merged: dict[str | None, ReportRow] = {}
     for row in rows:
@@ -198,6 +209,8 @@ def spend_report(
     with store.engine.connect() as conn:
         if by == "trace":
             rows = _raw_report(conn, by, [(since, until)])
+        elif by == "week":
+            rows = _weeks(spend_report(store, since, "day", until))
         else:
             plan = plan_range(since, until, days=by != "hour")
             rows = _merge([*_raw_report(conn, by, plan.raw), *_rollup_report(conn, by, plan)])
@@ -212,6 +225,8 @@ def spend_report_raw(
     if by not in GROUPS:
         raise ValueError(f"cannot group by {by!r}: choose one of {', '.join(GROUPS)}")
     check_range(since, until)
+    if by == "week":
+        return sorted(_weeks(spend_report_raw(store, since, "day", until)), key=_order)
     with store.engine.connect() as conn:
         return sorted(_raw_report(conn, by, [(since, until)]), key=_order)
 

@@ -91,7 +91,7 @@ def report(
     since: str = typer.Option("7d", "--since", help="30m, 6h, 7d, or a date/time."),
     until: str | None = typer.Option(None, "--until", help="End (excluded): 1d, or a date/time."),
     by: str = typer.Option(
-        "model", "--by", help="model|provider|user|feature|key|tag|trace|day|hour."
+        "model", "--by", help="model|provider|user|feature|key|tag|trace|day|week|hour."
     ),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
     database: str | None = DatabaseOption,
