@@ -5,8 +5,9 @@ end of the range from the ``calls`` table (``llmtally.analytics.ranges``), so a
 report over 30 days reads a few thousand rollup rows instead of every call.
 Sums are exact on both databases (``Fixed`` sums as NUMERIC on PostgreSQL
 and as integer 1e-10 units on SQLite). ``day`` and ``hour`` are UTC buckets
-written ``2026-11-01`` and ``2026-11-01 09:00``; ``week`` is keyed by its Monday. ``tag`` groups by the stored
-JSON text in SQL and then splits it in Python, because JSON functions differ
+written ``2026-11-01`` and ``2026-11-01 09:00``; ``week`` is keyed by its Monday.
+``tag`` groups by the stored JSON text in SQL and then splits it in Python (raw
+edges) or reads per-tag rollups, because JSON functions differ
 between SQLite and PostgreSQL: a call with two tags counts under each, so tag
 rows may add up to more than ``spend_total``.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -22,23 +21,15 @@ app = typer.Typer(help="The ledger: every call, newest first; `calls show ID` fo
 DatabaseOption = typer.Option(
     None, "--database", help="Ledger database URL (env LLMTALLY_DATABASE_URL)."
 )
-_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_since(text: str, now: dt.datetime | None = None) -> dt.datetime:
-    """``30m``, ``6h``, ``7d``, ``2w`` ago, or an ISO date/time (UTC unless it says)."""
-    found = _RELATIVE.match(text.strip().lower())
-    if found:
-        ago = dt.timedelta(**{_UNITS[found[2]]: int(found[1])})
-        return (now or dt.datetime.now(dt.UTC)) - ago
-    try:
-        moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"--since: {text!r} is neither a duration (30m, 6h, 7d) nor a date"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    """``30m``, ``6h``, ``7d``, ``2w`` ago, or an ISO date/time (UTC unless it says);
+    see :func:`llmtally.analytics.filters.parse_since` (imported here when used, so
+    that the command line starts quickly)."""
+    from llmtally.analytics.filters import parse_since as parse
+
+    return parse(text, now)
 
 
 def _open(database: str | None) -> Store:

@@ -12,6 +12,7 @@ __all__ = ["serve"]
 
 _EXAMPLE = """\
 llmtally gateway: {url}
+  dashboard: {url}/{login}
   config: {source}
   ledger: {ledger}
 Point any OpenAI or Anthropic client at it, for example:
@@ -36,16 +37,31 @@ def serve(
     database_url: str | None = typer.Option(
         None, "--database-url", help="Ledger database (env LLMTALLY_DATABASE_URL)."
     ),
+    admin_token: str | None = typer.Option(
+        None,
+        "--admin-token",
+        help="Token the dashboard asks for; needed when not on loopback "
+        "(env LLMTALLY_ADMIN_TOKEN, which keeps it out of the process list).",
+    ),
 ) -> None:
     """Run the gateway: forward OpenAI/Anthropic/Gemini calls and record each one."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from llmtally.catalog import CatalogFileError
     from llmtally.config import database_url as ledger_url
-    from llmtally.gateway.serve import ServeOptions, check_host, resolve_config, run
+    from llmtally.gateway.serve import (
+        ServeOptions,
+        check_admin_token,
+        check_host,
+        resolve_config,
+        run,
+    )
+    from llmtally.web import admin_token as resolve_admin_token
 
     try:
         check_host(host, database_url)
+        token = resolve_admin_token(admin_token)
+        check_admin_token(host, token)
     except (ValueError, OSError, SQLAlchemyError) as exc:
         fail(str(exc))
     try:
@@ -61,6 +77,11 @@ def serve(
             ledger=ledger_url(database_url),
             model="local/smollm2" if local else "gpt-4o-mini",
             key="none-needed-for-local" if local else "<your provider key>",
+            login=" (asks for the admin token)" if token else "",
         )
     )
-    run(ServeOptions(host=host, port=port, config=config, database_url=database_url))
+    run(
+        ServeOptions(
+            host=host, port=port, config=config, database_url=database_url, admin_token=token
+        )
+    )

@@ -24,18 +24,20 @@ from llmtally.gateway.finish import Finisher
 from llmtally.gateway.forms import is_multipart, parse_form
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
 from llmtally.gateway.keys import Admitted, Denied, KeyGate
+from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import Exchange
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.adjust import UsageChunkFilter, with_stream_usage
 from llmtally.providers.streams import StreamAccumulator, accumulator_for
 from llmtally.usage import Call
 
-__all__ = ["ENDPOINTS", "Gateway", "Recorder"]
+__all__ = ["ENDPOINTS", "ASGIApp", "Gateway", "Recorder", "is_api_path"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # path -> the client's wire format (for error shapes)
 ENDPOINTS: dict[str, Wire] = {
@@ -56,6 +58,11 @@ _STREAM_FORMATS = {
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 )
+
+
+def is_api_path(path: str) -> bool:
+    """Paths the gateway answers itself (an unknown one gets the JSON 404 SDKs expect)."""
+    return path in ("/v1", "/v1beta", "/metrics") or path.startswith(("/v1/", "/v1beta/"))
 
 
 class Recorder(Protocol):
@@ -166,8 +173,12 @@ class Gateway:
         recorder: Recorder,
         catalog: Catalog,
         gate: KeyGate | None = None,
+        web: ASGIApp | None = None,
     ) -> None:
+        self.web = web  # the dashboard: every path that is not an API path
+        self.metrics = GatewayMetrics(ledger=recorder)  # the writer's stats(), if it has them
         recorder = gate.recorder(recorder) if gate is not None else recorder
+        recorder = MeteredRecorder(recorder, self.metrics)
         self.config, self.recorder, self.catalog, self.gate = config, recorder, catalog, gate
         self._session: aiohttp.ClientSession | None = None
         self._finisher = Finisher(config, recorder, catalog)
@@ -201,6 +212,12 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
+        if method == "GET" and path == "/metrics":
+            await self._metrics(send)
+            return
+        if self.web is not None and not is_api_path(path):
+            await self.web(scope, receive, send)
+            return
         if method == "GET" and path == "/v1/models":
             await self._models(send)
             return
@@ -223,6 +240,11 @@ class Gateway:
             await _respond(send, verdict.status, body, _json_headers(len(body)))
             return None
         return verdict
+
+    async def _metrics(self, send: Send) -> None:
+        page, content_type = self.metrics.render()
+        headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(page))]
+        await _respond(send, 200, page, headers)
 
     async def _models(self, send: Send) -> None:
         data = [

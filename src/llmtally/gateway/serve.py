@@ -22,7 +22,15 @@ from llmtally.gateway.config import GatewayConfig, load_config
 if TYPE_CHECKING:
     from llmtally.gateway.local import LocalServer
 
-__all__ = ["ServeOptions", "check_host", "default_config", "is_loopback", "resolve_config", "run"]
+__all__ = [
+    "ServeOptions",
+    "check_admin_token",
+    "check_host",
+    "default_config",
+    "is_loopback",
+    "resolve_config",
+    "run",
+]
 
 
 def default_config() -> GatewayConfig:
@@ -104,12 +112,23 @@ def check_host(host: str, database_url: str | None) -> None:
             raise ValueError(_no_key_message(host))
 
 
+def check_admin_token(host: str, token: str | None) -> None:
+    """ValueError when the dashboard would be open beyond loopback without an admin token."""
+    if token is None and not is_loopback(host):
+        raise ValueError(
+            f"--host {host}: the dashboard needs an admin token on a non-loopback address; "
+            "set LLMTALLY_ADMIN_TOKEN or pass --admin-token (16+ characters, e.g. from "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 4000
     config: Path | None = None
     database_url: str | None = None
+    admin_token: str | None = None  # required for the dashboard unless on loopback
 
 
 def run(options: ServeOptions) -> None:
@@ -122,7 +141,9 @@ def run(options: ServeOptions) -> None:
     from llmtally.gateway.keys import KeyGate
     from llmtally.ledger import LedgerWriter, open_store
     from llmtally.ledger.keys import KeyStore
+    from llmtally.web import Dashboard
 
+    check_admin_token(options.host, options.admin_token)
     config, _ = resolve_config(options.config)
     store = open_store(options.database_url)
     keys, public = KeyStore(store), not is_loopback(options.host)
@@ -137,8 +158,11 @@ def run(options: ServeOptions) -> None:
     # under the handler found before it started: make that an orderly exit, so the
     # writer below drains into the ledger before the process ends.
     previous = signal.signal(signal.SIGTERM, _exit_quietly)
+    dashboard = None
     try:
-        app = Gateway(config, writer, Catalog.load(), gate.start())
+        catalog = Catalog.load()
+        dashboard = Dashboard(store, catalog, options.admin_token)
+        app = Gateway(config, writer, catalog, gate.start(), web=dashboard)
         uvicorn.run(
             app,
             host=options.host,
@@ -153,6 +177,8 @@ def run(options: ServeOptions) -> None:
         for server in spawned:
             server.stop()
         writer.close(timeout=30)
+        if dashboard is not None:
+            dashboard.close()
         gate.close()
         store.close()
         signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,123 @@
+"""The dashboard's pages. Each handler parses its input, calls the analytics,
+renders one template; it runs on a worker thread (the queries are synchronous
+SQLAlchemy), never on the gateway's event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from llmtally.analytics.explorer import (
+    Cursor,
+    call_page,
+    has_calls,
+    pick_bucket,
+    spend_series,
+    totals,
+    trace_tree,
+)
+from llmtally.analytics.filters import FILTER_PARAMS, CallFilter, FilterError, check_text
+from llmtally.catalog import Catalog
+from llmtally.catalog.listing import price_rows
+from llmtally.ledger.keys import KeyStore
+from llmtally.ledger.store import Store
+from llmtally.web.call_view import call_view
+from llmtally.web.charts import spend_figure
+from llmtally.web.http import HTTPError, Request, Response
+from llmtally.web.render import Renderer
+
+__all__ = ["DEFAULT_SINCE", "Pages"]
+
+DEFAULT_SINCE = "7d"
+_STATUSES = ("ok", "error")
+
+
+def _only(query: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+    for name in query:
+        if name not in allowed:
+            raise FilterError(f"unknown parameter {name!r}; this page takes: {', '.join(allowed)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """The page handlers over one ledger and one catalog."""
+
+    store: Store
+    catalog: Catalog
+    render: Renderer
+    now: Callable[[], dt.datetime]
+
+    def _empty_ledger(self, request: Request, page: str) -> Response:
+        base = f"http://{request.host}"
+        return self.render.page("empty.html", page=page, gateway=base)
+
+    def overview(self, request: Request) -> Response:
+        _only(request.query, ())
+        if not has_calls(self.store):
+            return self._empty_ledger(request, "overview")
+        # OVERVIEW SLOT: analytics.overview.overview(store, now) fills this page in.
+        return self.render.page("overview.html", page="overview")
+
+    def explorer(self, request: Request) -> Response:
+        query = request.query
+        _only(query, (*FILTER_PARAMS, "before"))
+        now = self.now()
+        where = CallFilter.from_params(query, now, DEFAULT_SINCE)
+        before = Cursor.parse(query["before"]) if query.get("before") else None
+        if not has_calls(self.store):
+            return self._empty_ledger(request, "explorer")
+        params = {name: query.get(name) for name in FILTER_PARAMS}
+        if params["since"] is None:
+            params["since"] = DEFAULT_SINCE
+        found = call_page(self.store, where, before)
+        bucket = pick_bucket(where, now)
+        return self.render.page(
+            "calls.html",
+            page="explorer",
+            params=params,
+            statuses=_STATUSES,
+            where=where,
+            totals=totals(self.store, where),
+            calls=found.calls,
+            older=found.next.text() if found.next else None,
+            paged=before is not None,
+            chart=spend_figure(spend_series(self.store, where, bucket), bucket),
+        )
+
+    def call(self, request: Request, call_id: str) -> Response:
+        _only(request.query, ())
+        found = self.store.get(check_text("call id", call_id))
+        if found is None:
+            raise HTTPError(404, f"No call with id {call_id!r} in the ledger.")
+        bodies = self.store.get_bodies(call_id)
+        key = KeyStore(self.store).get(found.key_id) if found.key_id else None
+        parent = found.parent_id is not None and self.store.get(found.parent_id) is not None
+        view = call_view(found, bodies, key, parent)
+        return self.render.page("call.html", page="explorer", view=view, c=found)
+
+    def trace(self, request: Request, trace_id: str) -> Response:
+        _only(request.query, ())
+        found = trace_tree(self.store, trace_id)
+        if found is None:
+            raise HTTPError(404, f"No call in the ledger belongs to trace {trace_id!r}.")
+        return self.render.page("trace.html", page="explorer", trace=found)
+
+    def models(self, request: Request) -> Response:
+        _only(request.query, ("q",))
+        q = check_text("q", request.query.get("q", "").strip())
+        message = None
+        try:
+            rows = price_rows(self.catalog, q or None, self.now())
+        except LookupError as exc:  # nothing matches: say so, with the nearest names
+            rows, message = [], str(exc)
+        return self.render.page(
+            "models.html",
+            page="models",
+            q=q,
+            rows=rows,
+            message=message,
+            version=self.catalog.version,
+            pricing_url=self.catalog.pricing_url,
+        )
