@@ -8,6 +8,7 @@ full-page screenshot of each page goes to docs/screenshots/.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from sqlalchemy import text
 
 from browser_support import (
     CHROMIUM_ARGS,
@@ -241,10 +243,59 @@ def test_models_search_narrows_the_list(tab: Watched) -> None:
     tab.screenshot("models")
 
 
+def test_overview_numbers_equal_plain_sql(tab: Watched, ledger: tuple[Store, Seeded]) -> None:
+    store = ledger[0]
+    page = tab.open("/")
+    midnight = NOW.replace(hour=0, minute=0)
+    windows = (
+        ("#spend-today", midnight),
+        ("#spend-7d", midnight - dt.timedelta(days=6)),
+        ("#spend-mtd", midnight.replace(day=1)),
+    )
+    for selector, since in windows:
+        want = sql_totals(store, "started_at >= :s", s=sql_time(store, since))
+        assert want.calls > 0 and money(page.inner_text(selector)) == want.cost, selector
+    month = sql_totals(
+        store, "started_at >= :s", s=sql_time(store, midnight - dt.timedelta(days=29))
+    )
+    top = page.locator("#top-models tbody tr").first
+    name = top.locator("td").first.inner_text()
+    assert (
+        money(top.locator("td").last.inner_text())
+        == sql_totals(store, "coalesce(model_served, model_requested) = :m", m=name).cost
+    )
+    users = page.locator("#top-users tbody tr td:last-child").all_inner_texts()
+    assert sum(money(u) for u in users) == month.cost  # three users + none: every call
+    input_side = sql_money(store, "sum(cost_input) + sum(cost_cache_read) + sum(cost_cache_write)")
+    assert money(page.inner_text("#hidden-input-side")) == input_side
+    for chart in ("#daily-chart", "#hidden-chart", "#latency-chart"):
+        page.wait_for_selector(f"{chart} svg.main-svg")
+        assert page.locator(f"{chart} .bars .point").count() >= 1, chart
+    assert page.locator("#models-latency tbody tr").count() == 3
+    tab.screenshot("overview")
+
+
+def sql_money(store: Store, expression: str) -> Decimal:
+    with store.engine.connect() as conn:
+        found = Decimal(conn.execute(text(f"SELECT {expression} FROM calls")).scalar_one())
+    return found / Decimal(10) ** 10 if store.dialect == "sqlite" else found
+
+
+def test_overview_links_lead_to_the_calls_behind_a_number(
+    tab: Watched, ledger: tuple[Store, Seeded]
+) -> None:
+    page = tab.open("/")
+    shown = money(page.inner_text("#spend-today"))
+    page.click("#spend-today")
+    page.wait_for_load_state("networkidle")
+    assert "/calls?since=2026-11-28" in page.url
+    assert money(page.inner_text("#total-cost")) == shown
+    tab.check()
+
+
 def test_overview_and_nav(tab: Watched) -> None:
     page = tab.open("/")
     assert page.locator("header nav a").all_inner_texts() == ["Overview", "Explorer", "Models"]
-    tab.screenshot("overview")
     page.click("header nav >> text=Explorer")
     page.wait_for_load_state("networkidle")
     assert page.url.endswith("/calls")

@@ -19,6 +19,7 @@ from llmtally.analytics.explorer import (
     trace_tree,
 )
 from llmtally.analytics.filters import FILTER_PARAMS, CallFilter, FilterError, check_text
+from llmtally.analytics.overview import DAYS, overview
 from llmtally.catalog import Catalog
 from llmtally.catalog.listing import price_rows
 from llmtally.ledger.keys import KeyStore
@@ -26,6 +27,7 @@ from llmtally.ledger.store import Store
 from llmtally.web.call_view import call_view
 from llmtally.web.charts import spend_figure
 from llmtally.web.http import HTTPError, Request, Response
+from llmtally.web.overview_charts import daily_figure, hidden_figure, hidden_parts, latency_figure
 from llmtally.web.render import Renderer
 
 __all__ = ["DEFAULT_SINCE", "Pages"]
@@ -55,10 +57,23 @@ class Pages:
 
     def overview(self, request: Request) -> Response:
         _only(request.query, ())
-        if not has_calls(self.store):
+        found = overview(self.store, self.now())
+        if found.empty:
             return self._empty_ledger(request, "overview")
-        # OVERVIEW SLOT: analytics.overview.overview(store, now) fills this page in.
-        return self.render.page("overview.html", page="overview")
+        charts = {
+            "daily": daily_figure(found.daily),
+            "hidden": hidden_figure(found.hidden),
+            "latency": latency_figure(found.models),
+        }
+        return self.render.page(
+            "overview.html",
+            page="overview",
+            o=found,
+            days=DAYS,
+            since=found.since.date().isoformat(),
+            charts=charts,
+            hidden_parts=hidden_parts(found.hidden),
+        )
 
     def explorer(self, request: Request) -> Response:
         query = request.query
