@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway_support import ListRecorder, live_gateway
+from llmtally.gateway.app import Gateway
 from llmtally.gateway.metrics import GatewayMetrics
 from llmtally.ledger import LedgerWriter, open_store
 from llmtally.usage import Call, Usage
@@ -281,3 +282,20 @@ def test_a_recorder_whose_stats_fail_still_gets_a_page(caplog: pytest.LogCapture
     }
     assert "disk gone" in caplog.text
     assert "llmtally_ledger_database_up" not in _parsed(GatewayMetrics(ledger=ListRecorder()))
+
+
+def test_metrics_asks_for_the_admin_token_when_one_is_set() -> None:
+    from browser_support import GATEWAY_CONFIG, fetch
+    from llmtally.catalog import Catalog
+    from llmtally.gateway.config import GatewayConfig
+
+    config = GatewayConfig.model_validate(GATEWAY_CONFIG)
+    token = "a-long-admin-token-0123"
+    app = Gateway(config, ListRecorder(), Catalog.load(), metrics_token=token)
+    assert fetch(app, "/metrics").status_code == 401
+    wrong = fetch(app, "/metrics", headers={"authorization": "Bearer not-the-token-at-all"})
+    assert wrong.status_code == 401 and "admin token" in wrong.text
+    right = fetch(app, "/metrics", headers={"authorization": f"Bearer {token}"})
+    assert right.status_code == 200 and "llmtally_calls_total" in right.text
+    open_app = Gateway(config, ListRecorder(), Catalog.load())
+    assert fetch(open_app, "/metrics").status_code == 200

@@ -10,6 +10,7 @@ measured as the cheapest per request (benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -174,8 +175,11 @@ class Gateway:
         catalog: Catalog,
         gate: KeyGate | None = None,
         web: ASGIApp | None = None,
+        metrics_token: str | None = None,
     ) -> None:
         self.web = web  # the dashboard: every path that is not an API path
+        # /metrics asks for the dashboard's admin token (Authorization: Bearer) when one is set
+        self.metrics_token = metrics_token
         self.metrics = GatewayMetrics(ledger=recorder)  # the writer's stats(), if it has them
         recorder = gate.recorder(recorder) if gate is not None else recorder
         recorder = MeteredRecorder(recorder, self.metrics)
@@ -213,7 +217,7 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if method == "GET" and path == "/metrics":
-            await self._metrics(send)
+            await self._metrics(scope, send)
             return
         if self.web is not None and not is_api_path(path):
             await self.web(scope, receive, send)
@@ -241,7 +245,15 @@ class Gateway:
             return None
         return verdict
 
-    async def _metrics(self, send: Send) -> None:
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        if self.metrics_token is not None:
+            sent = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            expected = f"Bearer {self.metrics_token}"
+            if not hmac.compare_digest(sent.encode(), expected.encode()):
+                body = b"/metrics needs the admin token: Authorization: Bearer TOKEN\n"
+                headers = [(b"content-type", b"text/plain; charset=utf-8")]
+                await _respond(send, 401, body, [*headers, (b"www-authenticate", b"Bearer")])
+                return
         page, content_type = self.metrics.render()
         headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(page))]
         await _respond(send, 200, page, headers)

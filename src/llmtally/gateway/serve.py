@@ -162,7 +162,9 @@ def run(options: ServeOptions) -> None:
     try:
         catalog = Catalog.load()
         dashboard = Dashboard(store, catalog, options.admin_token)
-        app = Gateway(config, writer, catalog, gate.start(), web=dashboard)
+        app = Gateway(
+            config, writer, catalog, gate.start(), web=dashboard, metrics_token=options.admin_token
+        )
         uvicorn.run(
             app,
             host=options.host,
