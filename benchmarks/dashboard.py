@@ -121,16 +121,20 @@ def timed(fn: Callable[[], Any]) -> float:
 class Served:
     """The dashboard on uvicorn in a thread, as ``llmtally serve`` serves it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, store: Any, now: dt.datetime) -> None:
         import uvicorn
 
-        from llmtally.gateway.serve import dashboard_app  # the app `llmtally serve` runs
+        from llmtally.catalog import Catalog
+        from llmtally.gateway.app import Gateway
+        from llmtally.gateway.serve import default_config
+        from llmtally.web import Dashboard
 
         port = 47000 + os.getpid() % 1000
         self.base = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(
-            dashboard_app(url), host="127.0.0.1", port=port, log_level="warning"
-        )
+        catalog = Catalog.load()
+        self.web = Dashboard(store, catalog, clock=lambda: now)  # as of the ledger's making
+        app = Gateway(default_config(), _Nowhere(), catalog, web=self.web)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -156,6 +160,14 @@ class Served:
         self.client.close()
         self.server.should_exit = True
         self.thread.join(10)
+        self.web.close()
+
+
+class _Nowhere:
+    """A recorder for a gateway that serves only the dashboard here."""
+
+    def submit(self, call: Any, bodies: Any = None) -> None:
+        raise AssertionError("the benchmark makes no gateway call")
 
 
 def report_process(url: str) -> None:
@@ -178,7 +190,7 @@ def measure(url: str, now: dt.datetime, rounds: int, raw_rounds: int) -> dict[st
 
     since = now - dt.timedelta(days=30)
     times: dict[str, list[float]] = {}
-    with open_store(url) as store, Served(url) as served:
+    with open_store(url) as store, Served(store, now) as served:
         tasks: dict[str, Callable[[], Any]] = {
             "overview (library)": lambda: overview(store, now),
             "GET / (served)": lambda: served.get("/"),
