@@ -184,7 +184,7 @@ def test_the_migration_builds_rollups_for_calls_already_stored(tmp_path: Any) ->
         from llmtally.ledger.schema import calls
 
         conn.execute(calls.insert(), [call_to_row(c) for c in made])
-    assert migrate(engine) == ["m0005_rollups"]
+    assert migrate(engine)[0] == "m0005_rollups"
     ledger = Store(engine)
     total = spend_total(ledger, START)
     assert total.calls == 50

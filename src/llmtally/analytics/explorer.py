@@ -45,6 +45,8 @@ __all__ = [
     "call_page",
     "has_calls",
     "pick_bucket",
+    "raw_series",
+    "raw_totals",
     "spend_series",
     "totals",
     "trace_tree",
@@ -79,6 +81,16 @@ def _sum(column: ColumnElement[Any], name: str) -> ColumnElement[Any]:
 
 
 def totals(store: Store, where: CallFilter) -> Totals:
+    """The filtered calls in sum: from the rollups when the filter is on time,
+    provider and model only, else from ``calls``."""
+    from llmtally.analytics.explorer_rollups import rollup_totals
+
+    found = rollup_totals(store, where)
+    return raw_totals(store, where) if found is None else found
+
+
+def raw_totals(store: Store, where: CallFilter, also: ColumnElement[bool] | None = None) -> Totals:
+    """The filtered calls (and ``also``) in sum, read from ``calls``."""
     query = select(
         func.count().label("calls"),
         _sum(calls.c.input_tokens, "input_tokens"),
@@ -89,8 +101,11 @@ def totals(store: Store, where: CallFilter) -> Totals:
         _count_if(calls.c.cost_total.is_(None)).label("unpriced"),
         _count_if(calls.c.status >= ERROR_STATUS).label("errors"),
     )
+    query = where.apply(query, store.dialect)
+    if also is not None:
+        query = query.where(also)
     with store.engine.connect() as conn:
-        row = conn.execute(where.apply(query, store.dialect)).one()
+        row = conn.execute(query).one()
     return Totals(
         calls=int(row.calls),
         input_tokens=int(row.input_tokens),
@@ -191,6 +206,16 @@ def _bucket(dialect: str, bucket: Bucket) -> ColumnElement[Any]:
 
 def spend_series(store: Store, where: CallFilter, bucket: Bucket) -> list[SpendPoint]:
     """Calls, exact cost and errors per bucket, oldest first; empty buckets are absent."""
+    from llmtally.analytics.explorer_rollups import rollup_series
+
+    found = rollup_series(store, where, bucket)
+    return raw_series(store, where, bucket) if found is None else found
+
+
+def raw_series(
+    store: Store, where: CallFilter, bucket: Bucket, also: ColumnElement[bool] | None = None
+) -> list[SpendPoint]:
+    """``spend_series`` read from ``calls`` (and ``also``)."""
     key = _bucket(store.dialect, bucket).label("bucket")
     query = select(
         key,
@@ -199,6 +224,8 @@ def spend_series(store: Store, where: CallFilter, bucket: Bucket) -> list[SpendP
         _count_if(calls.c.status >= ERROR_STATUS).label("errors"),
     )
     query = where.apply(query, store.dialect).group_by(key).order_by(key)
+    if also is not None:
+        query = query.where(also)
     with store.engine.connect() as conn:
         rows = conn.execute(query).all()
     return [
