@@ -12,6 +12,7 @@ from llmtally.cli import (
     keys_cmd,
     prices_cmd,
     report_cmd,
+    selfhost_cmd,
     serve_cmd,
 )
 
@@ -32,6 +33,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(serve_cmd.serve)
 app.command("report")(report_cmd.report)
 app.command("export")(export_cmd.export)
+app.add_typer(selfhost_cmd.app, name="selfhost")
 
 
 def main() -> None:
