@@ -295,7 +295,12 @@ def test_overview_links_lead_to_the_calls_behind_a_number(
 
 def test_overview_and_nav(tab: Watched) -> None:
     page = tab.open("/")
-    assert page.locator("header nav a").all_inner_texts() == ["Overview", "Explorer", "Models"]
+    assert page.locator("header nav a").all_inner_texts() == [
+        "Overview",
+        "Explorer",
+        "Models",
+        "Lab",
+    ]
     page.click("header nav >> text=Explorer")
     page.wait_for_load_state("networkidle")
     assert page.url.endswith("/calls")

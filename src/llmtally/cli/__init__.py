@@ -8,8 +8,10 @@ from llmtally.cli import (
     calls_cmd,
     cost_cmd,
     count_cmd,
+    estimate_cmd,
     export_cmd,
     keys_cmd,
+    lab_cmd,
     prices_cmd,
     report_cmd,
     selfhost_cmd,
@@ -33,6 +35,8 @@ app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(serve_cmd.serve)
 app.command("report")(report_cmd.report)
 app.command("export")(export_cmd.export)
+app.command("estimate")(estimate_cmd.estimate)
+app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(selfhost_cmd.app, name="selfhost")
 
 

@@ -27,6 +27,8 @@ from llmtally.ledger.schema import (
     calls_v1_columns,
     calls_v4_columns,
     gateway_keys_v1_columns,
+    lab_cells_v1_columns,
+    lab_runs_v1_columns,
 )
 
 __all__ = ["MIGRATIONS", "Migration", "applied_migrations", "migrate"]
@@ -84,6 +86,14 @@ def m0005_rollups(conn: Connection) -> None:
     rollup_tables(meta)
     meta.create_all(conn)
     rebuild_rollups(conn)
+
+
+@migration
+def m0006_lab(conn: Connection) -> None:
+    meta = MetaData()
+    Table("lab_runs", meta, *lab_runs_v1_columns())
+    Table("lab_cells", meta, *lab_cells_v1_columns())
+    meta.create_all(conn)
 
 
 def applied_migrations(conn: Connection) -> list[str]:

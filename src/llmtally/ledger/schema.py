@@ -47,6 +47,10 @@ __all__ = [
     "check_fixed",
     "gateway_keys",
     "gateway_keys_v1_columns",
+    "lab_cells",
+    "lab_cells_v1_columns",
+    "lab_runs",
+    "lab_runs_v1_columns",
     "metadata",
 ]
 
@@ -219,7 +223,62 @@ def calls_v4_columns() -> list[SchemaItem]:
     ]
 
 
+def lab_runs_v1_columns() -> list[SchemaItem]:
+    """The ``lab_runs`` table as migration 0006 created it. Never edit.
+
+    One row per lab run (``llmtally lab run``): the experiment's name, file and
+    fingerprint (a run of the same experiment resumes it), the plan as JSON
+    (prompts, models, checks) so results show without the file, and its status.
+    """
+    return [
+        Column("id", Text, primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("experiment_path", Text, nullable=False),
+        Column("fingerprint", Text, nullable=False),
+        Column("plan", Text, nullable=False),
+        Column("total_cells", Integer, nullable=False),
+        Column("status", Text, nullable=False),
+        Column("stop_reason", Text),
+        Column("max_usd", Fixed),
+        Column("gateway", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Index("ix_lab_runs_fingerprint", "fingerprint", "created_at"),
+    ]
+
+
+def lab_cells_v1_columns() -> list[SchemaItem]:
+    """The ``lab_cells`` table as migration 0006 created it. Never edit.
+
+    A finished cell (prompt x row x model x repetition) of a run: its output and
+    check results. Tokens, cost and latency are not copied: ``call_id`` is the
+    ledger row of the answer, and every attempt's ledger row has the trace id
+    ``lab:<run>:<cell>:<attempt>``.
+    """
+    return [
+        Column("run_id", Text, primary_key=True),
+        Column("cell_key", Text, primary_key=True),
+        Column("prompt_id", Text, nullable=False),
+        Column("row_index", Integer, nullable=False),
+        Column("model", Text, nullable=False),
+        Column("repetition", Integer, nullable=False),
+        Column("row_values", Text, nullable=False),  # JSON object
+        Column("status", Text, nullable=False),  # ok | failed
+        Column("output", Text),
+        Column("call_id", Text),
+        Column("attempts", Integer, nullable=False),
+        Column("error", Text),
+        Column("checks", Text),  # JSON list of {name, passed, detail}
+        Column("passed", Boolean),  # NULL when the experiment has no checks
+        Column("client_latency_ms", Double),
+        Column("client_ttft_ms", Double),
+        Column("finished_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
 metadata = MetaData()
 calls = Table("calls", metadata, *calls_v1_columns(), *calls_v4_columns())
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table("gateway_keys", metadata, *gateway_keys_v1_columns())
+lab_runs = Table("lab_runs", metadata, *lab_runs_v1_columns())
+lab_cells = Table("lab_cells", metadata, *lab_cells_v1_columns())

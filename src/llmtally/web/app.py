@@ -24,6 +24,7 @@ from llmtally.catalog import Catalog
 from llmtally.ledger.store import Store
 from llmtally.web.auth import AdminAuth, safe_next
 from llmtally.web.http import HTTPError, Receive, Request, Response, Scope, Send, read_body
+from llmtally.web.lab_pages import LabPages
 from llmtally.web.pages import Pages
 from llmtally.web.render import Renderer
 from llmtally.web.static import StaticFiles
@@ -64,6 +65,7 @@ class Dashboard:
         self.static = static or StaticFiles()
         self.render = Renderer(self.static)
         self.pages = Pages(store, catalog, self.render, clock)
+        self.lab = LabPages(store, self.render)  # /lab and /lab/<run> (web/lab_pages.py)
         self.auth = AdminAuth(admin_token, clock) if admin_token else None
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="llmtally-web")
 
@@ -130,6 +132,9 @@ class Dashboard:
             raise HTTPError(405, f"{request.method} is not allowed here; the pages are read-only")
         if path != "/" and path.endswith("/"):
             return Response.redirect(path.rstrip("/") or "/")
+        lab = self.lab.route(request)
+        if lab is not None:
+            return lab
         for pattern, name in _PAGES:
             found = pattern.match(path)
             if found:

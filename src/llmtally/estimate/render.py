@@ -1,0 +1,223 @@
+"""Rich tables for an estimate (the models side by side, where the money goes,
+what prompt caching saves or costs) and for re-priced traffic. Amounts are
+rounded for display (``--json`` carries them exactly)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from llmtally.estimate.reprice_result import Repricing
+from llmtally.estimate.result import COMPONENTS, SOURCES, Estimate, ModelEstimate
+
+__all__ = [
+    "SOURCE_LABELS",
+    "break_even_text",
+    "estimate_tables",
+    "percent",
+    "reprice_tables",
+    "usd",
+]
+
+_CENT = Decimal("0.01")
+SOURCE_LABELS = {
+    "prompt": "visible prompt",
+    "system": "hidden system prompt",
+    "context": "history / context",
+    "output": "visible output",
+    "reasoning": "hidden reasoning",
+    "background": "background calls",
+    "media": "media (images, audio)",
+    "embeddings": "embeddings",
+    "storage": "vector storage",
+    "fees": "per-request fees",
+}
+
+
+def usd(amount: Decimal | None) -> str:
+    """Dollars for display: cents from $1 up, 4 significant digits below."""
+    if amount is None:
+        return "-"
+    sign = "-" if amount < 0 else ""
+    value = abs(amount)
+    if value == 0:
+        return "$0"
+    if value >= 1:
+        return f"{sign}${value.quantize(_CENT, ROUND_HALF_EVEN):,}"
+    digits = max(2, 3 - value.adjusted())
+    text = f"{value.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_EVEN):f}"
+    whole, _, decimals = text.partition(".")
+    decimals = decimals.rstrip("0").ljust(2, "0")
+    return f"{sign}${whole}.{decimals}"
+
+
+def percent(share: Decimal) -> str:
+    return f"{(share * 100).normalize():f}%"
+
+
+def _requests(count: Decimal) -> str:
+    return f"{count:,} request{'' if count == 1 else 's'} a month"
+
+
+def _summary(est: Estimate) -> Table:
+    table = Table(
+        title=f"{est.name}: {_requests(est.requests_per_month)}, "
+        f"prices of {est.price_date.isoformat()} (cheapest first)"
+    )
+    for name in ("#", "model", "per request", "per day", "per month", "one-off"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    rank = 0
+    for row in est.models:
+        if row.error is not None:
+            table.add_row("", row.model, Text("cannot price", style="red"), "-", "-", "")
+            continue
+        rank += 1
+        table.add_row(
+            str(rank),
+            row.model,
+            usd(row.per_request),
+            usd(row.per_day),
+            usd(row.per_month),
+            usd(row.one_off) if row.one_off else "",
+        )
+    return table
+
+
+def _breakdown(est: Estimate, attr: str, names: tuple[str, ...], title: str) -> Table | None:
+    priced = [row for row in est.models if row.error is None]
+    used = [n for n in names if any(getattr(row, attr)[n] for row in priced)]
+    if not priced or not used:
+        return None
+    table = Table(title=title)
+    table.add_column("per month")
+    for row in priced:
+        table.add_column(row.model.split("/", 1)[-1], justify="right")
+    labels = SOURCE_LABELS if attr == "sources" else {}
+    for name in used:
+        cells = [usd(getattr(row, attr)[name]) for row in priced]
+        table.add_row(labels.get(name, name.replace("_", " ")), *cells)
+    return table
+
+
+def _cache_cell(saving: Decimal) -> Text:
+    if saving < 0:
+        return Text(f"costs {usd(-saving)} more", style="bold red")
+    return Text(f"saves {usd(saving)}", style="green")
+
+
+def break_even_text(rate: Decimal | None) -> str:
+    if rate is None:
+        return "never pays"
+    return "any" if rate == 0 else percent(rate)
+
+
+def _caches(rows: tuple[ModelEstimate, ...]) -> Table | None:
+    lines = [(row, cache) for row in rows for cache in row.caches]
+    if not lines:
+        return None
+    table = Table(title="Prompt caching against no caching (per month)")
+    for name in ("model", "call", "hit rate", "net", "break-even hit rate"):
+        table.add_column(name, justify="left" if name in ("model", "call") else "right")
+    for row, cache in lines:
+        if not cache.priced:
+            table.add_row(row.model, cache.call, percent(cache.hit_rate), "no caching priced", "-")
+            continue
+        even = cache.break_even_hit_rate
+        table.add_row(
+            row.model,
+            cache.call,
+            percent(cache.hit_rate),
+            _cache_cell(cache.saving_per_month),
+            break_even_text(even),
+        )
+    return table
+
+
+def estimate_tables(est: Estimate) -> list[RenderableType]:
+    """The summary, the breakdowns by component and by source, caching, notes."""
+    out: list[RenderableType] = [_summary(est)]
+    for attr, names, title in (
+        ("components", COMPONENTS, "By component"),
+        ("sources", SOURCES, "By source: where the money goes"),
+    ):
+        table = _breakdown(est, attr, names, title)
+        if table is not None:
+            out.append(table)
+    caches = _caches(est.models)
+    if caches is not None:
+        out.append(caches)
+    errors = [f"cannot price {row.model}: {row.error}" for row in est.models if row.error]
+    if errors:
+        out.append(Text("\n".join(errors), style="red"))
+    notes = list(dict.fromkeys(n for row in est.models for n in row.notes))
+    if notes:
+        out.append(Text("\n".join(f"note: {n}" for n in notes), style="dim"))
+    out.append(Text("amounts rounded for display; --json has them exactly", style="dim"))
+    return out
+
+
+def _vs(cost: Decimal | None, actual: Decimal) -> str:
+    if cost is None:
+        return "-"
+    if not actual:
+        return usd(cost)
+    return f"{usd(cost)} ({(cost / actual).quantize(_CENT, ROUND_HALF_EVEN)}x)"
+
+
+def _reprice_main(rep: Repricing) -> Table:
+    until = "now" if rep.until is None else f"{rep.until:%Y-%m-%d %H:%M}"
+    table = Table(
+        title=f"Recorded calls {rep.since:%Y-%m-%d %H:%M} to {until} UTC, re-priced at "
+        f"prices of {rep.price_date.isoformat()}, by {rep.by}",
+        show_footer=True,
+    )
+    total = rep.total
+    table.add_column(rep.by, footer="total")
+    table.add_column("calls", footer=f"{total.calls:,}", justify="right")
+    table.add_column("recorded", footer=usd(total.actual), justify="right")
+    for info in rep.targets:
+        footer = "cannot price" if info.error else _vs(rep.cost(info.model), total.actual)
+        table.add_column(info.model.split("/", 1)[-1], footer=footer, justify="right")
+    for row in rep.rows:
+        cells = [
+            "-" if info.error else _vs(row.figures[info.model].cost, row.actual)
+            for info in rep.targets
+        ]
+        key = "(none)" if row.key is None else row.key
+        table.add_row(key, f"{row.calls:,}", usd(row.actual), *cells)
+    return table
+
+
+def _reprice_methods(rep: Repricing) -> Table:
+    table = Table(title="How each figure was converted (calls per method)")
+    for name in ("target", "methods", "notes"):
+        table.add_column(name)
+    for info in rep.targets:
+        methods = rep.total.figures[info.model].methods
+        used = ", ".join(f"{name}: {n:,}" for name, n in sorted(methods.items()))
+        notes = [f"{text}: {n:,} calls" for text, n in info.notes.items()]
+        if info.error:
+            notes.insert(0, f"cannot price: {info.error}")
+        table.add_row(info.model, used or "-", Text("\n".join(notes), style="dim"))
+    return table
+
+
+def reprice_tables(rep: Repricing) -> list[RenderableType]:
+    """The groups with each target's cost, the methods used, the ratios, what was left out."""
+    out: list[RenderableType] = [_reprice_main(rep), _reprice_methods(rep)]
+    pairs = [r for r in rep.ratios if r.method == "ratio"]
+    if pairs:
+        table = Table(title="Tokenizer ratios (target / source tokens, built-in English corpus)")
+        for name in ("source tokenizer", "target", "ratio"):
+            table.add_column(name, justify="right" if name == "ratio" else "left")
+        for r in pairs:
+            table.add_row(r.source_tokenizer, r.target, r.ratio)
+        out.append(table)
+    left = [f"{n:,} {why}" for why, n in rep.left_out.items() if n]
+    if left:
+        out.append(Text("left out: " + "; ".join(left), style="dim"))
+    out.append(Text("amounts rounded for display; --json has them to 1e-10", style="dim"))
+    return out

@@ -1,0 +1,163 @@
+"""The lab page in a real browser (Debian's chromium through Playwright): a run
+of four replayed models (OpenAI, a reasoning model, Anthropic, Gemini) shows
+the outputs side by side, cost and pass rate per column, and a Plotly chart
+of cost against pass rate; no console error. Screenshot: docs/screenshots/lab.png.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from browser_support import (
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    dashboard,
+    gateway_with,
+    require_chromium,
+    served,
+)
+from lab_support import (
+    ANTHROPIC_MODEL,
+    ANTHROPIC_TEXT,
+    OPENAI_MODEL,
+    OPENAI_TEXT,
+    Quiet,
+    gateway_config,
+    write,
+)
+from llmtally.lab.results import RunResults, load_results
+from llmtally.lab.session import LabOptions, run_experiment
+from llmtally.lab.store import LabStore
+from llmtally.ledger import open_store
+from replay_upstream import ReplayUpstream
+
+MODELS = [OPENAI_MODEL, "o4-mini", ANTHROPIC_MODEL, "gemini-2.5-flash"]
+EXPERIMENT = f"""\
+name: greetings
+description: Which model greets (or answers) briefly?
+prompts:
+  - id: greet
+    user: "Say hello to {{name}}."
+  - id: formal
+    system: You are formal and brief.
+    user: "Greet {{name}} formally."
+dataset:
+  - {{name: Ada}}
+  - {{name: Linus}}
+models:
+{"".join(f"  - {{model: {m}, max_tokens: 64}}" + chr(10) for m in MODELS)}checks:
+  - regex: '(?i)hello|391'
+  - length: {{max: 40}}
+"""
+
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are collected."""
+
+    def __init__(self, page: Page, base: str) -> None:
+        self.page, self.base = page, base
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def open(self, path: str) -> Page:
+        response = self.page.goto(self.base + path, wait_until="load")
+        assert response is not None and response.status == 200, (path, response)
+        self.page.wait_for_load_state("networkidle")
+        assert self.problems == [], self.problems
+        return self.page
+
+
+@pytest.fixture(scope="module")
+def lab_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RunResults]]:
+    tmp = tmp_path_factory.mktemp("labweb")
+    database = f"sqlite:///{tmp / 'ledger.sqlite3'}"
+    with pytest.MonkeyPatch.context() as patch, ReplayUpstream() as upstream:
+        patch.setenv("LLMTALLY_HOME", str(tmp / "home"))
+        path, config = write(tmp, "exp.yaml", EXPERIMENT), gateway_config(tmp, upstream.url)
+        outcome = run_experiment(path, LabOptions(config=config, database_url=database), Quiet())
+    assert outcome.run.status == "complete", outcome.run.stop_reason
+    with open_store(database) as store:
+        results = load_results(LabStore(store), outcome.run.id)
+        web = dashboard(store)
+        with served(gateway_with(web)) as url:
+            yield url, results
+        web.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = require_chromium()
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, lab_site: tuple[str, RunResults]) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    watched = Watched(context.new_page(), lab_site[0])
+    yield watched
+    assert watched.problems == [], watched.problems
+    context.close()
+
+
+def test_outputs_side_by_side_with_per_column_numbers_and_the_chart(
+    tab: Watched, lab_site: tuple[str, RunResults]
+) -> None:
+    _, results = lab_site
+    run_id = results.run.id
+    page = tab.open("/lab")
+    page.click(f"a.run-link >> text={run_id}")
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith(f"/lab/{run_id}")
+    headers = page.locator("#lab-matrix thead th.model").all_inner_texts()
+    assert headers == MODELS
+    first = page.locator("#lab-matrix tr.output-row").first.locator("td.output")
+    assert first.count() == len(MODELS)
+    texts = [first.nth(i).locator(".text").inner_text() for i in range(len(MODELS))]
+    assert texts[0] == OPENAI_TEXT and texts[2] == ANTHROPIC_TEXT
+    assert texts[1].startswith("17 × 23") and texts[3].startswith("Once upon a time")
+    boxes = [first.nth(i).bounding_box() for i in range(len(MODELS))]
+    assert all(b is not None and b["width"] > 100 for b in boxes)
+    tops = {round(b["y"]) for b in boxes if b is not None}
+    lefts = [b["x"] for b in boxes if b is not None]
+    assert len(tops) == 1 and lefts == sorted(lefts)  # one row, left to right: side by side
+    stats = page.locator("#lab-matrix tr.column-stats td").all_inner_texts()
+    for model, shown in zip(MODELS, stats, strict=True):
+        summary = results.summary(None, model)
+        assert summary is not None and summary.pass_rate is not None
+        assert f"{summary.pass_rate * 100:.0f}% pass" in shown, (model, shown)
+        assert f"${summary.cost}".rstrip("0") in shown or "$" in shown
+    assert page.inner_text("#lab-cost").startswith("$")
+    # the Plotly chart: an SVG with a marker per prompt x model (a trace per model)
+    page.wait_for_selector("#lab-chart svg.main-svg")
+    traces = page.locator("#lab-chart .scatterlayer .trace")
+    markers = sum(traces.nth(i).locator(".points path").count() for i in range(len(MODELS)))
+    assert markers == len(results.prompts) * len(MODELS)
+    legend = page.locator("#lab-chart .legendtext").all_text_contents()
+    assert legend == [*MODELS, "efficient frontier"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot: Path = SCREENSHOTS / "lab.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert 0 < shot.stat().st_size < 600_000
+
+
+def test_the_explorer_link_shows_the_runs_calls(
+    tab: Watched, lab_site: tuple[str, RunResults]
+) -> None:
+    _, results = lab_site
+    page = tab.open(f"/lab/{results.run.id}")
+    page.click("#lab-calls")
+    page.wait_for_load_state("networkidle")
+    assert "tag=lab-run" in page.url
+    assert page.inner_text("#total-calls") == str(results.ledger_calls)
