@@ -194,6 +194,7 @@ def measure(url: str, now: dt.datetime, rounds: int, raw_rounds: int) -> dict[st
         tasks: dict[str, Callable[[], Any]] = {
             "overview (library)": lambda: overview(store, now),
             "GET / (served)": lambda: served.get("/"),
+            "GET /calls, last 7 days (served)": lambda: served.get("/calls"),
             "report --by model (library)": lambda: spend_report(store, since, "model"),
             "llmtally report (process)": lambda: report_process(url),
         }
@@ -204,15 +205,11 @@ def measure(url: str, now: dt.datetime, rounds: int, raw_rounds: int) -> dict[st
         for fn in (*tasks.values(), *baselines.values()):
             fn()  # warm-up: page cache, imports, compiled statements
         for i in range(rounds):
-            for name, fn in tasks.items():
+            ran = {**tasks, **(baselines if i < raw_rounds else {})}
+            for name, fn in ran.items():
                 times.setdefault(name, []).append(timed(fn))
-            if i < raw_rounds:
-                for name, fn in baselines.items():
-                    times.setdefault(name, []).append(timed(fn))
-            print(
-                f"  round {i + 1}: "
-                + ", ".join(f"{k} {v[-1] * 1000:,.0f} ms" for k, v in times.items())
-            )
+            shown = ", ".join(f"{k} {times[k][-1] * 1000:,.0f} ms" for k in ran)
+            print(f"  round {i + 1}: {shown}")
     return times
 
 
