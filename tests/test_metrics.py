@@ -201,8 +201,9 @@ def test_ledger_writer_health_follows_the_database(
 ) -> None:
     path = tmp_path / "ledger.sqlite3"
     with open_store(f"sqlite:///{path}") as store:
+        # the first insert compiles the rollup statements: give it time on a busy machine
         writer = LedgerWriter(
-            store, tmp_path / "spool.jsonl", db_timeout=0.3, retry_interval=0.1, flush_interval=0.02
+            store, tmp_path / "spool.jsonl", db_timeout=2.0, retry_interval=0.1, flush_interval=0.02
         )
         holder = sqlite3.connect(path, isolation_level=None)
         try:
