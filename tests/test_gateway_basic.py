@@ -248,6 +248,7 @@ def test_prompt_tokens_are_counted_by_role(gateway: tuple[str, ListRecorder]) ->
             {"role": "system", "content": "You are a terse assistant."},
             {"role": "user", "content": "What is 2+2?"},
             {"role": "assistant", "content": "4"},
+            {"role": "tool", "tool_call_id": "c1", "content": "Paris: 18C"},
             {"role": "user", "content": "And 3+3?"},
         ],
     )
@@ -258,6 +259,7 @@ def test_prompt_tokens_are_counted_by_role(gateway: tuple[str, ListRecorder]) ->
     assert call.input_system_tokens == o200k.count("You are a terse assistant.")
     assert call.input_latest_user_tokens == o200k.count("And 3+3?")
     assert call.input_history_tokens == o200k.count("What is 2+2?") + o200k.count("4")
+    assert call.input_context_tokens == o200k.count("Paris: 18C") + o200k.count("c1")
     assert call.input_tools_tokens == 0
 
 

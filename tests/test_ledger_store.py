@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, inspect, select
 
 from llmtally.ledger import CallBodies, Store, open_store
 from llmtally.ledger.migrations import MIGRATIONS, applied_migrations, migrate
+from llmtally.ledger.rollup_tables import rollup_metadata
 from llmtally.ledger.schema import calls, metadata
 from llmtally.usage import Call, Usage, new_ulid
 from test_ledger_support import db_url, full_call, pg_base_url, simple_call, store  # noqa: F401
@@ -41,7 +42,7 @@ def test_a_new_migration_is_appended_and_applied_on_open(db_url: str) -> None:  
 
 def test_the_migrated_database_matches_the_schema(store: Store) -> None:  # noqa: F811
     found = inspect(store.engine)
-    for table in metadata.sorted_tables:
+    for table in [*metadata.sorted_tables, *rollup_metadata.sorted_tables]:
         columns = {c["name"] for c in found.get_columns(table.name)}
         assert columns == {c.name for c in table.columns}, table.name
     indexes = {i["name"] for i in found.get_indexes("calls")}

@@ -95,6 +95,7 @@ def test_hidden_costs_share_input_cost_by_role(store: Store) -> None:  # noqa: F
         "input_tools_tokens": 100,
         "input_history_tokens": 200,
         "input_latest_user_tokens": 100,
+        "input_context_tokens": 50,
     }
     at = dt.datetime(2026, 11, 18, 9, tzinfo=UTC)
     counted = simple_call(
@@ -104,11 +105,13 @@ def test_hidden_costs_share_input_cost_by_role(store: Store) -> None:  # noqa: F
     store.insert_many([counted, plain])
     with store.engine.connect() as conn:
         hidden = hidden_costs(conn, at - dt.timedelta(hours=3), None)
-    # input 1000 x $2.5123/M = $0.0025123, shared 500:100:200:100 of 1000
+    # input 1000 x $2.5123/M = $0.0025123, shared 500:100:200:100:50 of 1000
     assert hidden.system == Decimal("0.00125615")
     assert hidden.tools == hidden.latest_user == Decimal("0.00025123")
     assert hidden.history == Decimal("0.00050246")
-    assert hidden.other == Decimal("0.00025123")  # 100 tokens the roles do not cover
+    assert hidden.context == Decimal("0.000125615")
+    # the 50 tokens the roles do not cover: 0.0025123 - 0.002386685
+    assert hidden.other == Decimal("0.000125615")
     assert hidden.unattributed == Decimal("0.0050246")  # 2000 x 2.5123/M
     assert hidden.role_calls == 1 and hidden.calls == 2
     # reasoning: 100 x 12.0009/M; output 200 x 10.0007/M + plain's 200 x 10.0007/M

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import MetaData, Table, func, select, text
 
 from llmtally.analytics import GROUPS, spend_report, spend_total
 from llmtally.analytics.ranges import EPOCH, plan_range
@@ -23,6 +24,7 @@ from llmtally.ledger.migrations import MIGRATIONS, migrate
 from llmtally.ledger.rollup_tables import ROLLUPS
 from llmtally.ledger.rollups import bin_of, bin_value, rebuild_rollups
 from llmtally.ledger.rows import call_to_row
+from llmtally.ledger.schema import calls_v1_columns, calls_v4_columns
 from llmtally.meter import cost
 from llmtally.usage import Call, Usage, new_ulid
 from test_ledger_support import db_url, pg_base_url, price, store  # noqa: F401
@@ -68,12 +70,13 @@ def random_call(rng: random.Random, start: dt.datetime = START, span_s: int = SP
     else:
         fields["cost_error"] = "no price in this test"
     if roles:
-        parts = [rng.randint(0, n // 4 + 1) for _ in range(4)]
+        parts = [rng.randint(0, n // 5 + 1) for _ in range(5)]
         fields.update(
             input_system_tokens=parts[0],
             input_tools_tokens=parts[1],
             input_history_tokens=parts[2],
             input_latest_user_tokens=parts[3],
+            input_context_tokens=rng.choice([None, parts[4]]),  # None: recorded before 0007
         )
     return Call(**fields)
 
@@ -179,12 +182,12 @@ def test_the_migration_builds_rollups_for_calls_already_stored(tmp_path: Any) ->
     engine = _engine(url)
     migrate(engine, [m for m in MIGRATIONS if m[0] < "m0005"])
     rng = random.Random(9)
-    made = [random_call(rng) for _ in range(50)]
+    made = [replace(random_call(rng), input_context_tokens=None) for _ in range(50)]
+    old = Table("calls", MetaData(), *calls_v1_columns(), *calls_v4_columns())
     with engine.connect() as conn, conn.begin():
-        from llmtally.ledger.schema import calls
-
-        conn.execute(calls.insert(), [call_to_row(c) for c in made])
-    assert migrate(engine)[0] == "m0005_rollups"
+        rows = [call_to_row(c) for c in made]
+        conn.execute(old.insert(), [{k: r[k] for k in old.c.keys()} for r in rows])
+    assert migrate(engine) == ["m0005_rollups", "m0006_lab", "m0007_context_role"]
     ledger = Store(engine)
     total = spend_total(ledger, START)
     assert total.calls == 50

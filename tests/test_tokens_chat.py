@@ -8,6 +8,7 @@ downloads them, which the socket guard forbids).
 from __future__ import annotations
 
 import base64
+import json
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,7 @@ def encodings(cl100k: Tiktoken, o200k: Tiktoken) -> dict[str, Tiktoken]:
 
 
 def _adds_up(counted: MessageCount) -> None:
-    parts = (counted.system, counted.tools, counted.history, counted.latest_user)
+    parts = (counted.system, counted.tools, counted.history, counted.latest_user, counted.context)
     assert counted.total == sum(parts) + counted.overhead
     assert counted.as_json()["total"] == counted.total
 
@@ -219,7 +220,7 @@ def test_a_top_level_system_prompt_is_a_leading_system_message(o200k: Tiktoken) 
     assert both.overhead == alone.overhead + 3 + o200k.count("system")
 
 
-def test_turns_after_the_last_user_message_are_history(o200k: Tiktoken) -> None:
+def test_tool_results_are_retrieved_context(o200k: Tiktoken) -> None:
     messages = [
         {"role": "user", "content": "Weather in Paris?"},
         {
@@ -231,8 +232,39 @@ def test_turns_after_the_last_user_message_are_history(o200k: Tiktoken) -> None:
     ]
     counted = count_messages(messages, o200k, model="gpt-4o")
     assert counted.latest_user == o200k.count("Weather in Paris?")
-    assert counted.history > o200k.count("18C")
+    assert counted.context == o200k.count("18C") + o200k.count("c1")  # content + tool_call_id
+    assert counted.history > 0  # the assistant's tool call
     assert not counted.exact and "tool_calls" in counted.method
+    _adds_up(counted)
+
+
+def test_anthropic_tool_results_and_gemini_function_responses_are_context(
+    o200k: Tiktoken,
+) -> None:
+    found = "Paris: 18C, light rain. Source: meteo.example"
+    anthropic = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "w", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "t1", "content": found}],
+        },
+    ]
+    counted = count_messages(anthropic, o200k, wire="anthropic", model="claude-sonnet-4")
+    assert counted.context == o200k.count(found)
+    _adds_up(counted)
+    reply = {"name": "w", "response": {"text": found}}
+    gemini = [
+        {"role": "user", "parts": [{"text": "Weather in Paris?"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "w", "args": {}}}]},
+        {"role": "user", "parts": [{"functionResponse": reply}]},
+    ]
+    counted = count_messages(gemini, o200k, wire="gemini", model="gemini-2.0-flash")
+    assert counted.context == o200k.count(json.dumps(reply, separators=(",", ":")))
+    assert counted.latest_user == 0  # the last user turn only carried the tool's answer
     _adds_up(counted)
 
 
@@ -403,7 +435,8 @@ def test_anthropic_messages_are_an_estimate_that_adds_up(o200k: Tiktoken) -> Non
     count = o200k.count
     assert counted.system == count("Be brief.")
     image = image_tokens(1024, 1024, model="claude-sonnet-4-6").count
-    assert counted.latest_user == count("18C") + image
+    assert counted.latest_user == image
+    assert counted.context == count("18C")  # the tool_result block
     assert counted.history == (
         count("Weather in Paris?") + count("Let me check.") + count("weather")
     ) + count('{"city":"Paris"}')
@@ -473,7 +506,8 @@ def test_gemini_images_and_function_parts(o200k: Tiktoken) -> None:
         }
     ]
     counted = count_messages(contents, o200k, wire="gemini", model="gemini-2.5-flash", system="Hi")
-    assert counted.latest_user == 4 * 258 + o200k.count('{"name":"f","response":{"ok":true}}')
+    assert counted.latest_user == 4 * 258
+    assert counted.context == o200k.count('{"name":"f","response":{"ok":true}}')
     assert counted.system == o200k.count("Hi")
 
 

@@ -251,6 +251,8 @@ class Call:
     saved_tier: Decimal | None = None
     # A short hash of the system prompt, to group calls sharing a prompt prefix.
     prompt_fingerprint: str | None = None
+    # Input tokens that tools returned (retrieved context), when counted by role.
+    input_context_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:

@@ -2,7 +2,8 @@
 
 Hidden costs: the input-side cost (input + cache read + cache write) of the
 calls whose prompt was counted by role, shared between system prompt, tool
-schemas, history and the latest user turn (``other`` is framing overhead);
+schemas, history, the latest user turn and retrieved context (what tools
+returned) (``other`` is framing overhead);
 ``unattributed`` is the input-side cost of calls without role counts (not a
 chat request, or counting off). Reasoning's share is ``cost_reasoning`` over
 all output-side token cost. Savings are what cache reads (net of cache-write
@@ -43,6 +44,7 @@ class HiddenCosts:
     tools: Decimal
     history: Decimal
     latest_user: Decimal
+    context: Decimal  # what tools returned: retrieved documents, search results
     other: Decimal
     unattributed: Decimal
     input_side: Decimal  # input + cache read + cache write, every call
@@ -53,8 +55,8 @@ class HiddenCosts:
 
     @property
     def hidden(self) -> Decimal:
-        """What the user never typed: system prompt, tool schemas and history."""
-        return self.system + self.tools + self.history
+        """What the user never typed: system prompt, tool schemas, history, context."""
+        return self.system + self.tools + self.history + self.context
 
     def share(self, amount: Decimal, of: Decimal) -> float | None:
         return None if not of else float(amount / of)
@@ -131,6 +133,7 @@ def hidden_costs(conn: Connection, since: dt.datetime, until: dt.datetime | None
         tools=roles[1],
         history=roles[2],
         latest_user=roles[3],
+        context=roles[4],
         other=other,
         unattributed=input_side - sum(roles, _ZERO) - other,
         input_side=input_side,

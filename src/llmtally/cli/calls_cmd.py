@@ -81,7 +81,7 @@ def call_json(call: Call, bodies: CallBodies | None = None) -> dict[str, Any]:
     data["tags"] = list(call.tags)
     data["input_tokens_by_role"] = {
         role: getattr(call, f"input_{role}_tokens")
-        for role in ("system", "tools", "history", "latest_user")
+        for role in ("system", "tools", "history", "latest_user", "context")
     }
     if bodies is not None:
         data["bodies"] = {

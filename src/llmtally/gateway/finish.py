@@ -37,6 +37,7 @@ _ROLE_FIELDS = (
     "input_tools_tokens",
     "input_history_tokens",
     "input_latest_user_tokens",
+    "input_context_tokens",
 )
 _CHAT_WIRES = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
 
@@ -119,6 +120,7 @@ def role_counts(ex: Exchange) -> dict[str, int | None]:
         "input_tools_tokens": counted.tools,
         "input_history_tokens": counted.history,
         "input_latest_user_tokens": counted.latest_user,
+        "input_context_tokens": counted.context,
     }
 
 

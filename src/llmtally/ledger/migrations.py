@@ -15,17 +15,19 @@ that open the ledger at the same moment; on SQLite ``BEGIN IMMEDIATE`` does.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, text
+from sqlalchemy.sql.schema import SchemaItem
 
-from llmtally.ledger.rollup_tables import rollup_tables
+from llmtally.ledger.rollup_tables import CONTEXT_COLUMNS, rollup_tables
 from llmtally.ledger.rollups import rebuild_rollups
 from llmtally.ledger.schema import (
     MIGRATIONS_TABLE,
     call_bodies_v1_columns,
     calls_v1_columns,
     calls_v4_columns,
+    calls_v7_columns,
     gateway_keys_v1_columns,
     lab_cells_v1_columns,
     lab_runs_v1_columns,
@@ -82,10 +84,10 @@ def m0004_call_savings(conn: Connection) -> None:
 
 @migration
 def m0005_rollups(conn: Connection) -> None:
+    # The calls already stored are summed by m0007, once the tables have all their columns.
     meta = MetaData()
-    rollup_tables(meta)
+    rollup_tables(meta, as_created=True)
     meta.create_all(conn)
-    rebuild_rollups(conn)
 
 
 @migration
@@ -94,6 +96,32 @@ def m0006_lab(conn: Connection) -> None:
     Table("lab_runs", meta, *lab_runs_v1_columns())
     Table("lab_cells", meta, *lab_cells_v1_columns())
     meta.create_all(conn)
+
+
+@migration
+def m0007_context_role(conn: Connection) -> None:
+    """Retrieved context (what tools returned) as its own prompt role."""
+    _add_columns(conn, "calls", calls_v7_columns())
+    rollups = rollup_tables(MetaData())
+    for grain in ("hour", "day"):
+        table = rollups[f"rollup_model_{grain}"]
+        columns = [table.c[name] for name in CONTEXT_COLUMNS]
+        _add_columns(conn, table.name, columns, default="0")
+    # Ledgers that summed their calls in an earlier m0005 keep those sums (their
+    # calls have no context counts: the new columns' 0 is right); others sum now.
+    day = rollups["rollup_model_day"]
+    if conn.execute(select(day.c.bucket).limit(1)).first() is None:
+        rebuild_rollups(conn)
+
+
+def _add_columns(
+    conn: Connection, table: str, items: Sequence[SchemaItem], default: str | None = None
+) -> None:
+    for item in items:
+        if isinstance(item, Column):
+            kind = item.type.compile(dialect=conn.dialect)
+            rest = f" NOT NULL DEFAULT {default}" if default is not None else ""
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {item.name} {kind}{rest}"))
 
 
 def applied_migrations(conn: Connection) -> list[str]:

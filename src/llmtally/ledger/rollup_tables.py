@@ -26,6 +26,7 @@ from sqlalchemy.sql.schema import SchemaItem
 from llmtally.ledger.schema import Fixed
 
 __all__ = [
+    "CONTEXT_COLUMNS",
     "DIM_COUNTS",
     "DIM_KINDS",
     "DIM_MONEY",
@@ -42,7 +43,9 @@ __all__ = [
 ]
 
 GRAINS = {"hour": 3600, "day": 86400}
-ROLES = ("system", "tools", "history", "latest_user")
+ROLES = ("system", "tools", "history", "latest_user", "context")
+# Added by migration 0007 (retrieved context as its own prompt role)
+CONTEXT_COLUMNS = ("input_context_tokens", "cost_role_context")
 DIM_KINDS = ("user", "feature", "key", "tag", "fingerprint")
 LATENCY_METRICS = ("latency", "ttft")
 
@@ -85,16 +88,19 @@ TRACE_MONEY = ("cost_total",)
 
 
 def _measures(
-    counts: tuple[str, ...], money: tuple[str, ...], floats: tuple[str, ...] = ()
+    counts: tuple[str, ...],
+    money: tuple[str, ...],
+    floats: tuple[str, ...] = (),
+    leave_out: tuple[str, ...] = (),
 ) -> list[SchemaItem]:
     return [
-        *(Column(name, BigInteger, nullable=False, default=0) for name in counts),
-        *(Column(name, Fixed, nullable=False, default=0) for name in money),
-        *(Column(name, Double, nullable=False, default=0.0) for name in floats),
+        *(Column(n, BigInteger, nullable=False, default=0) for n in counts if n not in leave_out),
+        *(Column(n, Fixed, nullable=False, default=0) for n in money if n not in leave_out),
+        *(Column(n, Double, nullable=False, default=0.0) for n in floats if n not in leave_out),
     ]
 
 
-def _grain_tables(meta: MetaData, grain: str) -> list[Table]:
+def _grain_tables(meta: MetaData, grain: str, leave_out: tuple[str, ...]) -> list[Table]:
     bucket = Column("bucket", BigInteger, primary_key=True)
     model = Table(
         f"rollup_model_{grain}",
@@ -102,7 +108,7 @@ def _grain_tables(meta: MetaData, grain: str) -> list[Table]:
         bucket,
         Column("provider", Text, primary_key=True),
         Column("model", Text, primary_key=True),
-        *_measures(MODEL_COUNTS, MODEL_MONEY, MODEL_FLOATS),
+        *_measures(MODEL_COUNTS, MODEL_MONEY, MODEL_FLOATS, leave_out),
     )
     dim = Table(
         f"rollup_dim_{grain}",
@@ -125,9 +131,11 @@ def _grain_tables(meta: MetaData, grain: str) -> list[Table]:
     return [model, dim, latency]
 
 
-def rollup_tables(meta: MetaData) -> dict[str, Table]:
-    """Every rollup table, defined on ``meta``, by name. As migration 0005 created them."""
-    tables = [table for grain in GRAINS for table in _grain_tables(meta, grain)]
+def rollup_tables(meta: MetaData, as_created: bool = False) -> dict[str, Table]:
+    """Every rollup table, defined on ``meta``, by name; ``as_created``: as
+    migration 0005 created them (without the columns 0007 added)."""
+    leave_out = CONTEXT_COLUMNS if as_created else ()
+    tables = [table for grain in GRAINS for table in _grain_tables(meta, grain, leave_out)]
     traces = Table(
         "rollup_traces",
         meta,

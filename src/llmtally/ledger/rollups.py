@@ -181,10 +181,10 @@ def _money(row: Mapping[str, Any], column: str) -> Decimal:
 
 def _role_costs(row: Mapping[str, Any]) -> Roles:
     """(1 if the call has role counts, role tokens, role costs + other)."""
-    tokens = [row[f"input_{role}_tokens"] for role in ROLES]
-    if any(t is None for t in tokens):
+    tokens = [row.get(f"input_{role}_tokens") for role in ROLES]
+    if any(t is None for t in tokens[:4]):  # context came later: None counts as 0
         return 0, [0] * len(ROLES), [_ZERO] * (len(ROLES) + 1)
-    counts = [int(t) for t in tokens]
+    counts = [int(t or 0) for t in tokens]
     prompt = _money(row, "cost_input") + _money(row, "cost_cache_read")
     prompt += _money(row, "cost_cache_write")
     whole = max(int(row["input_tokens"] or 0), sum(counts))

@@ -58,9 +58,10 @@ _PLAIN = (
     "saved_cache",
     "saved_tier",
     "prompt_fingerprint",
+    "input_context_tokens",
 )
 # Columns added after the first release: a spooled row written before them lacks them.
-_LATER = ("saved_cache", "saved_tier", "prompt_fingerprint")
+_LATER = ("saved_cache", "saved_tier", "prompt_fingerprint", "input_context_tokens")
 _FIXED_COLUMNS = frozenset(c.name for c in calls.columns if isinstance(c.type, Fixed))
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "calls",
     "calls_v1_columns",
     "calls_v4_columns",
+    "calls_v7_columns",
     "check_fixed",
     "gateway_keys",
     "gateway_keys_v1_columns",
@@ -276,8 +277,17 @@ def lab_cells_v1_columns() -> list[SchemaItem]:
     ]
 
 
+def calls_v7_columns() -> list[SchemaItem]:
+    """What migration 0007 added to ``calls``. Never edit.
+
+    ``input_context_tokens``: prompt tokens that tools returned (tool messages,
+    tool_result blocks, function responses): retrieved context.
+    """
+    return [Column("input_context_tokens", BigInteger)]
+
+
 metadata = MetaData()
-calls = Table("calls", metadata, *calls_v1_columns(), *calls_v4_columns())
+calls = Table("calls", metadata, *calls_v1_columns(), *calls_v4_columns(), *calls_v7_columns())
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table("gateway_keys", metadata, *gateway_keys_v1_columns())
 lab_runs = Table("lab_runs", metadata, *lab_runs_v1_columns())

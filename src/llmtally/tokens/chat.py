@@ -2,9 +2,11 @@
 
 :func:`count_messages` reads a request in one of three wire formats and splits
 its prompt tokens into ``system``, ``tools`` (function schemas), ``history``
-(every non-system turn except the last user turn), ``latest_user`` and
-``overhead`` (the per-message framing and reply priming nobody typed). The parts
-always add up to ``total``.
+(every non-system turn except the last user turn), ``latest_user``, ``context``
+(what tools returned: OpenAI ``tool``/``function`` messages, Anthropic
+``tool_result`` blocks, Gemini ``functionResponse`` parts: retrieved documents,
+search results, file contents) and ``overhead`` (the per-message framing and
+reply priming nobody typed). The parts always add up to ``total``.
 
 * ``openai``: Chat Completions ``messages``. Overhead per the OpenAI cookbook
   "How to count tokens with tiktoken"
@@ -45,20 +47,21 @@ from llmtally.tokens.images import Detail, image_size, image_tokens
 __all__ = ["MessageCount", "count_messages"]
 
 Wire = Literal["openai", "anthropic", "gemini"]
-_BUCKETS = ("system", "tools", "history", "latest_user", "overhead")
+_BUCKETS = ("system", "tools", "history", "latest_user", "context", "overhead")
 COOKBOOK = "OpenAI cookbook 'How to count tokens with tiktoken'"
 _DETAILS: dict[str, Detail] = {"low": "low", "high": "high"}
 
 
 @dataclass(frozen=True, slots=True)
 class MessageCount:
-    """A request's prompt tokens; the five parts add up to ``total``."""
+    """A request's prompt tokens; the six parts add up to ``total``."""
 
     total: int
     system: int
     tools: int
     history: int
     latest_user: int
+    context: int
     overhead: int
     exact: bool
     method: str
@@ -112,7 +115,7 @@ class _Tally:
         p = self.parts
         return MessageCount(
             sum(p.values()), p["system"], p["tools"], p["history"], p["latest_user"],
-            p["overhead"], self.exact and self.tokenizer.exact, method,
+            p["context"], p["overhead"], self.exact and self.tokenizer.exact, method,
         )  # fmt: skip
 
 
@@ -146,6 +149,8 @@ def _last_user(messages: Sequence[Mapping[str, Any]], default_role: str | None =
 def _bucket(role: str, index: int, last_user: int) -> str:
     if role in ("system", "developer"):
         return "system"
+    if role in ("tool", "function"):
+        return "context"
     return "latest_user" if index == last_user else "history"
 
 
@@ -306,13 +311,13 @@ def _anthropic_block(block: object, tally: _Tally, bucket: str, where: str) -> N
     elif kind == "tool_use":
         tally.text(bucket, _string(block, "name", where))
         tally.json(bucket, block.get("input", {}))
-    elif kind == "tool_result":
+    elif kind == "tool_result":  # what a tool returned: retrieved context
         content = block.get("content", "")
         if isinstance(content, str):
-            tally.text(bucket, content)
+            tally.text("context", content)
         else:
             for j, inner in enumerate(_list(content, f"{where}.content")):
-                _anthropic_block(inner, tally, bucket, f"{where}.content[{j}]")
+                _anthropic_block(inner, tally, "context", f"{where}.content[{j}]")
     elif kind == "image":
         source = _object(block.get("source", {}), f"{where}.source")
         tally.image(bucket, _size(block, source.get("data")), "auto", where)
@@ -370,7 +375,7 @@ def _gemini_part(part: object, tally: _Tally, bucket: str, where: str) -> None:
     elif (call := part.get("functionCall", part.get("function_call"))) is not None:
         tally.json(bucket, call)
     elif (reply := part.get("functionResponse", part.get("function_response"))) is not None:
-        tally.json(bucket, reply)
+        tally.json("context", reply)  # what a tool returned: retrieved context
     elif (inline := part.get("inlineData", part.get("inline_data"))) is not None:
         inline = _object(inline, f"{where}.inlineData")
         mime = str(inline.get("mimeType", inline.get("mime_type", "")))

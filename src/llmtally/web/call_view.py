@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Body", "CallView", "CostRow", "TokenRow", "call_view", "pretty_body"]
 
-ROLES = ("system", "tools", "history", "latest_user")
+ROLES = ("system", "tools", "history", "latest_user", "context")
+_ROLE_LABELS = {"latest_user": "latest user", "context": "retrieved context (tool results)"}
 # (label, Usage field, what it is part of)
 KINDS = (
     ("input (all prompt tokens)", "input_tokens", None),
@@ -99,7 +100,11 @@ def _roles(call: Call) -> list[tuple[str, int | None, str]]:
         return []
     whole = sum(count or 0 for count in counts)
     return [
-        (role.replace("_", " "), count, f"{100 * count / whole:.1f}%" if whole and count else "")
+        (
+            _ROLE_LABELS.get(role, role),
+            count,
+            f"{100 * count / whole:.1f}%" if whole and count else "",
+        )
         for role, count in zip(ROLES, counts, strict=True)
     ]
 

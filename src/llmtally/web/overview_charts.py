@@ -13,6 +13,7 @@ __all__ = ["daily_figure", "hidden_figure", "latency_figure"]
 
 _PALETTE = ["#2f6fb2", "#d2822d", "#3a9a5b", "#b8433f", "#7d5ba6", "#8c6d46", "#d16fae"]
 _PALETTE += ["#7f7f7f", "#a9b23a", "#2bb0c1"]
+_HIDDEN_COLORS = ["#b8433f", "#d2822d", "#7d5ba6", "#2f6fb2", "#3a9a5b", "#7f7f7f", "#c9c9c9"]
 _MARGIN = {"l": 60, "r": 20, "t": 40, "b": 40}
 
 
@@ -57,6 +58,7 @@ def hidden_parts(hidden: HiddenCosts) -> list[tuple[str, Any]]:
         ("tool schemas", hidden.tools),
         ("history", hidden.history),
         ("latest user turn", hidden.latest_user),
+        ("retrieved context (tool results)", hidden.context),
         ("message framing", hidden.other),
         ("not counted by role", hidden.unattributed),
     ]
@@ -72,13 +74,13 @@ def hidden_figure(hidden: HiddenCosts) -> dict[str, Any]:
             "y": [label for label, _ in parts],
             "hovertext": [f"{label}: {usd(amount)}" for label, amount in parts],
             "hoverinfo": "text",
-            "marker": {"color": ["#b8433f", "#d2822d", "#7d5ba6", "#2f6fb2", "#7f7f7f", "#c9c9c9"]},
+            "marker": {"color": _HIDDEN_COLORS},
         }
     ]
     layout = {
         "title": {"text": "Where the input cost goes", "font": {"size": 14}},
         "height": 280,
-        "margin": {"l": 140, "r": 20, "t": 40, "b": 40},
+        "margin": {"l": 200, "r": 20, "t": 40, "b": 40},
         "xaxis": {"title": {"text": "USD"}, "rangemode": "tozero"},
         "yaxis": {"autorange": "reversed"},
     }
