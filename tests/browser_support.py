@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from playwright.sync_api import ConsoleMessage, Page
 from sqlalchemy import text
 
 from gateway_support import ListRecorder, free_port
@@ -204,3 +205,33 @@ def number(shown: str) -> int:
 
 def money(shown: str) -> Decimal:
     return Decimal(shown.strip().removeprefix("$"))
+
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are collected."""
+
+    def __init__(self, page: Page, base: str) -> None:
+        self.page, self.base = page, base
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def open(self, path: str) -> Page:
+        response = self.page.goto(self.base + path, wait_until="load")
+        assert response is not None and response.status == 200, (path, response)
+        self.page.wait_for_load_state("networkidle")
+        self.check()
+        return self.page
+
+    def check(self) -> None:
+        assert self.problems == [], self.problems
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path: Path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        assert 0 < path.stat().st_size < 400_000, (name, path.stat().st_size)

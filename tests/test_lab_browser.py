@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 
 from browser_support import (
     CHROMIUM_ARGS,
     SCREENSHOTS,
+    Watched,
     dashboard,
     gateway_with,
     require_chromium,
@@ -53,27 +54,6 @@ models:
   - regex: '(?i)hello|391'
   - length: {{max: 40}}
 """
-
-
-class Watched:
-    """A page whose console errors and uncaught exceptions are collected."""
-
-    def __init__(self, page: Page, base: str) -> None:
-        self.page, self.base = page, base
-        self.problems: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.problems.append(f"console {message.type}: {message.text}")
-
-    def open(self, path: str) -> Page:
-        response = self.page.goto(self.base + path, wait_until="load")
-        assert response is not None and response.status == 200, (path, response)
-        self.page.wait_for_load_state("networkidle")
-        assert self.problems == [], self.problems
-        return self.page
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import text
 
 from browser_support import (
     CHROMIUM_ARGS,
     NOW,
-    SCREENSHOTS,
     TRACE,
     Seeded,
+    Watched,
     dashboard,
     gateway_with,
     money,
@@ -62,36 +61,6 @@ def browser() -> Iterator[Browser]:
         launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield launched
         launched.close()
-
-
-class Watched:
-    """A page whose console errors and uncaught exceptions are collected."""
-
-    def __init__(self, page: Page, base: str) -> None:
-        self.page, self.base = page, base
-        self.problems: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.problems.append(f"console {message.type}: {message.text}")
-
-    def open(self, path: str) -> Page:
-        response = self.page.goto(self.base + path, wait_until="load")
-        assert response is not None and response.status == 200, (path, response)
-        self.page.wait_for_load_state("networkidle")
-        self.check()
-        return self.page
-
-    def check(self) -> None:
-        assert self.problems == [], self.problems
-
-    def screenshot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path: Path = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        assert 0 < path.stat().st_size < 400_000, (name, path.stat().st_size)
 
 
 @pytest.fixture

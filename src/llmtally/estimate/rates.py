@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from llmtally.catalog.price import Price
 from llmtally.meter import PricingError, cost
@@ -33,19 +33,7 @@ RateKind = Literal[
     "output_image",
     "request",
 ]
-RATE_KINDS: tuple[RateKind, ...] = (
-    "input",
-    "cache_read",
-    "cache_write",
-    "cache_write_1h",
-    "input_image",
-    "input_audio",
-    "output",
-    "reasoning",
-    "output_audio",
-    "output_image",
-    "request",
-)
+RATE_KINDS: tuple[RateKind, ...] = get_args(RateKind)
 
 
 def as_tier(name: str) -> ServiceTier:
