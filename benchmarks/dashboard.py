@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import statistics
 import subprocess
@@ -41,30 +40,6 @@ from sqlalchemy import Connection, text
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / ".data"
 sys.path.insert(0, str(ROOT / "benchmarks"))
-
-
-def ledger(calls: int) -> tuple[str, dt.datetime]:
-    """The ledger's URL and the moment it was made; made first when missing."""
-    path = DATA / f"ledger-{calls}.sqlite3"
-    info = path.with_suffix(".sqlite3.json")
-    if not info.exists():
-        from llmtally.ledger import open_store
-        from synthetic import fill
-
-        DATA.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        started = time.perf_counter()
-        with open_store(f"sqlite:///{path}") as store:
-            made = fill(store, calls, 30, now)
-        seconds = time.perf_counter() - started
-        info.write_text(
-            json.dumps({"calls": made, "days": 30, "now": now.isoformat(), "seconds": seconds})
-        )
-    meta = json.loads(info.read_text())
-    print(f"ledger: {path.name}, {meta['calls']:,} calls over {meta['days']} days to {meta['now']}")
-    print(f"  made in {meta['seconds']:.0f} s; {path.stat().st_size / 1e9:.1f} GB")
-    return f"sqlite:///{path}", dt.datetime.fromisoformat(meta["now"])
 
 
 def _stamp(moment: dt.datetime) -> str:
@@ -251,7 +226,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--raw-rounds", type=int, default=2, help="rounds of the slow baselines")
     args = parser.parse_args()
-    url, now = ledger(args.calls)
+    import synthetic  # beside this file (sys.path above)
+
+    url, now = synthetic.ledger(DATA, "ledger", args.calls)
     summary(measure(url, now, args.rounds, args.raw_rounds))
 
 

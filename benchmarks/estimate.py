@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import sys
 import time
@@ -48,38 +47,6 @@ PLAIN_READ = (
     " output_image_tokens, requests, cost_total, images, audio_seconds, characters"
     " FROM calls WHERE started_at >= ?"
 )
-
-
-def ledger(calls: int) -> tuple[str, dt.datetime]:
-    """The ledger's URL and the moment it was made; made first when missing."""
-    path = DATA / f"estimate-{calls}.sqlite3"
-    info = path.with_suffix(".sqlite3.json")
-    if not info.exists():
-        from llmtally.ledger import open_store
-        from synthetic import calls as synthetic_calls
-
-        DATA.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        started = time.perf_counter()
-        written = 0
-        with open_store(f"sqlite:///{path}") as store:
-            batch: list[dict[str, Any]] = []
-            for row in synthetic_calls(calls, 30, now):
-                batch.append(row)
-                if len(batch) == 20_000:
-                    store.insert_rows(batch)
-                    written += len(batch)
-                    batch = []
-            store.insert_rows(batch)
-            written += len(batch)
-        seconds = time.perf_counter() - started
-        meta = {"calls": written, "days": 30, "now": now.isoformat(), "seconds": seconds}
-        info.write_text(json.dumps(meta))
-    meta = json.loads(info.read_text())
-    print(f"ledger: {path.name}, {meta['calls']:,} calls over {meta['days']} days to {meta['now']}")
-    print(f"  made in {meta['seconds']:.0f} s; {path.stat().st_size / 1e6:,.0f} MB")
-    return f"sqlite:///{path}", dt.datetime.fromisoformat(meta["now"])
 
 
 def timed(fn: Any) -> tuple[float, Any]:
@@ -141,7 +108,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    url, now = ledger(args.calls)
+    import synthetic  # beside this file (sys.path above)
+
+    url, now = synthetic.ledger(DATA, "estimate", args.calls)
     summary(measure(url, now, args.rounds), args.calls)
 
 

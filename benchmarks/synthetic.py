@@ -15,16 +15,18 @@ import datetime as dt
 import functools
 import json
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmtally.catalog import Catalog
-from llmtally.ledger import Store
+from llmtally.ledger import Store, open_store
 from llmtally.meter import cost, savings
 from llmtally.usage import Usage, new_ulid
 
-__all__ = ["calls", "fill"]
+__all__ = ["calls", "fill", "ledger"]
 
 MODELS = [  # (provider, model, share of calls, mean input tokens, mean output tokens)
     ("openai", "gpt-4o-mini", 30, 1800, 300),
@@ -203,3 +205,25 @@ def fill(store: Store, total: int, days: int, now: dt.datetime, batch: int = 20_
             rows = []
     store.insert_rows(rows)
     return written + len(rows)
+
+
+def ledger(folder: Path, name: str, total: int, days: int = 30) -> tuple[str, dt.datetime]:
+    """The URL of ``folder/<name>-<total>.sqlite3`` and the moment it was made;
+    made first (``total`` calls over ``days`` days to now) when missing. Its
+    facts are kept beside it as JSON, so later runs see the same ledger."""
+    path = folder / f"{name}-{total}.sqlite3"
+    info = path.with_suffix(".sqlite3.json")
+    if not info.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        started = time.perf_counter()
+        with open_store(f"sqlite:///{path}") as store:
+            made = fill(store, total, days, now)
+        seconds = time.perf_counter() - started
+        facts = {"calls": made, "days": days, "now": now.isoformat(), "seconds": seconds}
+        info.write_text(json.dumps(facts))
+    meta = json.loads(info.read_text())
+    print(f"ledger: {path.name}, {meta['calls']:,} calls over {meta['days']} days to {meta['now']}")
+    print(f"  made in {meta['seconds']:.0f} s; {path.stat().st_size / 1e6:,.0f} MB")
+    return f"sqlite:///{path}", dt.datetime.fromisoformat(meta["now"])

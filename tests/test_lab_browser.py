@@ -10,15 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from browser_support import (
-    CHROMIUM_ARGS,
+from browser_support import (  # noqa: F401 (browser: a fixture)
     SCREENSHOTS,
     Watched,
+    browser,
     dashboard,
     gateway_with,
-    require_chromium,
     served,
 )
 from lab_support import (
@@ -73,17 +72,8 @@ def lab_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ru
         web.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def tab(browser: Browser, lab_site: tuple[str, RunResults]) -> Iterator[Watched]:
+def tab(browser: Browser, lab_site: tuple[str, RunResults]) -> Iterator[Watched]:  # noqa: F811
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     watched = Watched(context.new_page(), lab_site[0])
     yield watched

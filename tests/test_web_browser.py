@@ -15,20 +15,19 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlalchemy import text
 
-from browser_support import (
-    CHROMIUM_ARGS,
+from browser_support import (  # noqa: F401 (browser: a fixture)
     NOW,
     TRACE,
     Seeded,
     Watched,
+    browser,
     dashboard,
     gateway_with,
     money,
     number,
-    require_chromium,
     seed,
     served,
     sql_time,
@@ -54,17 +53,8 @@ def base_url(ledger: tuple[Store, Seeded]) -> Iterator[str]:
     web.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def tab(browser: Browser, base_url: str) -> Iterator[Watched]:
+def tab(browser: Browser, base_url: str) -> Iterator[Watched]:  # noqa: F811
     context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
     watched = Watched(context.new_page(), base_url)
     yield watched
