@@ -180,3 +180,22 @@ def test_prompt_fingerprints_group_by_the_system_prompt_only() -> None:
     )
     gemini = {"systemInstruction": {"parts": [{"text": "S"}]}}
     assert prompt_fingerprint(gemini) is not None and len(prompt_fingerprint(gemini) or "") == 16
+
+
+def test_trace_stats_count_traces_by_their_root_call(store: Store) -> None:  # noqa: F811
+    at = dt.datetime(2026, 11, 18, 9, tzinfo=UTC)
+    root = priced(at, 1_000, trace_id="a")
+    made = [
+        root,
+        priced(at, 2_000, trace_id="a", parent_id=root.id),
+        priced(at, 3_000, trace_id="a", parent_id=root.id, feature="title"),
+        priced(at, 4_000, trace_id="b"),
+        priced(at, 5_000),  # no trace
+    ]
+    store.insert_many(made)
+    stats = overview(store, NOW).trace_stats
+    traced = made[:4]
+    assert (stats.traces, stats.calls) == (2, 4)
+    assert stats.cost == sum((c.cost.total for c in traced if c.cost), Decimal(0))
+    assert stats.calls_per_trace == 2.0
+    assert stats.cost_per_trace == (stats.cost / 2).quantize(Decimal("1e-10"))

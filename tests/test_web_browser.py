@@ -231,6 +231,12 @@ def test_overview_numbers_equal_plain_sql(tab: Watched, ledger: tuple[Store, See
         page.wait_for_selector(f"{chart} svg.main-svg")
         assert page.locator(f"{chart} .bars .point").count() >= 1, chart
     assert page.locator("#models-latency tbody tr").count() == 3
+    # one trace (its root has no parent): 4 calls
+    roots = sql_totals(store, "trace_id IS NOT NULL AND parent_id IS NULL")
+    traced = sql_totals(store, "trace_id IS NOT NULL")
+    assert number(page.inner_text("#trace-count")) == roots.calls == 1
+    assert page.inner_text("#calls-per-trace") == f"{traced.calls / roots.calls:.1f}" == "4.0"
+    assert money(page.inner_text("#cost-per-trace")) == traced.cost / roots.calls
     tab.screenshot("overview")
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "ModelDay",
     "Overview",
     "TraceRow",
+    "TraceStats",
     "Window",
     "overview",
 ]
@@ -73,6 +74,24 @@ class TraceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceStats:
+    """Agent fan-out: calls with a trace id, and the traces they belong to
+    (counted by their root call, the one without a parent)."""
+
+    traces: int
+    calls: int
+    cost: Decimal
+
+    @property
+    def calls_per_trace(self) -> float | None:
+        return self.calls / self.traces if self.traces else None
+
+    @property
+    def cost_per_trace(self) -> Decimal | None:
+        return (self.cost / self.traces).quantize(Decimal("1e-10")) if self.traces else None
+
+
+@dataclass(frozen=True, slots=True)
 class CallRow:
     id: str
     started_at: dt.datetime
@@ -100,6 +119,7 @@ class Overview:
     top_features: list[ReportRow]
     top_fingerprints: list[ReportRow]
     top_traces: list[TraceRow]
+    trace_stats: TraceStats
     top_calls: list[CallRow]
     hidden: HiddenCosts
     models: list[ModelStats]
@@ -219,6 +239,7 @@ def overview(store: Store, now: dt.datetime | None = None) -> Overview:
         traces, top_calls = _top_traces(conn, since), _top_calls(conn, since)
         hidden, models = hidden_costs(conn, since, tomorrow), model_stats(conn, since, tomorrow)
         fingerprints = _top_fingerprints(conn, since, tomorrow)
+        trace_stats = _trace_stats(conn, since, tomorrow)
         empty = conn.execute(select(calls.c.id).limit(1)).first() is None
     projected, note = _projection(daily, mtd, now)
     return Overview(
@@ -234,10 +255,25 @@ def overview(store: Store, now: dt.datetime | None = None) -> Overview:
         daily=[d for d in daily if d.day >= since.date()],
         top_fingerprints=fingerprints,
         top_traces=traces,
+        trace_stats=trace_stats,
         top_calls=top_calls,
         hidden=hidden,
         models=models,
         **_tops(store, since, tomorrow),
+    )
+
+
+def _trace_stats(conn: Connection, since: dt.datetime, until: dt.datetime) -> TraceStats:
+    source = table("dim", "day")
+    ranges = [(_day_bucket(since), _day_bucket(until))]
+    kinds = [source.c.kind.in_(("traced", "trace-root"))]
+    rows = table_sums(conn, source, ranges, [source.c.kind], ("calls", "cost_total"), kinds)
+    found = {row.kind: row for row in rows}
+    traced, roots = found.get("traced"), found.get("trace-root")
+    return TraceStats(
+        traces=int(roots.calls) if roots else 0,
+        calls=int(traced.calls) if traced else 0,
+        cost=Decimal(traced.cost_total) if traced else Decimal(0),
     )
 
 

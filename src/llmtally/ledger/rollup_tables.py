@@ -10,7 +10,9 @@ table and only the minutes at either end from ``calls`` itself.
   dashboard shows (counts, tokens, cost by component, hidden-cost shares,
   savings, latency sums).
 - ``rollup_dim_<grain>``: per attribute (``kind`` = user, feature, key, tag,
-  fingerprint) and its value ('' when the call has none).
+  fingerprint) and its value ('' when the call has none); ``traced`` (calls
+  with a trace id) and ``trace-root`` (those without a parent: one per trace)
+  with value ''.
 - ``rollup_latency_<grain>``: a log-bucketed histogram of latency and time to
   first token per provider and model, for percentiles.
 - ``rollup_traces``: per trace, not bucketed: calls, cost, first and last call.
@@ -46,7 +48,7 @@ GRAINS = {"hour": 3600, "day": 86400}
 ROLES = ("system", "tools", "history", "latest_user", "context")
 # Added by migration 0007 (retrieved context as its own prompt role)
 CONTEXT_COLUMNS = ("input_context_tokens", "cost_role_context")
-DIM_KINDS = ("user", "feature", "key", "tag", "fingerprint")
+DIM_KINDS = ("user", "feature", "key", "tag", "fingerprint", "traced", "trace-root")
 LATENCY_METRICS = ("latency", "ttft")
 
 MODEL_COUNTS = (

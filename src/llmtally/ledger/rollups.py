@@ -254,6 +254,10 @@ def _dims(row: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     tags = json.loads(row["tags"]) if row["tags"] else []
     for tag in dict.fromkeys(tags or [""]):
         yield "tag", str(tag)
+    if row["trace_id"]:  # for calls and cost per trace: traced calls over root calls
+        yield "traced", ""
+        if not row["parent_id"]:
+            yield "trace-root", ""
 
 
 def summarise(rows: Iterable[Mapping[str, Any]]) -> Rollup:
