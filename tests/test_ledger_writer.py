@@ -78,7 +78,10 @@ def test_batches_by_size_and_by_time(store: Store, tmp_path: Path) -> None:  # n
 
 
 def test_close_drains_everything(store: Store, tmp_path: Path) -> None:  # noqa: F811
-    writer = LedgerWriter(store, tmp_path / "spool.jsonl", batch_size=5000, flush_interval=5)
+    # one batch of 1,501 rows (about 1 s on PostgreSQL here): room for a busy machine
+    writer = LedgerWriter(
+        store, tmp_path / "spool.jsonl", batch_size=5000, flush_interval=5, db_timeout=20
+    )
     submit(writer, 1500)
     last = simple_call(9999)
     writer.submit(last, CallBodies(last.id, "request", "response"))
