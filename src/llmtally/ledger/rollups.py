@@ -17,13 +17,15 @@ counts do not cover (message framing, estimate drift) is ``cost_role_other``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
 from llmtally.ledger.rollup_tables import (
@@ -268,9 +270,9 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> Rollup:
     return rollup
 
 
-def _upsert(conn: Connection, table: Table) -> Insert:
+def _upsert(dialect: str, table: Table) -> Insert:
     keys = [c.name for c in table.primary_key.columns]
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         stmt: Any = pg_insert(table)
@@ -294,12 +296,50 @@ def _upsert(conn: Connection, table: Table) -> Insert:
     return result
 
 
+class _Compiled(NamedTuple):
+    """An upsert compiled once per database dialect: its SQL and, per parameter,
+    the column's bind processor (``Fixed`` to units, datetimes to text on SQLite)."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+
+
+@functools.cache
+def _compiled(dialect: Dialect, name: str) -> _Compiled:
+    table = ROLLUPS[name]
+    names = tuple(c.name for c in table.columns)
+    compiled = _upsert(dialect.name, table).compile(dialect=dialect, column_keys=list(names))
+    order = tuple(compiled.positiontup or ()) if compiled.positional else names
+    processors = tuple(table.c[key].type.bind_processor(dialect) for key in order)
+    return _Compiled(compiled.string, order, processors, bool(compiled.positional))
+
+
+def _values(plan: _Compiled, row: Mapping[str, Any]) -> list[Any]:
+    found = []
+    for key, process in zip(plan.names, plan.processors, strict=True):
+        value = row[key]
+        found.append(value if process is None or value is None else process(value))
+    return found
+
+
+def _parameters(plan: _Compiled, updates: list[dict[str, Any]]) -> list[Any]:
+    """Driver parameters: SQLAlchemy's per-row bookkeeping costs more than the
+    upsert itself at the writer's batch sizes, so rows go to the driver directly
+    (through each column's own bind processor)."""
+    if plan.positional:
+        return [tuple(_values(plan, row)) for row in updates]
+    return [dict(zip(plan.names, _values(plan, row), strict=True)) for row in updates]
+
+
 def apply_rollups(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
     """Add ``rows`` (newly inserted ``calls`` rows) to the rollup tables, in
     the caller's transaction."""
     for name, updates in summarise(rows).by_table().items():
         if updates:
-            conn.execute(_upsert(conn, ROLLUPS[name]), updates)
+            plan = _compiled(conn.dialect, name)
+            conn.exec_driver_sql(plan.sql, _parameters(plan, updates))
 
 
 def rebuild_rollups(conn: Connection) -> int:
