@@ -25,7 +25,7 @@ from llmtally.ledger.rollup_tables import ROLLUPS
 from llmtally.ledger.rollups import bin_of, bin_value, rebuild_rollups
 from llmtally.ledger.rows import call_to_row
 from llmtally.ledger.schema import calls_v1_columns, calls_v4_columns
-from llmtally.meter import cost
+from llmtally.meter import Cost, cost
 from llmtally.usage import Call, Usage, new_ulid
 from test_ledger_support import db_url, pg_base_url, price, store  # noqa: F401
 
@@ -222,3 +222,19 @@ def test_latency_bins_hold_their_values() -> None:
     for ms in (0.2, 1.0, 3.7, 99.0, 1234.5, 60_000.0):
         b = bin_of(ms)
         assert abs(bin_value(b) - ms) / ms <= 0.08 or ms < 1
+
+
+def test_large_amounts_stay_exact_in_the_rollups(store: Store) -> None:  # noqa: F811
+    big = Decimal("123456789.0123456789")  # beyond a float's 53 bits in 1e-10 units
+    amounts = dict.fromkeys(
+        ("input", "cache_read", "cache_write", "output", "reasoning", "audio", "images"),
+        Decimal(0),
+    )
+    paid = Cost(**amounts, request=big, price=price())
+    made = [replace(random_call(random.Random(i)), cost=paid, cost_error=None) for i in range(3)]
+    store.insert_many(made)
+    since = min(c.started_at for c in made)
+    assert spend_total(store, since).cost_total == 3 * big
+    with store.engine.connect() as conn:
+        day = ROLLUPS["rollup_model_day"]
+        assert conn.execute(select(func.sum(day.c.cost_request))).scalar_one() == 3 * big

@@ -20,14 +20,15 @@ import datetime as dt
 import functools
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
+from llmtally.ledger.driver import Compiled, compile_insert, driver_parameters
 from llmtally.ledger.rollup_tables import (
     DIM_COUNTS,
     DIM_MONEY,
@@ -296,41 +297,9 @@ def _upsert(dialect: str, table: Table) -> Insert:
     return result
 
 
-class _Compiled(NamedTuple):
-    """An upsert compiled once per database dialect: its SQL and, per parameter,
-    the column's bind processor (``Fixed`` to units, datetimes to text on SQLite)."""
-
-    sql: str
-    names: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-    positional: bool
-
-
 @functools.cache
-def _compiled(dialect: Dialect, name: str) -> _Compiled:
-    table = ROLLUPS[name]
-    names = tuple(c.name for c in table.columns)
-    compiled = _upsert(dialect.name, table).compile(dialect=dialect, column_keys=list(names))
-    order = tuple(compiled.positiontup or ()) if compiled.positional else names
-    processors = tuple(table.c[key].type.bind_processor(dialect) for key in order)
-    return _Compiled(compiled.string, order, processors, bool(compiled.positional))
-
-
-def _values(plan: _Compiled, row: Mapping[str, Any]) -> list[Any]:
-    found = []
-    for key, process in zip(plan.names, plan.processors, strict=True):
-        value = row[key]
-        found.append(value if process is None or value is None else process(value))
-    return found
-
-
-def _parameters(plan: _Compiled, updates: list[dict[str, Any]]) -> list[Any]:
-    """Driver parameters: SQLAlchemy's per-row bookkeeping costs more than the
-    upsert itself at the writer's batch sizes, so rows go to the driver directly
-    (through each column's own bind processor)."""
-    if plan.positional:
-        return [tuple(_values(plan, row)) for row in updates]
-    return [dict(zip(plan.names, _values(plan, row), strict=True)) for row in updates]
+def _compiled(dialect: Dialect, name: str) -> Compiled:
+    return compile_insert(dialect, ROLLUPS[name], _upsert(dialect.name, ROLLUPS[name]))
 
 
 def apply_rollups(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -339,7 +308,7 @@ def apply_rollups(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
     for name, updates in summarise(rows).by_table().items():
         if updates:
             plan = _compiled(conn.dialect, name)
-            conn.exec_driver_sql(plan.sql, _parameters(plan, updates))
+            conn.exec_driver_sql(plan.sql, driver_parameters(plan, updates))
 
 
 def rebuild_rollups(conn: Connection) -> int:

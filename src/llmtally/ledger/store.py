@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, create_engine, event, func, or_, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.dml import Insert
 
 from llmtally.config import database_url
+from llmtally.ledger.driver import Compiled, compile_insert, driver_parameters
 from llmtally.ledger.migrations import migrate
 from llmtally.ledger.rollups import apply_rollups
 from llmtally.ledger.rows import (
@@ -35,6 +37,7 @@ from llmtally.usage import Call
 __all__ = ["DEFAULT_LIMIT", "Store", "open_store"]
 
 DEFAULT_LIMIT = 100
+_ID_CHUNK = 500  # ids per "already stored?" query (SQLite's variable limit is 32766)
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 5
 
@@ -85,6 +88,11 @@ def _upsert_nothing(dialect: str, table: Any, key: str) -> Insert:
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
+@functools.cache
+def _sqlite_calls_insert(dialect: Dialect) -> Compiled:
+    return compile_insert(dialect, calls, _upsert_nothing("sqlite", calls, "id"))
+
+
 def _first_of_each(rows: Sequence[dict[str, Any]], ids: set[str]) -> list[dict[str, Any]]:
     """The rows whose id is in ``ids``, each id once (the first row inserted)."""
     taken: list[dict[str, Any]] = []
@@ -125,11 +133,26 @@ class Store:
             return
         with self._write() as conn, conn.begin():
             if rows:
-                stmt = _upsert_nothing(self.dialect, calls, "id").returning(calls.c.id)
-                stored = set(conn.execute(stmt, list(rows)).scalars())
+                stored = self._insert_calls(conn, rows)
                 apply_rollups(conn, _first_of_each(rows, stored))
             if bodies:
                 conn.execute(_upsert_nothing(self.dialect, call_bodies, "call_id"), list(bodies))
+
+    def _insert_calls(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert ``rows`` (known ids skipped); the ids actually inserted."""
+        if self.dialect != "sqlite":
+            stmt = _upsert_nothing(self.dialect, calls, "id").returning(calls.c.id)
+            return set(conn.execute(stmt, list(rows)).scalars())
+        # SQLite: the write lock is held (BEGIN IMMEDIATE), so the ids not there
+        # before the insert are the ones it added; the rows go to the driver as is.
+        ids = list(dict.fromkeys(row["id"] for row in rows))
+        known: set[str] = set()
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            known.update(conn.execute(select(calls.c.id).where(calls.c.id.in_(chunk))).scalars())
+        plan = _sqlite_calls_insert(conn.dialect)
+        conn.exec_driver_sql(plan.sql, driver_parameters(plan, list(rows)))
+        return set(ids) - known
 
     def insert_many(self, items: Iterable[Call], bodies: Iterable[CallBodies] = ()) -> None:
         """Store calls (and their bodies); a call whose id is stored already is skipped."""
