@@ -238,3 +238,16 @@ def test_large_amounts_stay_exact_in_the_rollups(store: Store) -> None:  # noqa:
     with store.engine.connect() as conn:
         day = ROLLUPS["rollup_model_day"]
         assert conn.execute(select(func.sum(day.c.cost_request))).scalar_one() == 3 * big
+
+
+def test_a_row_lacking_columns_takes_their_defaults(store: Store) -> None:  # noqa: F811
+    from test_ledger_support import simple_call
+
+    call = simple_call(0, usage=Usage(input_tokens=5, output_tokens=2, characters=0))
+    row = call_to_row(call)
+    del row["characters"], row["input_context_tokens"], row["saved_cache"]
+    store.insert_rows([row])
+    back = store.get(call.id)
+    assert back is not None and back.usage.characters == 0
+    assert back.input_context_tokens is None and back.saved_cache is None
+    assert spend_total(store, call.started_at).calls == 1

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.sql.dml import Insert
 
 __all__ = ["Compiled", "compile_insert", "driver_parameters"]
@@ -26,6 +27,7 @@ class Compiled(NamedTuple):
     sql: str
     names: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
+    defaults: tuple[Any, ...]  # for a key a row lacks: the column's scalar default, or None
     positional: bool
 
 
@@ -38,13 +40,19 @@ def compile_insert(dialect: Dialect, table: Table, statement: Insert) -> Compile
     processors = tuple(
         table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in order
     )
-    return Compiled(compiled.string, order, processors, bool(compiled.positional))
+    defaults = tuple(_default(table, key) for key in order)
+    return Compiled(compiled.string, order, processors, defaults, bool(compiled.positional))
+
+
+def _default(table: Table, key: str) -> Any:
+    default = table.c[key].default
+    return default.arg if isinstance(default, ScalarElementColumnDefault) else None
 
 
 def _values(plan: Compiled, row: Mapping[str, Any]) -> list[Any]:
     found = []
-    for key, process in zip(plan.names, plan.processors, strict=True):
-        value = row[key]
+    for key, process, default in zip(plan.names, plan.processors, plan.defaults, strict=True):
+        value = row.get(key, default)
         found.append(value if process is None or value is None else process(value))
     return found
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, create_engine, event, func, or_, select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from llmtally.config import database_url
 from llmtally.ledger.driver import Compiled, compile_insert, driver_parameters
@@ -88,6 +89,17 @@ def _upsert_nothing(dialect: str, table: Any, key: str) -> Insert:
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
+# A row may leave out columns: they take their default (0 for counts, else NULL).
+_CALL_DEFAULTS = {
+    c.name: c.default.arg if isinstance(c.default, ScalarElementColumnDefault) else None
+    for c in calls.columns
+}
+
+
+def _complete(row: dict[str, Any]) -> dict[str, Any]:
+    return row if row.keys() >= _CALL_DEFAULTS.keys() else {**_CALL_DEFAULTS, **row}
+
+
 @functools.cache
 def _sqlite_calls_insert(dialect: Dialect) -> Compiled:
     return compile_insert(dialect, calls, _upsert_nothing("sqlite", calls, "id"))
@@ -133,6 +145,9 @@ class Store:
             return
         with self._write() as conn, conn.begin():
             if rows:
+                rows = [
+                    row if row.keys() >= _CALL_DEFAULTS.keys() else _complete(row) for row in rows
+                ]
                 stored = self._insert_calls(conn, rows)
                 apply_rollups(conn, _first_of_each(rows, stored))
             if bodies:
