@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 __all__ = ["Compiled", "compile_insert", "driver_parameters"]
 
