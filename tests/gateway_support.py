@@ -89,7 +89,7 @@ class ServeRun:
     err: str = ""
 
 
-def _wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
     for _ in range(600):
         if process.poll() is not None:
             raise AssertionError(f"llmtally serve exited with {process.returncode}")
@@ -118,7 +118,7 @@ def serve_process(tmp_path: Path, config_yaml: str) -> Iterator[ServeRun]:
     )
     run = ServeRun(f"http://127.0.0.1:{port}", database, process)
     try:
-        _wait_up(run.url, process)
+        wait_up(run.url, process)
         yield run
     finally:
         if process.poll() is None:

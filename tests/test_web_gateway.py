@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from browser_support import GATEWAY_CONFIG, dashboard, fetch, gateway_with
-from gateway_support import LLMTALLY, ListRecorder, free_port
+from gateway_support import LLMTALLY, ListRecorder, free_port, wait_up
 from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.gateway.app import Gateway, is_api_path
@@ -87,18 +86,6 @@ def test_serve_refuses_a_public_address_without_an_admin_token(
         check_admin_token("192.168.1.10", None)
 
 
-def _wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise AssertionError(f"llmtally serve exited with {process.returncode}")
-        try:
-            httpx.get(f"{url}/v1/models", timeout=0.5)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise AssertionError("llmtally serve did not start")
-
-
 def test_serve_on_a_public_address_asks_for_the_admin_token(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     with open_store(database) as store:
@@ -118,7 +105,7 @@ def test_serve_on_a_public_address_asks_for_the_admin_token(tmp_path: Path) -> N
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(url, process)
+        wait_up(url, process)
         with httpx.Client(base_url=url, timeout=10) as http:
             assert http.get("/calls").status_code == 303
             assert http.get("/calls", headers={"authorization": "Bearer wrong"}).status_code == 401

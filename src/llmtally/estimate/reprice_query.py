@@ -29,6 +29,7 @@ from sqlalchemy.sql import ColumnElement
 
 from llmtally.analytics.ranges import EPOCH
 from llmtally.ledger.rollup_tables import ROLLUPS
+from llmtally.ledger.rows import USAGE_COUNTS
 from llmtally.ledger.schema import call_bodies, calls
 
 __all__ = [
@@ -43,19 +44,9 @@ __all__ = [
     "source_models",
 ]
 
-COUNTS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "input_audio_tokens",
-    "input_image_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "output_audio_tokens",
-    "output_image_tokens",
-    "requests",
-)
+# The recorded counts re-pricing reads: every Usage count but characters
+# (calls priced per character are left out, not re-priced).
+COUNTS = tuple(name for name in USAGE_COUNTS if name != "characters")
 _HOUR = dt.timedelta(hours=1)
 _MODEL = func.coalesce(calls.c.model_served, calls.c.model_requested)
 GROUP_KEYS: dict[str, ColumnElement[Any]] = {
