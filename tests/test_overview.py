@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from llmtally.analytics.hidden import hidden_costs, model_stats
+from llmtally.analytics.hidden import hidden_costs, model_stats, performance
 from llmtally.analytics.overview import overview
 from llmtally.catalog.price import Price, Tier
 from llmtally.gateway.fingerprint import prompt_fingerprint
@@ -135,7 +135,10 @@ def test_latency_percentiles_per_model_are_within_a_bin(store: Store) -> None:  
     store.insert_many(made)
     with store.engine.connect() as conn:
         # starts and ends mid-hour: raw edges, hour and day rollups all take part
-        (stats,) = model_stats(conn, at + dt.timedelta(minutes=7), at + dt.timedelta(hours=30))
+        since, until = at + dt.timedelta(minutes=7), at + dt.timedelta(hours=30)
+        (stats,) = model_stats(conn, since, until)
+        # the overview reads both at once: the same figures
+        assert performance(conn, since, until) == (hidden_costs(conn, since, until), [stats])
     inside = made[7:]
     latencies = sorted(c.latency_ms for c in inside)
     for q, found in ((0.5, stats.latency_p50), (0.95, stats.latency_p95)):

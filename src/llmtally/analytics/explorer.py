@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import and_, case, func, or_, select
 
 from llmtally.analytics.filters import ERROR_STATUS, CallFilter, FilterError, check_text
+from llmtally.analytics.rollup_query import started_bucket
 from llmtally.ledger.rows import row_to_call
 from llmtally.ledger.schema import calls
 
@@ -193,17 +194,6 @@ def pick_bucket(where: CallFilter, now: dt.datetime) -> Bucket:
     return "hour" if (where.until or now) - where.since <= HOURLY_UP_TO else "day"
 
 
-def _bucket(dialect: str, bucket: Bucket) -> ColumnElement[Any]:
-    started = calls.c.started_at
-    if dialect == "postgresql":
-        pattern = 'YYYY-MM-DD HH24":00"' if bucket == "hour" else "YYYY-MM-DD"
-        return func.to_char(func.timezone("UTC", started), pattern)
-    # SQLite stores UTC as text, 'YYYY-MM-DD HH:MM:SS.ffffff'
-    if bucket == "hour":
-        return func.substr(started, 1, 13).concat(":00")
-    return func.substr(started, 1, 10)
-
-
 def spend_series(store: Store, where: CallFilter, bucket: Bucket) -> list[SpendPoint]:
     """Calls, exact cost and errors per bucket, oldest first; empty buckets are absent."""
     from llmtally.analytics.explorer_rollups import rollup_series
@@ -216,7 +206,7 @@ def raw_series(
     store: Store, where: CallFilter, bucket: Bucket, also: ColumnElement[bool] | None = None
 ) -> list[SpendPoint]:
     """``spend_series`` read from ``calls`` (and ``also``)."""
-    key = _bucket(store.dialect, bucket).label("bucket")
+    key = started_bucket(store.dialect, bucket == "hour").label("bucket")
     query = select(
         key,
         func.count().label("calls"),

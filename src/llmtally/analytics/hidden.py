@@ -30,7 +30,14 @@ from llmtally.ledger.rollup_tables import MODEL_COUNTS, MODEL_FLOATS, MODEL_MONE
 from llmtally.ledger.rollups import Rollup, bin_value, summarise
 from llmtally.ledger.schema import calls
 
-__all__ = ["HiddenCosts", "ModelStats", "hidden_costs", "model_stats", "percentile"]
+__all__ = [
+    "HiddenCosts",
+    "ModelStats",
+    "hidden_costs",
+    "model_stats",
+    "percentile",
+    "performance",
+]
 
 _MEASURES = (*MODEL_COUNTS, *MODEL_MONEY, *MODEL_FLOATS)
 _ZERO = Decimal(0)
@@ -95,8 +102,11 @@ def _edges(conn: Connection, plan: Plan) -> Rollup:
     return summarise(dict(row) for row in rows)
 
 
-def _model_sums(conn: Connection, plan: Plan) -> dict[tuple[str, str], dict[str, Any]]:
-    sums: dict[tuple[str, str], dict[str, Any]] = {}
+ModelSums = dict[tuple[str, str], dict[str, Any]]
+
+
+def _model_sums(conn: Connection, plan: Plan, edges: Rollup) -> ModelSums:
+    sums: ModelSums = {}
 
     def add(key: tuple[str, str], values: Mapping[str, Any]) -> None:
         found = sums.setdefault(key, dict.fromkeys(_MEASURES, 0))
@@ -108,15 +118,20 @@ def _model_sums(conn: Connection, plan: Plan) -> dict[tuple[str, str], dict[str,
         keys = [source.c.provider, source.c.model]
         for row in table_sums(conn, source, ranges, keys, _MEASURES):
             add((row.provider, row.model), dict(row._mapping))
-    for (_, provider, model), values in _edges(conn, plan).model.items():
+    for (_, provider, model), values in edges.model.items():
         add((provider, model), dict(zip(_MEASURES, values, strict=True)))
     return sums
 
 
 def hidden_costs(conn: Connection, since: dt.datetime, until: dt.datetime | None) -> HiddenCosts:
     """The hidden-cost breakdown of calls in ``[since, until)``."""
+    plan = plan_range(since, until)
+    return _hidden(_model_sums(conn, plan, _edges(conn, plan)))
+
+
+def _hidden(sums: ModelSums) -> HiddenCosts:
     totals: dict[str, Any] = {}
-    for values in _model_sums(conn, plan_range(since, until)).values():
+    for values in sums.values():
         for name, value in values.items():
             totals[name] = totals.get(name, 0) + value
 
@@ -160,7 +175,7 @@ def percentile(histogram: Mapping[int, int], q: float) -> float | None:
 Histograms = dict[tuple[str, str, str], dict[int, int]]
 
 
-def _histograms(conn: Connection, plan: Plan) -> Histograms:
+def _histograms(conn: Connection, plan: Plan, edges: Rollup) -> Histograms:
     found: Histograms = {}
 
     def add(provider: str, model: str, metric: str, bin_no: int, n: int) -> None:
@@ -172,7 +187,7 @@ def _histograms(conn: Connection, plan: Plan) -> Histograms:
         keys = [source.c.provider, source.c.model, source.c.metric, source.c.bin]
         for row in table_sums(conn, source, ranges, keys, ("n",)):
             add(row.provider, row.model, row.metric, row.bin, row.n)
-    for (_, provider, model, metric, bin_no), n in _edges(conn, plan).latency.items():
+    for (_, provider, model, metric, bin_no), n in edges.latency.items():
         add(provider, model, metric, bin_no, n)
     return found
 
@@ -182,9 +197,23 @@ def model_stats(
 ) -> list[ModelStats]:
     """Per provider and model, the most costly first."""
     plan = plan_range(since, until)
-    hists = _histograms(conn, plan)
+    edges = _edges(conn, plan)
+    return _stats(_model_sums(conn, plan, edges), _histograms(conn, plan, edges))
+
+
+def performance(
+    conn: Connection, since: dt.datetime, until: dt.datetime | None
+) -> tuple[HiddenCosts, list[ModelStats]]:
+    """``hidden_costs`` and ``model_stats`` of one range, each table read once."""
+    plan = plan_range(since, until)
+    edges = _edges(conn, plan)
+    sums = _model_sums(conn, plan, edges)
+    return _hidden(sums), _stats(sums, _histograms(conn, plan, edges))
+
+
+def _stats(sums: ModelSums, hists: Histograms) -> list[ModelStats]:
     stats = []
-    for (provider, model), s in _model_sums(conn, plan).items():
+    for (provider, model), s in sums.items():
         latency, ttft = (
             hists.get((provider, model, "latency"), {}),
             hists.get((provider, model, "ttft"), {}),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from llmtally.analytics.hidden import HiddenCosts, ModelStats, hidden_costs, model_stats
+from llmtally.analytics.hidden import HiddenCosts, ModelStats, performance
 from llmtally.analytics.ranges import EPOCH, bucket_start
 from llmtally.analytics.report import ReportRow, spend_report
 from llmtally.analytics.rollup_query import table, table_sums
@@ -237,7 +237,7 @@ def overview(store: Store, now: dt.datetime | None = None) -> Overview:
         mtd = _window(conn, "month to date", midnight.replace(day=1), tomorrow)
         daily = _daily(conn, min(since, mtd.since), tomorrow)
         traces, top_calls = _top_traces(conn, since), _top_calls(conn, since)
-        hidden, models = hidden_costs(conn, since, tomorrow), model_stats(conn, since, tomorrow)
+        hidden, models = performance(conn, since, tomorrow)
         fingerprints = _top_fingerprints(conn, since, tomorrow)
         trace_stats = _trace_stats(conn, since, tomorrow)
         empty = conn.execute(select(calls.c.id).limit(1)).first() is None

@@ -28,7 +28,13 @@ from sqlalchemy import Connection, case, func, select
 from sqlalchemy.sql import ColumnElement
 
 from llmtally.analytics.ranges import Plan, TimeRange, bucket_start, check_range, plan_range
-from llmtally.analytics.rollup_query import grain_parts, started_in, table, table_sums
+from llmtally.analytics.rollup_query import (
+    grain_parts,
+    started_bucket,
+    started_in,
+    table,
+    table_sums,
+)
 from llmtally.ledger.schema import calls
 
 if TYPE_CHECKING:
@@ -71,17 +77,6 @@ class ReportRow:
         )
 
 
-def _bucket(dialect: str, hour: bool) -> ColumnElement[Any]:
-    started = calls.c.started_at
-    if dialect == "postgresql":
-        pattern = 'YYYY-MM-DD HH24":00"' if hour else "YYYY-MM-DD"
-        return func.to_char(func.timezone("UTC", started), pattern)
-    # SQLite stores UTC as text, 'YYYY-MM-DD HH:MM:SS.ffffff'
-    if hour:
-        return func.substr(started, 1, 13).concat(":00")
-    return func.substr(started, 1, 10)
-
-
 def _key(by: str, dialect: str) -> ColumnElement[Any]:
     columns: dict[str, ColumnElement[Any]] = {
         "model": func.coalesce(calls.c.model_served, calls.c.model_requested),
@@ -93,7 +88,7 @@ def _key(by: str, dialect: str) -> ColumnElement[Any]:
         "tag": calls.c.tags,
     }
     if by in ("day", "hour"):
-        return _bucket(dialect, by == "hour")
+        return started_bucket(dialect, by == "hour")
     return columns[by]
 
 

@@ -16,7 +16,7 @@ from llmtally.analytics.ranges import BucketRange, Plan, TimeRange
 from llmtally.ledger.rollup_tables import ROLLUPS
 from llmtally.ledger.schema import calls
 
-__all__ = ["buckets_in", "grain_parts", "started_in", "table", "table_sums"]
+__all__ = ["buckets_in", "grain_parts", "started_bucket", "started_in", "table", "table_sums"]
 
 
 def table(family: str, grain: str) -> Table:
@@ -42,6 +42,18 @@ def started_in(ranges: Sequence[TimeRange]) -> ColumnElement[bool]:
         for low, high in ranges
     ]
     return or_(false(), *parts)
+
+
+def started_bucket(dialect: str, hour: bool) -> ColumnElement[Any]:
+    """A call's UTC hour (``2026-11-01 09:00``) or day (``2026-11-01``) as text, in SQL."""
+    started = calls.c.started_at
+    if dialect == "postgresql":
+        pattern = 'YYYY-MM-DD HH24":00"' if hour else "YYYY-MM-DD"
+        return func.to_char(func.timezone("UTC", started), pattern)
+    # SQLite stores UTC as text, 'YYYY-MM-DD HH:MM:SS.ffffff'
+    if hour:
+        return func.substr(started, 1, 13).concat(":00")
+    return func.substr(started, 1, 10)
 
 
 def grain_parts(plan: Plan) -> list[tuple[str, list[BucketRange]]]:

@@ -73,10 +73,7 @@ def m0003_gateway_keys(conn: Connection) -> None:
 @migration
 def m0004_call_savings(conn: Connection) -> None:
     table = Table("calls", MetaData(), *calls_v1_columns(), *calls_v4_columns())
-    for item in calls_v4_columns():
-        if isinstance(item, Column):
-            kind = item.type.compile(dialect=conn.dialect)
-            conn.execute(text(f"ALTER TABLE calls ADD COLUMN {item.name} {kind}"))
+    _add_columns(conn, "calls", calls_v4_columns())
     for index in table.indexes:
         if index.name in ("ix_calls_trace", "ix_calls_cost"):
             index.create(conn)
