@@ -17,7 +17,18 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-__all__ = ["Compiled", "compile_insert", "driver_parameters"]
+__all__ = ["Compiled", "compile_insert", "dialect_insert", "driver_parameters"]
+
+
+def dialect_insert(dialect: str, table: Table) -> Any:
+    """The dialect's own ``INSERT`` construct (with ``on_conflict_do_*``) for ``table``."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 class Compiled(NamedTuple):

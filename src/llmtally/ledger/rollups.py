@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
-from llmtally.ledger.driver import Compiled, compile_insert, driver_parameters
+from llmtally.ledger.driver import Compiled, compile_insert, dialect_insert, driver_parameters
 from llmtally.ledger.rollup_tables import (
     DIM_COUNTS,
     DIM_MONEY,
@@ -273,16 +273,8 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> Rollup:
 
 def _upsert(dialect: str, table: Table) -> Insert:
     keys = [c.name for c in table.primary_key.columns]
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(table)
-        least, greatest = "least", "greatest"
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table)
-        least, greatest = "min", "max"
+    stmt = dialect_insert(dialect, table)
+    least, greatest = ("least", "greatest") if dialect == "postgresql" else ("min", "max")
     added: dict[str, Any] = {}
     for column in table.columns:
         if column.name in keys:

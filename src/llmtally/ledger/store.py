@@ -22,7 +22,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from llmtally.config import database_url
-from llmtally.ledger.driver import Compiled, compile_insert, driver_parameters
+from llmtally.ledger.driver import Compiled, compile_insert, dialect_insert, driver_parameters
 from llmtally.ledger.migrations import migrate
 from llmtally.ledger.rollups import apply_rollups
 from llmtally.ledger.rows import (
@@ -80,13 +80,8 @@ def _engine(url: str) -> Engine:
 
 
 def _upsert_nothing(dialect: str, table: Any, key: str) -> Insert:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
+    stmt: Insert = dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=[key])
+    return stmt
 
 
 # A row may leave out columns: they take their default (0 for counts, else NULL).
