@@ -9,7 +9,7 @@ from pathlib import Path
 import openai
 
 from gateway_support import free_port, serve_process
-from llmtally.gateway.local import DEFAULT_USD_PER_HOUR, smollm2_path
+from llmtally.gateway.local import default_usd_per_hour, smollm2_path
 from llmtally.gateway.serve import default_config
 from llmtally.ledger import open_store
 from llmtally.tokens.registry import default_registry
@@ -19,7 +19,7 @@ def test_the_default_config_routes_local_models_to_the_embedded_one() -> None:
     config = default_config()
     route, upstream = config.route("local/smollm2")
     assert route.upstream_model("local/smollm2") == "smollm2"
-    assert upstream.spawn == "llama-cpp" and upstream.usd_per_hour == DEFAULT_USD_PER_HOUR
+    assert upstream.spawn == "llama-cpp" and upstream.usd_per_hour == default_usd_per_hour()
     assert smollm2_path().stat().st_size > 50_000_000  # the shipped GGUF
 
 

@@ -1,7 +1,9 @@
 """Settings: argument, then environment variable, then default.
 
 Only the settings the code uses so far; each one is a row of ``SETTINGS``.
-Nothing is read at import time.
+Nothing is read at import time. :func:`open_catalog` is the one way the price
+catalog is opened (CLI, ``llmtally serve``, the lab, estimates, the token
+counter): built-in files, the imports under the data folder, the override file.
 """
 
 from __future__ import annotations
@@ -10,8 +12,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["SETTINGS", "Setting", "data_home", "database_url", "override_file", "spool_file"]
+if TYPE_CHECKING:  # imported where used: reading a setting loads no price file
+    from llmtally.catalog import Catalog
+
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "data_home",
+    "database_url",
+    "open_catalog",
+    "override_file",
+    "spool_file",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +109,16 @@ def spool_file(
 ) -> Path:
     env = os.environ if env is None else env
     return _file_setting(arg, "LLMTALLY_SPOOL", "ledger-spool.jsonl", home, env)
+
+
+def open_catalog(
+    home: Path | None = None, override: Path | None = None, env: Mapping[str, str] | None = None
+) -> Catalog:
+    """The price catalog as the settings say: the built-in files, the imports
+    under the data folder and the override file (discounts, custom models).
+    A bad file is a :class:`~llmtally.catalog.CatalogFileError` naming it."""
+    from llmtally.catalog import Catalog
+
+    env = os.environ if env is None else env
+    folder = data_home(home, env)
+    return Catalog.load(home=folder, override=override_file(override, folder, env))

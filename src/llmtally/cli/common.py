@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from llmtally.config import data_home, override_file
-
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from rich.console import Console
 
     from llmtally.catalog import Catalog
 
-__all__ = ["HomeOption", "OverrideOption", "fail", "open_catalog", "print_json", "stderr"]
+__all__ = [
+    "HomeOption",
+    "OverrideOption",
+    "fail",
+    "open_catalog",
+    "print_json",
+    "reader_gone",
+    "stderr",
+]
 
 HomeOption = typer.Option(None, "--home", help="Data folder (env LLMTALLY_HOME).")
 OverrideOption = typer.Option(
@@ -35,14 +42,25 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_catalog(home: Path | None, override: Path | None) -> Catalog:
-    from llmtally.catalog import Catalog, CatalogFileError
+def open_catalog(home: Path | None = None, override: Path | None = None) -> Catalog:
+    """The catalog as every command opens it (:func:`llmtally.config.open_catalog`);
+    a bad price file is an error message, not a traceback."""
+    from llmtally.catalog import CatalogFileError
+    from llmtally.config import open_catalog as open_configured
 
-    folder = data_home(home)
     try:
-        return Catalog.load(home=folder, override=override_file(override, folder))
+        return open_configured(home, override)
     except CatalogFileError as exc:
         fail(str(exc))
+
+
+def reader_gone() -> NoReturn:
+    """Stdout's reader closed early (``| head``): stop quietly, exit 0. Stdout is
+    pointed at /dev/null first, so the flush at exit raises nothing either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise typer.Exit(0)
 
 
 def print_json(data: Any) -> None:

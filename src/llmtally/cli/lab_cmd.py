@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from llmtally.cli.common import fail, print_json, stderr
+from llmtally.cli.common import (
+    HomeOption,
+    OverrideOption,
+    fail,
+    open_catalog,
+    print_json,
+    stderr,
+)
 
 if TYPE_CHECKING:  # imported where used, so that the command line starts quickly
     from rich.progress import Progress, TaskID
@@ -165,6 +172,8 @@ def run(
     database: str | None = DatabaseOption,
     new: bool = typer.Option(False, "--new", help="Start a new run even if one can resume."),
     as_json: bool = JsonOption,
+    home: Path | None = HomeOption,
+    prices_file: Path | None = OverrideOption,
 ) -> None:
     """Run every prompt x row x model x repetition; a run of the same experiment
     resumes where the last one stopped."""
@@ -179,7 +188,8 @@ def run(
         concurrency=concurrency,
         new=new,
     )
-    _execute(lambda o, p: run_experiment(experiment, o, p), options, as_json)
+    catalog = open_catalog(home, prices_file)
+    _execute(lambda o, p: run_experiment(experiment, o, p, catalog), options, as_json)
 
 
 @app.command("resume")
@@ -192,6 +202,8 @@ def resume(
     config: Path | None = ConfigOption,
     database: str | None = DatabaseOption,
     as_json: bool = JsonOption,
+    home: Path | None = HomeOption,
+    prices_file: Path | None = OverrideOption,
 ) -> None:
     """Go on with a run from its experiment file, skipping finished cells."""
     from llmtally.lab.session import resume_run
@@ -204,7 +216,8 @@ def resume(
         max_usd=_money(max_usd),
         concurrency=concurrency,
     )
-    _execute(lambda o, p: resume_run(run_id, o, p), options, as_json)
+    catalog = open_catalog(home, prices_file)
+    _execute(lambda o, p: resume_run(run_id, o, p, catalog), options, as_json)
 
 
 def _show(

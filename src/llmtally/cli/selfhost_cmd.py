@@ -343,7 +343,8 @@ def bench(
     usd_per_hour: str | None = typer.Option(
         None,
         "--usd-per-hour",
-        help="What this machine costs an hour (env LLMTALLY_LOCAL_USD_PER_HOUR, default 0.126).",
+        help="What this machine costs an hour (env LLMTALLY_LOCAL_USD_PER_HOUR; default: the "
+        "catalog's local/smollm2 machine price).",
     ),
     tokens: int = typer.Option(128, "--tokens", help="Tokens generated per run."),
     runs: int = typer.Option(3, "--runs", help="Timed runs; the median is priced."),
@@ -360,12 +361,12 @@ def bench(
     """Measure the local model's decode speed here and price it at --usd-per-hour."""
     from rich.console import Console
 
-    from llmtally.gateway.local import DEFAULT_USD_PER_HOUR
+    from llmtally.gateway.local import default_usd_per_hour
     from llmtally.selfhost.bench import bench_json, check_price, price_bench, run_bench
     from llmtally.selfhost.tables import SelfHostError
 
     rate_text = usd_per_hour or os.environ.get("LLMTALLY_LOCAL_USD_PER_HOUR")
-    rate = DEFAULT_USD_PER_HOUR if rate_text is None else _number("--usd-per-hour", rate_text)
+    rate = default_usd_per_hour() if rate_text is None else _number("--usd-per-hour", rate_text)
     parsed_mix, names, when = _common(mix, compare, at)
     busy = _number("--utilization", utilization)
     hours = _number("--hours-per-month", hours_per_month)

@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from llmtally.catalog import Catalog
 from llmtally.catalog.matching import ModelRef, UnknownModelError, UnknownProviderError
 from llmtally.catalog.price import Price
+from llmtally.config import open_catalog
 from llmtally.estimate.convert import Conversions, corpus_languages
 from llmtally.estimate.files import WorkloadError, WorkloadFile
 from llmtally.estimate.profile import PARTS, Shape, Shaper
@@ -406,7 +407,7 @@ def estimate(
     this workload gets a row with ``error`` set."""
     loaded = workload if isinstance(workload, WorkloadFile) else WorkloadFile(workload)
     w = loaded.workload
-    catalog = catalog or Catalog.load()
+    catalog = catalog or open_catalog()
     conversions = Conversions(registry or default_registry())
     if at is None and w.price_date is not None:
         at = dt.datetime.combine(w.price_date, dt.time(12), dt.UTC)

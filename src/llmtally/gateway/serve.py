@@ -13,6 +13,7 @@ import ipaddress
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from llmtally.gateway.config import GatewayConfig, load_config
 
 if TYPE_CHECKING:
+    from llmtally.catalog import Catalog
     from llmtally.gateway.local import LocalServer
 
 SWITCH_INTERVAL_S = 0.001
@@ -33,6 +35,7 @@ __all__ = [
     "is_loopback",
     "resolve_config",
     "run",
+    "unset_keys",
 ]
 
 
@@ -138,7 +141,6 @@ def run(options: ServeOptions) -> None:
     """Serve until stopped; the ledger is drained before this returns."""
     import uvicorn
 
-    from llmtally.catalog import Catalog
     from llmtally.config import spool_file
     from llmtally.gateway.app import Gateway
     from llmtally.gateway.keys import KeyGate
@@ -148,6 +150,9 @@ def run(options: ServeOptions) -> None:
 
     check_admin_token(options.host, options.admin_token)
     config, _ = resolve_config(options.config)
+    for warning in unset_keys(config, os.environ):  # one line each, before the first call
+        print(warning, file=sys.stderr, flush=True)
+    catalog = _open_catalog()
     # The ledger writer and the pricing worker are Python threads: hand the GIL
     # back to the event loop every 1 ms (default 5 ms), so their batches do not
     # add milliseconds to requests in flight.
@@ -167,7 +172,6 @@ def run(options: ServeOptions) -> None:
     previous = signal.signal(signal.SIGTERM, _exit_quietly)
     dashboard = None
     try:
-        catalog = Catalog.load()
         dashboard = Dashboard(store, catalog, options.admin_token)
         app = Gateway(
             config, writer, catalog, gate.start(), web=dashboard, metrics_token=options.admin_token
@@ -191,6 +195,28 @@ def run(options: ServeOptions) -> None:
         gate.close()
         store.close()
         signal.signal(signal.SIGTERM, previous)
+
+
+def unset_keys(config: GatewayConfig, environ: Mapping[str, str]) -> list[str]:
+    """One warning per upstream whose ``api_key_env`` names an unset variable."""
+    return [
+        f"warning: upstream {name!r}: api_key_env {up.api_key_env} is not set; its calls "
+        "carry the client's own key, if any"
+        for name, up in config.upstreams.items()
+        if up.api_key_env and not environ.get(up.api_key_env)
+    ]
+
+
+def _open_catalog() -> Catalog:
+    """The catalog as the settings say (override file and imports included); a
+    bad price file ends the process with its message, not a traceback."""
+    from llmtally.catalog import CatalogFileError
+    from llmtally.config import open_catalog
+
+    try:
+        return open_catalog()
+    except CatalogFileError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _spawn_local(config: GatewayConfig) -> list[LocalServer]:

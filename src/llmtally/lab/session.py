@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtally.catalog import Catalog
-from llmtally.config import spool_file
+from llmtally.config import open_catalog, spool_file
 from llmtally.gateway.serve import resolve_config
 from llmtally.lab.budget import WorstCase
 from llmtally.lab.plan import Plan, build_plan
@@ -98,7 +98,7 @@ def prepare(path: Path, options: LabOptions, catalog: Catalog) -> Plan:
 def run_experiment(
     path: Path, options: LabOptions, progress: Progress, catalog: Catalog | None = None
 ) -> RunOutcome:
-    catalog = catalog or Catalog.load()
+    catalog = catalog or open_catalog()
     plan = prepare(path, options, catalog)
     with open_store(options.database_url) as store:
         lab = LabStore(store)
@@ -120,7 +120,7 @@ def resume_run(
     ref: str, options: LabOptions, progress: Progress, catalog: Catalog | None = None
 ) -> RunOutcome:
     """Go on with run ``ref`` (id or prefix), from its experiment file."""
-    catalog = catalog or Catalog.load()
+    catalog = catalog or open_catalog()
     with open_store(options.database_url) as store:
         lab = LabStore(store)
         run = lab.get_run(ref)

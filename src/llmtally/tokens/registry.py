@@ -99,7 +99,9 @@ class TokenizerRegistry:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = Catalog.load()
+            from llmtally.config import open_catalog
+
+            self._catalog = open_catalog()
         return self._catalog
 
     def tokenizer_name(self, model: str, provider: str | None = None) -> tuple[ModelRef, str]:
@@ -117,5 +119,5 @@ class TokenizerRegistry:
 
 @functools.cache
 def default_registry() -> TokenizerRegistry:
-    """One shared registry over the default catalog (loaded on first model lookup)."""
+    """One shared registry over the catalog the settings open (on first model lookup)."""
     return TokenizerRegistry()
