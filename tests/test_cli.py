@@ -140,16 +140,36 @@ def test_a_broken_override_file_is_reported_not_ignored(run, tmp_path: Path) -> 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 
 
-def test_prices_import_then_the_imported_price_wins(run, tmp_path: Path) -> None:
-    result = run("prices", "import", "--format", "litellm", str(FIXTURES / "litellm_small.json"))
+# A LiteLLM file of two models: gpt-4o (hand-checked here, with batch prices and a
+# context window the file leaves out) and a model the catalog does not know.
+TWO_MODELS = {
+    "gpt-4o": {"litellm_provider": "openai", "mode": "chat",
+               "input_cost_per_token": 9.99e-06, "output_cost_per_token": 3e-05},
+    "gpt-brand-new": {"litellm_provider": "openai", "mode": "chat", "max_input_tokens": 64000,
+                      "input_cost_per_token": 1.5e-06, "output_cost_per_token": 6e-06},
+}  # fmt: skip
+
+
+def test_an_import_keeps_what_the_hand_checked_files_know(run, tmp_path: Path) -> None:
+    source = tmp_path / "two.json"
+    source.write_text(json.dumps(TWO_MODELS))
+    result = run("prices", "import", "--format", "litellm", str(source))
     assert result.exit_code == 0, result.output
-    assert "imported" in result.stdout
-    written = sorted((tmp_path / "home" / "catalog").glob("litellm-*.json"))
-    assert "litellm-openai.json" in [p.name for p in written]
-    shown = run("prices", "gpt-4o", "--json")
-    rows = {r["model"]: r for r in json.loads(shown.stdout)}
-    # The fixture lists gpt-4o at 9.99e-06 per token: the import shadows the built-in $2.50.
-    assert Decimal(rows["gpt-4o"]["input_per_1m"]) == Decimal("9.99")
+    assert "imported 2 models" in result.stdout
+    assert "1 imported model(s) keep their hand-checked prices" in result.stdout
+    assert "openai/gpt-4o" in result.stdout
+    rows = {r["model"]: r for r in json.loads(run("prices", "gpt-4o", "--json").stdout)}
+    # gpt-4o as hand-checked (since 2024-10-02): $2.50 / $10, batch $1.25 / $5, 128K context
+    hand = rows["gpt-4o"]
+    assert (Decimal(hand["input_per_1m"]), Decimal(hand["output_per_1m"])) == (2.5, 10)
+    assert (Decimal(hand["batch_input_per_1m"]), Decimal(hand["batch_output_per_1m"])) == (
+        Decimal("1.25"),
+        5,
+    )
+    assert hand["context_window"] == 128000
+    (new,) = json.loads(run("prices", "gpt-brand-new", "--json").stdout)
+    assert (Decimal(new["input_per_1m"]), Decimal(new["output_per_1m"])) == (Decimal("1.5"), 6)
+    assert new["context_window"] == 64000
 
 
 def test_prices_import_of_malformed_json_names_the_line(run) -> None:

@@ -24,7 +24,7 @@ from llmtally.providers import parse_usage
 from llmtally.usage import ImageUnits, ServiceTier, Usage
 
 CASES_FILE = Path(__file__).with_name("cost_cases.yaml")
-CHECKED = dt.date(2026, 11, 28)
+CHECKED = dt.date(2026, 11, 28)  # the earliest check of the hand-checked files
 
 # Every pricing feature the hand-checked catalog claims must be exercised by at
 # least one hand-computed case.
@@ -193,7 +193,7 @@ def test_every_price_entry_is_sourced_and_checked(path: Path) -> None:
         for entry in model.prices:
             where = f"{pf.provider}/{model.id}@{entry.effective}"
             assert entry.source.startswith("https://"), where
-            assert entry.checked == CHECKED, where
+            assert entry.checked is not None and entry.checked >= CHECKED, where
         if model.prices[0].effective is None:
             assert model.prices[0].note, f"{pf.provider}/{model.id}: say why the date is unknown"
 
@@ -325,10 +325,10 @@ def test_characters_on_a_token_model_are_an_error(catalog: Catalog) -> None:
 def test_an_unknown_model_names_the_nearest(catalog: Catalog) -> None:
     with pytest.raises(UnknownModelError, match="gpt-4o-mini") as info:
         catalog.price_at("openai", "gpt-4o-mnii", AT)
-    assert "gpt-4o-mini" in info.value.near
+    assert "openai/gpt-4o-mini" in info.value.near
     with pytest.raises(UnknownModelError) as info2:
         catalog.price_at("anthropic", "claude-sonet-4-5", AT)
-    assert "claude-sonnet-4-5" in info2.value.near
+    assert "anthropic/claude-sonnet-4-5" in info2.value.near
 
 
 # --- meter defects these cases exposed, fixed: kept as regression tests

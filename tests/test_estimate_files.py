@@ -115,7 +115,7 @@ BAD = {  # id: (text replaced, replacement, expected message)
     ),
     "unknown-model": (
         "gpt-4o-mini]", "gpt-4o-mini, gpt-5o]",
-        "FILE:2: models.1: unknown model 'gpt-5o'; nearest known: gpt-5",
+        "FILE:2: models.1: unknown model 'gpt-5o'; nearest known: openai/gpt-5",
     ),
     "typo": (
         "  output: 50\n", "  output: 50\n  outptu: 3\n",

@@ -242,7 +242,7 @@ def test_a_wrong_top_level_type_is_an_error_naming_the_file() -> None:
         import_prices("genai-prices", LITELLM)
 
 
-def test_written_files_round_trip_and_shadow_the_builtin_catalog(
+def test_written_files_round_trip_and_rank_below_the_hand_checked_files(
     tmp_path: Path, litellm: ImportResult, genai: ImportResult
 ) -> None:
     written = write_imported(litellm, tmp_path, "litellm")
@@ -253,10 +253,9 @@ def test_written_files_round_trip_and_shadow_the_builtin_catalog(
         assert pf.note is not None and pf.note.startswith("Imported by `llmtally prices import")
         source = litellm if path.name.startswith("litellm-") else genai
         assert pf.model_copy(update={"note": None}) in source.files
-    builtin = Catalog.load().price_at("openai", "gpt-4o")
     layered = Catalog.load(home=tmp_path)
-    assert layered.price_at("openai", "gpt-4o").rates.input == Decimal("9.99")
-    assert builtin.rates.input != Decimal("9.99")
+    # gpt-4o is hand-checked ($2.50 since 2024-10-02): the import's $9.99 does not replace it
+    assert layered.price_at("openai", "gpt-4o").rates.input == Decimal("2.50")
     assert layered.price_at("openai", "gpt-test").rates.input == Decimal("2.5")
     assert layered.price_at("together", "meta-llama/Llama-Test-70B").rates.output == Decimal("0.88")
     night = dt.datetime(2026, 1, 5, 20, 0, tzinfo=dt.UTC)

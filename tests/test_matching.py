@@ -88,7 +88,10 @@ def test_a_miss_names_the_nearest_known_models(catalog: Catalog) -> None:
     with pytest.raises(UnknownModelError) as info:
         catalog.price_at("acme", "rockett")
     assert str(info.value).startswith("unknown model 'rockett' for provider 'acme'; nearest known:")
-    assert "rocket" in info.value.near
+    assert "acme/rocket" in info.value.near  # with its provider: a name every command takes
+    with pytest.raises(UnknownModelError) as unscoped:
+        catalog.price_at(None, "acme/rockett")
+    assert "acme/rocket" in unscoped.value.near
 
 
 def test_rocketship_does_not_match_rocket(catalog: Catalog) -> None:
@@ -101,13 +104,39 @@ def test_an_unknown_provider_lists_the_known_ones(catalog: Catalog) -> None:
         catalog.price_at("nope", "rocket")
 
 
-def test_an_imported_file_shadows_the_builtin_entry(catalog: Catalog, tmp_path: Path) -> None:
+def test_an_import_ranks_below_the_hand_checked_files_and_above_the_seed(
+    catalog: Catalog, tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     (home / "catalog").mkdir(parents=True)
-    (home / "catalog" / "mine.yaml").write_text(BUILTIN.replace('input: "1"', 'input: "0.9"'))
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "acme.json").write_text(
+        '{"provider": "acme", "name": "Acme", "pricing_url": "https://acme.example/pricing",'
+        ' "models": [{"id": "sled-xl", "prices": [{"source": "https://acme.example/pricing",'
+        ' "input": "40", "output": "40"}]}]}'
+    )
+    imported = BUILTIN.replace('input: "1"', 'input: "0.9"').replace('input: "3"', 'input: "2.5"')
+    imported = imported.replace("id: sled", "id: sled-xl")
+    (home / "catalog" / "mine.yaml").write_text(imported)
     layered = Catalog.load(home=home, builtin=tmp_path)
-    assert _input(layered, "acme", "rocket") == Decimal("0.9")
-    assert _input(catalog, "acme", "rocket") == Decimal("1")
+    assert _input(layered, "acme", "rocket") == Decimal("1")  # hand-checked: kept
+    assert _input(layered, "acme", "sled-xl") == Decimal("2.5")  # the import, over the seed
+    without = Catalog.load(builtin=tmp_path)
+    assert _input(without, "acme", "sled-xl") == Decimal("40")
+
+
+def test_a_dated_snapshot_of_a_hand_checked_model_keeps_its_history(tmp_path: Path) -> None:
+    (tmp_path / "acme.yaml").write_text(BUILTIN)
+    home = tmp_path / "home"
+    (home / "catalog").mkdir(parents=True)
+    (home / "catalog" / "snap.yaml").write_text(
+        "provider: acme\nname: Acme\npricing_url: https://acme.example/pricing\nmodels:\n"
+        "  - id: rocket-2025-01-01\n    prices:\n"
+        "      - {source: 'https://acme.example/pricing', input: '0.5', output: '0.5'}\n"
+    )
+    layered = Catalog.load(home=home, builtin=tmp_path)
+    assert _input(layered, "acme", "rocket-2025-01-01") == Decimal("1")
 
 
 def test_override_file_discounts_and_custom_models(tmp_path: Path) -> None:

@@ -2,8 +2,11 @@
 
 Layers, highest precedence first:
 0. the user override file (custom models, negotiated discounts);
-1. imported files (``llmtally prices import``), newest import first;
-2. the built-in, hand-checked files (``catalog/data/<provider>.yaml``);
+1. the built-in, hand-checked files (``catalog/data/<provider>.yaml``): dated
+   history, tiers, context windows, each price sourced;
+2. imported files (``llmtally prices import``), newest import first: they add
+   the models the hand-checked files lack and refresh the seed, but never
+   replace a hand-checked model (docs/decisions.md, "Import precedence");
 3. the built-in seed files (``catalog/data/seed/<provider>.json``), taken
    from the public reference price tables, for breadth.
 """
@@ -23,7 +26,14 @@ from llmtally.catalog.overrides import DiscountSpec, read_override_file
 from llmtally.catalog.price import Price, price_from_spec
 from llmtally.catalog.schema import ProviderFile
 
-__all__ = ["BUILTIN_DIR", "Catalog", "NoPriceError", "imports_dir"]
+__all__ = [
+    "BUILTIN_DIR",
+    "Catalog",
+    "NoPriceError",
+    "hand_checked_files",
+    "hand_checked_names",
+    "imports_dir",
+]
 
 BUILTIN_DIR = Path(__file__).parent / "data"
 
@@ -34,6 +44,20 @@ class NoPriceError(LookupError):
 
 def imports_dir(home: Path) -> Path:
     return home / "catalog"
+
+
+def hand_checked_files(builtin: Path = BUILTIN_DIR) -> list[Path]:
+    return sorted(builtin.glob("*.yaml"))
+
+
+def hand_checked_names(builtin: Path = BUILTIN_DIR) -> set[tuple[str, str]]:
+    """(provider, lower-cased id or alias) of every hand-checked model."""
+    names: set[tuple[str, str]] = set()
+    for path in hand_checked_files(builtin):
+        pf, _ = read_provider_file(path)
+        for spec in pf.models:
+            names.update((pf.provider, n.lower()) for n in (spec.id, *spec.aliases))
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +113,8 @@ class Catalog:
             found = [*imports_dir(home).glob("*.json"), *imports_dir(home).glob("*.yaml")]
             import_files = sorted(found, key=lambda p: -p.stat().st_mtime)
         for folder_files in (
+            hand_checked_files(builtin),
             import_files,
-            sorted(builtin.glob("*.yaml")),
             sorted((builtin / "seed").glob("*.json")),
         ):
             layer = []

@@ -6,10 +6,13 @@
 3. prefix rules (longest prefix wins);
 4. regex rules.
 
-Within each rule, a layer of higher precedence (user overrides, imports) wins
-over the built-in catalog. Provider prefixes (``openai/gpt-4o``) are peeled
-off before matching and narrow the search to that provider. A miss is an
-:class:`UnknownModelError` that names the nearest known names.
+Within each rule, a layer of higher precedence wins (override file, then the
+hand-checked files, imports, seed); rules 1 and 2 are one step, so a dated
+snapshot of a hand-checked model is that model even where a lower layer lists
+the snapshot's exact name (its dated price history is kept). Provider
+prefixes (``openai/gpt-4o``) are peeled off before matching and narrow the
+search to that provider. A miss is an :class:`UnknownModelError` that names
+the nearest known names, each as ``provider/name``.
 """
 
 from __future__ import annotations
@@ -134,10 +137,13 @@ class MatchIndex:
         def ok(ref: ModelRef) -> bool:
             return chosen is None or ref.provider == chosen
 
-        for candidate in (name, _SNAPSHOT.sub("", name)):
-            refs = [r for r in self._rules.exact.get(candidate, ()) if ok(r)]
-            if refs:
-                return refs[0]
+        named = [
+            refs[0]
+            for candidate in (name, _SNAPSHOT.sub("", name))
+            if (refs := [r for r in self._rules.exact.get(candidate, ()) if ok(r)])
+        ]
+        if named:  # the higher layer wins; within a layer, the exact name
+            return min(named, key=lambda ref: ref.layer)
         for prefix, ref in self._rules.prefix:
             if name.startswith(prefix) and ok(ref):
                 return ref
@@ -147,8 +153,12 @@ class MatchIndex:
         return None
 
     def near(self, provider: str | None, name: str, n: int = 5) -> list[str]:
-        pool: set[str] = set()
-        for owner, names in self._names.items():
+        """Up to ``n`` known names close to ``name``, each as ``provider/name``
+        (a name every command takes back)."""
+        owners: dict[str, list[str]] = {}
+        for owner, names in sorted(self._names.items()):
             if provider is None or owner == provider:
-                pool.update(names)
-        return difflib.get_close_matches(name, sorted(pool), n=n, cutoff=0.5)
+                for known in names:
+                    owners.setdefault(known, []).append(owner)
+        hits = difflib.get_close_matches(name.lower(), sorted(owners), n=n, cutoff=0.5)
+        return [f"{owner}/{hit}" for hit in hits for owner in owners[hit]][:n]

@@ -14,6 +14,7 @@ from llmtally.config import data_home
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from llmtally.catalog.importers import ImportResult
     from llmtally.catalog.listing import PriceRow
 
 __all__ = ["prices"]
@@ -87,6 +88,26 @@ def _import(args: list[str], fmt: str | None, home: Path | None) -> None:
         typer.echo(f"  {out}")
     if result.problems:
         typer.echo(f"{len(result.problems)} entries not imported or imported in part (see above)")
+    _kept(result)
+
+
+def _kept(result: ImportResult) -> None:
+    """Name the imported models the hand-checked files already price: those keep
+    their hand-checked entries (imports rank below them; see docs/decisions.md)."""
+    from llmtally.catalog.catalog import hand_checked_names
+
+    hand = hand_checked_names()
+    kept = sorted(
+        f"{pf.provider}/{spec.id}"
+        for pf in result.files
+        for spec in pf.models
+        if (pf.provider, spec.id.lower()) in hand
+    )
+    if kept:
+        typer.echo(
+            f"{len(kept)} imported model(s) keep their hand-checked prices (dated history, "
+            "tiers, context window; change them in the override file): " + ", ".join(kept)
+        )
 
 
 def prices(
@@ -102,8 +123,9 @@ def prices(
 ) -> None:
     """List model prices matching PATTERN (substring or glob), or import a price file.
 
-    Imported files go to the data folder and take precedence over the built-in
-    catalog; the override file (--prices-file) takes precedence over both.
+    Imported files go to the data folder: they add models and take precedence
+    over the seed tables, never over the hand-checked files; the override file
+    (--prices-file) takes precedence over everything.
     """
     args = args or []
     if args and args[0] == "import":

@@ -118,10 +118,11 @@ class Plan:
     rows: tuple[PlanRow, ...]
 
 
-def resolve_model(query: Query, table: ModelTable) -> ModelShape:
-    """The model's shape: the table's entry with the query's figures laid over it."""
+def resolve_model(query: Query, table: ModelTable, catalog: Catalog | None = None) -> ModelShape:
+    """The model's shape: the table's entry (found by name, or through the
+    catalog's matching) with the query's figures laid over it."""
     if query.model is not None:
-        spec = table.find(query.model)
+        spec = table.find(query.model, catalog)
         base = ModelShape.from_spec(spec)
         kv_values = base.kv_values
         if query.kv_heads is not None or query.head_dim is not None:
@@ -217,7 +218,7 @@ def _row(
 def plan(query: Query, instances: InstanceCatalog, models: ModelTable, catalog: Catalog) -> Plan:
     """Answer ``query``: one row per quantization, each on its instance (the one
     asked for, or the cheapest per hour that fits, on the cloud asked for)."""
-    shape = resolve_model(query, models)
+    shape = resolve_model(query, models, catalog)
     if query.instance is not None:
         pool = [instances.find(query.instance)]
     else:

@@ -9,12 +9,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from llmtally.catalog.loader import CatalogFileError, load_yaml, validate
 from llmtally.selfhost.schema import InstanceFile, InstanceSpec, ModelFile, ModelSpec
+
+if TYPE_CHECKING:
+    from llmtally.catalog import Catalog
 
 __all__ = [
     "DATA_DIR",
@@ -145,13 +148,36 @@ class ModelTable:
     def models(self) -> list[ModelSpec]:
         return list(self.spec.models)
 
-    def find(self, name: str) -> ModelSpec:
-        key = name.lower()
+    def find(self, name: str, catalog: Catalog | None = None) -> ModelSpec:
+        """By id or alias (any case); else, given the price catalog, by the
+        catalog's matching, so that every command takes the same model names
+        (``local/llama-3.1-70b-instruct``, ``groq/llama-3.3-70b-versatile``, a
+        dated snapshot): the entry it finds is looked up here by its id and aliases."""
+        hit = self._named(name)
+        if hit is None and catalog is not None:
+            hit = self._via_catalog(name, catalog)
+        if hit is None:
+            pool = [m.id for m in self.spec.models]
+            raise UnknownNameError("model", name, _near(name, pool))
+        return hit
+
+    def _named(self, name: str) -> ModelSpec | None:
+        key = name.strip().lower()
         for model in self.spec.models:
             if key == model.id.lower() or key in (a.lower() for a in model.aliases):
                 return model
-        pool = [m.id for m in self.spec.models]
-        raise UnknownNameError("model", name, _near(name, pool))
+        return None
+
+    def _via_catalog(self, name: str, catalog: Catalog) -> ModelSpec | None:
+        try:
+            ref = catalog.lookup(None, name)
+        except LookupError:
+            return None
+        for known in (ref.spec.id, *ref.spec.aliases):
+            hit = self._named(known)
+            if hit is not None:
+                return hit
+        return None
 
 
 def load_instances(path: Path | None = None) -> InstanceCatalog:
