@@ -12,7 +12,7 @@ import typer
 
 from llmtally.cli.calls_cmd import DatabaseOption, parse_since
 from llmtally.cli.calls_cmd import _open as open_ledger
-from llmtally.cli.common import fail, stderr
+from llmtally.cli.common import fail, reader_gone, stderr
 
 __all__ = ["export"]
 
@@ -49,6 +49,8 @@ def export(
             else:
                 with Path(output).open("w", encoding="utf-8", newline="") as out:
                     count = write(rows, out)
+        except BrokenPipeError:
+            reader_gone()  # e.g. `| head`: it has read what it wanted
         except (ValueError, OSError) as exc:
             fail(str(exc))
     if count == 0:
