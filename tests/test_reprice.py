@@ -191,6 +191,30 @@ def test_stored_bodies_are_re_tokenized_with_the_target(ledger: Store) -> None:
     assert result.total.figures[target].methods == {"retokenized": 3, "ratio": 1}
 
 
+def test_reported_counts_are_the_truth_on_the_same_tokenizer(ledger: Store) -> None:
+    # The provider reported far more tokens than the stored text shows (a long
+    # system prompt template, tool schemas, images): 5,000 in, 400 out.
+    usage = Usage(input_tokens=5000, cache_read_tokens=1024, output_tokens=400)
+    calls = [make_call("openai", "gpt-4o", usage, i) for i in range(2)]
+    ledger.insert_many(
+        calls, [CallBodies(c.id, json.dumps(REQUEST), json.dumps(RESPONSE)) for c in calls]
+    )
+    same, sibling, other = "openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku"
+    result = reprice(ledger, [same, sibling, other], SINCE, catalog=CATALOG, at=AT)
+    # gpt-4o on itself: 3,976 x $2.50 + 1,024 x $1.25 + 400 x $10 per 1M = 0.00994 + 0.00128
+    # + 0.004 = 0.01522 a call, exactly what each cost: 1.00x
+    assert result.total.actual == Decimal("0.03044")
+    assert result.cost(same) == Decimal("0.03044")
+    assert result.total.figures[same].methods == {"same tokenizer": 2}
+    # gpt-4o-mini shares o200k_base: the reported counts at $0.15 / $0.075 cached / $0.60:
+    # 3,976 x 0.15 + 1,024 x 0.075 + 400 x 0.60 per 1M = 0.0005964 + 0.0000768 + 0.00024
+    # = 0.0009132 a call
+    assert result.cost(sibling) == Decimal("0.0018264")
+    assert result.total.figures[sibling].methods == {"same tokenizer": 2}
+    # another tokenizer: the stored text is counted again
+    assert result.total.figures[other].methods == {"retokenized": 2}
+
+
 def test_image_input_tokens_carry_over_unchanged(ledger: Store) -> None:
     # gpt-4o call with a 765-token image in its 2,000-token prompt; on claude-3-5-haiku
     # ($0.80/$4) the text is scaled by the corpus ratio r, the image is not:

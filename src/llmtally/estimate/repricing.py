@@ -3,12 +3,15 @@
 Token counts move between tokenizers one of three ways, and every figure says
 which (calls per method):
 
-- ``retokenized``: the stored request and response text (``call_bodies``, not
-  truncated) counted with the target's tokenizer; cache reads and writes keep
-  their share of the prompt, and hidden reasoning (never in the text) is
-  converted by the corpus ratio.
+- ``retokenized``: across tokenizers only, the stored request and response
+  text (``call_bodies``, not truncated) counted with the target's tokenizer;
+  cache reads and writes keep their share of the prompt, and hidden reasoning
+  (never in the text) is converted by the corpus ratio.
 - ``ratio``: counts times the ratio of the two tokenizers' counts of the
-  built-in English corpus (``same tokenizer`` when that ratio is 1).
+  built-in English corpus; ``same tokenizer``: the recorded model itself, or
+  one with its tokenizer, takes the provider-reported counts unchanged (they
+  are the truth for that tokenizer), so a model re-priced on itself at the
+  same price costs exactly what it cost.
 - ``as recorded``: no offline tokenizer is known for the source or the
   target; counts are carried over unchanged.
 
@@ -38,6 +41,7 @@ from fractions import Fraction
 from llmtally.catalog import Catalog
 from llmtally.catalog.matching import ModelRef
 from llmtally.catalog.price import Price
+from llmtally.config import open_catalog
 from llmtally.estimate.bodies import retokenize
 from llmtally.estimate.convert import Conversions
 from llmtally.estimate.rates import RateCard, RateKind, as_tier, offers_tier
@@ -109,9 +113,13 @@ def _target(catalog: Catalog, conv: Conversions, name: str, at: dt.datetime) -> 
 def _source(catalog: Catalog, conv: Conversions, provider: str, model: str) -> _Source:
     try:
         ref = catalog.lookup(provider, model)
-        return _Source(conv.tokenizer_name(ref.provider, ref.spec.id), ref.spec.kind == "reasoning")
     except LookupError:
         return _Source(None, False)
+    try:
+        tokenizer: str | None = conv.tokenizer_name(ref.provider, ref.spec.id)
+    except LookupError:
+        tokenizer = None
+    return _Source(tokenizer, ref.spec.kind == "reasoning")
 
 
 def _ratio(conv: Conversions, source: _Source, target: _Target) -> tuple[Fraction, str]:
@@ -237,7 +245,14 @@ def _call_ratios(
     run: _Run, call: CallRow, source: _Source, target: _Target
 ) -> tuple[tuple[Fraction, Fraction, Fraction], str]:
     ratio, method = _ratio(run.conv, source, target)
-    if call.request_body is None or call.response_body is None or target.tokenizer is None:
+    if (
+        call.request_body is None
+        or call.response_body is None
+        or target.tokenizer is None
+        # the recorded model itself, or one with its tokenizer: the provider's
+        # reported counts are the truth (they include what the text does not show)
+        or source.tokenizer == target.tokenizer
+    ):
         return (ratio, ratio, ratio), method
     c = call.counts
     tokenizer = run.conv.tokenizer(target.tokenizer)
@@ -312,7 +327,7 @@ def reprice(
         raise ValueError(f"cannot group by {by!r}: choose one of {', '.join(GROUP_KEYS)}")
     if since.tzinfo is None or (until is not None and until.tzinfo is None):
         raise ValueError("since and until must be timezone-aware (e.g. UTC)")
-    catalog = catalog or Catalog.load()
+    catalog = catalog or open_catalog()
     conv = Conversions(registry or default_registry())
     moment = at or dt.datetime.now(dt.UTC)
     targets = [_target(catalog, conv, name, moment) for name in dict.fromkeys(models)]
