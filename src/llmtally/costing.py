@@ -18,6 +18,7 @@ from typing import Any
 from llmtally.catalog import Catalog
 from llmtally.meter import Cost, cost, decimal_text
 from llmtally.providers import parse_usage
+from llmtally.providers.audio import is_audio_usage, parse_audio_usage
 from llmtally.usage import SERVICE_TIERS, ImageUnits, Usage
 
 __all__ = ["RecordError", "cost_json", "parse_time", "price_lines", "price_record"]
@@ -100,6 +101,14 @@ def _media(usage: Usage, record: Mapping[str, Any]) -> Usage:
     return replace(usage, **changes) if changes else usage
 
 
+def _parse(provider: str, raw: Mapping[str, Any]) -> Usage:
+    """A provider's usage object: a transcription's (by duration or by tokens,
+    told by its ``type``), else the provider's own shape."""
+    if is_audio_usage(raw):
+        return parse_audio_usage(raw)
+    return parse_usage(provider, raw)
+
+
 def price_record(
     record: Mapping[str, Any],
     catalog: Catalog,
@@ -118,7 +127,7 @@ def price_record(
     raw_usage = record.get("usage")
     if raw_usage is not None and not isinstance(raw_usage, dict):
         raise RecordError(f"usage: expected the provider's usage object, got {raw_usage!r}")
-    usage = parse_usage(provider, raw_usage) if raw_usage else Usage()
+    usage = _parse(provider, raw_usage) if raw_usage else Usage()
     chosen = tier or record.get("service_tier")
     if chosen is not None:
         if chosen not in SERVICE_TIERS:
