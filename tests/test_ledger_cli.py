@@ -35,9 +35,10 @@ def test_calls_lists_newest_first_as_a_table_and_as_json(run, store: Store) -> N
     store.insert_many([priced, unpriced])
     result = run()
     assert result.exit_code == 0, result.output
-    for text in ("openai/gpt-4o-2024-08-06", "123,457 / 4,321", "alice", "search", "1.23 s"):
+    for text in ("openai/gpt-4o-2024-08-06", "123,457/4,321", "alice", "search", "1.23 s"):
         assert text in result.stdout
-    assert "?" in result.stdout  # the unpriced call
+    assert "$0.50" in result.stdout  # $0.4954017934 to the cent
+    assert "unpriced" in result.stdout and "$0 " not in result.stdout
     out = json.loads(run("--json").stdout)
     assert [c["id"] for c in out] == [priced.id, unpriced.id]  # 2026-11-02 after 11-01
     assert priced.cost is not None
@@ -55,6 +56,89 @@ def test_calls_filters(run, store: Store) -> None:  # noqa: F811
     assert len(json.loads(run("--limit", "1", "--json").stdout)) == 1
     bad = run("--since", "yesterday")
     assert bad.exit_code == 2 and "neither a duration" in bad.stderr
+
+
+def _rows(stdout: str) -> list[str]:
+    """The table's lines that hold a call (they start with an id)."""
+    return [line for line in stdout.splitlines() if line[:2] == "01"]
+
+
+def test_the_table_shows_an_id_that_calls_show_accepts(run, store: Store) -> None:  # noqa: F811
+    first = full_call(id="01KAAAAAAA0000000000000001")
+    twin = full_call(id="01KAAAAAAA0000000000000002", started_at=first.started_at)
+    other = simple_call(id="01KBBBBBBB0000000000000003")
+    store.insert_many([first, twin, other])
+    rows = _rows(run().stdout)
+    # 01KAAAAAAA000000000000000 is what the twins share: the table shows 26 characters
+    assert sorted(row.split()[0] for row in rows) == [
+        "01KAAAAAAA0000000000000001",
+        "01KAAAAAAA0000000000000002",
+        "01KBBBBBBB0000000000000003",
+    ]
+    assert run("show", "01KBBBBBBB", "--json").stdout.count(other.id) == 1
+    assert json.loads(run("show", "01kbbbbbbb000", "--json").stdout)["id"] == other.id
+    ambiguous = run("show", "01KAAAAAAA")
+    assert ambiguous.exit_code == 1
+    assert "'01KAAAAAAA' starts more than one call" in ambiguous.stderr
+    assert first.id in ambiguous.stderr and twin.id in ambiguous.stderr
+    assert "no call '01KC'" in run("show", "01KC").stderr
+
+
+def test_the_shortest_unique_prefix_is_shown(run, store: Store) -> None:  # noqa: F811
+    store.insert_many(
+        [
+            simple_call(id="01KAAAAAAA0000000000000001"),
+            simple_call(1, id="01KAAAAAAB0000000000000002"),
+            simple_call(2, id="01KAAAAAAAX000000000000003"),
+        ]
+    )
+    ids = sorted(row.split()[0] for row in _rows(run().stdout))
+    # ...AAA0 and ...AAAX part at the 11th character; ...AAB at the 10th: 11 for all
+    assert ids == ["01KAAAAAAA0", "01KAAAAAAAX", "01KAAAAAAB0"]
+
+
+def test_the_table_is_readable_at_80_columns(
+    run,
+    store: Store,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    call = full_call(id="01KAAAAAAA0000000000000001")
+    store.insert_many([call])
+    result = run()
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    (row,) = _rows(result.stdout)  # one line: nothing folded
+    assert row.split() == [
+        "01KAAAAAAA",
+        "11-02",
+        "09:30",
+        "openai/gpt-4o-2024-08-06",
+        "200",
+        "123,457/4,321",
+        "$0.50",
+    ]
+    assert "latency, user, feature: a wider terminal or --json" in " ".join(result.stdout.split())
+
+
+def test_model_filters_take_the_names_the_table_shows(run, store: Store) -> None:  # noqa: F811
+    served = full_call()  # openai/gpt-4o-2024-08-06
+    mini = simple_call()  # openai/gpt-4o-mini
+    together = simple_call(
+        provider="together",
+        model_served="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        model_requested="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    )
+    store.insert_many([served, mini, together])
+
+    def ids(model: str) -> list[str]:
+        return [c["id"] for c in json.loads(run("--model", model, "--json").stdout)]
+
+    assert ids("openai/gpt-4o-2024-08-06") == ids("gpt-4o-2024-08-06") == [served.id]
+    assert ids("openai / gpt-4o-mini") == [mini.id]
+    assert ids("together/meta-llama/Llama-3.3-70B-Instruct-Turbo") == [together.id]
+    assert ids("meta-llama/Llama-3.3-70B-Instruct-Turbo") == [together.id]
+    assert ids("anthropic/gpt-4o-mini") == [] and ids("openai/") == []
 
 
 def test_calls_show_prints_every_field_cost_and_bodies(run, store: Store) -> None:  # noqa: F811
@@ -75,6 +159,16 @@ def test_calls_show_prints_every_field_cost_and_bodies(run, store: Store) -> Non
     assert table.exit_code == 0
     for text in ("cost.breakdown.cache_read", "bodies.response", "input_tokens_by_role.tools"):
         assert text in table.stdout
+    lines = [" ".join(line.strip("│ ").split()) for line in table.stdout.splitlines()]
+    for line in (
+        "latency │ 1.23 s",  # 1234.567 ms
+        "ttft │ 210 ms",  # 210.25
+        "output_tokens_per_s │ 87.1",  # 87.125
+        "cost_usd │ $0.4954017934",  # exact
+        "cost.breakdown.images │ $0.16",
+        "input_tokens_by_role.history │ 100,000",
+    ):
+        assert line in lines, line
     missing = run("show", "01NOSUCHCALL")
     assert missing.exit_code == 1 and "no call '01NOSUCHCALL'" in missing.stderr
 

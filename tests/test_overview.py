@@ -17,7 +17,6 @@ from sqlalchemy import text
 from llmtally.analytics.hidden import hidden_costs, model_stats, performance
 from llmtally.analytics.overview import overview
 from llmtally.catalog.price import Price, Tier
-from llmtally.gateway.fingerprint import prompt_fingerprint
 from llmtally.ledger import Store
 from llmtally.meter import cost, savings
 from llmtally.usage import Call, Usage
@@ -84,7 +83,7 @@ def test_overview_windows_projection_and_tops(store: Store) -> None:  # noqa: F8
 
 def test_an_empty_ledger_has_an_empty_overview(store: Store) -> None:  # noqa: F811
     view = overview(store, NOW)
-    assert view.empty and view.month_to_date.calls == 0 and view.projected_month_end == 0
+    assert view.empty and view.month_to_date.calls == 0 and view.projected_month_end is None
     assert view.top_models == [] and view.models == [] and view.daily == []
 
 
@@ -170,22 +169,7 @@ def test_savings_from_cache_reads_net_of_write_premiums_and_batch() -> None:
     assert savings(batch, batch_price(), cost(batch, batch_price())).tier == standard / 2
 
 
-def test_prompt_fingerprints_group_by_the_system_prompt_only() -> None:
-    system = {"role": "system", "content": "You are terse."}
-    a = {"messages": [system, {"role": "user", "content": "hi"}]}
-    b = {"messages": [system, {"role": "user", "content": "something else"}]}
-    c = {"messages": [{"role": "system", "content": "You are verbose."}]}
-    assert prompt_fingerprint(a) == prompt_fingerprint(b) != prompt_fingerprint(c)
-    assert prompt_fingerprint({"messages": [{"role": "user", "content": "hi"}]}) is None
-    cached = {"system": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]}
-    assert prompt_fingerprint(cached) == prompt_fingerprint(
-        {"system": [{"type": "text", "text": "S"}]}
-    )
-    gemini = {"systemInstruction": {"parts": [{"text": "S"}]}}
-    assert prompt_fingerprint(gemini) is not None and len(prompt_fingerprint(gemini) or "") == 16
-
-
-def test_trace_stats_count_traces_by_their_root_call(store: Store) -> None:  # noqa: F811
+def test_trace_stats_count_distinct_trace_ids(store: Store) -> None:  # noqa: F811
     at = dt.datetime(2026, 11, 18, 9, tzinfo=UTC)
     root = priced(at, 1_000, trace_id="a")
     made = [
@@ -202,3 +186,67 @@ def test_trace_stats_count_traces_by_their_root_call(store: Store) -> None:  # n
     assert stats.cost == sum((c.cost.total for c in traced if c.cost), Decimal(0))
     assert stats.calls_per_trace == 2.0
     assert stats.cost_per_trace == (stats.cost / 2).quantize(Decimal("1e-10"))
+
+
+def test_traces_without_parent_ids_count_once_each(store: Store) -> None:  # noqa: F811
+    # a client that sends only x-llmtally-trace-id: 21 traces of 1 to 5 calls
+    at = dt.datetime(2026, 11, 18, 9, tzinfo=UTC)
+    made = [
+        priced(at + dt.timedelta(minutes=t, seconds=k), 1_000, trace_id=f"t{t:02}")
+        for t in range(21)
+        for k in range(1 + t % 5)
+    ]
+    made.append(priced(at, 1_000))  # no trace
+    store.insert_many(made)
+    stats = overview(store, NOW).trace_stats
+    calls = sum(1 + t % 5 for t in range(21))  # 4 x (1+2+3+4+5) for t < 20, then 1
+    assert calls == 61
+    assert (stats.traces, stats.calls) == (21, 61)
+    assert stats.calls_per_trace == 61 / 21
+
+
+def test_traces_that_started_before_the_window_are_left_out(store: Store) -> None:  # noqa: F811
+    old = dt.datetime(2026, 10, 1, 9, tzinfo=UTC)  # before the 30-day window
+    store.insert_many(
+        [
+            priced(old, 1_000, trace_id="old"),
+            priced(dt.datetime(2026, 11, 18, 9, tzinfo=UTC), 1_000, trace_id="old"),
+            priced(dt.datetime(2026, 11, 18, 9, tzinfo=UTC), 1_000, trace_id="new"),
+        ]
+    )
+    stats = overview(store, NOW).trace_stats
+    assert (stats.traces, stats.calls) == (1, 1)
+
+
+def test_a_few_hours_of_today_give_no_projection(store: Store) -> None:  # noqa: F811
+    store.insert_many([priced(NOW - dt.timedelta(hours=h), 100_000) for h in (1, 2, 3)])
+    view = overview(store, NOW)
+    assert view.today.calls == 3 and view.month_to_date.cost > 0
+    assert view.projected_month_end is None
+    assert view.projection_note.startswith("not enough data")
+
+
+def test_fewer_whole_days_than_a_week_give_their_mean_and_say_so(
+    store: Store,  # noqa: F811
+) -> None:
+    # first call Nov 16 at 23:00: Nov 16 and 17 are the whole days before Nov 18
+    made = [
+        priced(dt.datetime(2026, 11, 16, 23, tzinfo=UTC), 40_000),
+        priced(dt.datetime(2026, 11, 18, 14, tzinfo=UTC), 1_000_000),  # a heavy hour today
+    ]
+    store.insert_many(made)
+    view = overview(store, NOW)
+    mtd = made[0].cost.total + made[1].cost.total  # type: ignore[union-attr]
+    rate = made[0].cost.total / 2  # type: ignore[union-attr]
+    left = Decimal("12.375")  # Nov 18 15:00 -> Dec 1 00:00
+    assert view.projected_month_end == (mtd + rate * left).quantize(Decimal("1e-10"))
+    assert "mean of the 2 whole UTC days since the first call: a rough guess" in (
+        view.projection_note
+    )
+    assert "12.4 days left" in view.projection_note
+
+
+def test_a_week_of_history_says_so(store: Store) -> None:  # noqa: F811
+    store.insert_many([priced(dt.datetime(2026, 11, 2, 9, tzinfo=UTC), 1_000)])
+    note = overview(store, NOW).projection_note
+    assert "$0/day (the mean of the last 7 whole UTC days)" in note

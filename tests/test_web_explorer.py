@@ -24,6 +24,7 @@ from llmtally.analytics.explorer import (
 )
 from llmtally.analytics.filters import CallFilter, FilterError, parse_since
 from llmtally.ledger import Store
+from money_support import written
 from test_ledger_support import db_url, full_call, pg_base_url, simple_call, store  # noqa: F401
 
 DAY_AGO = NOW - dt.timedelta(days=1)
@@ -75,6 +76,14 @@ def test_totals_equal_plain_sql(
     assert isinstance(got.cost_total, Decimal)
 
 
+def _shown_money(body: str, element: str) -> tuple[str, Decimal]:
+    """The amount as shown (``$0.01``) and the exact one in its hover title."""
+    found = re.search(rf'id="{element}"[^>]*><span class="money" title="([^"]*)">([^<]*)<', body)
+    assert found, element
+    exact = html.unescape(found.group(1)).removeprefix("$")
+    return html.unescape(found.group(2)), Decimal(exact)
+
+
 def _shown(body: str, element: str) -> str:
     found = re.search(rf'id="{element}"[^>]*>([^<]*)<', body)
     assert found, element
@@ -98,7 +107,7 @@ def test_the_explorer_page_shows_the_sql_totals(
     assert int(_shown(body, "total-calls")) == want.calls
     assert int(_shown(body, "total-input")) == want.input_tokens
     assert int(_shown(body, "total-output")) == want.output_tokens
-    assert Decimal(_shown(body, "total-cost")) == want.cost
+    assert _shown_money(body, "total-cost") == (written(want.cost), want.cost)
     assert int(_shown(body, "total-errors")) == want.errors
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from llmtally.analytics.explorer import Bucket, SpendPoint, Totals
+from llmtally.analytics.filters import model_condition
 from llmtally.analytics.ranges import EPOCH, Plan, bucket_start, plan_range
 from llmtally.analytics.rollup_query import grain_parts, started_in, table, table_sums
 
@@ -45,7 +46,8 @@ def _conditions(source: Table, where: CallFilter) -> list[ColumnElement[bool]]:
     if where.provider is not None:
         found.append(source.c.provider == where.provider)
     if where.model is not None:
-        found.append(source.c.model == where.model)
+        model = source.c.model
+        found.append(model_condition(where.model, lambda name: model == name, source.c.provider))
     return found
 
 

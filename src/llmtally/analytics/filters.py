@@ -7,7 +7,9 @@ on ``started_at``), so a filtered query stays an index scan at 10M calls:
   date-time (UTC unless it says otherwise); the range is ``since <= started_at
   < until``.
 - ``model``: the model that answered, or the one asked for when that is unknown
-  (``Call.model``, the key ``llmtally report --by model`` groups by).
+  (``Call.model``, the key ``llmtally report --by model`` groups by); also as
+  the tools show it, ``provider/model`` or ``provider / model``
+  (:func:`model_condition`).
 - ``provider``, ``user``, ``feature``, ``key`` (gateway key id), ``trace``.
 - ``tag``: calls carrying this tag (tags are stored as a JSON list).
 - ``status``: ``ok`` (below 400), ``error`` (400 and above) or one code (``429``).
@@ -20,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,7 @@ __all__ = [
     "CallFilter",
     "FilterError",
     "check_text",
+    "model_condition",
     "parse_since",
     "parse_status",
 ]
@@ -103,6 +106,29 @@ def check_text(name: str, value: str) -> str:
     if _CONTROL.search(value):
         raise FilterError(f"{name}: contains control characters")
     return value
+
+
+def model_condition(
+    text: str,
+    model_is: Callable[[str], ColumnElement[bool]],
+    provider: ColumnElement[Any],
+) -> ColumnElement[bool]:
+    """Calls whose model is ``text``, or whose provider and model are ``text`` as
+    shown (``openai/gpt-4o``, ``openai / gpt-4o``; a model name may itself hold
+    a slash, as ``together/meta-llama/Llama-3``): split at each slash."""
+    choices = [model_is(text)]
+    parts = text.split("/")
+    for i in range(1, len(parts)):
+        head, tail = "/".join(parts[:i]).strip(), "/".join(parts[i:]).strip()
+        if head and tail:
+            choices.append(and_(provider == head, model_is(tail)))
+    return or_(*choices)
+
+
+def _called(model: str) -> ColumnElement[bool]:
+    """``Call.model`` is ``model``: the model that answered, else the one asked for."""
+    c = calls.c
+    return or_(c.model_served == model, and_(c.model_served.is_(None), c.model_requested == model))
 
 
 def _utc(name: str, moment: dt.datetime) -> dt.datetime:
@@ -172,12 +198,7 @@ class CallFilter:
         if self.until is not None:
             where.append(c.started_at < self.until.astimezone(dt.UTC))
         if self.model is not None:
-            where.append(
-                or_(
-                    c.model_served == self.model,
-                    and_(c.model_served.is_(None), c.model_requested == self.model),
-                )
-            )
+            where.append(model_condition(self.model, _called, c.provider))
         for value, column in (
             (self.provider, c.provider),
             (self.user, c.user_id),

@@ -7,8 +7,11 @@ Every window is whole UTC days, so all of it is read from the day rollups
 costs the same at a thousand calls or tens of millions.
 
 The month-end projection is month-to-date plus the daily run rate times the
-days left: the run rate is the mean of the last 7 whole days when there is
-spend before today, else today's spend over the part of today elapsed.
+days left. The run rate is the mean spend of whole UTC days only (today is
+never a rate, so a few hours of today cannot explode it): the last 7 days
+before today, or the whole days since the ledger's first call when there are
+fewer; with none (every call is from today) there is no projection, and the
+note says so. The note says which days the rate came from.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from llmtally.analytics.hidden import HiddenCosts, ModelStats, performance
 from llmtally.analytics.ranges import EPOCH, bucket_start
@@ -26,6 +29,7 @@ from llmtally.analytics.report import ReportRow, spend_report
 from llmtally.analytics.rollup_query import table, table_sums
 from llmtally.ledger.rollup_tables import ROLLUPS
 from llmtally.ledger.schema import calls
+from llmtally.money import usd
 
 if TYPE_CHECKING:
     from llmtally.ledger.store import Store
@@ -44,6 +48,7 @@ __all__ = [
 DAYS = 30  # the window of the top lists, hidden costs and latency
 TOP = 10
 SERIES_MODELS = 8  # models stacked by name in the daily chart; the rest is "other"
+RATE_DAYS = 7  # whole days before today in the month-end run rate
 _DAY = dt.timedelta(days=1)
 
 
@@ -75,8 +80,7 @@ class TraceRow:
 
 @dataclass(frozen=True, slots=True)
 class TraceStats:
-    """Agent fan-out: calls with a trace id, and the traces they belong to
-    (counted by their root call, the one without a parent)."""
+    """Agent fan-out: traces (distinct trace ids), their calls and their cost."""
 
     traces: int
     calls: int
@@ -109,7 +113,7 @@ class Overview:
     today: Window
     last_7d: Window
     month_to_date: Window
-    projected_month_end: Decimal
+    projected_month_end: Decimal | None  # None: not one whole day of history yet
     projection_note: str
     since: dt.datetime  # the start of the DAYS-day window below
     until: dt.datetime
@@ -161,20 +165,36 @@ def _daily(conn: Connection, since: dt.datetime, until: dt.datetime) -> list[Mod
     ]
 
 
-def _projection(daily: list[ModelDay], mtd: Window, now: dt.datetime) -> tuple[Decimal, str]:
+def _projection(
+    daily: list[ModelDay], mtd: Window, now: dt.datetime, first: dt.datetime | None
+) -> tuple[Decimal | None, str]:
+    """Month-end: month to date + the mean of the whole days before today (the
+    last RATE_DAYS, fewer when the first call is more recent) x the days left."""
     today = _midnight(now).date()
-    week = [d.cost for d in daily if today - dt.timedelta(days=7) <= d.day < today]
-    if any(week):
-        rate, how = sum(week, Decimal(0)) / 7, "the mean of the last 7 whole days"
-    else:
-        elapsed = Decimal((now - _midnight(now)) / _DAY) or Decimal(1)
-        spent = sum((d.cost for d in daily if d.day == today), Decimal(0))
-        rate, how = spent / elapsed, "today's spend so far, per day"
+    if first is None or first.astimezone(dt.UTC).date() >= today:
+        return None, "not enough data: the rate needs one whole UTC day of calls before today"
+    whole = min(RATE_DAYS, (today - first.astimezone(dt.UTC).date()).days)
+    start = today - dt.timedelta(days=whole)
+    rate = sum((d.cost for d in daily if start <= d.day < today), Decimal(0)) / whole
     month_start = _midnight(now).replace(day=1)
     next_month = (month_start + dt.timedelta(days=32)).replace(day=1)
     left = Decimal((next_month - now) / _DAY)
     projected = (mtd.cost + rate * left).quantize(Decimal("0.0000000001"))
-    return projected, f"month to date + {how} x {left:.1f} days left"
+    if whole == RATE_DAYS:
+        days = f"the mean of the last {whole} whole UTC days"
+    else:
+        days = f"the mean of the {_days(whole)} since the first call: a rough guess"
+    return projected, f"month to date + {usd(rate)}/day ({days}) x {left:.1f} days left"
+
+
+def _days(n: int) -> str:
+    return "one whole UTC day" if n == 1 else f"{n} whole UTC days"
+
+
+def _first_call(conn: Connection) -> dt.datetime | None:
+    """When the ledger's first call started (one indexed row)."""
+    found = conn.execute(select(calls.c.started_at).order_by(calls.c.started_at).limit(1)).first()
+    return None if found is None else _aware(found.started_at)
 
 
 def _top_traces(conn: Connection, since: dt.datetime) -> list[TraceRow]:
@@ -240,11 +260,11 @@ def overview(store: Store, now: dt.datetime | None = None) -> Overview:
         hidden, models = performance(conn, since, tomorrow)
         fingerprints = _top_fingerprints(conn, since, tomorrow)
         trace_stats = _trace_stats(conn, since, tomorrow)
-        empty = conn.execute(select(calls.c.id).limit(1)).first() is None
-    projected, note = _projection(daily, mtd, now)
+        first = _first_call(conn)
+    projected, note = _projection(daily, mtd, now, first)
     return Overview(
         now=now,
-        empty=empty,
+        empty=first is None,
         today=today,
         last_7d=week,
         month_to_date=mtd,
@@ -264,17 +284,16 @@ def overview(store: Store, now: dt.datetime | None = None) -> Overview:
 
 
 def _trace_stats(conn: Connection, since: dt.datetime, until: dt.datetime) -> TraceStats:
-    source = table("dim", "day")
-    ranges = [(_day_bucket(since), _day_bucket(until))]
-    kinds = [source.c.kind.in_(("traced", "trace-root"))]
-    rows = table_sums(conn, source, ranges, [source.c.kind], ("calls", "cost_total"), kinds)
-    found = {row.kind: row for row in rows}
-    traced, roots = found.get("traced"), found.get("trace-root")
-    return TraceStats(
-        traces=int(roots.calls) if roots else 0,
-        calls=int(traced.calls) if traced else 0,
-        cost=Decimal(traced.cost_total) if traced else Decimal(0),
-    )
+    """The traces that started in [since, until): distinct trace ids, their calls
+    and cost (from the per-trace rollup)."""
+    traces = ROLLUPS["rollup_traces"]
+    query = select(
+        func.count().label("traces"),
+        func.coalesce(func.sum(traces.c.calls), 0).label("calls"),
+        func.coalesce(func.sum(traces.c.cost_total), 0).label("cost"),
+    ).where(traces.c.first_at >= since, traces.c.first_at < until)
+    row = conn.execute(query).one()
+    return TraceStats(traces=int(row.traces), calls=int(row.calls), cost=Decimal(row.cost))
 
 
 def _top_fingerprints(conn: Connection, since: dt.datetime, until: dt.datetime) -> list[ReportRow]:

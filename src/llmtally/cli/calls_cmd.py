@@ -93,31 +93,54 @@ def call_json(call: Call, bodies: CallBodies | None = None) -> dict[str, Any]:
     return data
 
 
-def _latency(ms: float) -> str:
-    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
+WIDE = 120  # from this terminal width up, the table also shows latency, user and feature
 
 
-def _calls_table(calls: list[Call]) -> Table:
+def _cost(call: Call) -> str:
+    from llmtally.money import usd
+
+    return "unpriced" if call.cost is None else usd(call.cost.total)
+
+
+def _columns(table: Table, wide: bool) -> None:
+    table.add_column("id", no_wrap=True, style="cyan")
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("provider/model", overflow="fold", ratio=1, min_width=16)
+    numbers = ["HTTP", "tokens in/out" if wide else "tok in/out", "cost"]
+    for name in numbers + (["latency"] if wide else []):
+        table.add_column(name, justify="right", no_wrap=True)
+    if wide:
+        table.add_column("user", overflow="fold")
+        table.add_column("feature", overflow="fold")
+
+
+def _calls_table(calls: list[Call], id_length: int, width: int) -> Table:
+    """The calls, one row each; below WIDE columns, a shorter time and no
+    latency, user and feature (``--json`` has every field)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"{len(calls)} calls, newest first")
-    for name in ("time (UTC)", "provider/model", "status", "tokens in/out", "cost", "latency"):
-        table.add_column(name, justify="right" if name != "provider/model" else "left")
-    table.add_column("user")
-    table.add_column("feature")
+    from llmtally.money import duration_ms
+
+    wide = width >= WIDE
+    title = f"{len(calls)} calls, newest first"
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    _columns(table, wide)
+    when = "%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M"
     for c in calls:
-        cost = "?" if c.cost is None else f"${_amount(c.cost.total)}"
-        table.add_row(
-            c.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+        row = [
+            c.id[:id_length],
+            c.started_at.strftime(when),
             f"{c.provider}/{c.model}",
             str(c.status),
-            f"{c.usage.input_tokens:,} / {c.usage.output_tokens:,}",
-            cost,
-            _latency(c.latency_ms),
-            c.user or "",
-            c.feature or "",
-        )
-    table.caption = "? = not priced (see `llmtally calls show ID`)"
+            f"{c.usage.input_tokens:,}/{c.usage.output_tokens:,}",
+            _cost(c),
+        ]
+        wider = [duration_ms(c.latency_ms), c.user or "", c.feature or ""] if wide else []
+        table.add_row(*row, *wider)
+    table.caption = "`llmtally calls show ID`: one call in full" + (
+        "" if wide else "; latency, user, feature: a wider terminal or --json"
+    )
     return table
 
 
@@ -125,7 +148,9 @@ def _calls_table(calls: list[Call]) -> Table:
 def calls(
     ctx: typer.Context,
     since: str | None = typer.Option(None, "--since", help="30m, 6h, 7d, or a date/time."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Only this model."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Only this model: gpt-4o or provider/model, as shown."
+    ),
     user: str | None = typer.Option(None, "--user", help="Only this user."),
     feature: str | None = typer.Option(None, "--feature", help="Only this feature."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many calls."),
@@ -135,18 +160,46 @@ def calls(
     """The calls in the ledger, newest first."""
     if ctx.invoked_subcommand is not None:
         return
+    from llmtally.analytics.call_ids import unique_prefix_length
+    from llmtally.analytics.explorer import call_page
+    from llmtally.analytics.filters import CallFilter
+
     try:
         start = None if since is None else parse_since(since)
+        where = CallFilter(since=start, model=model, user=user, feature=feature)
     except ValueError as exc:
         fail(str(exc))
     with _open(database) as store:
-        found = store.list(since=start, model=model, user=user, feature=feature, limit=limit)
+        found = call_page(store, where, limit=limit).calls
+        id_length = unique_prefix_length(store, (c.id for c in found))
     if as_json:
         print_json([call_json(c) for c in found])
         return
     from rich.console import Console
 
-    Console(highlight=False).print(_calls_table(found))
+    console = Console(highlight=False)
+    console.print(_calls_table(found, id_length, console.width))
+
+
+def _shown(key: str, value: Any) -> str:
+    """A field for reading: durations in ms or s, rates to one decimal, counts
+    with thousands separators, amounts exact with a ``$`` (``--json`` has the
+    raw values)."""
+    from decimal import Decimal
+
+    from llmtally.money import duration_ms, usd_exact
+
+    if value is None:
+        return ""
+    if key in ("latency_ms", "ttft_ms"):
+        return duration_ms(value)
+    if key == "output_tokens_per_s":
+        return f"{value:,.1f}"
+    if key == "cost_usd" or key.startswith("cost.breakdown."):
+        return usd_exact(Decimal(value))
+    if isinstance(value, int) and not isinstance(value, bool) and key != "status":
+        return f"{value:,}"
+    return str(value)
 
 
 def _show_table(data: dict[str, Any]) -> Table:
@@ -157,7 +210,7 @@ def _show_table(data: dict[str, Any]) -> Table:
     table.add_column("value", overflow="fold")
     for key, value in _flatten("", data):
         if key != "id":
-            table.add_row(key, "" if value is None else str(value))
+            table.add_row(key.removesuffix("_ms"), _shown(key, value))
     return table
 
 
@@ -171,16 +224,30 @@ def _flatten(prefix: str, data: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
+def _by_prefix(store: Store, prefix: str) -> str:
+    """The one id that starts with ``prefix``; '' when none does; a clear
+    error when several do."""
+    from llmtally.analytics.call_ids import SHOWN_MATCHES, ids_with_prefix
+
+    found = ids_with_prefix(store, prefix)
+    if len(found) > 1:
+        some = ", ".join(found[:SHOWN_MATCHES]) + (", ..." if len(found) > SHOWN_MATCHES else "")
+        fail(f"{prefix!r} starts more than one call ({some}): give more of the id", code=1)
+    return found[0] if found else ""
+
+
 @app.command("show")
 def show(
-    call_id: str = typer.Argument(..., metavar="ID", help="The call's id."),
+    call_id: str = typer.Argument(
+        ..., metavar="ID", help="The call's id, or any start of it that names one call."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     database: str | None = DatabaseOption,
 ) -> None:
     """One call: every field, the cost by component, and its bodies if stored."""
     with _open(database) as store:
-        call = store.get(call_id)
-        bodies = store.get_bodies(call_id) if call is not None else None
+        call = store.get(call_id) or store.get(_by_prefix(store, call_id))
+        bodies = store.get_bodies(call.id) if call is not None else None
     if call is None:
         fail(f"no call {call_id!r} in the ledger", code=1)
     data = call_json(call, bodies)

@@ -18,8 +18,9 @@ from llmtally.analytics.filters import check_text
 from llmtally.lab.results import CellResult, RunResults, Summary, frontier, load_results
 from llmtally.lab.store import LabStore, RunNotFoundError
 from llmtally.ledger.store import Store
+from llmtally.money import USD_TICKFORMAT, usd_with_exact
 from llmtally.web.http import HTTPError, Request, Response
-from llmtally.web.render import Renderer, usd
+from llmtally.web.render import Renderer
 
 __all__ = ["LabPages", "frontier_figure"]
 
@@ -114,7 +115,11 @@ def frontier_figure(results: RunResults) -> dict[str, Any] | None:
         "title": {"text": "Cost per answer against pass rate", "font": {"size": 14}},
         "height": 380,
         "margin": {"l": 60, "r": 30, "t": 40, "b": 50},
-        "xaxis": {"title": {"text": "USD per answer"}, "type": "log" if log else "linear"},
+        "xaxis": {
+            "title": {"text": "USD per answer"},
+            "type": "log" if log else "linear",
+            "tickformat": USD_TICKFORMAT,
+        },
         "yaxis": {"title": {"text": "pass rate"}, "tickformat": ".0%", "range": [-0.05, 1.1]},
         "legend": {"orientation": "h", "y": -0.25},
     }
@@ -129,7 +134,9 @@ def _model_trace(model: str, mine: list[tuple[str, Decimal, float, int]]) -> dic
         "x": [float(cost) for _, cost, _, _ in mine],
         "y": [rate for _, _, rate, _ in mine],
         "text": [name for name, _, _, _ in mine],
-        "hovertext": [f"{n}<br>{usd(c)} per answer<br>{r:.0%} pass" for n, c, r, _ in mine],
+        "hovertext": [
+            f"{n}<br>{usd_with_exact(c)} per answer<br>{r:.0%} pass" for n, c, r, _ in mine
+        ],
         "hoverinfo": "text",
         "marker": {"size": 11, "symbol": [_SYMBOLS[i % len(_SYMBOLS)] for *_, i in mine]},
     }

@@ -3,11 +3,13 @@ the hidden-cost breakdown, latency percentiles by model."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from llmtally.analytics.hidden import HiddenCosts, ModelStats
 from llmtally.analytics.overview import ModelDay
-from llmtally.web.render import usd
+from llmtally.money import USD_TICKFORMAT, usd_with_exact
+from llmtally.web.charts import bar_slots, time_axis
 
 __all__ = ["daily_figure", "hidden_figure", "latency_figure"]
 
@@ -17,8 +19,13 @@ _HIDDEN_COLORS = ["#b8433f", "#d2822d", "#7d5ba6", "#2f6fb2", "#3a9a5b", "#7f7f7
 _MARGIN = {"l": 60, "r": 20, "t": 40, "b": 40}
 
 
-def daily_figure(days: list[ModelDay]) -> dict[str, Any]:
-    """One bar trace per model (the costliest first), stacked per UTC day."""
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+def daily_figure(days: list[ModelDay], since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
+    """One bar trace per model (the costliest first), stacked per UTC day, on a
+    date axis from ``since`` to ``until``."""
     totals: dict[str, float] = {}
     for d in days:
         totals[d.model] = totals.get(d.model, 0.0) + float(d.cost)
@@ -26,14 +33,17 @@ def daily_figure(days: list[ModelDay]) -> dict[str, Any]:
     data = []
     for i, model in enumerate(order):
         mine = [d for d in days if d.model == model]
+        x, width = bar_slots([_midnight(d.day) for d in mine], "day")
         data.append(
             {
                 "type": "bar",
                 "name": model,
-                "x": [d.day.isoformat() for d in mine],
+                "x": x,
                 "y": [float(d.cost) for d in mine],
+                "width": width,
                 "hovertext": [
-                    f"{model}<br>{d.day}<br>{usd(d.cost)}<br>{d.calls:,} calls" for d in mine
+                    f"{model}<br>{d.day}<br>{usd_with_exact(d.cost)}<br>{d.calls:,} calls"
+                    for d in mine
                 ],
                 "hoverinfo": "text",
                 "marker": {"color": _PALETTE[i % len(_PALETTE)]},
@@ -44,8 +54,8 @@ def daily_figure(days: list[ModelDay]) -> dict[str, Any]:
         "barmode": "stack",
         "height": 320,
         "margin": _MARGIN,
-        "xaxis": {"type": "date"},
-        "yaxis": {"title": {"text": "USD"}, "rangemode": "tozero"},
+        "xaxis": time_axis([_midnight(d.day) for d in days], "day", since, until),
+        "yaxis": {"title": {"text": "USD"}, "rangemode": "tozero", "tickformat": USD_TICKFORMAT},
         "legend": {"orientation": "h", "y": -0.2},
     }
     return {"data": data, "layout": layout}
@@ -72,7 +82,7 @@ def hidden_figure(hidden: HiddenCosts) -> dict[str, Any]:
             "orientation": "h",
             "x": [float(amount) for _, amount in parts],
             "y": [label for label, _ in parts],
-            "hovertext": [f"{label}: {usd(amount)}" for label, amount in parts],
+            "hovertext": [f"{label}: {usd_with_exact(amount)}" for label, amount in parts],
             "hoverinfo": "text",
             "marker": {"color": _HIDDEN_COLORS},
         }
@@ -81,7 +91,7 @@ def hidden_figure(hidden: HiddenCosts) -> dict[str, Any]:
         "title": {"text": "Where the input cost goes", "font": {"size": 14}},
         "height": 280,
         "margin": {"l": 200, "r": 20, "t": 40, "b": 40},
-        "xaxis": {"title": {"text": "USD"}, "rangemode": "tozero"},
+        "xaxis": {"title": {"text": "USD"}, "rangemode": "tozero", "tickformat": USD_TICKFORMAT},
         "yaxis": {"autorange": "reversed"},
     }
     return {"data": data, "layout": layout}

@@ -61,7 +61,7 @@ class Pages:
         if found.empty:
             return self._empty_ledger(request, "overview")
         charts = {
-            "daily": daily_figure(found.daily),
+            "daily": daily_figure(found.daily, found.since, found.until),
             "hidden": hidden_figure(found.hidden),
             "latency": latency_figure(found.models),
         }
@@ -98,7 +98,9 @@ class Pages:
             calls=found.calls,
             older=found.next.text() if found.next else None,
             paged=before is not None,
-            chart=spend_figure(spend_series(self.store, where, bucket), bucket),
+            chart=spend_figure(
+                spend_series(self.store, where, bucket), bucket, where.since, where.until or now
+            ),
         )
 
     def call(self, request: Request, call_id: str) -> Response:

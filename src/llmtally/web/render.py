@@ -1,8 +1,10 @@
 """Jinja2 templates (shipped in the package) and the filters that format numbers.
 
 Autoescaping is on and undefined names fail loudly, so a template typo is an
-error in the tests rather than an empty cell in production. Money is shown
-exactly (every digit the ledger holds), never as a float.
+error in the tests rather than an empty cell in production. Money is shown the
+way people read it (``llmtally.money.usd``: ``$12.35``, ``$0.00122``) with every
+digit the ledger holds in the element's hover title; ``usd_exact`` shows all
+the digits (call pages, prices).
 """
 
 from __future__ import annotations
@@ -14,19 +16,25 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from llmtally.meter import decimal_text
+from llmtally.money import DASH, duration_ms, usd_exact
+from llmtally.money import usd as usd_text
 from llmtally.web.http import Response
 from llmtally.web.static import StaticFiles
 
 __all__ = ["Renderer", "link", "ms", "number", "usd", "when"]
 
-NONE = "—"
+NONE = DASH
 
 
-def usd(amount: Decimal | None) -> str:
-    """``$0.0123`` exactly; a dash for no amount."""
-    return NONE if amount is None else f"${decimal_text(amount)}"
+def usd(amount: Decimal | None) -> Markup:
+    """``<span class="money" title="$0.0122324964">$0.01</span>``; a dash for no amount."""
+    if amount is None:
+        return Markup(NONE)
+    return Markup('<span class="money" title="{}">{}</span>').format(
+        usd_exact(amount), usd_text(amount)
+    )
 
 
 def number(value: int | float | Decimal | None) -> str:
@@ -38,9 +46,7 @@ def number(value: int | float | Decimal | None) -> str:
 
 
 def ms(value: float | None) -> str:
-    if value is None:
-        return NONE
-    return f"{value / 1000:,.2f} s" if value >= 1000 else f"{value:,.0f} ms"
+    return duration_ms(value)
 
 
 def when(moment: dt.datetime | None) -> str:
@@ -67,7 +73,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(usd=usd, number=number, ms=ms, when=when)
+        self.env.filters.update(usd=usd, usd_exact=usd_exact, number=number, ms=ms, when=when)
         self.env.globals.update(static=static.url, link=link)
 
     def page(self, template: str, status: int = 200, **context: Any) -> Response:

@@ -1,0 +1,94 @@
+"""How money and raw measurements are shown to a person: the one home for it.
+
+- :func:`usd`: an amount the way people read it. Cents from one cent up
+  (``$12.35``, ``$1,234.50``), three significant digits below a cent
+  (``$0.00122``, ``$0.00031``), ``$0`` for zero, a minus in front of a
+  negative amount (``-$0.50``). Halves round away from zero.
+- :func:`usd_exact`: every digit the ledger holds (``$0.0122324964``), for
+  hover titles, call pages and checks; ``--json`` and exports carry the bare
+  digits (``llmtally.meter.decimal_text``), never the rounded text.
+- :func:`duration_ms`: a duration in milliseconds (``6.6 ms``, ``123 ms``,
+  ``1.23 s``), never the raw float.
+- :data:`USD_TICKFORMAT`: the Plotly (d3) tick format of a USD axis: a ``$``
+  prefix and three significant digits as plain decimals (no SI suffix such as
+  ``5μ``).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from llmtally.meter import decimal_text
+
+__all__ = [
+    "DASH",
+    "USD_TICKFORMAT",
+    "duration_ms",
+    "rounded",
+    "usd",
+    "usd_exact",
+    "usd_with_exact",
+]
+
+DASH = "—"
+CENT = Decimal("0.01")
+SUB_CENT_DIGITS = 3
+USD_TICKFORMAT = "$,.3~r"
+
+
+def rounded(amount: Decimal) -> Decimal:
+    """``amount`` as :func:`usd` shows it: to the cent from a cent up, else to
+    SUB_CENT_DIGITS significant digits."""
+    value = abs(amount)
+    if value == 0:
+        return Decimal(0)
+    if value < CENT:
+        quantum = Decimal(1).scaleb(value.adjusted() - SUB_CENT_DIGITS + 1)
+        value = value.quantize(quantum, ROUND_HALF_UP)
+    if value >= CENT:
+        value = value.quantize(CENT, ROUND_HALF_UP)
+    return -value if amount < 0 else value
+
+
+def usd(amount: Decimal | None, none: str = DASH) -> str:
+    """``amount`` for reading: cents from a cent up, 3 significant digits below."""
+    if amount is None:
+        return none
+    value = rounded(amount)
+    if value == 0:
+        return "$0"
+    sign = "-" if value < 0 else ""
+    if abs(value) >= CENT:
+        return f"{sign}${abs(value):,}"
+    return f"{sign}${decimal_text(abs(value))}"
+
+
+def usd_exact(amount: Decimal | None, none: str = DASH) -> str:
+    """``amount`` with every digit it has (``$0.0122324964``, ``-$3``)."""
+    if amount is None:
+        return none
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${decimal_text(abs(amount))}"
+
+
+def usd_with_exact(amount: Decimal | None, none: str = DASH) -> str:
+    """``$0.01 (exactly $0.0122324964)``, or just ``$12.35`` when that is exact
+    (chart hover text, where no title attribute can carry the digits)."""
+    shown = usd(amount, none)
+    if amount is None or rounded(amount) == amount:
+        return shown
+    return f"{shown} (exactly {usd_exact(amount)})"
+
+
+def duration_ms(value: float | None, none: str = DASH) -> str:
+    """A duration given in milliseconds: ``0.42 ms``, ``6.6 ms``, ``123 ms``, ``1.23 s``."""
+    if value is None:
+        return none
+    size = abs(value)  # the limits are where rounding would print the next unit's digits
+    if size >= 999.5:
+        return f"{value / 1000:,.2f} s"
+    if size >= 99.95:
+        return f"{value:.0f} ms"
+    if size >= 0.995:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
