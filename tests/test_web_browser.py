@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Locator, Page
 from sqlalchemy import text
 
 from browser_support import (  # noqa: F401 (browser: a fixture)
@@ -34,6 +34,7 @@ from browser_support import (  # noqa: F401 (browser: a fixture)
     sql_totals,
 )
 from llmtally.ledger import Store, open_store
+from money_support import significant_digits, written
 
 VIEWPORT = {"width": 1280, "height": 900}
 
@@ -67,7 +68,7 @@ def shown_totals(page: Page) -> tuple[int, int, int, Decimal]:
         number(page.inner_text("#total-calls")),
         number(page.inner_text("#total-input")),
         number(page.inner_text("#total-output")),
-        money(page.inner_text("#total-cost")),
+        read_money(page.locator("#total-cost")),
     )
 
 
@@ -183,7 +184,7 @@ def test_trace_page_shows_the_tree(tab: Watched, ledger: tuple[Store, Seeded]) -
     assert "parent not recorded" in rows.nth(3).inner_text()
     want = sql_totals(store, "trace_id = :t", t=TRACE)
     assert number(page.inner_text("#trace-calls")) == want.calls == 4
-    assert money(page.inner_text("#trace-cost")) == want.cost
+    assert read_money(page.locator("#trace-cost")) == want.cost
     tab.screenshot("trace")
 
 
@@ -213,31 +214,44 @@ def test_overview_numbers_equal_plain_sql(tab: Watched, ledger: tuple[Store, See
     )
     for selector, since in windows:
         want = sql_totals(store, "started_at >= :s", s=sql_time(store, since))
-        assert want.calls > 0 and money(page.inner_text(selector)) == want.cost, selector
+        assert want.calls > 0 and read_money(page.locator(selector)) == want.cost, selector
     month = sql_totals(
         store, "started_at >= :s", s=sql_time(store, midnight - dt.timedelta(days=29))
     )
     top = page.locator("#top-models tbody tr").first
     name = top.locator("td").first.inner_text()
     assert (
-        money(top.locator("td").last.inner_text())
+        read_money(top.locator("td").last)
         == sql_totals(store, "coalesce(model_served, model_requested) = :m", m=name).cost
     )
-    users = page.locator("#top-users tbody tr td:last-child").all_inner_texts()
-    assert sum(money(u) for u in users) == month.cost  # three users + none: every call
+    users = page.locator("#top-users tbody tr td:last-child").all()
+    assert sum(read_money(u) for u in users) == month.cost  # three users + none: every call
     input_side = sql_money(store, "sum(cost_input) + sum(cost_cache_read) + sum(cost_cache_write)")
-    assert money(page.inner_text("#hidden-input-side")) == input_side
+    assert read_money(page.locator("#hidden-input-side")) == input_side
     for chart in ("#daily-chart", "#hidden-chart", "#latency-chart"):
         page.wait_for_selector(f"{chart} svg.main-svg")
         assert page.locator(f"{chart} .bars .point").count() >= 1, chart
     assert page.locator("#models-latency tbody tr").count() == 3
-    # one trace (its root has no parent): 4 calls
-    roots = sql_totals(store, "trace_id IS NOT NULL AND parent_id IS NULL")
+    # one trace id: 4 calls
+    with store.engine.connect() as conn:
+        traces = conn.execute(text("SELECT count(DISTINCT trace_id) FROM calls")).scalar_one()
     traced = sql_totals(store, "trace_id IS NOT NULL")
-    assert number(page.inner_text("#trace-count")) == roots.calls == 1
-    assert page.inner_text("#calls-per-trace") == f"{traced.calls / roots.calls:.1f}" == "4.0"
-    assert money(page.inner_text("#cost-per-trace")) == traced.cost / roots.calls
+    assert number(page.inner_text("#trace-count")) == traces == 1
+    assert page.inner_text("#calls-per-trace") == f"{traced.calls / traces:.1f}" == "4.0"
+    assert read_money(page.locator("#cost-per-trace")) == traced.cost / traces
     tab.screenshot("overview")
+
+
+def read_money(element: Locator) -> Decimal:
+    """The amount in a money element: checked to be shown as a person writes it
+    (``$0.01``, ``$0.00479``, never more than 4 significant digits below a
+    dollar), and returned exactly, from its hover title."""
+    span = element.locator("span.money")
+    shown, title = span.inner_text(), span.get_attribute("title") or ""
+    exact = Decimal(title.replace("$", "", 1))
+    assert shown == written(exact), (shown, title)
+    assert abs(exact) >= 1 or significant_digits(shown) <= 4, shown
+    return exact
 
 
 def sql_money(store: Store, expression: str) -> Decimal:
@@ -250,11 +264,11 @@ def test_overview_links_lead_to_the_calls_behind_a_number(
     tab: Watched, ledger: tuple[Store, Seeded]
 ) -> None:
     page = tab.open("/")
-    shown = money(page.inner_text("#spend-today"))
+    shown = read_money(page.locator("#spend-today"))
     page.click("#spend-today")
     page.wait_for_load_state("networkidle")
     assert "/calls?since=2026-11-28" in page.url
-    assert money(page.inner_text("#total-cost")) == shown
+    assert read_money(page.locator("#total-cost")) == shown
     tab.check()
 
 
@@ -270,3 +284,24 @@ def test_overview_and_nav(tab: Watched) -> None:
     page.wait_for_load_state("networkidle")
     assert page.url.endswith("/calls")
     tab.check()
+
+
+def test_money_reads_as_a_person_writes_it_with_the_exact_amount_on_hover(
+    tab: Watched, ledger: tuple[Store, Seeded]
+) -> None:
+    store = ledger[0]
+    page = tab.open("/")
+    today = sql_totals(store, "started_at >= :s", s=sql_time(store, NOW.replace(hour=0, minute=0)))
+    card = page.locator("#spend-today span.money")
+    shown = card.inner_text()
+    assert shown == written(today.cost) and shown.startswith("$0.") is (today.cost < 1)
+    assert significant_digits(shown) <= 4 and today.cost != Decimal(shown.removeprefix("$"))
+    card.hover()
+    assert card.get_attribute("title") == f"${today.cost.normalize():f}"  # every digit
+    amounts = page.locator("main span.money").all()
+    assert len(amounts) > 20
+    for amount in amounts:
+        read_money(amount.locator(".."))
+    page.wait_for_selector("#daily-chart svg.main-svg")
+    ticks = page.locator("#daily-chart .ytick text").all_text_contents()
+    assert ticks and all(t.startswith("$") and not t[-1].isalpha() for t in ticks), ticks
