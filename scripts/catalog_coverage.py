@@ -6,14 +6,13 @@ and writes the same to ``docs/catalog-coverage.md``. The definition lives in
 ``llmtally.catalog.importers.coverage``; ``tests/test_catalog_coverage.py``
 holds the catalog to at least 90%.
 
-Run: ``.venv/bin/python scripts/catalog_coverage.py`` (reference dir: ``../shared/reference``
-beside the repository, or ``LLMTALLY_REFERENCE_DIR``).
+Run: ``.venv/bin/python scripts/catalog_coverage.py`` (reference dir:
+``tests/fixtures/reference``, or ``LLMTALLY_REFERENCE_DIR``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from llmtally.catalog.importers.coverage import (
     reference_chat_models,
 )
 from llmtally.catalog.importers.writer import write_atomically
+from reference_tables import reference_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "catalog-coverage.md"
@@ -36,11 +36,6 @@ _ANOTHER_PROVIDER = """\
 names a known provider (`openai/`, or `mistralai/`, an alias of `mistral`) off the
 model name even when the caller named the provider, and then searches that other
 provider. Such a call would be priced at the other provider's list price."""
-
-
-def reference_dir() -> Path:
-    env = os.environ.get("LLMTALLY_REFERENCE_DIR")
-    return Path(env) if env else ROOT.parent / "shared" / "reference"
 
 
 def _percent(covered: int, total: int) -> str:

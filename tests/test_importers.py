@@ -18,7 +18,7 @@ from llmtally.catalog.schema import ModelSpec, PriceSpec
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 LITELLM = FIXTURES / "litellm_small.json"
 GENAI = FIXTURES / "genai_small.json"
-# Measured on the reference files of shared/reference/SOURCES.md: 1412 LiteLLM
+# Measured on the reference files of tests/fixtures/reference/SOURCES.md: 1412 LiteLLM
 # entries and 10 genai-prices entries are not (fully) imported; the bounds
 # leave a little room and catch a converter that starts dropping much more.
 LITELLM_PROBLEMS_BOUND = 1450
