@@ -14,7 +14,7 @@ LLAMA_STAMP := $(WHEELHOUSE)/.llama-cpp-python-$(LLAMA_VERSION)
 LLAMA_FLAGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit browser screenshots bench clean
 
 $(LLAMA_STAMP):
 	@echo "Building llama-cpp-python $(LLAMA_VERSION) for the embedded local model:"
@@ -35,8 +35,9 @@ $(STAMP): pyproject.toml $(LLAMA_STAMP)
 	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
+# `make run PORT=4100` picks the port (else the env LLMTALLY_PORT, else 4000).
 run: $(STAMP)
-	$(BIN)/llmtally serve
+	$(BIN)/llmtally serve $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -45,8 +46,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Debian's chromium for the browser tests, installed when missing.
+browser:
+	bash scripts/ensure_chromium.sh
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -q
+
+# Tests write their screenshots to a temporary folder; this regenerates docs/screenshots.
+screenshots: $(STAMP) browser
+	LLMTALLY_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_web_browser.py tests/test_lab_browser.py
 
 test: lint typecheck unit
 

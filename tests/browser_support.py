@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +39,10 @@ from test_ledger_support import full_call, price
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
+REPO = Path(__file__).resolve().parents[1]
+# Screenshots go to a temporary folder, so tests never modify tracked files;
+# `make screenshots` sets this to docs/screenshots to regenerate the docs' copies.
+SCREENSHOTS_ENV = "LLMTALLY_SCREENSHOTS"
 # The dashboard's clock in these tests: relative filters (24h) are exact.
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 TRACE = "trace-checkout-0001"
@@ -193,10 +197,24 @@ def require_chromium() -> str:
     if not Path(CHROMIUM).is_file():
         pytest.fail(
             f"the dashboard's browser tests need Debian's chromium at {CHROMIUM}: "
-            "apt-get install -y chromium (.ci/run installs it)",
+            "make test installs it (scripts/ensure_chromium.sh)",
             pytrace=False,
         )
     return CHROMIUM
+
+
+def screenshot_folder(environ: Mapping[str, str], scratch: Path) -> Path:
+    """``$LLMTALLY_SCREENSHOTS`` (relative to the repository) when set, else ``scratch``."""
+    chosen = environ.get(SCREENSHOTS_ENV)
+    return REPO / chosen if chosen else scratch
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this run's screenshots go: a temporary folder unless asked otherwise."""
+    folder = screenshot_folder(os.environ, tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def number(shown: str) -> int:
@@ -210,8 +228,8 @@ def money(shown: str) -> Decimal:
 class Watched:
     """A page whose console errors and uncaught exceptions are collected."""
 
-    def __init__(self, page: Page, base: str) -> None:
-        self.page, self.base = page, base
+    def __init__(self, page: Page, base: str, shots: Path) -> None:
+        self.page, self.base, self.shots = page, base, shots
         self.problems: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
@@ -230,11 +248,11 @@ class Watched:
     def check(self) -> None:
         assert self.problems == [], self.problems
 
-    def screenshot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path: Path = SCREENSHOTS / f"{name}.png"
+    def screenshot(self, name: str, max_bytes: int = 400_000) -> None:
+        """A full-page PNG of the current page, into the run's screenshot folder."""
+        path = self.shots / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
-        assert 0 < path.stat().st_size < 400_000, (name, path.stat().st_size)
+        assert 0 < path.stat().st_size < max_bytes, (name, path.stat().st_size)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """The lab page in a real browser (Debian's chromium through Playwright): a run
 of four replayed models (OpenAI, a reasoning model, Anthropic, Gemini) shows
 the outputs side by side, cost and pass rate per column, and a Plotly chart
-of cost against pass rate; no console error. Screenshot: docs/screenshots/lab.png.
+of cost against pass rate; no console error. Screenshot: lab.png, in a temporary
+folder (`make screenshots`: docs/screenshots/lab.png).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from browser_support import (  # noqa: F401 (browser: a fixture)
-    SCREENSHOTS,
+from browser_support import (  # noqa: F401 (browser, screenshots: fixtures)
     Watched,
     browser,
     dashboard,
     gateway_with,
+    screenshots,
     served,
 )
 from lab_support import (
@@ -73,9 +74,13 @@ def lab_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ru
 
 
 @pytest.fixture
-def tab(browser: Browser, lab_site: tuple[str, RunResults]) -> Iterator[Watched]:  # noqa: F811
+def tab(
+    browser: Browser,  # noqa: F811
+    lab_site: tuple[str, RunResults],
+    screenshots: Path,  # noqa: F811
+) -> Iterator[Watched]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
-    watched = Watched(context.new_page(), lab_site[0])
+    watched = Watched(context.new_page(), lab_site[0], screenshots)
     yield watched
     assert watched.problems == [], watched.problems
     context.close()
@@ -116,10 +121,7 @@ def test_outputs_side_by_side_with_per_column_numbers_and_the_chart(
     assert markers == len(results.prompts) * len(MODELS)
     legend = page.locator("#lab-chart .legendtext").all_text_contents()
     assert legend == [*MODELS, "efficient frontier"]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot: Path = SCREENSHOTS / "lab.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert 0 < shot.stat().st_size < 600_000
+    tab.screenshot("lab", max_bytes=600_000)
 
 
 def test_the_explorer_link_shows_the_runs_calls(

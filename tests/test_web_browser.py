@@ -3,7 +3,8 @@ gateway + dashboard served by uvicorn over a seeded SQLite ledger.
 
 Every number compared here comes from a hand-written SQL query over the same
 ledger; every page must load without a console error or a page error. A
-full-page screenshot of each page goes to docs/screenshots/.
+full-page screenshot of each page goes to a temporary folder
+(`make screenshots`: to docs/screenshots/).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page
 from sqlalchemy import text
 
-from browser_support import (  # noqa: F401 (browser: a fixture)
+from browser_support import (  # noqa: F401 (browser, screenshots: fixtures)
     NOW,
     TRACE,
     Seeded,
@@ -28,6 +30,7 @@ from browser_support import (  # noqa: F401 (browser: a fixture)
     gateway_with,
     money,
     number,
+    screenshots,
     seed,
     served,
     sql_time,
@@ -55,9 +58,9 @@ def base_url(ledger: tuple[Store, Seeded]) -> Iterator[str]:
 
 
 @pytest.fixture
-def tab(browser: Browser, base_url: str) -> Iterator[Watched]:  # noqa: F811
+def tab(browser: Browser, base_url: str, screenshots: Path) -> Iterator[Watched]:  # noqa: F811
     context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    watched = Watched(context.new_page(), base_url)
+    watched = Watched(context.new_page(), base_url, screenshots)
     yield watched
     watched.check()
     context.close()
