@@ -30,7 +30,9 @@ def serve(
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to listen on (not loopback: needs a gateway key)."
     ),
-    port: int = typer.Option(4000, "--port", help="Port to listen on."),
+    port: int = typer.Option(
+        4000, "--port", min=1, max=65535, envvar="LLMTALLY_PORT", help="Port to listen on."
+    ),
     config: Path | None = typer.Option(
         None, "--config", help="Routing config (env LLMTALLY_CONFIG; default ./llmtally.yaml)."
     ),
@@ -49,6 +51,7 @@ def serve(
 
     from llmtally.catalog import CatalogFileError
     from llmtally.config import database_url as ledger_url
+    from llmtally.gateway.listen import ListenError, listen
     from llmtally.gateway.serve import (
         ServeOptions,
         check_admin_token,
@@ -68,6 +71,10 @@ def serve(
         resolved, source = resolve_config(config)
     except CatalogFileError as exc:
         fail(str(exc))
+    try:  # before the banner: a port in use is one line and exit 2, not a traceback
+        listener = listen(host, port)
+    except ListenError as exc:
+        fail(str(exc))
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     local = "local/*" in [route.match for route in resolved.routes]
     typer.echo(
@@ -82,6 +89,11 @@ def serve(
     )
     run(
         ServeOptions(
-            host=host, port=port, config=config, database_url=database_url, admin_token=token
+            host=host,
+            port=port,
+            config=config,
+            database_url=database_url,
+            admin_token=token,
+            listener=listener,
         )
     )

@@ -9,6 +9,7 @@ call into the database (or its spool) before the process exits.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import signal
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from llmtally.gateway.config import GatewayConfig, load_config
 
 if TYPE_CHECKING:
+    import socket
+
     from llmtally.catalog import Catalog
     from llmtally.gateway.local import LocalServer
 
@@ -135,12 +138,11 @@ class ServeOptions:
     config: Path | None = None
     database_url: str | None = None
     admin_token: str | None = None  # required for the dashboard unless on loopback
+    listener: socket.socket | None = None  # bound already (llmtally.gateway.listen)
 
 
 def run(options: ServeOptions) -> None:
     """Serve until stopped; the ledger is drained before this returns."""
-    import uvicorn
-
     from llmtally.config import spool_file
     from llmtally.gateway.app import Gateway
     from llmtally.gateway.keys import KeyGate
@@ -176,16 +178,7 @@ def run(options: ServeOptions) -> None:
         app = Gateway(
             config, writer, catalog, gate.start(), web=dashboard, metrics_token=options.admin_token
         )
-        uvicorn.run(
-            app,
-            host=options.host,
-            port=options.port,
-            log_level="warning",
-            access_log=False,  # the ledger is the access log
-            proxy_headers=False,  # loopback by default: no proxy-headers middleware per request
-            lifespan="on",
-            timeout_graceful_shutdown=30,
-        )
+        _serve_on(app, options)
     finally:
         for server in spawned:
             server.stop()
@@ -217,6 +210,31 @@ def _open_catalog() -> Catalog:
         return open_catalog()
     except CatalogFileError as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def _serve_on(app: Any, options: ServeOptions) -> None:
+    """``uvicorn.run`` on the socket the caller bound before anything started
+    (``llmtally serve`` does, before its banner), else on one bound here."""
+    import uvicorn
+
+    from llmtally.gateway.listen import listen
+
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level="warning",
+        access_log=False,  # the ledger is the access log
+        proxy_headers=False,  # loopback by default: no proxy-headers middleware per request
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )
+    server = uvicorn.Server(config)
+    listener = options.listener or listen(options.host, options.port)
+    with listener, contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener])
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE: its log said why
 
 
 def _spawn_local(config: GatewayConfig) -> list[LocalServer]:
