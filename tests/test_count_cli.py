@@ -13,6 +13,7 @@ from llmtally.cli import app
 from llmtally.tokens.base import TokenizerUnavailableError
 from llmtally.tokens.counting import count_tokens
 from llmtally.tokens.registry import TokenizerRegistry, default_registry
+from money_support import written
 
 TEXT = "The quick brown fox jumps over the lazy dog. 敏捷的棕色狐狸跳过了懒狗。\n"
 
@@ -61,6 +62,48 @@ def test_compare_sorts_by_input_cost_and_prices_the_text(sample: Path) -> None:
     assert Decimal(gpt4["input_cost_usd"]) == Decimal(gpt4["tokens"]) * 30 / 1_000_000
     assert by_model["anthropic/claude-sonnet-4-5"]["exact"] is False
     assert gpt4["characters"] == len(TEXT * 20)
+
+
+def test_compare_shows_money_as_people_read_it(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = _run("count", str(sample), "--compare", "gpt-4,gpt-4o")
+    assert result.exit_code == 0, result.output
+    tokens = len(default_registry().get("cl100k_base").encode(TEXT * 20))
+    exact = Decimal(tokens) * 30 / 1_000_000  # gpt-4 (8K): $30 per 1M input tokens
+    (row,) = [line.split() for line in result.stdout.splitlines() if "openai/gpt-4 " in line]
+    assert row[-1] == written(exact) and row[-1] != f"${exact.normalize():f}"
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    out = json.loads(_run("count", str(sample), "--compare", "gpt-4,gpt-4o", "--json").stdout)
+    gpt4 = next(r for r in out if r["model"] == "openai/gpt-4")
+    assert Decimal(gpt4["input_cost_usd"]) == exact  # --json keeps every digit
+
+
+def test_compare_with_a_typo_shows_the_others_and_an_error_line(sample: Path) -> None:
+    result = _run("count", str(sample), "--compare", "gpt-4,gpt-4o,gpt-4oo,claude-sonnet-4-5")
+    assert result.exit_code == 1
+    for model in ("openai/gpt-4 ", "openai/gpt-4o ", "anthropic/claude-sonnet-4-5"):
+        assert model in result.stdout, model
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: unknown model 'gpt-4oo'")
+    out = _run("count", str(sample), "--compare", "gpt-4,typo-one", "--json")
+    assert out.exit_code == 1
+    assert [r["model"] for r in json.loads(out.stdout)] == ["openai/gpt-4"]
+    assert "unknown model 'typo-one'" in out.stderr
+    none = _run("count", str(sample), "--compare", "typo-one,typo-two")
+    assert none.exit_code == 1 and none.stdout == ""
+    assert "'typo-one'" in none.stderr and "'typo-two'" in none.stderr
+
+
+def test_the_language_tax_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = _run("count", "--languages")
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    assert "…" not in result.stdout  # nothing cut
+    assert result.stdout.count("The language tax") >= 2  # the models in groups
+    assert "deepseek-chat" in result.stdout and "1.00x (466)" in result.stdout
 
 
 def test_compare_default_models_from_stdin() -> None:

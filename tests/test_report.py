@@ -195,7 +195,10 @@ def test_report_json_and_csv_match_the_inserted_calls(run, loaded: list[Call]) -
     out = json.loads(result.stdout)
     assert [r["key"] for r in out["rows"]] == [r.key for r in want]
     for got, row in zip(out["rows"], want, strict=True):
-        assert Decimal(got["cost_total"]) == row.cost_total
+        if row.unpriced == row.calls:  # no price for any of them: no cost, never 0
+            assert got["cost_total"] is None
+        else:
+            assert Decimal(got["cost_total"]) == row.cost_total
         assert (got["calls"], got["unpriced"], got["errors"]) == (
             row.calls,
             row.unpriced,
@@ -206,7 +209,10 @@ def test_report_json_and_csv_match_the_inserted_calls(run, loaded: list[Call]) -
     assert result.exit_code == 0, result.output
     parsed = {r["key"] or None: r for r in csv.DictReader(io.StringIO(result.stdout))}
     for key, row in expected("user", loaded).items():
-        assert Decimal(parsed[key]["cost_total"]) == row.cost_total
+        if row.unpriced == row.calls:
+            assert parsed[key]["cost_total"] == ""
+        else:
+            assert Decimal(parsed[key]["cost_total"]) == row.cost_total
         assert int(parsed[key]["input_tokens"]) == row.input_tokens
 
 
@@ -219,6 +225,26 @@ def test_report_table(run, loaded: list[Call]) -> None:
         assert text in result.stdout
     total = summed("total", loaded)
     assert f"{total.input_tokens:,}" in result.stdout
+
+
+def test_report_shows_unpriced_calls_as_unpriced_never_zero(run, loaded: list[Call]) -> None:
+    # anthropic: one call (5,000 in, 5,000 // 3 + 7 = 1,673 out), unpriced and a 500
+    table = run("report", *RANGE, "--by", "provider")
+    assert table.exit_code == 0, table.output
+    lines = {line.split()[0]: line.split() for line in table.stdout.splitlines() if line.strip()}
+    assert lines["anthropic"] == ["anthropic", "1", "5,000", "1,673", "unpriced", "1", "1"]
+    assert "$0" not in table.stdout
+    # 2 of the 5 calls have no price (anthropic's and carol's)
+    assert "2 calls unpriced (no price): counted apart, not in cost" in " ".join(
+        table.stdout.split()
+    )
+    out = json.loads(run("report", *RANGE, "--by", "provider", "--format", "json").stdout)
+    row = next(r for r in out["rows"] if r["key"] == "anthropic")
+    assert (row["cost_total"], row["unpriced"], row["calls"]) == (None, 1, 1)
+    assert out["total"]["unpriced"] == 2
+    found = run("report", *RANGE, "--by", "user", "--format", "csv").stdout
+    bob = next(r for r in csv.DictReader(io.StringIO(found)) if r["key"] == "bob")
+    assert (bob["cost_total"], bob["unpriced"]) == ("", "1")
 
 
 def test_report_empty_ledger_and_bad_options(run) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmtally.cli.common import fail, print_json
+from llmtally.cli.common import fail, print_json, stderr
 
 if TYPE_CHECKING:  # imported where used, so that a count starts quickly
     from rich.table import Table
@@ -55,15 +55,24 @@ def _spool_stdin() -> Path:
     return Path(handle.name)
 
 
-def _choices(names: list[str], registry: TokenizerRegistry) -> list[ModelChoice]:
-    from llmtally.catalog import UnknownModelError
-    from llmtally.tokens.base import TokenizerUnavailableError
+def _choices(names: list[str], registry: TokenizerRegistry) -> tuple[list[ModelChoice], list[str]]:
+    """The models found, and an error line for each name that is not one (all
+    of them at once, when none is)."""
     from llmtally.tokens.compare import resolve_models
 
-    try:
-        return resolve_models(names, registry)
-    except (UnknownModelError, TokenizerUnavailableError) as exc:
-        fail(str(exc), code=1)
+    found, missing = resolve_models(names, registry)
+    errors = [m.reason for m in missing]
+    if not found:
+        fail("\nerror: ".join(errors), code=1)
+    return found, errors
+
+
+def _report(errors: list[str]) -> None:
+    """After the counts of the models found: one error line per name that is not one."""
+    for message in errors:
+        stderr().print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    if errors:
+        raise typer.Exit(1)
 
 
 def _model_names(model: str | None, compare: str | None) -> list[str]:
@@ -81,36 +90,57 @@ def _model_names(model: str | None, compare: str | None) -> list[str]:
     return names
 
 
-def _money(value: object) -> str:
-    return "-" if value is None else f"${value}"
-
-
 def _compare_table(rows: list[CompareRow]) -> Table:
+    from rich import box
     from rich.table import Table
 
-    from llmtally.meter import decimal_text
+    from llmtally.money import usd
 
-    table = Table(title="The same text on each model (input cost at today's price)")
-    for name in ("model", "tokenizer", "tokens", "chars/token", "input cost"):
-        table.add_column(name, justify="left" if name in ("model", "tokenizer") else "right")
+    table = Table(
+        title="The same text on each model (input cost at today's price)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    table.add_column("model", overflow="fold", ratio=1)
+    table.add_column("tokenizer", overflow="fold")
+    for name in ("tokens", "chars/token", "input cost"):
+        table.add_column(name, justify="right", no_wrap=True)
     for r in rows:
         mark = "" if r.exact else " ~"
-        cost = None if r.input_cost_usd is None else decimal_text(r.input_cost_usd)
-        table.add_row(
-            r.model, r.tokenizer + mark, f"{r.tokens:,}", str(r.chars_per_token), _money(cost)
-        )
+        per = "-" if r.chars_per_token is None else str(r.chars_per_token)
+        cost = "no price" if r.input_cost_usd is None else usd(r.input_cost_usd)
+        table.add_row(r.model, r.tokenizer + mark, f"{r.tokens:,}", per, cost)
     table.caption = "~ an approximation (no exact offline tokenizer for that model)"
     return table
 
 
-def _language_table(rows: list[LanguageCostRow]) -> Table:
+LANGUAGE_WIDTH = 22  # the language column
+CELL_WIDTH = 14  # "1.56x (1,234)" and its gap
+
+
+def _language_tables(rows: list[LanguageCostRow], width: int) -> list[Table]:
+    """The language tax, as many models side by side as the terminal holds (one
+    table per group of models)."""
+    models = list(dict.fromkeys(r.model for r in rows))
+    per_table = max(1, (width - LANGUAGE_WIDTH) // CELL_WIDTH)
+    groups = [models[i : i + per_table] for i in range(0, len(models), per_table)]
+    return [_language_table(rows, group) for group in groups]
+
+
+def _language_table(rows: list[LanguageCostRow], models: list[str]) -> Table:
+    from rich import box
     from rich.table import Table
 
-    models = list(dict.fromkeys(r.model for r in rows))
-    table = Table(title="The language tax: tokens of the same passages vs English")
-    table.add_column("language")
+    table = Table(
+        title="The language tax: tokens of the same passages vs English",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    table.add_column("language", overflow="fold")
     for model in models:
-        table.add_column(model.split("/", 1)[-1], justify="right")
+        table.add_column(model.split("/", 1)[-1], justify="right", overflow="fold")
     by_language: dict[str, dict[str, LanguageCostRow]] = {}
     for r in rows:
         by_language.setdefault(r.row.language, {})[r.model] = r
@@ -124,8 +154,14 @@ def _language_table(rows: list[LanguageCostRow]) -> Table:
 
 
 def _count_source(
-    source: str, choices: list[ModelChoice], registry: TokenizerRegistry, as_json: bool
+    source: str,
+    choices: list[ModelChoice],
+    registry: TokenizerRegistry,
+    as_json: bool,
+    single: bool,
 ) -> None:
+    """Count ``source``: one model's count when ``single`` (one name asked for),
+    else the comparison table."""
     from rich.console import Console
 
     from llmtally.tokens.compare import compare_counts
@@ -133,7 +169,7 @@ def _count_source(
 
     spooled = None
     try:
-        if source == "-" and len(choices) == 1:
+        if source == "-" and single:
             _print_single(choices[0], count_stream(_stdin_chunks(), choices[0].tokenizer), as_json)
             return
         path = spooled = _spool_stdin() if source == "-" else None
@@ -143,7 +179,7 @@ def _count_source(
         characters = _characters(path)
         if characters == 0:
             fail(f"{source}: the input is empty: nothing to count")
-        if len(choices) == 1:
+        if single:
             _print_single(choices[0], count_file(path, choices[0].tokenizer), as_json)
             return
         rows = compare_counts(choices, lambda t: count_file(path, t), characters, registry)
@@ -199,12 +235,16 @@ def count(
     from llmtally.tokens.registry import default_registry
 
     registry = default_registry()
-    choices = _choices(_model_names(model, compare), registry)
+    names = _model_names(model, compare)
+    choices, errors = _choices(names, registry)
     if languages:
         rows = language_costs(choices, registry)
         if as_json:
             print_json([r.as_json() for r in rows])
         else:
-            Console(highlight=False).print(_language_table(rows))
-        return
-    _count_source(source, choices, registry, as_json)
+            console = Console(highlight=False)
+            for table in _language_tables(rows, console.width):
+                console.print(table)
+    else:
+        _count_source(source, choices, registry, as_json, single=len(names) == 1)
+    _report(errors)

@@ -38,39 +38,55 @@ def _range(since: str, until: str | None) -> tuple[dt.datetime, dt.datetime | No
     return start, end
 
 
+def _priced(row: ReportRow) -> bool:
+    """Whether any call of the row has a price (else its cost is unknown, not $0)."""
+    return row.unpriced < row.calls
+
+
 def row_json(row: ReportRow) -> dict[str, Any]:
-    """A report row, JSON-ready: the cost as an exact decimal string."""
+    """A report row, JSON-ready: the cost of its priced calls as an exact decimal
+    string, None when none of its calls has a price; ``unpriced`` counts those."""
     from llmtally.meter import decimal_text
 
     data: dict[str, Any] = {name: getattr(row, name) for name in FIELDS}
-    data["cost_total"] = decimal_text(row.cost_total)
+    data["cost_total"] = decimal_text(row.cost_total) if _priced(row) else None
     return data
 
 
+def _cost(row: ReportRow) -> str:
+    from llmtally.money import usd
+
+    return usd(row.cost_total) if _priced(row) else "unpriced"
+
+
 def _table(by: str, rows: list[ReportRow], total: ReportRow, title: str) -> Table:
+    from rich import box
     from rich.table import Table
 
-    from llmtally.meter import decimal_text
-
-    table = Table(title=title, show_footer=True)
-    table.add_column(by, footer="total")
-    footers = [str(total.calls), f"{total.input_tokens:,}", f"{total.output_tokens:,}"]
-    footers += [f"${decimal_text(total.cost_total)}", str(total.unpriced), str(total.errors)]
+    table = Table(
+        title=title, show_footer=True, box=box.SIMPLE, show_edge=False, padding=(0, 1, 0, 0)
+    )
+    table.add_column(by, footer="total", overflow="fold")
+    footers = [f"{total.calls:,}", f"{total.input_tokens:,}", f"{total.output_tokens:,}"]
+    footers += [_cost(total), f"{total.unpriced:,}", f"{total.errors:,}"]
     names = ("calls", "tokens in", "tokens out", "cost", "unpriced", "errors")
     for name, footer in zip(names, footers, strict=True):
-        table.add_column(name, footer=footer, justify="right")
+        table.add_column(name, footer=footer, justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
             "(none)" if row.key is None else row.key,
-            str(row.calls),
+            f"{row.calls:,}",
             f"{row.input_tokens:,}",
             f"{row.output_tokens:,}",
-            f"${decimal_text(row.cost_total)}",
-            str(row.unpriced),
-            str(row.errors),
+            _cost(row),
+            f"{row.unpriced:,}",
+            f"{row.errors:,}",
         )
-    if by == "tag":
-        table.caption = "a call with several tags counts under each"
+    notes = ["a call with several tags counts under each"] if by == "tag" else []
+    if total.unpriced:
+        calls = "1 call" if total.unpriced == 1 else f"{total.unpriced:,} calls"
+        notes.append(f"{calls} unpriced (no price): counted apart, not in cost")
+    table.caption = "; ".join(notes) or None
     return table
 
 
@@ -78,7 +94,7 @@ def _render(fmt: str, by: str, rows: list[ReportRow], total: ReportRow, title: s
     if fmt == "json":
         print_json({"by": by, "rows": [row_json(r) for r in rows], "total": row_json(total)})
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, lineterminator="\n")
+        writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, lineterminator="\n")  # None: ""
         writer.writeheader()
         writer.writerows(row_json(r) for r in rows)
     else:

@@ -23,6 +23,7 @@ __all__ = [
     "CompareRow",
     "LanguageCostRow",
     "ModelChoice",
+    "Unresolved",
     "compare_counts",
     "language_costs",
     "resolve_models",
@@ -57,13 +58,31 @@ class ModelChoice:
         return f"{self.provider}/{self.model}"
 
 
-def resolve_models(names: Sequence[str], registry: TokenizerRegistry) -> list[ModelChoice]:
-    """Each name resolved; UnknownModelError / TokenizerUnavailableError name the culprit."""
-    out = []
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A name that is not a model with a tokenizer, and why (fit to show as is)."""
+
+    name: str
+    reason: str
+
+
+def resolve_models(
+    names: Sequence[str], registry: TokenizerRegistry
+) -> tuple[list[ModelChoice], list[Unresolved]]:
+    """Each name resolved, or set apart with the reason (unknown model, no
+    tokenizer), so that one typo does not hide the other models' counts."""
+    from llmtally.catalog import UnknownModelError
+    from llmtally.tokens.base import TokenizerUnavailableError
+
+    found, missing = [], []
     for name in names:
-        ref, tokenizer = registry.for_model(name)
-        out.append(ModelChoice(name, ref.provider, ref.spec.id, tokenizer))
-    return out
+        try:
+            ref, tokenizer = registry.for_model(name)
+        except (UnknownModelError, TokenizerUnavailableError) as exc:
+            missing.append(Unresolved(name, str(exc)))
+            continue
+        found.append(ModelChoice(name, ref.provider, ref.spec.id, tokenizer))
+    return found, missing
 
 
 def _input_cost(
