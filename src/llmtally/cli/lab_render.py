@@ -11,7 +11,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from llmtally.meter import decimal_text
+from llmtally.money import duration_ms
+from llmtally.money import usd as usd_text
 
 if TYPE_CHECKING:
     from llmtally.lab.report import Comparison
@@ -25,13 +26,12 @@ SHORT = 120
 
 
 def usd(amount: Decimal | None) -> str:
-    return NONE if amount is None else f"${decimal_text(amount)}"
+    """Money as people read it (``--json`` has the exact amounts)."""
+    return usd_text(amount, NONE)
 
 
 def ms(value: float | None) -> str:
-    if value is None:
-        return NONE
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+    return duration_ms(value, NONE)
 
 
 def rate(summary: Summary | None) -> str:
@@ -73,9 +73,9 @@ def _header(results: RunResults) -> Text:
 
 def matrix_table(results: RunResults) -> Table:
     table = Table(title="prompts x models: pass rate, cost, latency", show_lines=True)
-    table.add_column("prompt")
+    table.add_column("prompt", overflow="fold")
     for model in results.models:
-        table.add_column(model)
+        table.add_column(model, overflow="fold")
     for prompt in results.prompts:
         table.add_row(prompt, *(_cell_text(results.summary(prompt, m)) for m in results.models))
     table.add_row(
@@ -88,10 +88,10 @@ def matrix_table(results: RunResults) -> Table:
 def models_table(results: RunResults) -> Table:
     """Per model (and in total): one metric a line, the models as columns."""
     table = Table(title="per model, all prompts")
-    table.add_column("")
+    table.add_column("", overflow="fold")
     groups = [*results.by_model, results.total]
     for s in groups:
-        table.add_column(s.model or "total", justify="right")
+        table.add_column(s.model or "total", justify="right", overflow="fold")
     metrics: list[tuple[str, Callable[[Summary], str]]] = [
         ("pass rate", rate),
         ("cost", lambda s: usd(s.cost)),
@@ -116,7 +116,7 @@ def _short(text: str, full: bool) -> str:
 def outputs_table(results: RunResults, full: bool = False) -> Table:
     """One line per prompt x row x repetition, the models' outputs side by side."""
     table = Table(title="outputs (✓ all checks pass, ✗ some fail)", show_lines=True)
-    table.add_column("prompt / row")
+    table.add_column("prompt / row", overflow="fold")
     for model in results.models:
         table.add_column(model, overflow="fold")
     lines: dict[tuple[int, int, str], dict[str, Text]] = {}
@@ -149,7 +149,7 @@ def results_view(results: RunResults, outputs: bool = True, full: bool = False) 
 def runs_table(runs: list[RunInfo]) -> Table:
     table = Table(title="lab runs, newest first")
     for name in ("run", "experiment", "status", "cells", "started (UTC)"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold")
     for run in runs:
         table.add_row(
             run.id,
@@ -161,25 +161,46 @@ def runs_table(runs: list[RunInfo]) -> Table:
     return table
 
 
-def compare_table(comparison: Comparison) -> Group:
+WIDE = 120  # from this terminal width up, the comparison also shows $/pass and p50
+
+
+def compare_table(comparison: Comparison, width: int | None = None) -> Group:
+    """Two runs side by side; below WIDE columns (``width``, default: the
+    terminal's) only pass rate and cost, with a note."""
+    from rich import box
+    from rich.console import Console
+
+    wide = (Console().width if width is None else width) >= WIDE
     a, b = comparison.a.run.id, comparison.b.run.id
-    table = Table(title=f"run {a} (A) against run {b} (B)")
-    table.add_column("prompt / model")
-    for name in ("pass A", "pass B", "cost A", "cost B", "$/pass A", "$/pass B", "p50 A", "p50 B"):
-        table.add_column(name, justify="right")
+    table = Table(
+        title=f"run {a} (A) against run {b} (B)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    table.add_column("prompt / model", overflow="fold", ratio=1)
+    names = ["pass A", "pass B", "cost A", "cost B"]
+    names += ["$/pass A", "$/pass B", "p50 A", "p50 B"] if wide else []
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
     for row in comparison.rows:
         label = row.model if row.prompt_id is None else f"{row.prompt_id} / {row.model}"
-        table.add_row(
-            Text(label, style="bold" if row.prompt_id is None else ""),
+        cells = [
             rate(row.a),
             rate(row.b),
             usd(row.a.cost if row.a else None),
             usd(row.b.cost if row.b else None),
-            usd(row.a.cost_per_pass if row.a else None),
-            usd(row.b.cost_per_pass if row.b else None),
-            ms(row.a.latency_p50_ms if row.a else None),
-            ms(row.b.latency_p50_ms if row.b else None),
-        )
+        ]
+        if wide:
+            cells += [
+                usd(row.a.cost_per_pass if row.a else None),
+                usd(row.b.cost_per_pass if row.b else None),
+                ms(row.a.latency_p50_ms if row.a else None),
+                ms(row.b.latency_p50_ms if row.b else None),
+            ]
+        table.add_row(Text(label, style="bold" if row.prompt_id is None else ""), *cells)
+    if not wide:
+        table.caption = "$/pass and p50 latency: a wider terminal or --json"
     note = Text(
         f"{comparison.shared_cells} cells in both runs: {comparison.changed_outputs} outputs "
         f"changed, {comparison.flipped} check verdicts flipped"

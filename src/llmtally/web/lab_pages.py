@@ -119,6 +119,7 @@ def frontier_figure(results: RunResults) -> dict[str, Any] | None:
             "title": {"text": "USD per answer"},
             "type": "log" if log else "linear",
             "tickformat": USD_TICKFORMAT,
+            **({"dtick": "D2"} if log else {}),  # log: label 1, 2 and 5 of each decade
         },
         "yaxis": {"title": {"text": "pass rate"}, "tickformat": ".0%", "range": [-0.05, 1.1]},
         "legend": {"orientation": "h", "y": -0.25},
