@@ -10,6 +10,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from llmtally import money
 from llmtally.estimate.reprice_result import Repricing
 from llmtally.estimate.result import COMPONENTS, SOURCES, Estimate, ModelEstimate
 
@@ -38,20 +39,8 @@ SOURCE_LABELS = {
 
 
 def usd(amount: Decimal | None) -> str:
-    """Dollars for display: cents from $1 up, 4 significant digits below."""
-    if amount is None:
-        return "-"
-    sign = "-" if amount < 0 else ""
-    value = abs(amount)
-    if value == 0:
-        return "$0"
-    if value >= 1:
-        return f"{sign}${value.quantize(_CENT, ROUND_HALF_EVEN):,}"
-    digits = max(2, 3 - value.adjusted())
-    text = f"{value.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_EVEN):f}"
-    whole, _, decimals = text.partition(".")
-    decimals = decimals.rstrip("0").ljust(2, "0")
-    return f"{sign}${whole}.{decimals}"
+    """Dollars for display, as everywhere (``llmtally.money.usd``)."""
+    return money.usd(amount, none="-")
 
 
 def percent(share: Decimal) -> str:
