@@ -4,6 +4,7 @@ machine price; serve warns about upstream keys that are not set."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from decimal import Decimal
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import openai
 import pytest
+from typer.testing import CliRunner
 
 from gateway_support import LLMTALLY, free_port, serve_process
 from lab_support import OPENAI_MODEL, Quiet, gateway_config, money, run_rows, write
 from llmtally.catalog import Catalog
+from llmtally.cli import app
 from llmtally.config import open_catalog
 from llmtally.gateway.config import Upstream
 from llmtally.gateway.local import local_upstream
@@ -138,3 +141,24 @@ def test_serve_stops_with_a_message_on_a_broken_override_file(
     assert done.returncode == 1
     assert "prices.yaml:2: discounts.0.factr" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_count_prices_with_the_override_and_reports_a_broken_one(tmp_path: Path) -> None:
+    home = _home_with_override(tmp_path)
+    counted = CliRunner().invoke(
+        app,
+        ["count", "--compare", "gpt-4o,claude-3-5-haiku", "--json"],
+        input="hello world\n",
+        env={"LLMTALLY_HOME": str(home), "LLMTALLY_PRICES": ""},
+    )
+    assert counted.exit_code == 0, counted.output
+    rows = {row["model"]: row for row in json.loads(counted.stdout)}
+    # "hello", " world", "\n": 3 o200k tokens at $2.50 x 0.6 = $1.50 per 1M
+    assert rows["openai/gpt-4o"]["tokens"] == 3
+    assert Decimal(rows["openai/gpt-4o"]["input_cost_usd"]) == Decimal("0.0000045")
+    (home / "prices.yaml").write_text("discounts:\n  - {provider: openai, factr: '0.8'}\n")
+    broken = CliRunner().invoke(
+        app, ["count", "--model", "gpt-4o"], input="hi", env={"LLMTALLY_HOME": str(home)}
+    )
+    assert broken.exit_code == 2
+    assert "prices.yaml:2: discounts.0.factr" in broken.stderr

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmtally.cli.common import fail, print_json, stderr
+from llmtally.cli.common import fail, open_catalog, print_json, stderr
 
 if TYPE_CHECKING:  # imported where used, so that a count starts quickly
     from rich.table import Table
@@ -232,9 +232,9 @@ def count(
     from rich.console import Console
 
     from llmtally.tokens.compare import language_costs
-    from llmtally.tokens.registry import default_registry
+    from llmtally.tokens.registry import TokenizerRegistry
 
-    registry = default_registry()
+    registry = TokenizerRegistry(open_catalog())  # the settings' catalog; a bad file: an error
     names = _model_names(model, compare)
     choices, errors = _choices(names, registry)
     if languages:
