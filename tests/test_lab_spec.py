@@ -79,7 +79,7 @@ def test_a_good_experiment_expands_to_every_cell(tmp_path: Path) -> None:
     assert len({c.key for c in plan.cells}) == len(plan.cells)
     first = plan.cells[0]
     assert (first.system, first.user) == ("You are terse.", "Question: one")
-    assert [t.wire for t in plan.targets.values()] == ["openai", "anthropic"]
+    assert [t.wire.name for t in plan.targets.values()] == ["openai_chat", "anthropic"]
     again = build_plan(path, _config(), Catalog.load(), None)
     assert again.fingerprint == plan.fingerprint  # the same file: the same run
 

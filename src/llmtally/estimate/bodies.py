@@ -1,8 +1,9 @@
 """Stored request and response bodies, re-tokenized for another model.
 
-The request is counted with :func:`llmtally.tokens.chat.count_messages` in its
-own wire format (OpenAI Chat Completions, Anthropic Messages, Gemini
-``contents``) but with the target model's tokenizer; the response's visible
+The request is counted the way its own wire format keeps its prompt
+(:meth:`llmtally.providers.wires.Wire.count_prompt`: OpenAI Chat Completions and
+Responses, Anthropic Messages, Gemini ``contents``) but with the target
+model's tokenizer; the response's visible
 text (message content, tool-call arguments; streamed bodies as SSE ``data:``
 lines, deltas joined) is counted with the same tokenizer. A body that is not
 one of these shapes gives ``None``: the caller falls back to the ratio method.
@@ -14,19 +15,30 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from llmtally.providers.wires import (
+    ANTHROPIC,
+    GEMINI,
+    OPENAI_CHAT,
+    OPENAI_RESPONSES,
+    Wire,
+    wire_for_path,
+)
 from llmtally.tokens.base import Tokenizer
-from llmtally.tokens.chat import Wire, count_messages
 
 __all__ = ["response_text", "retokenize", "wire_of"]
 
 
-def wire_of(endpoint: str, provider: str, request: dict[str, Any]) -> Wire:
-    """The wire format of a recorded request."""
-    if "contents" in request or ":generatecontent" in endpoint.lower():
-        return "gemini"
-    if endpoint.rstrip("/").endswith("/messages") or provider == "anthropic":
-        return "anthropic"
-    return "openai"
+def wire_of(endpoint: str, request: dict[str, Any]) -> Wire | None:
+    """The wire format of a recorded request: the one its endpoint takes, else
+    the one whose prompt shape it has (a request recorded off the gateway)."""
+    wire = wire_for_path(endpoint)
+    if wire is not None:
+        return wire
+    if "contents" in request:
+        return GEMINI
+    if "messages" in request:
+        return ANTHROPIC if endpoint.rstrip("/").endswith("/messages") else OPENAI_CHAT
+    return OPENAI_RESPONSES if "input" in request else None
 
 
 def _json_objects(body: str) -> Iterator[Any]:
@@ -118,21 +130,14 @@ def retokenize(
         return None
     if not isinstance(request, dict):
         return None
-    wire = wire_of(endpoint, provider, request)
-    messages = request.get("contents" if wire == "gemini" else "messages")
+    wire = wire_of(endpoint, request)
     text = response_text(response_body)
-    if not isinstance(messages, list) or text is None:
+    if wire is None or text is None:
         return None
-    tools = request.get("tools")
-    system = request.get("systemInstruction" if wire == "gemini" else "system")
     try:
-        counted = count_messages(
-            messages,
-            tokenizer,
-            wire=wire,
-            tools=tools if isinstance(tools, list) else None,
-            system=system,
-        )
+        counted = wire.count_prompt(request, tokenizer)
     except ValueError:
+        return None
+    if counted is None:
         return None
     return counted.total, tokenizer.count(text) if text else 0

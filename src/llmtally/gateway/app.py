@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -20,7 +21,6 @@ import aiohttp
 
 from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
-from llmtally.gateway.errors import Wire, error_body
 from llmtally.gateway.finish import Finisher
 from llmtally.gateway.forms import is_multipart, parse_form
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
@@ -28,11 +28,13 @@ from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import Exchange
 from llmtally.ledger.rows import CallBodies
-from llmtally.providers.adjust import UsageChunkFilter, with_stream_usage
-from llmtally.providers.streams import StreamAccumulator, accumulator_for
+from llmtally.providers.adjust import UsageChunkFilter
+from llmtally.providers.errors import Family, error_body
+from llmtally.providers.streams import StreamAccumulator
+from llmtally.providers.wires import Wire, wire_for_path
 from llmtally.usage import Call
 
-__all__ = ["ENDPOINTS", "ASGIApp", "Gateway", "Recorder", "is_api_path"]
+__all__ = ["ASGIApp", "Gateway", "Recorder", "is_api_path"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -40,30 +42,19 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# path -> the client's wire format (for error shapes)
-ENDPOINTS: dict[str, Wire] = {
-    "/v1/chat/completions": "openai",
-    "/v1/responses": "openai",
-    "/v1/embeddings": "openai",
-    "/v1/images/generations": "openai",
-    "/v1/audio/transcriptions": "openai",
-    "/v1/messages": "anthropic",
-}
-# path -> the stream format its events follow
-_STREAM_FORMATS = {
-    "/v1/chat/completions": "openai_chat",
-    "/v1/responses": "openai_responses",
-    "/v1/messages": "anthropic",
-    "gemini": "gemini",
-}
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 )
 
 
+_API_PATH = re.compile(r"^/v\d+(beta\d*|alpha\d*)?(/|$)")
+
+
 def is_api_path(path: str) -> bool:
-    """Paths the gateway answers itself (an unknown one gets the JSON 404 SDKs expect)."""
-    return path in ("/v1", "/v1beta", "/metrics") or path.startswith(("/v1/", "/v1beta/"))
+    """Paths the gateway answers itself, with JSON errors: every versioned API
+    path (``/v1``, ``/v1beta``, ``/v2/...``) and ``/metrics``; the rest is the
+    dashboard's."""
+    return path == "/metrics" or _API_PATH.match(path) is not None
 
 
 class Recorder(Protocol):
@@ -87,12 +78,8 @@ class _StreamCut(Exception):
 class _Streaming:
     """A stream on its way through: what it says, and what the client may see."""
 
-    def __init__(self, path: str, provider: str, hide_usage_chunk: bool) -> None:
-        self.accumulator: StreamAccumulator = accumulator_for(
-            _STREAM_FORMATS[path],  # type: ignore[arg-type]
-            provider=provider,
-            clock=time.perf_counter,
-        )
+    def __init__(self, wire: Wire, provider: str, hide_usage_chunk: bool) -> None:
+        self.accumulator: StreamAccumulator = wire.accumulator(provider, clock=time.perf_counter)
         self.filter = UsageChunkFilter() if hide_usage_chunk else None
 
     def feed(self, chunk: bytes) -> bytes:
@@ -143,18 +130,23 @@ def _decode_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
     return request
 
 
-def _upstream_headers(upstream: Upstream, client: Mapping[str, str]) -> dict[str, str]:
+def _upstream_headers(
+    upstream: Upstream, family: Family, client: Mapping[str, str]
+) -> dict[str, str]:
+    """What goes upstream: the content type, the upstream's own headers and the
+    key in the place the wire family puts it (OpenAI's format takes a bearer
+    token at Anthropic's and Google's compatible endpoints too)."""
     kind = client.get("content-type", "")
     content_type = kind if is_multipart(kind) else "application/json"
     headers = {"content-type": content_type, **upstream.headers}
     key = upstream.api_key()
-    if upstream.kind == "anthropic":
+    if family == "anthropic":
         headers["anthropic-version"] = client.get("anthropic-version", "2023-06-01")
         if "anthropic-beta" in client:
             headers["anthropic-beta"] = client["anthropic-beta"]
         if key or "x-api-key" in client:
             headers["x-api-key"] = key or client["x-api-key"]
-    elif upstream.kind == "gemini":
+    elif family == "gemini":
         if key or "x-goog-api-key" in client:
             headers["x-goog-api-key"] = key or client["x-goog-api-key"]
     elif upstream.kind == "azure":
@@ -225,17 +217,19 @@ class Gateway:
         if method == "GET" and path == "/v1/models":
             await self._models(send)
             return
-        gemini = gemini_target(path)
-        wire = "gemini" if gemini else ENDPOINTS.get(path)
-        if wire is None or method != "POST":
-            body = error_body(wire or "openai", 404, f"no such endpoint: {method} {path}")
-            await _respond(send, 404, body, _json_headers(len(body)))
+        wire = wire_for_path(path)
+        if wire is None:
+            await self._fail(send, "openai", 404, f"no such endpoint: {method} {path}")
             return
-        admitted = await self._admit(scope, send, wire)
+        if method != "POST":
+            body = wire.error_body(405, f"{path} takes POST, not {method}")
+            await _respond(send, 405, body, [*_json_headers(len(body)), (b"allow", b"POST")])
+            return
+        admitted = await self._admit(scope, send, wire.family)
         if admitted is not None:
-            await self._forward(scope, receive, send, wire, gemini, admitted)
+            await self._forward(scope, receive, send, wire, admitted)
 
-    async def _admit(self, scope: Scope, send: Send, wire: Wire) -> Admitted | None:
+    async def _admit(self, scope: Scope, send: Send, wire: Family) -> Admitted | None:
         """The gateway key's verdict from memory; None once a refusal is sent."""
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         verdict = Admitted(None, headers) if self.gate is None else self.gate.admit(headers)
@@ -266,18 +260,12 @@ class Gateway:
         body = json.dumps({"object": "list", "data": data}).encode()
         await _respond(send, 200, body, _json_headers(len(body)))
 
-    async def _fail(self, send: Send, wire: Wire, status: int, message: str) -> None:
+    async def _fail(self, send: Send, wire: Family, status: int, message: str) -> None:
         body = error_body(wire, status, message)
         await _respond(send, status, body, _json_headers(len(body)))
 
     async def _forward(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        wire: Wire,
-        gemini: GeminiTarget | None,
-        admitted: Admitted,
+        self, scope: Scope, receive: Receive, send: Send, wire: Wire, admitted: Admitted
     ) -> None:
         started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
         headers = admitted.headers  # without the gateway key, which never goes upstream
@@ -285,26 +273,36 @@ class Gateway:
             raw = await _read_body(receive, self.config.max_body_bytes)
         except _TooLarge:
             limit = self.config.max_body_bytes
-            await self._fail(send, wire, 413, f"request body over the limit of {limit} bytes")
+            await self._fail(
+                send, wire.family, 413, f"request body over the limit of {limit} bytes"
+            )
             return
         request = _decode_request(raw, headers.get("content-type", ""))
         if isinstance(request, str):
-            await self._fail(send, wire, 400, request)
+            await self._fail(send, wire.family, 400, request)
             return
+        gemini = gemini_target(scope["path"])
         model = gemini.model if gemini else request.get("model")
         if not isinstance(model, str) or not model:
-            await self._fail(send, wire, 400, "the request has no 'model'")
+            await self._fail(send, wire.family, 400, "the request has no 'model'")
             return
         try:
             route, upstream = self.config.route(model)
         except RouteError as exc:
-            await self._fail(send, wire, 404, str(exc))
+            await self._fail(send, wire.family, 404, str(exc))
+            return
+        path = wire.upstream_path(upstream.kind, scope["path"])
+        if path is None:
+            message = (
+                f"{model} is served by a {upstream.kind} upstream, which has no {scope['path']}"
+            )
+            await self._fail(send, wire.family, 404, message)
             return
         ex = Exchange(
             started_at=started,
             t0=t0,
+            wire=wire,
             endpoint=scope["path"],
-            kind=upstream.kind,
             provider=upstream.price_provider,
             model_requested=model,
             request_json=request,
@@ -313,26 +311,32 @@ class Gateway:
             stream=gemini.stream if gemini else bool(request.get("stream")),
             usd_per_hour=upstream.usd_per_hour,
         )
-        upstream_model = route.upstream_model(model)
-        streaming, outgoing, path = None, dict(request), scope["path"]
+        query = scope.get("query_string", b"")
+        outgoing, streaming = self._outgoing(ex, request, route.upstream_model(model), query)
         if gemini:
-            path = gemini.path_for(upstream_model)
-            if ex.stream and gemini.sse(scope.get("query_string", b"")):
-                streaming = _Streaming("gemini", ex.provider, False)
-        elif upstream_model != model:
-            outgoing["model"] = upstream_model
-        if ex.stream and scope["path"] in _STREAM_FORMATS:
-            hide = False
-            if scope["path"] == "/v1/chat/completions":
-                adjusted = with_stream_usage(outgoing)
-                outgoing, hide = adjusted.body, adjusted.changed
-            streaming = _Streaming(scope["path"], ex.provider, hide)
+            path = wire.upstream_path(upstream.kind, gemini.path_for(route.upstream_model(model)))
         if outgoing != request and not is_multipart(headers.get("content-type", "")):
             raw = json.dumps(outgoing).encode()
-        query = scope.get("query_string", b"").decode("latin-1")
-        await self._relay(
-            ex, upstream, raw, path + (f"?{query}" if query else ""), send, wire, streaming
-        )
+        target = (path or "") + (f"?{query.decode('latin-1')}" if query else "")
+        await self._relay(ex, upstream, raw, target, send, streaming)
+
+    @staticmethod
+    def _outgoing(
+        ex: Exchange, request: dict[str, Any], upstream_model: str, query: bytes
+    ) -> tuple[dict[str, Any], _Streaming | None]:
+        """The body to send upstream, and the stream watcher when it streams."""
+        wire, outgoing = ex.wire, dict(request)
+        if "model" in request and upstream_model != ex.model_requested:
+            outgoing["model"] = upstream_model
+        if not ex.stream or wire.stream is None:
+            return outgoing, None
+        if wire.family == "gemini" and not GeminiTarget.sse(query):
+            return outgoing, None  # a JSON array, read whole at the end
+        hide = False
+        if wire.stream_usage is not None:
+            adjusted = wire.stream_usage(outgoing)
+            outgoing, hide = adjusted.body, adjusted.changed
+        return outgoing, _Streaming(wire, ex.provider, hide)
 
     async def _relay(
         self,
@@ -341,7 +345,6 @@ class Gateway:
         raw: bytes,
         path: str,
         send: Send,
-        wire: Wire,
         streaming: _Streaming | None,
     ) -> None:
         session = await self.session()
@@ -350,7 +353,10 @@ class Gateway:
         response_body = b""
         try:
             async with session.post(
-                url, data=raw, headers=_upstream_headers(upstream, ex.headers), timeout=timeout
+                url,
+                data=raw,
+                headers=_upstream_headers(upstream, ex.wire.family, ex.headers),
+                timeout=timeout,
             ) as response:
                 ex.status = response.status
                 out_headers = [
@@ -371,7 +377,7 @@ class Gateway:
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = 504 if isinstance(exc, TimeoutError) else 502
             ex.status, ex.error = status, f"upstream unreachable: {exc!r}"
-            await self._fail(send, wire, status, ex.error)
+            await self._fail(send, ex.wire.family, status, ex.error)
         ex.finished_at = time.perf_counter()
         self._record(ex, raw, response_body, streaming if ex.status < 400 else None)
 

@@ -11,13 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from llmtally.gateway.fingerprint import prompt_fingerprint
-from llmtally.gateway.recording import (
-    Exchange,
-    build_call,
-    image_usage,
-    transcription_usage,
-    usage_from_body,
-)
+from llmtally.gateway.recording import Exchange, build_call
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.estimate import settle_usage
 from llmtally.providers.streams import StreamAccumulator
@@ -27,19 +21,12 @@ if TYPE_CHECKING:
     from llmtally.catalog import Catalog
     from llmtally.gateway.app import Recorder
     from llmtally.gateway.config import GatewayConfig
+    from llmtally.tokens.chat import MessageCount
     from llmtally.usage import Call
 
 __all__ = ["BUILTIN_REDACTIONS", "Finisher", "role_counts"]
 
 _log = logging.getLogger("llmtally.gateway")
-_ROLE_FIELDS = (
-    "input_system_tokens",
-    "input_tools_tokens",
-    "input_history_tokens",
-    "input_latest_user_tokens",
-    "input_context_tokens",
-)
-_CHAT_WIRES = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
 
 
 def _body_of(response: bytes) -> dict[str, Any] | None:
@@ -53,14 +40,11 @@ def _body_of(response: bytes) -> dict[str, Any] | None:
 
 
 def _usage_for(ex: Exchange, body: dict[str, Any] | None) -> Usage | None:
-    """The call's usage, read the way its endpoint reports it."""
-    if ex.status < 400 and ex.endpoint == "/v1/audio/transcriptions":
-        return transcription_usage(ex.request_json, body)  # from the answer, else the upload
-    if body is None:
+    """The call's usage, read the way its wire reports it. A refused call of a
+    wire with no chat prompt (embeddings, images, audio) used nothing."""
+    if ex.status >= 400 and (body is None or ex.wire.prompt_of is None):
         return None
-    if ex.status < 400 and ex.endpoint == "/v1/images/generations":
-        return image_usage(ex.request_json, body)
-    return usage_from_body(ex.kind, ex.provider, body)
+    return ex.wire.usage(ex.provider, ex.request_json, body)
 
 
 def _read_body(ex: Exchange, response: bytes) -> None:
@@ -90,38 +74,17 @@ def _settle_stream(ex: Exchange, acc: StreamAccumulator) -> None:
         ex.usage_error = f"stream usage unknown: {exc}"
 
 
-def role_counts(ex: Exchange) -> dict[str, int | None]:
-    """Prompt tokens by role (system, tool schemas, history, latest user turn),
-    so hidden prompt costs show; all None where they cannot be counted."""
-    from llmtally.tokens.chat import count_messages
+def role_counts(ex: Exchange) -> MessageCount | None:
+    """Prompt tokens by role (system, tool schemas, history, latest user turn,
+    retrieved context), so hidden prompt costs show; None where they cannot be
+    counted (no chat prompt, no tokenizer for the model, odd messages)."""
     from llmtally.tokens.registry import default_registry
 
-    empty: dict[str, int | None] = dict.fromkeys(_ROLE_FIELDS)
-    wire = "gemini" if ex.kind == "gemini" else _CHAT_WIRES.get(ex.endpoint)
-    body = ex.request_json
-    messages = body.get("contents" if wire == "gemini" else "messages")
-    if wire is None or not isinstance(messages, list):
-        return empty
-    system = body.get("systemInstruction" if wire == "gemini" else "system")
     try:
         _, tokenizer = default_registry().for_model(ex.model_requested, ex.provider)
-        counted = count_messages(
-            messages,
-            tokenizer,
-            wire=wire,  # type: ignore[arg-type]
-            model=ex.model_requested,
-            tools=body.get("tools") if isinstance(body.get("tools"), list) else None,
-            system=system,
-        )
-    except (LookupError, ValueError):  # no tokenizer for the model, odd messages
-        return empty
-    return {
-        "input_system_tokens": counted.system,
-        "input_tools_tokens": counted.tools,
-        "input_history_tokens": counted.history,
-        "input_latest_user_tokens": counted.latest_user,
-        "input_context_tokens": counted.context,
-    }
+        return ex.wire.count_prompt(ex.request_json, tokenizer, ex.model_requested)
+    except (LookupError, ValueError):
+        return None
 
 
 # Secrets that may sit in a body (a key pasted into a prompt, say): provider keys
@@ -166,8 +129,9 @@ class Finisher:
         else:
             _read_body(ex, response)
         if self.config.count_prompt_roles:
-            ex.extra.update(role_counts(ex))
-        ex.extra["prompt_fingerprint"] = prompt_fingerprint(ex.request_json)
+            ex.roles = role_counts(ex)
+        prompt = ex.wire.prompt(ex.request_json)
+        ex.fingerprint = prompt_fingerprint(prompt.system_text) if prompt else None
         call = build_call(ex, self.catalog)
         self.recorder.submit(call, self._bodies(call.id, request, response))
         return call

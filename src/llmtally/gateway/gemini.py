@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-__all__ = ["GeminiTarget", "gemini_target"]
+from llmtally.providers.wires import GEMINI_PATH
 
-_PATH = re.compile(r"^/(v1beta|v1)/models/([^/:]+):(generateContent|streamGenerateContent)$")
+__all__ = ["GeminiTarget", "gemini_target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +30,7 @@ class GeminiTarget:
 
 
 def gemini_target(path: str) -> GeminiTarget | None:
-    match = _PATH.match(path)
+    match = GEMINI_PATH.match(path)
     if match is None:
         return None
     return GeminiTarget(match.group(1), match.group(2), match.group(3))

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from llmtally.gateway.errors import Wire, error_body
 from llmtally.ledger.keys import GatewayKey, hash_key, is_gateway_key, period_bounds
 from llmtally.ledger.rows import CallBodies
 from llmtally.meter import decimal_text
+from llmtally.providers.errors import Family, error_body
 from llmtally.usage import Call
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Denied:
     message: str
     code: str | None = None  # OpenAI's error code
 
-    def body(self, wire: Wire) -> bytes:
+    def body(self, wire: Family) -> bytes:
         return error_body(wire, self.status, self.message, self.code)
 
 

@@ -8,28 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import Price, Rates
 from llmtally.meter import Cost, Savings, cost, savings, time_cost
-from llmtally.providers import UnknownProviderError, parse_usage
-from llmtally.usage import Call, ImageUnits, Usage, new_ulid
+from llmtally.providers.wires import Wire
+from llmtally.tokens.chat import MessageCount
+from llmtally.usage import Call, Usage, new_ulid
 
-__all__ = [
-    "Exchange",
-    "attribution",
-    "build_call",
-    "image_usage",
-    "transcription_usage",
-    "usage_from_body",
-]
+__all__ = ["Exchange", "attribution", "build_call", "transcription_usage"]
 
 _HEADER = "x-llmtally-"
-_FINGERPRINT = "prompt_fingerprint"
-_WIRE_PARSER = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "gemini": "google"}
 
 
 @dataclass(slots=True)
@@ -38,9 +30,9 @@ class Exchange:
 
     started_at: dt.datetime
     t0: float
+    wire: Wire  # the format the client spoke (and the upstream answered in)
     endpoint: str
-    kind: str  # upstream kind: openai | anthropic | gemini | azure
-    provider: str  # the catalog's provider id for pricing
+    provider: str  # the catalog's provider id of the upstream that served it
     model_requested: str
     request_json: Mapping[str, Any]
     headers: Mapping[str, str]
@@ -54,48 +46,8 @@ class Exchange:
     stream: bool = False
     key_id: str | None = None
     usd_per_hour: Decimal | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def usage_from_body(kind: str, provider: str, body: Mapping[str, Any]) -> Usage | None:
-    """The reported usage in a response body (``usage`` or Gemini's
-    ``usageMetadata``), parsed by the provider's own rules; None if absent."""
-    raw = body.get("usageMetadata") if kind == "gemini" else body.get("usage")
-    if not isinstance(raw, Mapping):
-        return None
-    try:
-        return parse_usage(provider, raw)
-    except UnknownProviderError:
-        return parse_usage(_WIRE_PARSER[kind], raw)
-
-
-def image_usage(request: Mapping[str, Any], body: Mapping[str, Any]) -> Usage | None:
-    """OpenAI image generation: token usage when reported (gpt-image models),
-    else one priced unit per image by the request's size and quality (DALL-E)."""
-    raw = body.get("usage")
-    if isinstance(raw, Mapping) and isinstance(raw.get("input_tokens"), int):
-        details = raw.get("input_tokens_details")
-        image_in = details.get("image_tokens", 0) if isinstance(details, Mapping) else 0
-        out = raw.get("output_tokens", 0)
-        return Usage(
-            input_tokens=raw["input_tokens"],
-            input_image_tokens=image_in if isinstance(image_in, int) else 0,
-            output_tokens=out if isinstance(out, int) else 0,
-            output_image_tokens=out if isinstance(out, int) else 0,
-        )
-    data = body.get("data")
-    if not isinstance(data, list) or not data:
-        return None
-    size, quality = request.get("size"), request.get("quality")
-    return Usage(
-        images=(
-            ImageUnits(
-                len(data),
-                size if isinstance(size, str) else "1024x1024",
-                quality if isinstance(quality, str) else "standard",
-            ),
-        )
-    )
+    roles: MessageCount | None = None  # prompt tokens by role, when counted
+    fingerprint: str | None = None  # of the system prompt
 
 
 def transcription_usage(request: Mapping[str, Any], body: Mapping[str, Any] | None) -> Usage | None:
@@ -185,6 +137,7 @@ def build_call(ex: Exchange, catalog: Catalog) -> Call:
     ttft_ms = (ex.first_byte_at - ex.t0) * 1000 if ex.stream and ex.first_byte_at else None
     generating = end - (ex.first_byte_at or ex.t0)
     rate = usage.output_tokens / generating if usage.output_tokens and generating > 0 else None
+    roles = ex.roles
     return Call(
         id=new_ulid(),
         started_at=ex.started_at,
@@ -203,6 +156,11 @@ def build_call(ex: Exchange, catalog: Catalog) -> Call:
         ttft_ms=ttft_ms,
         output_tokens_per_s=rate,
         key_id=ex.key_id,
+        prompt_fingerprint=ex.fingerprint,
+        input_system_tokens=roles.system if roles else None,
+        input_tools_tokens=roles.tools if roles else None,
+        input_history_tokens=roles.history if roles else None,
+        input_latest_user_tokens=roles.latest_user if roles else None,
+        input_context_tokens=roles.context if roles else None,
         **attribution(ex.headers, ex.request_json),
-        **{k: v for k, v in ex.extra.items() if k.startswith("input_") or k == _FINGERPRINT},
     )

@@ -14,12 +14,10 @@ import asyncio
 import datetime as dt
 import math
 from decimal import Decimal
-from typing import Any
 
 from llmtally.catalog import Catalog
 from llmtally.lab.plan import THINKING_BUDGET, Cell, Target
 from llmtally.meter import cost
-from llmtally.tokens.chat import count_messages
 from llmtally.tokens.registry import TokenizerRegistry, default_registry
 from llmtally.usage import Usage
 
@@ -73,7 +71,7 @@ class WorstCase:
         if target.usd_per_hour is not None:
             return target.usd_per_hour * Decimal(str(spec.timeout_s)) / _SECONDS_PER_HOUR
         output = spec.max_tokens
-        if target.wire == "gemini" and spec.reasoning_effort:
+        if target.wire.family == "gemini" and spec.reasoning_effort:
             output += THINKING_BUDGET[spec.reasoning_effort]
         usage = Usage(input_tokens=self.prompt_tokens(cell, target), output_tokens=output)
         price = self.catalog.price_at(target.provider, spec.model, dt.datetime.now(dt.UTC))
@@ -92,20 +90,10 @@ class WorstCase:
         except LookupError:  # no tokenizer known: bytes bound byte-level BPE from above
             text = (cell.system or "") + cell.user
             return len(text.encode()) + 16
-        messages: list[Any]
-        system: Any = None
-        if target.wire == "openai":
-            messages = [{"role": "user", "content": cell.user}]
-            if cell.system:
-                messages.insert(0, {"role": "system", "content": cell.system})
-        elif target.wire == "anthropic":
-            messages, system = [{"role": "user", "content": cell.user}], cell.system
-        else:
-            messages = [{"role": "user", "parts": [{"text": cell.user}]}]
-            system = {"parts": [{"text": cell.system}]} if cell.system else None
-        counted = count_messages(
-            messages, tokenizer, wire=target.wire, model=target.spec.model, system=system
-        )
+        body = {**target.wire.chat_body(cell.system, cell.user), "model": target.spec.model}
+        counted = target.wire.count_prompt(body, tokenizer, target.spec.model)
+        if counted is None:  # not a chat wire: bytes bound byte-level BPE from above
+            return len(((cell.system or "") + cell.user).encode()) + 16
         if counted.exact:
             return counted.total
         return math.ceil(Decimal(counted.total) * ESTIMATE_MARGIN)

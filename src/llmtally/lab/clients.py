@@ -122,9 +122,9 @@ class Clients:
 
     async def send(self, cell: Cell, target: Target, headers: dict[str, str]) -> Reply:
         try:
-            if target.wire == "anthropic":
+            if target.wire.family == "anthropic":
                 return await self._anthropic_call(cell, target, headers)
-            if target.wire == "gemini":
+            if target.wire.family == "gemini":
                 return await self._gemini_call(cell, target, headers)
             return await self._openai_call(cell, target, headers)
         except (openai.APIStatusError, anthropic.APIStatusError) as exc:
@@ -132,6 +132,10 @@ class Clients:
             raise _status_error(exc.status_code, message, exc.response.headers) from exc
         except (openai.APIConnectionError, anthropic.APIConnectionError, httpx.HTTPError) as exc:
             raise _connection_error(exc) from exc
+        except (openai.OpenAIError, anthropic.AnthropicError, TypeError, ValueError) as exc:
+            # The SDK refused the request or could not read the answer: this cell fails,
+            # with the SDK's words, and the run goes on.
+            raise SendError(f"{type(exc).__name__}: {exc}", retryable=False) from exc
 
     async def _openai_call(self, cell: Cell, target: Target, headers: dict[str, str]) -> Reply:
         if self._openai is None:
@@ -139,9 +143,7 @@ class Clients:
                 base_url=f"{self.base_url}/v1", api_key=self.api_key, max_retries=0
             )
         spec = target.spec
-        messages: list[Any] = [{"role": "user", "content": cell.user}]
-        if cell.system:
-            messages.insert(0, {"role": "system", "content": cell.system})
+        messages = target.wire.chat_body(cell.system, cell.user)["messages"]
         options: dict[str, Any] = {}
         if spec.temperature is not None:
             options["temperature"] = spec.temperature
@@ -173,9 +175,7 @@ class Clients:
                 base_url=self.base_url, api_key=self.api_key, max_retries=0
             )
         spec = target.spec
-        options: dict[str, Any] = {}
-        if cell.system:
-            options["system"] = cell.system
+        options: dict[str, Any] = target.wire.chat_body(cell.system, cell.user)
         if spec.temperature is not None:
             options["temperature"] = spec.temperature
         if spec.reasoning_effort:
@@ -185,7 +185,6 @@ class Clients:
         async with self._anthropic.messages.stream(
             model=spec.model,
             max_tokens=spec.max_tokens,
-            messages=[{"role": "user", "content": cell.user}],
             extra_headers=headers,
             timeout=spec.timeout_s,
             **options,
@@ -204,12 +203,7 @@ class Clients:
             config["temperature"] = spec.temperature
         if spec.reasoning_effort:
             config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGET[spec.reasoning_effort]}
-        body: dict[str, Any] = {
-            "contents": [{"role": "user", "parts": [{"text": cell.user}]}],
-            "generationConfig": config,
-        }
-        if cell.system:
-            body["systemInstruction"] = {"parts": [{"text": cell.system}]}
+        body = {**target.wire.chat_body(cell.system, cell.user), "generationConfig": config}
         path = f"/v1beta/models/{spec.model}:streamGenerateContent"
         timer, parts = _Timer(), []
         all_headers = {**headers, "x-goog-api-key": self.api_key}

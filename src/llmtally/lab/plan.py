@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
 
 from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError
@@ -28,16 +27,10 @@ from llmtally.lab.checks import Checks, check_variables, compile_checks
 from llmtally.lab.dataset import Row, load_rows
 from llmtally.lab.spec import Experiment, ModelSpec, Source, load_experiment
 from llmtally.lab.template import render, variables
+from llmtally.providers.wires import Wire, native_wire
 
-__all__ = ["THINKING_BUDGET", "Cell", "Plan", "Target", "Wire", "build_plan", "cell_key"]
+__all__ = ["THINKING_BUDGET", "Cell", "Plan", "Target", "build_plan", "cell_key"]
 
-Wire = Literal["openai", "anthropic", "gemini"]
-_WIRES: dict[str, Wire] = {
-    "openai": "openai",
-    "azure": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-}
 # Reasoning effort -> thinking tokens, where a provider takes a budget (Anthropic, Gemini).
 THINKING_BUDGET = {"minimal": 512, "low": 1024, "medium": 4096, "high": 16384}
 
@@ -47,7 +40,7 @@ class Target:
     """Where one model of the experiment goes, and how it is priced."""
 
     spec: ModelSpec
-    wire: Wire
+    wire: Wire  # the chat wire its upstream speaks natively
     provider: str  # the catalog's provider id
     upstream: str  # the gateway config's upstream name
     usd_per_hour: Decimal | None  # priced by time (a machine of your own)
@@ -145,7 +138,11 @@ def _target(
     except RouteError as exc:
         raise source.error(loc, str(exc)) from None
     target = Target(
-        spec, _WIRES[upstream.kind], upstream.price_provider, route.upstream, upstream.usd_per_hour
+        spec,
+        native_wire(upstream.kind),
+        upstream.price_provider,
+        route.upstream,
+        upstream.usd_per_hour,
     )
     if not target.time_priced:
         try:  # an unknown model or one without a price fails here, not after a paid call
@@ -159,7 +156,7 @@ def _target(
             f"${upstream.api_key_env}, and that variable is not set",
         )
     budget = THINKING_BUDGET.get(spec.reasoning_effort or "")
-    if target.wire == "anthropic" and budget is not None and spec.max_tokens <= budget:
+    if target.wire.family == "anthropic" and budget is not None and spec.max_tokens <= budget:
         raise source.error(
             [*loc[:-1], "max_tokens"],
             f"reasoning_effort {spec.reasoning_effort} thinks up to {budget} tokens, so "

@@ -63,7 +63,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                 **t.spec.model_dump(mode="json"),
                 "name": name,
                 "provider": t.provider,
-                "wire": t.wire,
+                "wire": t.wire.family,
                 "upstream": t.upstream,
                 "usd_per_hour": None if t.usd_per_hour is None else str(t.usd_per_hour),
             }

@@ -1,7 +1,8 @@
 """Usage estimated offline, for a stream that was cut or an upstream that sent none.
 
-The prompt is counted with :func:`llmtally.tokens.chat.count_messages` in the
-request's wire format; the output is the tokens of the text generated so far.
+The prompt is counted the way the request's wire keeps it
+(:meth:`llmtally.providers.wires.Wire.count_prompt`); the output is the tokens
+of the text generated so far.
 Counts the upstream did report before the cut (Anthropic's ``message_start``
 input and cache counts, a running output total) are kept where they are
 larger than the estimate. The result is marked ``source="estimated"``.
@@ -9,67 +10,25 @@ larger than the estimate. The result is marked ``source="estimated"``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from llmtally.providers.streams import StreamAccumulator, WireFormat
+from llmtally.providers.wires import wire_named
 from llmtally.tokens.base import Tokenizer
-from llmtally.tokens.chat import Wire, count_messages
 from llmtally.usage import Usage
 
 __all__ = ["estimate_usage", "prompt_tokens", "settle_usage", "tokenizer_for"]
-
-_TOKEN_WIRE: dict[str, Wire] = {
-    "openai_chat": "openai",
-    "openai_responses": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-}
-
-
-def _responses_messages(body: Mapping[str, Any]) -> list[Any]:
-    """A Responses API ``input`` as Chat-style messages (items without a role as JSON)."""
-    given = body.get("input", [])
-    if isinstance(given, str):
-        return [{"role": "user", "content": given}]
-    messages: list[Any] = []
-    for item in given if isinstance(given, list) else [given]:
-        if isinstance(item, Mapping) and "role" in item and "content" in item:
-            messages.append({"role": item["role"], "content": item["content"]})
-        else:
-            messages.append({"role": "user", "content": json.dumps(item, ensure_ascii=False)})
-    return messages
-
-
-def _request_parts(body: Mapping[str, Any], wire: WireFormat) -> tuple[list[Any], Any, Any]:
-    """(messages, system, tools) of a request body in ``wire`` format."""
-    if wire == "openai_chat":
-        return list(body.get("messages", [])), None, body.get("tools")
-    if wire == "openai_responses":
-        return _responses_messages(body), body.get("instructions"), body.get("tools")
-    if wire == "anthropic":
-        return list(body.get("messages", [])), body.get("system"), body.get("tools")
-    if wire == "gemini":
-        system = body.get("systemInstruction", body.get("system_instruction"))
-        return list(body.get("contents", [])), system, body.get("tools")
-    raise ValueError(f"unknown wire format {wire!r}")
 
 
 def prompt_tokens(
     body: Mapping[str, Any], wire: WireFormat, tokenizer: Tokenizer, *, model: str | None = None
 ) -> int:
-    """The estimated prompt tokens of one request body."""
-    messages, system, tools = _request_parts(body, wire)
-    counted = count_messages(
-        messages,
-        tokenizer,
-        wire=_TOKEN_WIRE[wire],
-        model=model or body.get("model"),
-        tools=tools,
-        system=system,
-    )
+    """The estimated prompt tokens of one request body in ``wire`` format."""
+    counted = wire_named(wire).count_prompt(body, tokenizer, model)
+    if counted is None:
+        raise ValueError(f"a {wire} request needs its messages to be counted")
     return counted.total
 
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from llmtally.providers.openai import parse_openai
 from llmtally.providers.registry import Fields
 from llmtally.usage import Usage
 
-__all__ = ["parse_gemini"]
+__all__ = ["parse_gemini", "parse_gemini_openai"]
 
 _CAMEL_NAMES = (
     "promptTokenCount",
@@ -93,3 +95,22 @@ def parse_gemini(usage: Mapping[str, Any]) -> Usage:
         output_audio_tokens=outputs.get("AUDIO", 0),
         output_image_tokens=outputs.get("IMAGE", 0),
     )
+
+
+def parse_gemini_openai(usage: Mapping[str, Any]) -> Usage:
+    """A Gemini ``usage`` from Google's OpenAI-compatible endpoint
+    (``/v1beta/openai/chat/completions``, https://ai.google.dev/gemini-api/docs/openai).
+
+    It has OpenAI's shape, but ``completion_tokens`` is Gemini's candidates count:
+    the thoughts of a thinking model are billed as output yet reported only in
+    ``total_tokens`` (= prompt + candidates + thoughts), unless a
+    ``completion_tokens_details.reasoning_tokens`` says so the OpenAI way. So
+    billed output = ``total_tokens`` - ``prompt_tokens`` where that is larger."""
+    parsed = parse_openai(usage)
+    total = Fields(usage).optional("total_tokens")
+    if parsed.reasoning_tokens or total is None:
+        return parsed
+    hidden = total - parsed.input_tokens - parsed.output_tokens
+    if hidden <= 0:
+        return parsed
+    return replace(parsed, output_tokens=parsed.output_tokens + hidden, reasoning_tokens=hidden)

@@ -13,14 +13,16 @@ never raises on a malformed event (it is counted in ``malformed``).
 - ``model``: the model that served the request, when the stream says;
 - ``error``: the payload of an in-stream error event, if one came;
 - :meth:`~StreamAccumulator.usage`: the final reported usage once seen, read by
-  the provider's parser in :mod:`llmtally.providers` (token semantics live
+  the parser its wire picks for the provider that served it
+  (:meth:`llmtally.providers.wires.Wire.parse_usage`; token semantics live
   there, not here); :meth:`~StreamAccumulator.partial_usage`: whatever counts
   were reported so far (Anthropic's ``message_start``, Gemini's running totals).
 
 Formats and their terminal events:
 
 - ``openai_chat``: Chat Completions chunks; usage in the last chunk (``choices:
-  []``) when ``stream_options.include_usage`` is true; ends with ``data: [DONE]``;
+  []``) when ``stream_options.include_usage`` is true (Groq: the last chunk's
+  ``x_groq.usage``); ends with ``data: [DONE]``;
 - ``openai_responses``: Responses API typed events; ``response.completed``
   (or ``.incomplete``/``.failed``) ends it and carries ``response.usage``;
 - ``anthropic``: Messages events; ``message_start`` carries the input and cache
@@ -115,9 +117,9 @@ class StreamAccumulator(ABC):
         """The usage reported so far (maybe incomplete), or None."""
         if self._usage is None:
             return None
-        from llmtally.providers import parse_usage  # the package imports this module
+        from llmtally.providers.wires import wire_named  # it names this module's classes
 
-        return parse_usage(self.provider, self._usage)
+        return wire_named(self.wire).parse_usage(self.provider, self._usage)
 
     def _output(self, value: object) -> None:
         """Record generated output; the first non-empty piece starts the clock."""
@@ -147,7 +149,10 @@ class OpenAIChatStream(StreamAccumulator):
             return
         if isinstance(payload.get("model"), str):
             self.model = payload["model"]
-        if (usage := _mapping(payload.get("usage"))) is not None:
+        # Groq reports a stream's usage in the last chunk's x_groq.usage
+        # (https://console.groq.com/docs/text-chat#streaming-a-chat-completion).
+        groq = _mapping(payload.get("x_groq")) or {}
+        if (usage := _mapping(payload.get("usage")) or _mapping(groq.get("usage"))) is not None:
             self._usage, self._usage_final = usage, True
         choices = payload.get("choices")
         for choice in choices if isinstance(choices, list) else ():

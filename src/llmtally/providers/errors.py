@@ -1,18 +1,24 @@
-"""Errors in the shape each client SDK expects, so its own exception types fire."""
+"""Errors in the shape each wire family's SDK expects, so its own exception types
+fire: OpenAI (https://platform.openai.com/docs/guides/error-codes), Anthropic
+(https://docs.anthropic.com/en/api/errors) and Gemini (Google's
+https://cloud.google.com/apis/design/errors, ``{"error": {"code", "message",
+"status"}}``). A :class:`~llmtally.providers.wires.Wire` names its family."""
 
 from __future__ import annotations
 
 import json
 from typing import Literal
 
-__all__ = ["Wire", "error_body"]
+__all__ = ["Family", "error_body"]
 
-Wire = Literal["openai", "anthropic", "gemini"]
+# The three API families: their SDKs, error shapes and message grammars.
+Family = Literal["openai", "anthropic", "gemini"]
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_exceeded",
     502: "api_error",
@@ -22,6 +28,7 @@ _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "request_too_large",
     429: "rate_limit_error",
     502: "api_error",
@@ -32,6 +39,7 @@ _GEMINI_STATUS = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    405: "INVALID_ARGUMENT",
     413: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     502: "UNAVAILABLE",
@@ -39,8 +47,8 @@ _GEMINI_STATUS = {
 }
 
 
-def error_body(wire: Wire, status: int, message: str, code: str | None = None) -> bytes:
-    """The JSON error body of ``wire`` for an HTTP ``status``."""
+def error_body(wire: Family, status: int, message: str, code: str | None = None) -> bytes:
+    """The JSON error body of the ``wire`` family for an HTTP ``status``."""
     if wire == "anthropic":
         data: dict[str, object] = {
             "type": "error",
