@@ -139,6 +139,9 @@ def test_a_new_period_resets_the_spend(store: Store) -> None:  # noqa: F811
     assert isinstance(denied, Denied) and denied.status == 429
     assert "'alice'" in denied.message and "daily budget of $0.5" in denied.message
     assert "renews at 2026-11-03 00:00 UTC" in denied.message
+    renews = dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
+    assert denied.retry_after == int((renews - DAY1).total_seconds())
+    assert denied.headers() == [(b"retry-after", str(denied.retry_after).encode())]
     clock.now = DAY1 + dt.timedelta(days=1)  # before any refresh: a new day
     assert gate.admit(_bearer(made.secret)) == Admitted(
         made.key.id, {"content-type": "application/json"}
@@ -328,6 +331,8 @@ def test_a_spent_budget_is_a_rate_limit_error_naming_the_budget(
             _ask_openai(url, tiny.secret)
         assert "'tiny'" in str(caught.value) and "daily budget of $0.000001" in str(caught.value)
         assert caught.value.code == "insufficient_quota"
+        wait = int(caught.value.response.headers["retry-after"])  # seconds to UTC midnight
+        assert 0 < wait <= 24 * 3600
         with pytest.raises(anthropic.RateLimitError, match=r"daily budget of \$0\.000001"):
             _ask_anthropic(url, tiny.secret)
         assert len(_Upstream.seen) == 1 and len(recorder.calls) == 1

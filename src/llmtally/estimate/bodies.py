@@ -120,7 +120,7 @@ def response_text(body: str) -> str | None:
 
 
 def retokenize(
-    request_body: str, response_body: str, endpoint: str, provider: str, tokenizer: Tokenizer
+    request_body: str, response_body: str, endpoint: str, tokenizer: Tokenizer
 ) -> tuple[int, int] | None:
     """(prompt tokens, visible output tokens) of a recorded call on ``tokenizer``,
     or None when a body cannot be read."""

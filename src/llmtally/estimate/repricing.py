@@ -256,9 +256,7 @@ def _call_ratios(
         return (ratio, ratio, ratio), method
     c = call.counts
     tokenizer = run.conv.tokenizer(target.tokenizer)
-    counted = retokenize(
-        call.request_body, call.response_body, call.endpoint, call.provider, tokenizer
-    )
+    counted = retokenize(call.request_body, call.response_body, call.endpoint, tokenizer)
     media_in = c["input_audio_tokens"] + c["input_image_tokens"]
     visible = (
         c["output_tokens"]

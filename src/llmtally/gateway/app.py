@@ -235,7 +235,8 @@ class Gateway:
         verdict = Admitted(None, headers) if self.gate is None else self.gate.admit(headers)
         if isinstance(verdict, Denied):
             body = verdict.body(wire)
-            await _respond(send, verdict.status, body, _json_headers(len(body)))
+            headers = [*_json_headers(len(body)), *verdict.headers()]
+            await _respond(send, verdict.status, body, headers)
             return None
         return verdict
 

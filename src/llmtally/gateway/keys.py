@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,9 +58,14 @@ class Denied:
     status: int
     message: str
     code: str | None = None  # OpenAI's error code
+    retry_after: int | None = None  # seconds until asking again can succeed
 
     def body(self, wire: Family) -> bytes:
         return error_body(wire, self.status, self.message, self.code)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """``Retry-After`` (RFC 9110 section 10.2.3) when waiting helps."""
+        return [] if self.retry_after is None else [(b"retry-after", b"%d" % self.retry_after)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +154,8 @@ class KeyGate:
             f"its {_ADJECTIVE[key.period]} budget of ${decimal_text(budget)}; the budget "
             f"renews at {end:%Y-%m-%d %H:%M} UTC"
         )
-        return Denied(429, message, code="insufficient_quota")
+        wait = math.ceil((end - self.clock()).total_seconds())
+        return Denied(429, message, code="insufficient_quota", retry_after=max(wait, 1))
 
     def spent(self, key_id: str, start: dt.datetime) -> Decimal:
         """What the key has spent since ``start`` (its period's start), as known here."""

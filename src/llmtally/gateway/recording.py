@@ -19,7 +19,7 @@ from llmtally.providers.wires import Wire
 from llmtally.tokens.chat import MessageCount
 from llmtally.usage import Call, Usage, new_ulid
 
-__all__ = ["Exchange", "attribution", "build_call", "transcription_usage"]
+__all__ = ["Exchange", "attribution", "build_call"]
 
 _HEADER = "x-llmtally-"
 
@@ -48,27 +48,6 @@ class Exchange:
     usd_per_hour: Decimal | None = None
     roles: MessageCount | None = None  # prompt tokens by role, when counted
     fingerprint: str | None = None  # of the system prompt
-
-
-def transcription_usage(request: Mapping[str, Any], body: Mapping[str, Any] | None) -> Usage | None:
-    """Audio transcription: the reported usage (by duration, or by tokens for the
-    gpt-4o transcribe models), else the uploaded WAV file's duration."""
-    raw = body.get("usage") if body else None
-    if isinstance(raw, Mapping) and raw.get("type") == "duration":
-        return Usage(audio_seconds=Decimal(str(raw.get("seconds", 0))))
-    if isinstance(raw, Mapping) and raw.get("type") == "tokens":
-        details = raw.get("input_token_details")
-        audio = details.get("audio_tokens", 0) if isinstance(details, Mapping) else 0
-        return Usage(
-            input_tokens=int(raw.get("input_tokens", 0)),
-            input_audio_tokens=int(audio),
-            output_tokens=int(raw.get("output_tokens", 0)),
-        )
-    upload = request.get("_file")
-    seconds = upload.get("wav_seconds") if isinstance(upload, Mapping) else None
-    if isinstance(seconds, float):
-        return Usage(audio_seconds=Decimal(f"{seconds:.3f}"), source="estimated")
-    return None
 
 
 def attribution(headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def _images(
 def _transcriptions(
     wire: Wire, provider: str, request: Mapping[str, Any], body: Mapping[str, Any] | None
 ) -> Usage | None:
-    from llmtally.gateway.recording import transcription_usage
+    from llmtally.providers.audio import transcription_usage
 
     return transcription_usage(request, body)
 
