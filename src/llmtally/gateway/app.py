@@ -235,8 +235,8 @@ class Gateway:
         verdict = Admitted(None, headers) if self.gate is None else self.gate.admit(headers)
         if isinstance(verdict, Denied):
             body = verdict.body(wire)
-            headers = [*_json_headers(len(body)), *verdict.headers()]
-            await _respond(send, verdict.status, body, headers)
+            out = [*_json_headers(len(body)), *verdict.headers()]
+            await _respond(send, verdict.status, body, out)
             return None
         return verdict
 

@@ -16,7 +16,7 @@ import math
 from decimal import Decimal
 
 from llmtally.catalog import Catalog
-from llmtally.lab.plan import THINKING_BUDGET, Cell, Target
+from llmtally.lab.plan import Cell, Target, thinking_budget
 from llmtally.meter import cost
 from llmtally.tokens.registry import TokenizerRegistry, default_registry
 from llmtally.usage import Usage
@@ -72,7 +72,7 @@ class WorstCase:
             return target.usd_per_hour * Decimal(str(spec.timeout_s)) / _SECONDS_PER_HOUR
         output = spec.max_tokens
         if target.wire.family == "gemini" and spec.reasoning_effort:
-            output += THINKING_BUDGET[spec.reasoning_effort]
+            output += thinking_budget(target, spec.reasoning_effort) or 0
         usage = Usage(input_tokens=self.prompt_tokens(cell, target), output_tokens=output)
         price = self.catalog.price_at(target.provider, spec.model, dt.datetime.now(dt.UTC))
         return cost(usage, price).total

@@ -19,7 +19,7 @@ import anthropic
 import httpx
 import openai
 
-from llmtally.lab.plan import THINKING_BUDGET, Cell, Target
+from llmtally.lab.plan import Cell, Target, thinking_budget
 
 __all__ = ["RETRYABLE_STATUS", "Clients", "Reply", "SendError"]
 
@@ -177,9 +177,11 @@ class Clients:
         spec = target.spec
         options: dict[str, Any] = target.wire.chat_body(cell.system, cell.user)
         if spec.temperature is not None:
-            options["temperature"] = spec.temperature
-        if spec.reasoning_effort:
-            budget = THINKING_BUDGET[spec.reasoning_effort]
+            # The Messages API takes temperature (0 to 1); anthropic 2.x has no argument
+            # for it, so it goes in the body the SDK sends.
+            options["extra_body"] = {"temperature": spec.temperature}
+        budget = thinking_budget(target, spec.reasoning_effort)
+        if budget is not None:
             options["thinking"] = {"type": "enabled", "budget_tokens": budget}
         timer, parts = _Timer(), []
         async with self._anthropic.messages.stream(
@@ -202,7 +204,9 @@ class Clients:
         if spec.temperature is not None:
             config["temperature"] = spec.temperature
         if spec.reasoning_effort:
-            config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGET[spec.reasoning_effort]}
+            config["thinkingConfig"] = {
+                "thinkingBudget": thinking_budget(target, spec.reasoning_effort)
+            }
         body = {**target.wire.chat_body(cell.system, cell.user), "generationConfig": config}
         path = f"/v1beta/models/{spec.model}:streamGenerateContent"
         timer, parts = _Timer(), []

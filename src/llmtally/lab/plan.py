@@ -29,10 +29,19 @@ from llmtally.lab.spec import Experiment, ModelSpec, Source, load_experiment
 from llmtally.lab.template import render, variables
 from llmtally.providers.wires import Wire, native_wire
 
-__all__ = ["THINKING_BUDGET", "Cell", "Plan", "Target", "build_plan", "cell_key"]
+__all__ = [
+    "THINKING_BUDGET",
+    "Cell",
+    "Plan",
+    "Target",
+    "build_plan",
+    "cell_key",
+    "thinking_budget",
+]
 
 # Reasoning effort -> thinking tokens, where a provider takes a budget (Anthropic, Gemini).
 THINKING_BUDGET = {"minimal": 512, "low": 1024, "medium": 4096, "high": 16384}
+ANTHROPIC_MIN_THINKING = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +164,46 @@ def _target(
             f"{spec.model} goes to upstream {route.upstream!r}, which reads its API key from "
             f"${upstream.api_key_env}, and that variable is not set",
         )
-    budget = THINKING_BUDGET.get(spec.reasoning_effort or "")
-    if target.wire.family == "anthropic" and budget is not None and spec.max_tokens <= budget:
+    _check_anthropic(target, source, loc)
+    return target
+
+
+def thinking_budget(target: Target, effort: str | None) -> int | None:
+    """The thinking tokens a reasoning effort asks of a provider that takes a budget
+    (Anthropic: at least 1,024, per its extended-thinking docs; Gemini), else None."""
+    if effort is None or target.wire.family == "openai":
+        return None
+    budget = THINKING_BUDGET[effort]
+    return max(budget, ANTHROPIC_MIN_THINKING) if target.wire.family == "anthropic" else budget
+
+
+def _check_anthropic(target: Target, source: Source, loc: list[str | int]) -> None:
+    """What the Messages API would refuse, refused before any call: temperature
+    above 1, a temperature with extended thinking (which needs 1), and a
+    max_tokens that leaves no room beyond the thinking budget."""
+    spec = target.spec
+    if target.wire.family != "anthropic":
+        return
+    if spec.temperature is not None and spec.temperature > 1:
+        raise source.error(
+            [*loc[:-1], "temperature"],
+            f"{spec.model} takes a temperature from 0 to 1 (got {spec.temperature})",
+        )
+    budget = thinking_budget(target, spec.reasoning_effort)
+    if budget is None:
+        return
+    if spec.temperature not in (None, 1):
+        raise source.error(
+            [*loc[:-1], "temperature"],
+            f"{spec.model} with reasoning_effort thinks, and thinking takes temperature 1 only "
+            f"(got {spec.temperature}): leave temperature out",
+        )
+    if spec.max_tokens <= budget:
         raise source.error(
             [*loc[:-1], "max_tokens"],
             f"reasoning_effort {spec.reasoning_effort} thinks up to {budget} tokens, so "
             f"max_tokens must be above {budget} (got {spec.max_tokens})",
         )
-    return target
 
 
 def _cells(experiment: Experiment, rows: list[Row], targets: dict[str, Target]) -> list[Cell]:
