@@ -11,8 +11,8 @@ from lab_support import ANTHROPIC_MODEL, OPENAI_MODEL, Quiet, gateway_config, wr
 from llmtally.catalog import Catalog
 from llmtally.gateway.serve import resolve_config
 from llmtally.lab.plan import build_plan
-from llmtally.lab.spec import ExperimentError
 from llmtally.lab.session import LabOptions, run_experiment
+from llmtally.lab.spec import ExperimentError
 from replay_upstream import ReplayUpstream
 
 
