@@ -373,7 +373,24 @@ def test_openai_parts_always_add_up(
     o200k: Tiktoken, messages: list[dict[str, str]], system: str | None, model: str | None
 ) -> None:
     counted = count_messages(messages, o200k, model=model, system=system)
-    _adds_up(counted)
+    # The cookbook's rule written out on its own: per message 3 (4 for
+    # gpt-3.5-turbo-0301) + role + content (+ name, +1 per name; -1 for 0301),
+    # a top-level system prompt as a leading system message, 3 to prime the reply.
+    per_message, per_name = (4, -1) if model == "gpt-3.5-turbo-0301" else (3, 1)
+    turns = ([{"role": "system", "content": system}] if system is not None else []) + messages
+    expected = 3 + sum(
+        per_message
+        + o200k.count(m["role"])
+        + o200k.count(m["content"])
+        + (o200k.count(m["name"]) + per_name if "name" in m else 0)
+        for m in turns
+    )
+    assert counted.total == expected
+    assert counted.system == (o200k.count(system) if system is not None else 0) + sum(
+        o200k.count(m["content"]) + o200k.count(m.get("name", ""))
+        for m in messages
+        if m["role"] in ("system", "developer")
+    )
     if messages and messages[-1]["role"] == "user":
         last = messages[-1]
         assert counted.latest_user == o200k.count(last["content"]) + o200k.count(
@@ -389,13 +406,23 @@ def test_openai_parts_always_add_up(
 def test_anthropic_and_gemini_parts_always_add_up(
     o200k: Tiktoken, turns: list[tuple[str, str]], system: str | None
 ) -> None:
+    texts = sum(o200k.count(text) for _, text in turns)
+    prompt = o200k.count(system) if system is not None else 0
     anthropic = [{"role": role, "content": text} for role, text in turns]
-    _adds_up(count_messages(anthropic, o200k, wire="anthropic", system=system))
+    counted = count_messages(anthropic, o200k, wire="anthropic", system=system)
+    # Content + each turn's Text Completions marker + "\n\nAssistant:" to prime the reply.
+    markers = sum(
+        o200k.count("\n\nHuman: " if role == "user" else "\n\nAssistant: ") for role, _ in turns
+    )
+    assert counted.total == prompt + texts + markers + o200k.count("\n\nAssistant:")
+    assert counted.system == prompt
     gemini = [
         {"role": "model" if role == "assistant" else role, "parts": [{"text": text}]}
         for role, text in turns
     ]
-    _adds_up(count_messages(gemini, o200k, wire="gemini", system=system))
+    counted = count_messages(gemini, o200k, wire="gemini", system=system)
+    assert counted.total == prompt + texts + 1  # one token per request, nothing per turn
+    assert counted.system == prompt
 
 
 # --- Anthropic ----------------------------------------------------------------

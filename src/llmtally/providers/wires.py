@@ -64,6 +64,7 @@ __all__ = [
     "Wire",
     "WireName",
     "native_wire",
+    "provider_wire",
     "wire_for_path",
     "wire_named",
 ]
@@ -328,3 +329,9 @@ def wire_for_path(path: str) -> Wire | None:
 def native_wire(kind: str) -> Wire:
     """The chat wire an upstream of ``kind`` speaks natively (the lab's choice)."""
     return _NATIVE[kind]
+
+
+def provider_wire(provider: str) -> Wire:
+    """The chat wire a catalog provider's own API speaks (OpenAI Chat for the rest,
+    which all serve OpenAI's format): how ``count_tokens`` frames its messages."""
+    return {"anthropic": ANTHROPIC, "google": GEMINI}.get(provider, OPENAI_CHAT)

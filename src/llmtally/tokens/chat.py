@@ -39,14 +39,14 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from llmtally.providers.errors import Family
 from llmtally.tokens.base import Tokenizer
 from llmtally.tokens.images import Detail, image_size, image_tokens
 
 __all__ = ["MessageCount", "count_messages"]
 
-Wire = Literal["openai", "anthropic", "gemini"]
 _BUCKETS = ("system", "tools", "history", "latest_user", "context", "overhead")
 COOKBOOK = "OpenAI cookbook 'How to count tokens with tiktoken'"
 _DETAILS: dict[str, Detail] = {"low": "low", "high": "high"}
@@ -423,7 +423,7 @@ def count_messages(
     messages: Sequence[Any],
     tokenizer: Tokenizer,
     *,
-    wire: Wire = "openai",
+    wire: Family = "openai",
     model: str | None = None,
     tools: list[dict[str, Any]] | None = None,
     system: str | list[Any] | Mapping[str, Any] | None = None,

@@ -5,18 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from llmtally.providers.wires import provider_wire
 from llmtally.tokens.base import TokenCount
-from llmtally.tokens.chat import Wire, count_messages
+from llmtally.tokens.chat import count_messages
 from llmtally.tokens.registry import TokenizerRegistry, default_registry
 
-__all__ = ["count_tokens", "wire_for_provider"]
-
-_WIRE_BY_PROVIDER: dict[str, Wire] = {"anthropic": "anthropic", "google": "gemini"}
-
-
-def wire_for_provider(provider: str) -> Wire:
-    """The chat message shape a provider's native API uses (OpenAI's for the rest)."""
-    return _WIRE_BY_PROVIDER.get(provider, "openai")
+__all__ = ["count_tokens"]
 
 
 def count_tokens(
@@ -39,7 +33,10 @@ def count_tokens(
             method=tokenizer.method,
         )
     counted = count_messages(
-        list(text_or_messages), tokenizer, wire=wire_for_provider(ref.provider), model=ref.spec.id
+        list(text_or_messages),
+        tokenizer,
+        wire=provider_wire(ref.provider).family,
+        model=ref.spec.id,
     )
     return TokenCount(
         count=counted.total,
