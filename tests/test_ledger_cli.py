@@ -185,3 +185,11 @@ def test_the_command_line_does_not_import_the_database_layer_to_start() -> None:
     code = "import sys, llmtally.cli; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_model_named_with_its_provider_is_not_prefixed_twice(run, store: Store) -> None:  # noqa: F811
+    refused = simple_call(provider="local", model_requested="local/smollm2", model_served=None)
+    store.insert_many([refused])
+    result = run()
+    assert result.exit_code == 0, result.output
+    assert "local/smollm2" in result.stdout and "local/local/" not in result.stdout

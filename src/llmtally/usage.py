@@ -264,3 +264,10 @@ class Call:
     def model(self) -> str:
         """The model that answered, or the one asked for when unknown."""
         return self.model_served or self.model_requested
+
+    @property
+    def label(self) -> str:
+        """``provider/model`` as shown, the provider not repeated when the model
+        name already starts with it (``local/smollm2`` asked for, never served)."""
+        model = self.model
+        return model if model.startswith(f"{self.provider}/") else f"{self.provider}/{model}"

@@ -131,7 +131,7 @@ def _calls_table(calls: list[Call], id_length: int, width: int) -> Table:
         row = [
             c.id[:id_length],
             c.started_at.strftime(when),
-            f"{c.provider}/{c.model}",
+            c.label,
             str(c.status),
             f"{c.usage.input_tokens:,}/{c.usage.output_tokens:,}",
             _cost(c),
