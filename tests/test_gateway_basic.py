@@ -223,6 +223,9 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
         assert big.status_code == 413
         dead = http.post("/v1/chat/completions", json={"model": "dead-1", "messages": []})
         assert dead.status_code == 502
+        assert dead.json()["error"]["message"] == (
+            "upstream unreachable: cannot connect to 127.0.0.1:9: Connection refused"
+        )
         assert recorder.next_call(before).status == 502  # only the forwarded call is recorded
 
 
@@ -279,7 +282,9 @@ def test_upstream_500_and_timeout_are_passed_on_and_recorded(
     client.close()
     assert slow.value.status_code == 504
     timed_out = recorder.next_call(before + 1)
-    assert timed_out.status == 504 and "upstream unreachable" in (timed_out.error or "")
+    assert timed_out.status == 504
+    assert (timed_out.error or "").startswith("upstream unreachable: 127.0.0.1:")
+    assert (timed_out.error or "").endswith(" did not answer within 0.3 s")
 
 
 def test_images_are_priced_per_image_by_size_and_quality(

@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import openai
+import pytest
 
-from gateway_support import free_port, serve_process
-from llmtally.gateway.local import default_usd_per_hour, smollm2_path
+from gateway_support import LLMTALLY, free_port, serve_process, wait_up
+from llmtally.gateway.local import (
+    LocalModelError,
+    LocalServer,
+    default_usd_per_hour,
+    smollm2_path,
+)
 from llmtally.gateway.serve import default_config
 from llmtally.ledger import open_store
 from llmtally.tokens.registry import default_registry
@@ -55,6 +65,10 @@ def test_local_smollm2_end_to_end(tmp_path: Path) -> None:
     # $0.126 an hour over the call's time
     seconds = Decimal(str(first.latency_ms)) / 1000
     assert abs(first.cost.total - seconds * Decimal("0.126") / 3600) < Decimal("0.0000001")
+    # a whole answer: its tokens over the whole call, not over the last byte's arrival
+    assert first.output_tokens_per_s is not None
+    whole_call = reply.usage.completion_tokens / (first.latency_ms / 1000)
+    assert abs(first.output_tokens_per_s - whole_call) <= whole_call * 0.01
     # llama-cpp-python's server sends no usage in streams: the gateway counts the
     # streamed text with SmolLM2's own vocabulary (read from its GGUF), flagged
     # estimated since the prompt's chat template is not counted exactly.
@@ -67,3 +81,45 @@ def test_local_smollm2_end_to_end(tmp_path: Path) -> None:
     # the model's own vocabulary agrees with what the server reported
     content = reply.choices[0].message.content or ""
     assert abs(smollm2.count(content) - reply.usage.completion_tokens) <= 1
+
+
+def test_the_default_local_model_ignores_port_settings_meant_for_the_gateway(
+    tmp_path: Path,
+) -> None:
+    """``make run PORT=4100`` exports PORT to every child; llama-cpp-python's
+    server reads PORT and HOST from the environment."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LLMTALLY_HOME": str(tmp_path / "home"),
+        "PORT": str(free_port()),
+        "HOST": "0.0.0.0",
+    }
+    database = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    process = subprocess.Popen(
+        [LLMTALLY, "serve", "--port", str(port), "--database-url", database],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(url, process)
+        with openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0) as client:
+            hello = [{"role": "user", "content": "Hi"}]
+            reply = client.chat.completions.create(
+                model="local/smollm2", messages=hello, max_tokens=4
+            )
+        assert reply.usage is not None and reply.usage.completion_tokens > 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+
+
+def test_a_taken_port_for_the_local_model_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LocalModelError, match=f"port {port} for the local model is already"):
+            LocalServer(f"http://127.0.0.1:{port}").start(timeout=5)

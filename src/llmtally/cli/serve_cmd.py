@@ -52,6 +52,7 @@ def serve(
     from llmtally.catalog import CatalogFileError
     from llmtally.config import database_url as ledger_url
     from llmtally.gateway.listen import ListenError, listen
+    from llmtally.gateway.local import LocalModelError
     from llmtally.gateway.serve import (
         ServeOptions,
         check_admin_token,
@@ -87,13 +88,15 @@ def serve(
             login=" (asks for the admin token)" if token else "",
         )
     )
-    run(
-        ServeOptions(
-            host=host,
-            port=port,
-            config=config,
-            database_url=database_url,
-            admin_token=token,
-            listener=listener,
-        )
+    options = ServeOptions(
+        host=host,
+        port=port,
+        config=config,
+        database_url=database_url,
+        admin_token=token,
+        listener=listener,
     )
+    try:
+        run(options)
+    except LocalModelError as exc:
+        fail(str(exc), code=1)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -155,6 +157,20 @@ def _upstream_headers(
     elif key or "authorization" in client:
         headers["authorization"] = f"Bearer {key}" if key else client["authorization"]
     return headers
+
+
+def _why(exc: BaseException, url: str, timeout_s: float) -> str:
+    """Why an upstream could not be reached, in words (never a repr)."""
+    host = urlsplit(url).netloc
+    if isinstance(exc, TimeoutError):
+        return f"{host} did not answer within {timeout_s:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve {urlsplit(url).hostname} (no DNS answer)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        code = exc.os_error.errno
+        reason = os.strerror(code) if code else str(exc.os_error)
+        return f"cannot connect to {host}: {reason}"
+    return f"{host}: {type(exc).__name__}: {exc}"
 
 
 class Gateway:
@@ -377,7 +393,8 @@ class Gateway:
             raise  # the connection is dropped, so the client sees the failure too
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = 504 if isinstance(exc, TimeoutError) else 502
-            ex.status, ex.error = status, f"upstream unreachable: {exc!r}"
+            ex.status = status
+            ex.error = f"upstream unreachable: {_why(exc, url, upstream.timeout_s)}"
             await self._fail(send, ex.wire.family, status, ex.error)
         ex.finished_at = time.perf_counter()
         self._record(ex, raw, response_body, streaming if ex.status < 400 else None)
@@ -400,7 +417,7 @@ class Gateway:
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
         except (aiohttp.ClientError, TimeoutError) as exc:
-            ex.error = f"upstream stream cut: {exc!r}"
+            ex.error = f"upstream stream cut: {type(exc).__name__}: {exc}"
             raise _StreamCut(b"".join(parts)) from exc
         tail = streaming.flush()
         await send({"type": "http.response.body", "body": tail})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ __all__ = [
     "LocalServer",
     "default_usd_per_hour",
     "local_available",
+    "free_port",
     "local_upstream",
     "smollm2_path",
 ]
@@ -72,8 +74,17 @@ def local_available() -> bool:
     )
 
 
-def local_upstream(port: int = 4011) -> dict[str, Any]:
-    """The config of the local upstream (for the default config)."""
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def local_upstream(port: int | None = None) -> dict[str, Any]:
+    """The config of the local upstream (for the default config): on a free port
+    of its own, so two gateways on one machine each run (and reach) their own."""
+    port = port or free_port()
     price = os.environ.get("LLMTALLY_LOCAL_USD_PER_HOUR") or str(default_usd_per_hour())
     return {
         "kind": "openai",
@@ -111,21 +122,46 @@ class LocalServer:
             str(self.threads),
         ]
 
-    def start(self, timeout: float = 120.0) -> None:
-        self._process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+    def start(self, timeout: float = 120.0, log: Path | None = None) -> None:
+        """Start the server and wait for it to answer; its output goes to ``log``.
+
+        The child gets a clean environment: llama-cpp-python's server reads its
+        settings (``PORT``, ``HOST``, ``MODEL``...) from environment variables,
+        and ``make run PORT=4100`` exports ``PORT`` to every child."""
+        self._refuse_a_taken_port()
+        out = log.open("ab") if log is not None else subprocess.DEVNULL
+        try:
+            self._process = subprocess.Popen(
+                self.command(), stdout=out, stderr=subprocess.STDOUT, env=_child_environment()
+            )
+        finally:
+            if log is not None and not isinstance(out, int):
+                out.close()
+        where = f" (its output: {log})" if log is not None else ""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise LocalModelError(f"the local model server exited ({self._process.returncode})")
+                code = self._process.returncode
+                raise LocalModelError(f"the local model server exited ({code}){where}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/v1/models", timeout=1):
                     return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.2)
         self.stop()
-        raise LocalModelError(f"the local model server did not answer within {timeout:.0f} s")
+        raise LocalModelError(
+            f"the local model server did not answer within {timeout:.0f} s{where}"
+        )
+
+    def _refuse_a_taken_port(self) -> None:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise LocalModelError(
+                    f"port {self.port} for the local model is already in use (another "
+                    "llmtally serve?): give its upstream a free port in the config"
+                ) from None
 
     def stop(self) -> None:
         if self._process is None:
@@ -137,3 +173,11 @@ class LocalServer:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+
+# What a Python child needs of this environment, and nothing a server setting could read.
+_CHILD_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
+
+
+def _child_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in _CHILD_VARIABLES if name in os.environ}

@@ -114,7 +114,9 @@ def build_call(ex: Exchange, catalog: Catalog) -> Call:
     end = ex.finished_at or ex.t0
     latency_ms = (end - ex.t0) * 1000
     ttft_ms = (ex.first_byte_at - ex.t0) * 1000 if ex.stream and ex.first_byte_at else None
-    generating = end - (ex.first_byte_at or ex.t0)
+    # A stream generates from its first token on; a whole answer arrives at once,
+    # so its generation took the whole call (its first byte is the end).
+    generating = end - (ex.first_byte_at if ex.stream and ex.first_byte_at else ex.t0)
     rate = usage.output_tokens / generating if usage.output_tokens and generating > 0 else None
     roles = ex.roles
     return Call(

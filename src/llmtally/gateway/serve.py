@@ -239,13 +239,21 @@ def _serve_on(app: Any, options: ServeOptions) -> None:
 
 def _spawn_local(config: GatewayConfig) -> list[LocalServer]:
     """Start the model servers the config asks ``llmtally serve`` to run."""
-    from llmtally.gateway.local import LocalServer
+    from llmtally.config import data_home
+    from llmtally.gateway.local import LocalModelError, LocalServer
 
     started: list[LocalServer] = []
-    for upstream in config.upstreams.values():
+    for name, upstream in config.upstreams.items():
         if upstream.spawn == "llama-cpp":
             server = LocalServer(upstream.base_url)
-            server.start()
+            home = data_home()
+            home.mkdir(parents=True, exist_ok=True)
+            try:
+                server.start(log=home / f"{name}-model.log")
+            except LocalModelError:
+                for running in started:
+                    running.stop()
+                raise
             started.append(server)
     return started
 
