@@ -199,7 +199,7 @@ def test_upstream_errors_pass_through_and_are_recorded(gateway: tuple[str, ListR
     client.close()
     call = recorder.next_call(before)
     assert call.status == 429 and call.cost is None
-    assert call.cost_error == "no usage reported (HTTP 429)"
+    assert call.cost_error == "the call failed (HTTP 429) and reported no usage"
     assert call.error is not None and "Rate limit reached" in call.error
 
 

@@ -235,7 +235,7 @@ def test_report_shows_unpriced_calls_as_unpriced_never_zero(run, loaded: list[Ca
     assert lines["anthropic"] == ["anthropic", "1", "5,000", "1,673", "unpriced", "1", "1"]
     assert "$0" not in table.stdout
     # 2 of the 5 calls have no price (anthropic's and carol's)
-    assert "2 calls unpriced (no price): counted apart, not in cost" in " ".join(
+    assert "2 calls unpriced (failed, or no price): counted apart, not in cost" in " ".join(
         table.stdout.split()
     )
     out = json.loads(run("report", *RANGE, "--by", "provider", "--format", "json").stdout)

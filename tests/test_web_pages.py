@@ -16,7 +16,7 @@ from browser_support import NOW, TRACE, Seeded, dashboard, fetch, seed
 from llmtally.ledger import Store, open_store
 from llmtally.web import Dashboard
 from llmtally.web.static import plotly_js
-from test_ledger_support import full_call
+from test_ledger_support import full_call, simple_call
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +205,24 @@ def test_plotly_comes_from_the_wheel_with_a_long_cache(seeded: tuple[Dashboard, 
     stale = fetch(web, "/static/plotly.min.js?v=old")
     assert stale.headers["cache-control"] == "no-cache"
     assert "cdn" not in page.lower()
+
+
+def test_a_model_with_only_unpriced_calls_is_never_zero_dollars(tmp_path: Path) -> None:
+    failed = simple_call(
+        started_at=NOW - dt.timedelta(hours=1),
+        model_requested="gpt-9-typo",
+        model_served=None,
+        status=502,
+        cost_error="no usage reported (HTTP 502)",
+    )
+    with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:
+        store.insert_many([failed])
+        web = dashboard(store)
+        try:
+            body = fetch(web, "/").text
+        finally:
+            web.close()
+    table = body[body.index('id="top-models"') :]
+    start = table.index("gpt-9-typo")
+    row = table[start : table.index("</tr>", start)]
+    assert "unpriced" in row and "$0" not in row

@@ -85,7 +85,7 @@ def _table(by: str, rows: list[ReportRow], total: ReportRow, title: str) -> Tabl
     notes = ["a call with several tags counts under each"] if by == "tag" else []
     if total.unpriced:
         calls = "1 call" if total.unpriced == 1 else f"{total.unpriced:,} calls"
-        notes.append(f"{calls} unpriced (no price): counted apart, not in cost")
+        notes.append(f"{calls} unpriced (failed, or no price): counted apart, not in cost")
     table.caption = "; ".join(notes) or None
     return table
 

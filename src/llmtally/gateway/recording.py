@@ -99,7 +99,11 @@ def _priced(ex: Exchange, usage: Usage, catalog: Catalog) -> _Priced:
     if ex.usd_per_hour is not None and ex.status < 400:
         return _Priced(_priced_by_time(ex, ex.usd_per_hour))
     if ex.usage is None:
-        return _Priced(None, ex.usage_error or f"no usage reported (HTTP {ex.status})")
+        if ex.usage_error is not None:
+            return _Priced(None, ex.usage_error)
+        if ex.status >= 400:
+            return _Priced(None, f"the call failed (HTTP {ex.status}) and reported no usage")
+        return _Priced(None, f"no usage reported (HTTP {ex.status})")
     try:
         price = catalog.price_at(ex.provider, ex.model_served or ex.model_requested, ex.started_at)
         paid = cost(usage, price)
