@@ -77,6 +77,9 @@ class _Upstream(BaseHTTPRequestHandler):
             self._send(
                 500, {"error": {"message": "The server had an error", "type": "server_error"}}
             )
+        elif body.get("model") == "gpt-3.5-turbo":  # llama-cpp-python's server on a bad body
+            trace = 'Traceback (most recent call last):\n  File "/srv/app.py", line 376, in x'
+            self._send(500, {"error": {"message": trace, "type": "internal_server_error"}})
         elif body.get("model") == "slow-1":
             time.sleep(1.0)
             self._send(200, OPENAI_REPLY)
@@ -277,6 +280,13 @@ def test_upstream_500_and_timeout_are_passed_on_and_recorded(
     assert "The server had an error" in str(failed.value)
     call = recorder.next_call(before)
     assert call.status == 500 and call.cost is None and "server had an error" in (call.error or "")
+    with pytest.raises(openai.InternalServerError) as crashed:
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=[])
+    assert "Traceback" not in str(crashed.value) and "app.py" not in str(crashed.value)
+    assert "its traceback is not passed on" in str(crashed.value)
+    crash = recorder.next_call(before + 1)
+    assert crash.status == 500 and "Traceback" not in (crash.error or "")
+    before += 1
     with pytest.raises(openai.APIStatusError) as slow:
         client.chat.completions.create(model="slow-1", messages=[])
     client.close()

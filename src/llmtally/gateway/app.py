@@ -44,6 +44,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+_FAILURE_LIMIT = 64 * 1024  # an error body read whole, at most this much
+_TRACEBACK = re.compile(rb"Traceback \(most recent call last\)|File \\?\"[^\"]+\.py\\?\", line \d+")
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 )
@@ -385,6 +387,8 @@ class Gateway:
                     response_body = await self._pass_stream(
                         ex, response, send, out_headers, streaming
                     )
+                elif response.status >= 500:
+                    response_body = await self._pass_failure(ex, response, send, out_headers)
                 else:
                     response_body = await self._pass_body(ex, response, send, out_headers)
         except _StreamCut as cut:
@@ -398,6 +402,26 @@ class Gateway:
             await self._fail(send, ex.wire.family, status, ex.error)
         ex.finished_at = time.perf_counter()
         self._record(ex, raw, response_body, streaming if ex.status < 400 else None)
+
+    async def _pass_failure(
+        self,
+        ex: Exchange,
+        response: aiohttp.ClientResponse,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+    ) -> bytes:
+        """An upstream's server error, relayed whole; one that holds a Python
+        traceback (llama-cpp-python's server sends them) is replaced by an error
+        in the wire's shape, so no traceback reaches a client or the ledger."""
+        body = await response.content.read(_FAILURE_LIMIT)
+        if _TRACEBACK.search(body) is None:
+            await _respond(send, response.status, body, headers)
+            return body
+        message = f"the upstream failed (HTTP {response.status}); its traceback is not passed on"
+        ex.error = message
+        clean = ex.wire.error_body(response.status, message)
+        await _respond(send, response.status, clean, _json_headers(len(clean)))
+        return clean
 
     async def _pass_stream(
         self,
