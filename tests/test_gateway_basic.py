@@ -134,6 +134,7 @@ def gateway(upstream: str, catalog: Catalog) -> Iterator[tuple[str, ListRecorder
         "routes": [
             {"match": "claude-*", "upstream": "anthropic"},
             {"match": "dead-*", "upstream": "dead"},
+            {"match": "gpt-4o-2024-11-20", "upstream": "dead"},
             {"match": "slow-*", "upstream": "slow"},
             {"match": "dall-e-*", "upstream": "openai"},
             {"match": "whisper-*", "upstream": "openai"},
@@ -219,17 +220,21 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
         assert missing.status_code == 404
         assert missing.json()["error"]["type"] == "not_found_error"
         assert (
-            "routable: claude-*, dead-*, slow-*, dall-e-*, whisper-*, gpt-*"
+            "routable: claude-*, dead-*, gpt-4o-2024-11-20, slow-*, dall-e-*, whisper-*, gpt-*"
             in missing.json()["error"]["message"]
         )
         big = http.post("/v1/chat/completions", content=b"x" * 5000)
         assert big.status_code == 413
-        dead = http.post("/v1/chat/completions", json={"model": "dead-1", "messages": []})
+        hello = [{"role": "user", "content": "Hello there"}]
+        body = {"model": "gpt-4o-2024-11-20", "messages": hello}  # routed to the dead upstream
+        dead = http.post("/v1/chat/completions", json=body)
         assert dead.status_code == 502
         assert dead.json()["error"]["message"] == (
             "upstream unreachable: cannot connect to 127.0.0.1:9: Connection refused"
         )
-        assert recorder.next_call(before).status == 502  # only the forwarded call is recorded
+        failed = recorder.next_call(before)  # only the forwarded call is recorded
+        assert failed.status == 502 and failed.usage.input_tokens == 0
+        assert failed.input_latest_user_tokens is None  # no prompt was billed: no split of it
 
 
 def test_provider_keys_come_from_the_client_when_none_is_configured(

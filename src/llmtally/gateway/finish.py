@@ -128,7 +128,7 @@ class Finisher:
             _settle_stream(ex, acc)
         else:
             _read_body(ex, response)
-        if self.config.count_prompt_roles:
+        if self.config.count_prompt_roles and ex.usage is not None:  # a prompt was billed
             ex.roles = role_counts(ex)
         prompt = ex.wire.prompt(ex.request_json)
         ex.fingerprint = prompt_fingerprint(prompt.system_text) if prompt else None
