@@ -44,6 +44,21 @@ class ListRecorder:
         raise AssertionError("the gateway recorded no call")
 
 
+def openai_and_claude(url: str) -> dict[str, Any]:
+    """A gateway config: ``claude-*`` to an Anthropic upstream at ``url``, the rest
+    to an OpenAI one at the same ``url`` (a replay server answers both)."""
+    return {
+        "upstreams": {
+            "openai": {"kind": "openai", "base_url": url},
+            "anthropic": {"kind": "anthropic", "base_url": url},
+        },
+        "routes": [
+            {"match": "claude-*", "upstream": "anthropic"},
+            {"match": "*", "upstream": "openai"},
+        ],
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

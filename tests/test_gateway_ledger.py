@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import openai
 
-from gateway_support import live_gateway
+from gateway_support import live_gateway, openai_and_claude
 from llmtally.catalog import Catalog
 from llmtally.ledger import LedgerWriter, open_store
 from llmtally.meter import cost
@@ -62,16 +62,7 @@ def test_requests_succeed_while_the_ledger_is_locked_and_land_after(
 def test_ledger_rows_match_the_transcripts_usage_and_the_meters_cost(
     replay_upstream: ReplayUpstream, tmp_path: Path
 ) -> None:
-    config = {
-        "upstreams": {
-            "openai": {"kind": "openai", "base_url": replay_upstream.url},
-            "anthropic": {"kind": "anthropic", "base_url": replay_upstream.url},
-        },
-        "routes": [
-            {"match": "claude-*", "upstream": "anthropic"},
-            {"match": "*", "upstream": "openai"},
-        ],
-    }
+    config = openai_and_claude(replay_upstream.url)
     catalog = Catalog.load()
     transcripts = load_transcripts()
     with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from gateway_support import ListRecorder, live_gateway
+from gateway_support import ListRecorder, live_gateway, openai_and_claude
 from replay_upstream import ReplayUpstream, load_transcripts, sse_body
 
 TRANSCRIPTS = load_transcripts()
@@ -27,16 +27,7 @@ def upstream() -> Iterator[ReplayUpstream]:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: ReplayUpstream) -> Iterator[tuple[str, ListRecorder]]:
-    config = {
-        "upstreams": {
-            "openai": {"kind": "openai", "base_url": upstream.url},
-            "anthropic": {"kind": "anthropic", "base_url": upstream.url},
-        },
-        "routes": [
-            {"match": "claude-*", "upstream": "anthropic"},
-            {"match": "*", "upstream": "openai"},
-        ],
-    }
+    config = openai_and_claude(upstream.url)
     with live_gateway(config) as running:
         yield running
 

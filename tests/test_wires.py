@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from browser_support import dashboard, fetch, gateway_with
-from gateway_support import ListRecorder, live_gateway
+from gateway_support import ListRecorder, live_gateway, openai_and_claude
 from llmtally.gateway.fingerprint import prompt_fingerprint
 from llmtally.ledger import open_store
 from llmtally.providers.wires import (
@@ -134,16 +134,7 @@ def test_gemini_counts_the_snake_case_system_instruction(o200k: Tokenizer) -> No
 @pytest.fixture(scope="module")
 def through_gateway() -> Iterator[tuple[str, ListRecorder]]:
     with ReplayUpstream() as upstream:
-        config = {
-            "upstreams": {
-                "openai": {"kind": "openai", "base_url": upstream.url},
-                "anthropic": {"kind": "anthropic", "base_url": upstream.url},
-            },
-            "routes": [
-                {"match": "claude-*", "upstream": "anthropic"},
-                {"match": "*", "upstream": "openai"},
-            ],
-        }
+        config = openai_and_claude(upstream.url)
         with live_gateway(config) as running:
             yield running
 
