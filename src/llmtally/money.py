@@ -4,6 +4,10 @@
   (``$12.35``, ``$1,234.50``), three significant digits below a cent
   (``$0.00122``, ``$0.00031``), ``$0`` for zero, a minus in front of a
   negative amount (``-$0.50``). Halves round away from zero.
+- :func:`usd_rate`: a price per unit (per 1M tokens, per hour): at least to
+  the cent and up to four significant digits (``$2.50``, ``$0.075``,
+  ``$0.04667``, ``$4.398``), so that list prices read as published while a
+  computed rate such as $/hour over throughput does not print 16 digits.
 - :func:`usd_exact`: every digit the ledger holds (``$0.0122324964``), for
   hover titles, call pages and checks; ``--json`` and exports carry the bare
   digits (``llmtally.meter.decimal_text``), never the rounded text.
@@ -27,12 +31,14 @@ __all__ = [
     "rounded",
     "usd",
     "usd_exact",
+    "usd_rate",
     "usd_with_exact",
 ]
 
 DASH = "—"
 CENT = Decimal("0.01")
 SUB_CENT_DIGITS = 3
+RATE_DIGITS = 4
 USD_TICKFORMAT = "$,.3~r"
 
 
@@ -61,6 +67,21 @@ def usd(amount: Decimal | None, none: str = DASH) -> str:
     if abs(value) >= CENT:
         return f"{sign}${abs(value):,}"
     return f"{sign}${decimal_text(abs(value))}"
+
+
+def usd_rate(rate: Decimal | None, none: str = DASH) -> str:
+    """A unit price: cents at least, up to RATE_DIGITS significant digits
+    (``$15.00``, ``$0.30``, ``$0.075``, ``$0.04667``, ``$1,234.57``)."""
+    if rate is None:
+        return none
+    value = abs(rate)
+    if value == 0:
+        return "$0"
+    places = min(value.adjusted() - RATE_DIGITS + 1, -2)
+    shown = value.quantize(Decimal(1).scaleb(places), ROUND_HALF_UP)
+    whole, _, decimals = f"{shown:,f}".partition(".")
+    sign = "-" if rate < 0 else ""
+    return f"{sign}${whole}.{decimals.rstrip('0').ljust(2, '0')}"
 
 
 def usd_exact(amount: Decimal | None, none: str = DASH) -> str:

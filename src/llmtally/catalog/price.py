@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from llmtally.catalog.schema import (
     RATE_FIELDS,
@@ -27,6 +27,10 @@ __all__ = ["LongContext", "Price", "Rates", "Tier", "Window", "price_from_spec"]
 
 _MILLION = Decimal(1_000_000)
 _SECONDS_PER_HOUR = Decimal(3600)
+# A computed rate per 1M tokens keeps 16 places: the cost of up to a trillion
+# tokens stays exact to the ledger's 10 places, and no 28-digit repeating
+# decimal reaches a price list or --json.
+_RATE_QUANTUM = Decimal(1).scaleb(-16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +187,17 @@ class Price:
 
 
 def _self_hosted_rates(spec: SelfHostedSpec) -> Rates:
-    """Instance dollars per hour spread over the tokens it processes per hour."""
-    per_hour_in = spec.input_tokens_per_second * _SECONDS_PER_HOUR
-    per_hour_out = spec.output_tokens_per_second * _SECONDS_PER_HOUR
+    """Instance dollars per hour spread over the tokens it processes per hour,
+    per 1M tokens, to _RATE_QUANTUM."""
+
+    def per_million(tokens_per_second: Decimal) -> Decimal:
+        per_hour = tokens_per_second * _SECONDS_PER_HOUR
+        rate = spec.usd_per_hour * _MILLION / per_hour
+        return rate.quantize(_RATE_QUANTUM, ROUND_HALF_EVEN)
+
     return Rates(
-        input=spec.usd_per_hour / per_hour_in * _MILLION,
-        output=spec.usd_per_hour / per_hour_out * _MILLION,
+        input=per_million(spec.input_tokens_per_second),
+        output=per_million(spec.output_tokens_per_second),
     )
 
 

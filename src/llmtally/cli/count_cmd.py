@@ -16,12 +16,14 @@ from llmtally.cli.common import fail, open_catalog, print_json, stderr
 if TYPE_CHECKING:  # imported where used, so that a count starts quickly
     from rich.table import Table
 
+    from llmtally.fit_table import SplitTable
     from llmtally.tokens.compare import CompareRow, LanguageCostRow, ModelChoice
     from llmtally.tokens.registry import TokenizerRegistry
 
 __all__ = ["count"]
 
 _CHUNK = 1 << 20
+APPROXIMATE = "~ an approximation (no exact offline tokenizer for that model)"
 
 
 def _characters(path: Path) -> int:
@@ -111,46 +113,30 @@ def _compare_table(rows: list[CompareRow]) -> Table:
         per = "-" if r.chars_per_token is None else str(r.chars_per_token)
         cost = "no price" if r.input_cost_usd is None else usd(r.input_cost_usd)
         table.add_row(r.model, r.tokenizer + mark, f"{r.tokens:,}", per, cost)
-    table.caption = "~ an approximation (no exact offline tokenizer for that model)"
+    table.caption = APPROXIMATE
     return table
 
 
-LANGUAGE_WIDTH = 22  # the language column
-CELL_WIDTH = 14  # "1.56x (1,234)" and its gap
+def _language_table(rows: list[LanguageCostRow]) -> SplitTable:
+    """The language tax: a column per model (as many side by side as the
+    terminal holds), ``~`` before an approximate count."""
+    from llmtally.fit_table import Column, SplitTable
 
-
-def _language_tables(rows: list[LanguageCostRow], width: int) -> list[Table]:
-    """The language tax, as many models side by side as the terminal holds (one
-    table per group of models)."""
-    models = list(dict.fromkeys(r.model for r in rows))
-    per_table = max(1, (width - LANGUAGE_WIDTH) // CELL_WIDTH)
-    groups = [models[i : i + per_table] for i in range(0, len(models), per_table)]
-    return [_language_table(rows, group) for group in groups]
-
-
-def _language_table(rows: list[LanguageCostRow], models: list[str]) -> Table:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        title="The language tax: tokens of the same passages vs English",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        padding=(0, 1, 0, 0),
-    )
-    table.add_column("language", overflow="fold")
-    for model in models:
-        table.add_column(model.split("/", 1)[-1], justify="right", overflow="fold")
     by_language: dict[str, dict[str, LanguageCostRow]] = {}
     for r in rows:
         by_language.setdefault(r.row.language, {})[r.model] = r
-    for language, cells in by_language.items():
-        table.add_row(
-            language,
-            *(f"{cells[m].row.inflation_rounded}x ({cells[m].row.tokens:,})" for m in models),
-        )
-    table.caption = "inflation over English = the input-cost multiplier at the same price"
-    return table
+    columns = []
+    for model in dict.fromkeys(r.model for r in rows):
+        cells = [by_language[language][model].row for language in by_language]
+        shown = [f"{'' if c.exact else '~'}{c.inflation_rounded}x ({c.tokens:,})" for c in cells]
+        columns.append(Column(model.split("/", 1)[-1], shown))
+    return SplitTable(
+        "The language tax: tokens of the same passages vs English",
+        Column("language", list(by_language)),
+        columns,
+        caption="inflation over English = the input-cost multiplier at the same price"
+        + ("" if all(r.row.exact for r in rows) else f"\n{APPROXIMATE}"),
+    )
 
 
 def _count_source(
@@ -242,9 +228,7 @@ def count(
         if as_json:
             print_json([r.as_json() for r in rows])
         else:
-            console = Console(highlight=False)
-            for table in _language_tables(rows, console.width):
-                console.print(table)
+            Console(highlight=False).print(_language_table(rows))
     else:
         _count_source(source, choices, registry, as_json, single=len(names) == 1)
     _report(errors)

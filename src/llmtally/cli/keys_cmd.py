@@ -97,26 +97,41 @@ def create(
     )
 
 
-def _keys_table(rows: list[dict[str, Any]]) -> Table:
-    from rich.table import Table
+def _when(stamp: str | None, wide: bool) -> str:
+    if stamp is None:
+        return ""
+    return stamp[:19].replace("T", " ") if wide else stamp[:10]
 
-    table = Table(title=f"{len(rows)} gateway keys")
-    for column in ("id", "name", "prefix", "budget", "spent this period", "created", "revoked"):
-        table.add_column(
-            column, justify="right" if column.startswith(("budget", "spent")) else "left"
-        )
+
+def _keys_table(rows: list[dict[str, Any]], wide: bool) -> Table:
+    """A row per key; without ``wide``, no prefix and created columns and the
+    revoked date without its time."""
+    from llmtally.fit_table import plain_table, snug
+    from llmtally.money import usd
+
+    count = len(rows)
+    table = plain_table(
+        f"{count} gateway key{'' if count == 1 else 's'}; spent: in the current budget period",
+        caption=None if wide else "prefix, created, times: a wider terminal or --json",
+    )
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", overflow="fold", ratio=1)
+    heads = ["prefix", "budget", "spent", "created", "revoked"]
+    shown = heads if wide else ["budget", "spent", "revoked"]
+    for head in shown:
+        right = head in ("budget", "spent")
+        table.add_column(head, justify="right" if right else "left", no_wrap=True)
     for row in rows:
-        budget = "none" if row["budget_usd"] is None else f"${row['budget_usd']}/{row['period']}"
-        table.add_row(
-            row["id"],
-            row["name"],
-            row["prefix"] + "...",
-            budget,
-            f"${row['spent_usd']}",
-            row["created_at"][:19].replace("T", " "),
-            "" if row["revoked_at"] is None else row["revoked_at"][:19].replace("T", " "),
-        )
-    return table
+        budget = row["budget_usd"]
+        cells = {
+            "prefix": row["prefix"] + "...",
+            "budget": "none" if budget is None else f"{usd(Decimal(budget))}/{row['period']}",
+            "spent": usd(Decimal(row["spent_usd"])),
+            "created": _when(row["created_at"], wide),
+            "revoked": _when(row["revoked_at"], wide),
+        }
+        table.add_row(row["id"], row["name"], *(cells[head] for head in shown))
+    return snug(table)
 
 
 @app.command("list")
@@ -136,7 +151,11 @@ def list_keys(as_json: bool = JsonOption, database: str | None = DatabaseOption)
         return
     from rich.console import Console
 
-    Console(highlight=False).print(_keys_table(rows))
+    from llmtally.fit_table import fits
+
+    console = Console(highlight=False)
+    table = _keys_table(rows, wide=True)
+    console.print(table if fits(console, table) else _keys_table(rows, wide=False))
 
 
 @app.command("revoke")

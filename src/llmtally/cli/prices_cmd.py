@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +11,7 @@ from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, 
 from llmtally.config import data_home
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
     from llmtally.catalog.importers import ImportResult
@@ -22,45 +22,67 @@ __all__ = ["prices"]
 _FORMATS = ("litellm", "genai-prices")
 
 
-def _money(value: Decimal | None) -> str:
-    if value is None:
+TITLE = "Prices per 1M tokens (USD), in force now"
+NARROW_NOTE = "kind, batch prices, since: a wider terminal or --json"
+
+
+def _batch(r: PriceRow) -> str:
+    from llmtally.money import usd_rate
+
+    if r.batch_input is None:
         return "-"
-    text = f"{value.normalize():f}"
-    return f"${text}"
+    return f"{usd_rate(r.batch_input, '-')}/{usd_rate(r.batch_output, '-')}"
 
 
-def _table(rows: list[PriceRow]) -> Table:
-    from rich.table import Table
+def _wide(rows: list[PriceRow]) -> Table:
+    """Every column, each cell on one line."""
+    from llmtally.fit_table import plain_table
+    from llmtally.money import usd_rate
 
-    table = Table(title="Prices per 1M tokens (USD), in force now")
-    for name, justify in (
-        ("provider", "left"),
-        ("model", "left"),
-        ("kind", "left"),
-        ("input", "right"),
-        ("cached in", "right"),
-        ("output", "right"),
-        ("batch in/out", "right"),
-        ("context", "right"),
-        ("since", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = plain_table(TITLE)
+    for name in ("provider", "model", "kind"):
+        table.add_column(name, no_wrap=True)
+    for name in ("input", "cached in", "output", "batch in/out", "context"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("since", no_wrap=True)
     for r in rows:
-        batch = (
-            "-" if r.batch_input is None else f"{_money(r.batch_input)}/{_money(r.batch_output)}"
-        )
         table.add_row(
             r.provider,
             r.model,
             r.kind,
-            _money(r.input),
-            _money(r.cache_read),
-            _money(r.output),
-            batch,
+            *(usd_rate(v, "-") for v in (r.input, r.cache_read, r.output)),
+            _batch(r),
             f"{r.context_window:,}" if r.context_window else "-",
             r.effective.isoformat() if r.effective else "launch",
         )
     return table
+
+
+def _narrow(rows: list[PriceRow]) -> Table:
+    """provider/model (folded if it must be), the three prices and the context."""
+    from llmtally.fit_table import plain_table
+    from llmtally.money import usd_rate
+
+    table = plain_table(TITLE, caption=NARROW_NOTE)
+    table.add_column("provider/model", overflow="fold", ratio=1)
+    for name in ("input", "cached in", "output", "context"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(
+            f"{r.provider}/{r.model}",
+            *(usd_rate(v, "-") for v in (r.input, r.cache_read, r.output)),
+            f"{r.context_window:,}" if r.context_window else "-",
+        )
+    return table
+
+
+def _table(rows: list[PriceRow], console: Console) -> Table:
+    """Every column when they fit the terminal, else the narrow layout: money
+    and names are never cut."""
+    from llmtally.fit_table import fits
+
+    wide = _wide(rows)
+    return wide if fits(console, wide) else _narrow(rows)
 
 
 def _import(args: list[str], fmt: str | None, home: Path | None) -> None:
@@ -83,11 +105,18 @@ def _import(args: list[str], fmt: str | None, home: Path | None) -> None:
     for problem in result.problems:
         err.print(problem, markup=False, soft_wrap=True)
     models = sum(len(f.models) for f in result.files)
-    typer.echo(f"imported {models} models from {path} into {len(written)} file(s):")
+    typer.echo(
+        f"imported {models} model{'' if models == 1 else 's'} from {path} "
+        f"into {len(written)} file(s):"
+    )
     for out in written:
         typer.echo(f"  {out}")
     if result.problems:
-        typer.echo(f"{len(result.problems)} entries not imported or imported in part (see above)")
+        count = len(result.problems)
+        typer.echo(
+            f"{count} {'entry' if count == 1 else 'entries'} not imported "
+            "or imported in part (see above)"
+        )
     _kept(result)
 
 
@@ -146,4 +175,5 @@ def prices(
     if as_json:
         print_json([r.as_json() for r in rows])
         return
-    Console(highlight=False).print(_table(rows))
+    console = Console(highlight=False)
+    console.print(_table(rows, console))

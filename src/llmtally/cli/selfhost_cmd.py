@@ -110,58 +110,72 @@ def _tokens(value: Decimal | None) -> str:
     return f"{value:,.0f}"
 
 
-def _money(value: Decimal | None, places: int = 2) -> str:
-    return "-" if value is None else f"${value:,.{places}f}"
+def _money(value: Decimal | None) -> str:
+    from llmtally.money import usd
+
+    return usd(value, "-")
 
 
-def _plan_table(result: Plan) -> Table:
-    from rich.table import Table
+def _rate(value: Decimal | None) -> str:
+    from llmtally.money import usd_rate
+
+    return usd_rate(value, "-")
+
+
+def _plan_table(result: Plan, wide: bool) -> Table:
+    """A row per quantization; without ``wide``, no $/hour column (the month's
+    cost is there)."""
+    from llmtally.fit_table import plain_table, snug
 
     q = result.query
-    table = Table(
-        title=f"Self-hosting {result.model.name}: {q.concurrency} sequences x {q.context:,} "
-        f"tokens, {q.utilization:.0%} busy, {q.hours_per_month} h/month"
+    sequences = f"{q.concurrency} sequence{'' if q.concurrency == 1 else 's'}"
+    table = plain_table(
+        f"Self-hosting {result.model.name}: {sequences} x {q.context:,} "
+        f"tokens, {q.utilization:.0%} busy, {q.hours_per_month} h/month",
+        caption=None if wide else "$/hour: a wider terminal or --json",
     )
-    for head in ("quant", "instance", "$/hour", "memory GB", "GPUs", "tok/s", "$/month"):
-        table.add_column(head, justify="left" if head in ("quant", "instance") else "right")
-    table.add_column("$/1M out", justify="right")
+    table.add_column("quant", no_wrap=True)
+    table.add_column("instance", overflow="fold", ratio=1)
+    heads = ("$/hour", "memory GB", "GPUs", "tok/s", "$/month", "$/1M out")
+    for head in heads[0 if wide else 1 :]:
+        table.add_column(head, justify="right", no_wrap=True)
     for r in result.rows:
         if r.reason is not None or r.instance is None or r.fit is None or r.throughput is None:
-            table.add_row(
-                r.quant, "(fits none)", "-", f"{r.need.total_gb:,.1f}", "-", "-", "-", "-"
-            )
-            continue
-        table.add_row(
-            r.quant,
-            r.instance.name,
-            _money(r.instance.usd_per_hour),
-            f"{r.need.total_gb:,.1f}",
-            f"{r.fit.gpus_per_replica}x{r.fit.replicas}/{r.instance.gpu_count}",
-            f"{r.throughput.per_instance:,.0f}",
-            _money(r.monthly_cost),
-            _money(r.usd_per_1m_output, 4),
-        )
-    return table
+            cells = ["(fits none)", "-", f"{r.need.total_gb:,.1f}", "-", "-", "-", "-"]
+        else:
+            cells = [
+                r.instance.name,
+                _rate(r.instance.usd_per_hour),
+                f"{r.need.total_gb:,.1f}",
+                f"{r.fit.gpus_per_replica}x{r.fit.replicas}/{r.instance.gpu_count}",
+                f"{r.throughput.per_instance:,.0f}",
+                _money(r.monthly_cost),
+                _rate(r.usd_per_1m_output),
+            ]
+        table.add_row(r.quant, *(cells if wide else cells[:1] + cells[2:]))
+    return snug(table)
 
 
 def _break_even_table(result: Plan) -> Table:
-    from rich.table import Table
+    from llmtally.fit_table import plain_table, snug
 
-    table = Table(title=f"Break-even with APIs (input:output {result.query.mix})")
-    for head in ("quant", "API model", "API $/1M", "break-even tok/month", "busy needed"):
-        table.add_column(head, justify="left" if head in ("quant", "API model") else "right")
-    table.add_column("cheaper here?")
+    table = plain_table(f"Break-even with APIs (input:output {result.query.mix})")
+    table.add_column("quant", no_wrap=True)
+    table.add_column("API model", overflow="fold", ratio=1)
+    for head in ("API $/1M", "break-even tok/month", "busy needed"):
+        table.add_column(head, justify="right", no_wrap=True)
+    table.add_column("cheaper here?", no_wrap=True)
     for r in result.rows:
         for c in r.comparisons:
             table.add_row(
                 r.quant,
                 f"{c.provider}/{c.model}",
-                _money(c.blended_per_1m, 4),
+                _rate(c.blended_per_1m),
                 _tokens(c.break_even_tokens),
                 f"{c.break_even_utilization:.0%}",
                 "self-host" if c.self_host_cheaper else "API",
             )
-    return table
+    return snug(table)
 
 
 @app.callback()
@@ -244,8 +258,11 @@ def selfhost(
 def _render_plan(result: Plan) -> None:
     from rich.console import Console
 
+    from llmtally.fit_table import fits
+
     console = Console(highlight=False)
-    console.print(_plan_table(result))
+    plan_table = _plan_table(result, wide=True)
+    console.print(plan_table if fits(console, plan_table) else _plan_table(result, wide=False))
     for r in result.rows:
         if r.reason is not None:
             console.print(f"{r.quant}: {r.reason}", markup=False, soft_wrap=True)
@@ -257,34 +274,41 @@ def _render_plan(result: Plan) -> None:
         "the instance, and the share of the month it must be busy to serve them. "
         "Estimates; the assumptions are listed in --json.",
         markup=False,
-        soft_wrap=True,
     )
 
 
-def _instances_table(rows: list[InstanceSpec]) -> Table:
-    from rich.table import Table
-
+def _instances_table(rows: list[InstanceSpec], wide: bool) -> Table:
+    """The instances; without ``wide``, no GB/s, region and since columns."""
+    from llmtally.fit_table import plain_table, snug
     from llmtally.selfhost.economics import monthly_cost
 
-    table = Table(title="GPU instances, on-demand list prices (* = see the note in --json)")
-    for head in ("cloud", "instance", "GPU", "n", "GB", "GB/s", "$/hour", "$/month"):
-        table.add_column(head, justify="left" if head in ("cloud", "instance", "GPU") else "right")
-    table.add_column("region")
-    table.add_column("since")
+    table = plain_table(
+        "GPU instances, on-demand list prices (* = see the note in --json)",
+        caption=None if wide else "GB/s, region, since: a wider terminal or --json",
+    )
+    table.add_column("cloud", no_wrap=True)
+    table.add_column("instance", overflow="fold", ratio=1)
+    table.add_column("GPU", no_wrap=True)
+    for head in ("n", "GB", "GB/s", "$/hour", "$/month"):
+        if wide or head != "GB/s":
+            table.add_column(head, justify="right", no_wrap=True)
+    if wide:
+        table.add_column("region", no_wrap=True)
+        table.add_column("since", no_wrap=True)
     for i in rows:
+        speed = [str(i.memory_bandwidth_gbps)] if wide else []
         table.add_row(
             i.cloud,
             i.name + (" *" if i.note else ""),
             i.gpu,
             str(i.gpu_count),
             str(i.gpu_memory_gb),
-            str(i.memory_bandwidth_gbps),
-            _money(i.usd_per_hour, 4),
+            *speed,
+            _rate(i.usd_per_hour),
             _money(monthly_cost(i.usd_per_hour)),
-            i.region,
-            i.effective.isoformat(),
+            *([i.region, i.effective.isoformat()] if wide else []),
         )
-    return table
+    return snug(table)
 
 
 @app.command("instances")
@@ -307,13 +331,18 @@ def instances(
     if as_json:
         print_json([instance_json(i) for i in rows])
         return
-    Console(highlight=False).print(_instances_table(rows))
+    from llmtally.fit_table import fits
+
+    console = Console(highlight=False)
+    table = _instances_table(rows, wide=True)
+    console.print(table if fits(console, table) else _instances_table(rows, wide=False))
 
 
 def _bench_table(result: BenchResult, price: BenchPrice) -> Table:
     from rich.table import Table
 
-    table = Table(title=f"{result.model} on this machine ({result.threads} threads)")
+    threads = f"{result.threads} thread{'' if result.threads == 1 else 's'}"
+    table = Table(title=f"{result.model} on this machine ({threads})")
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = [
@@ -321,7 +350,7 @@ def _bench_table(result: BenchResult, price: BenchPrice) -> Table:
         ("prompt processing", f"{result.prompt_tokens_per_second} tok/s"),
         ("decode (median of runs)", f"{price.tokens_per_second} tok/s"),
         ("price", f"${price.usd_per_hour}/hour, {price.utilization:.0%} busy"),
-        ("$ per 1M output tokens", _money(price.usd_per_1m_output, 4)),
+        ("$ per 1M output tokens", _rate(price.usd_per_1m_output)),
         (f"monthly cost ({price.hours_per_month} h)", _money(price.monthly_cost)),
         ("output tokens a month", _tokens(price.output_tokens_per_month)),
     ]

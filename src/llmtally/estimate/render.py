@@ -13,6 +13,7 @@ from rich.text import Text
 from llmtally import money
 from llmtally.estimate.reprice_result import Repricing
 from llmtally.estimate.result import COMPONENTS, SOURCES, Estimate, ModelEstimate
+from llmtally.fit_table import Column, SplitTable, plain_table, snug
 
 __all__ = [
     "SOURCE_LABELS",
@@ -52,12 +53,15 @@ def _requests(count: Decimal) -> str:
 
 
 def _summary(est: Estimate) -> Table:
-    table = Table(
-        title=f"{est.name}: {_requests(est.requests_per_month)}, "
+    table = plain_table(
+        f"{est.name}: {_requests(est.requests_per_month)}, "
         f"prices of {est.price_date.isoformat()} (cheapest first)"
     )
     for name in ("#", "model", "per request", "per day", "per month", "one-off"):
-        table.add_column(name, justify="left" if name == "model" else "right")
+        if name == "model":
+            table.add_column(name, overflow="fold", ratio=1)
+        else:
+            table.add_column(name, justify="right", no_wrap=True)
     rank = 0
     for row in est.models:
         if row.error is not None:
@@ -72,23 +76,22 @@ def _summary(est: Estimate) -> Table:
             usd(row.per_month),
             usd(row.one_off) if row.one_off else "",
         )
-    return table
+    return snug(table)
 
 
-def _breakdown(est: Estimate, attr: str, names: tuple[str, ...], title: str) -> Table | None:
+def _breakdown(est: Estimate, attr: str, names: tuple[str, ...], title: str) -> SplitTable | None:
+    """A column per priced model, as many side by side as the terminal holds."""
     priced = [row for row in est.models if row.error is None]
     used = [n for n in names if any(getattr(row, attr)[n] for row in priced)]
     if not priced or not used:
         return None
-    table = Table(title=title)
-    table.add_column("per month")
-    for row in priced:
-        table.add_column(row.model.split("/", 1)[-1], justify="right")
     labels = SOURCE_LABELS if attr == "sources" else {}
-    for name in used:
-        cells = [usd(getattr(row, attr)[name]) for row in priced]
-        table.add_row(labels.get(name, name.replace("_", " ")), *cells)
-    return table
+    key = Column("per month", [labels.get(n, n.replace("_", " ")) for n in used])
+    columns = [
+        Column(row.model.split("/", 1)[-1], [usd(getattr(row, attr)[n]) for n in used])
+        for row in priced
+    ]
+    return SplitTable(title, key, columns)
 
 
 def _cache_cell(saving: Decimal) -> Text:
@@ -107,9 +110,11 @@ def _caches(rows: tuple[ModelEstimate, ...]) -> Table | None:
     lines = [(row, cache) for row in rows for cache in row.caches]
     if not lines:
         return None
-    table = Table(title="Prompt caching against no caching (per month)")
-    for name in ("model", "call", "hit rate", "net", "break-even hit rate"):
-        table.add_column(name, justify="left" if name in ("model", "call") else "right")
+    table = plain_table("Prompt caching against no caching (per month)")
+    table.add_column("model", overflow="fold", ratio=1)
+    table.add_column("call", overflow="fold")
+    for name in ("hit rate", "net", "break-even hit rate"):
+        table.add_column(name, justify="right", no_wrap=True)
     for row, cache in lines:
         if not cache.priced:
             table.add_row(row.model, cache.call, percent(cache.hit_rate), "no caching priced", "-")
@@ -122,7 +127,7 @@ def _caches(rows: tuple[ModelEstimate, ...]) -> Table | None:
             _cache_cell(cache.saving_per_month),
             break_even_text(even),
         )
-    return table
+    return snug(table)
 
 
 def estimate_tables(est: Estimate) -> list[RenderableType]:
@@ -156,38 +161,38 @@ def _vs(cost: Decimal | None, actual: Decimal) -> str:
     return f"{usd(cost)} ({(cost / actual).quantize(_CENT, ROUND_HALF_EVEN)}x)"
 
 
-def _reprice_main(rep: Repricing) -> Table:
+def _reprice_main(rep: Repricing) -> SplitTable:
+    """The groups (rows) against each target (columns, as many side by side as
+    the terminal holds), totals in the footer."""
     until = "now" if rep.until is None else f"{rep.until:%Y-%m-%d %H:%M}"
-    table = Table(
-        title=f"Recorded calls {rep.since:%Y-%m-%d %H:%M} to {until} UTC, re-priced at "
-        f"prices of {rep.price_date.isoformat()}, by {rep.by}",
-        show_footer=True,
-    )
     total = rep.total
-    table.add_column(rep.by, footer="total")
-    table.add_column("calls", footer=f"{total.calls:,}", justify="right")
-    table.add_column("recorded", footer=usd(total.actual), justify="right")
+    keys = ["(none)" if row.key is None else row.key for row in rep.rows]
+    columns = [
+        Column("calls", [f"{row.calls:,}" for row in rep.rows], f"{total.calls:,}"),
+        Column("recorded", [usd(row.actual) for row in rep.rows], usd(total.actual)),
+    ]
     for info in rep.targets:
-        footer = "cannot price" if info.error else _vs(rep.cost(info.model), total.actual)
-        table.add_column(info.model.split("/", 1)[-1], footer=footer, justify="right")
-    for row in rep.rows:
         cells = [
-            "-" if info.error else _vs(row.figures[info.model].cost, row.actual)
-            for info in rep.targets
+            "-" if info.error else _vs(row.figures[info.model].cost, row.actual) for row in rep.rows
         ]
-        key = "(none)" if row.key is None else row.key
-        table.add_row(key, f"{row.calls:,}", usd(row.actual), *cells)
-    return table
+        footer = "cannot price" if info.error else _vs(rep.cost(info.model), total.actual)
+        columns.append(Column(info.model.split("/", 1)[-1], cells, footer))
+    return SplitTable(
+        f"Recorded calls {rep.since:%Y-%m-%d %H:%M} to {until} UTC, re-priced at "
+        f"prices of {rep.price_date.isoformat()}, by {rep.by}",
+        Column(rep.by, keys, "total"),
+        columns,
+    )
 
 
 def _reprice_methods(rep: Repricing) -> Table:
-    table = Table(title="How each figure was converted (calls per method)")
+    table = plain_table("How each figure was converted (calls per method)")
     for name in ("target", "methods", "notes"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold")
     for info in rep.targets:
         methods = rep.total.figures[info.model].methods
         used = ", ".join(f"{name}: {n:,}" for name, n in sorted(methods.items()))
-        notes = [f"{text}: {n:,} calls" for text, n in info.notes.items()]
+        notes = [f"{text}: {n:,} call{'' if n == 1 else 's'}" for text, n in info.notes.items()]
         if info.error:
             notes.insert(0, f"cannot price: {info.error}")
         table.add_row(info.model, used or "-", Text("\n".join(notes), style="dim"))
@@ -199,7 +204,7 @@ def reprice_tables(rep: Repricing) -> list[RenderableType]:
     out: list[RenderableType] = [_reprice_main(rep), _reprice_methods(rep)]
     pairs = [r for r in rep.ratios if r.method == "ratio"]
     if pairs:
-        table = Table(title="Tokenizer ratios (target / source tokens, built-in English corpus)")
+        table = plain_table("Tokenizer ratios (target / source tokens, built-in English corpus)")
         for name in ("source tokenizer", "target", "ratio"):
             table.add_column(name, justify="right" if name == "ratio" else "left")
         for r in pairs:

@@ -1,0 +1,146 @@
+"""Every CLI table read at 80 columns: model and instance names, ids and money
+whole (folded onto a second line at worst, never cut with an ellipsis), lines
+no wider than the terminal. Expected strings are written out by hand, or from
+``--json`` through ``money_support.written`` (not the code under test)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtally.cli import app
+from money_support import written
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _eighty_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LLMTALLY_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+
+
+def _run(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _readable(out: str) -> list[str]:
+    lines = out.splitlines()
+    assert "…" not in out, out  # nothing cut
+    assert all(len(line) <= 80 for line in lines), out
+    return lines
+
+
+def _row(lines: list[str], name: str) -> list[str]:
+    """The cells of the first line that holds ``name`` as a whole word."""
+    return next(line.split() for line in lines if name in line.split())
+
+
+def test_prices_show_whole_model_names_and_prices_at_80_columns() -> None:
+    lines = _readable(_run("prices", "claude-sonnet"))
+    # Anthropic's list prices for Sonnet 4.5: $3 input, $0.30 cache read, $15 output
+    assert _row(lines, "anthropic/claude-sonnet-4-5") == [
+        "anthropic/claude-sonnet-4-5",
+        "$3.00",
+        "$0.30",
+        "$15.00",
+        "200,000",
+    ]
+    assert any("a wider terminal or --json" in line for line in lines)
+    lines = _readable(_run("prices", "gpt-4o*"))
+    # gpt-4o-mini: $0.15 input, $0.075 cached, $0.60 output per 1M tokens
+    assert _row(lines, "openai/gpt-4o-mini") == [
+        "openai/gpt-4o-mini",
+        "$0.15",
+        "$0.075",
+        "$0.60",
+        "128,000",
+    ]
+
+
+def test_prices_show_every_column_where_the_terminal_is_wide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    lines = _run("prices", "claude-sonnet-4-5").splitlines()
+    row = _row(lines, "claude-sonnet-4-5")
+    assert row[:3] == ["anthropic", "claude-sonnet-4-5", "chat"]
+    assert "$1.50/$7.50" in row  # the batch prices: half of $3 and $15
+
+
+def test_the_self_hosted_rate_is_short_in_tables_and_rounded_at_the_source() -> None:
+    # $38/h over 24,000 prompt tok/s (86.4M an hour) and 2,400 output tok/s (8.64M):
+    # $0.43981481... and $4.3981481... per 1M, kept to 16 places
+    (row,) = json.loads(_run("prices", "local/llama-3.1-70b-instruct", "--json"))
+    assert row["input_per_1m"] == "0.4398148148148148"
+    assert row["output_per_1m"] == "4.3981481481481481"
+    lines = _readable(_run("prices", "local/llama-3.1-70b-instruct"))
+    assert _row(lines, "local/llama-3.1-70b-instruct")[1:4] == ["$0.4398", "-", "$4.398"]
+
+
+def test_selfhost_plan_keeps_instance_names_and_money_whole() -> None:
+    lines = _readable(_run("selfhost", "--model", "llama-3.1-70b"))
+    fp16 = _row(lines, "fp16")
+    # Standard_NC96ads_A100_v4 lists at $14.692/h: 720 h = $10,578.24 a month
+    assert fp16[1] == "Standard_NC96ads_A100_v4"
+    assert "$10,578.24" in fp16
+    assert any("anthropic/claude-sonnet-4-5" in line.split() for line in lines)
+
+
+def test_selfhost_instances_keep_names_and_money_whole() -> None:
+    lines = _readable(_run("selfhost", "instances", "--gpu", "A100"))
+    row = _row(lines, "Standard_NC96ads_A100_v4")
+    assert row[-2:] == ["$14.69", "$10,578.24"]  # $14.692/h; x 720 h
+    # p4d.24xlarge: $21.957642/h x 720 = $15,809.50224
+    assert _row(lines, "p4d.24xlarge")[-2:] == ["$21.96", "$15,809.50"]
+
+
+def test_the_estimate_shows_every_model_and_amount_whole() -> None:
+    workload = str(REPO / "examples" / "support-bot.yaml")
+    out = _run("estimate", workload)
+    lines = _readable(out)
+    data = json.loads(_run("estimate", workload, "--json"))
+    for model in data["models"]:
+        name = model["model"]
+        assert written(Decimal(model["per_month"])) in _row(lines, name)
+        short = name.split("/", 1)[-1]
+        assert any(short in line.split() for line in lines if "$" not in line), short
+        for amount in [
+            *model["components_per_month"].values(),
+            *model["sources_per_month"].values(),
+        ]:
+            if Decimal(amount):
+                assert written(Decimal(amount)) in out, (name, amount)
+
+
+def test_keys_list_shows_the_whole_id(tmp_path: Path) -> None:
+    made = json.loads(
+        _run("keys", "create", "--name", "support bot production", "--budget-usd", "12.5", "--json")
+    )
+    lines = _readable(_run("keys", "list"))
+    row = _row(lines, made["id"])
+    assert row[0] == made["id"] and len(made["id"]) == 26
+    assert "$12.50/month" in row and "$0" in row
+    assert lines[0].strip().startswith("1 gateway key;")
+
+
+def test_the_language_tax_headers_are_whole_and_approximations_marked() -> None:
+    names = "gpt-4.1,claude-sonnet-4-5,gemini-2.5-flash,deepseek-chat"
+    lines = _readable(_run("count", "--languages", "--compare", names))
+    headers = {word for line in lines if line.startswith("language") for word in line.split()}
+    assert {"gpt-4.1", "claude-sonnet-4-5", "gemini-2.5-flash", "deepseek-chat"} <= headers
+    rows = json.loads(_run("count", "--languages", "--compare", names, "--json"))
+    english = {r["model"]: r["tokens"] for r in rows if r["code"] == "en"}
+    # exact tokenizers plainly, Claude's and Gemini's approximations with a ~
+    text = "\n".join(lines)
+    assert f"~1.00x ({english['anthropic/claude-sonnet-4-5']:,})" in text
+    assert f"~1.00x ({english['google/gemini-2.5-flash']:,})" in text
+    assert f" 1.00x ({english['openai/gpt-4.1']:,})" in text
+    assert "~ an approximation" in text
