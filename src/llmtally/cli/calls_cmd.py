@@ -123,7 +123,7 @@ def _calls_table(calls: list[Call], id_length: int, width: int) -> Table:
     from llmtally.money import duration_ms
 
     wide = width >= WIDE
-    title = f"{len(calls)} calls, newest first"
+    title = f"{len(calls)} call{'' if len(calls) == 1 else 's'}, newest first"
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
     _columns(table, wide)
     when = "%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M"

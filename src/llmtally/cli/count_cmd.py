@@ -196,7 +196,9 @@ def _print_single(choice: ModelChoice, tokens: int, as_json: bool) -> None:
         )
         return
     kind = "exact" if t.exact else "approximate"
-    typer.echo(f"{tokens:,} tokens for {choice.label} ({t.name}, {kind})")
+    typer.echo(
+        f"{tokens:,} token{'' if tokens == 1 else 's'} for {choice.label} ({t.name}, {kind})"
+    )
 
 
 def count(

@@ -56,4 +56,4 @@ def export(
     if count == 0:
         stderr().print("no calls in the ledger for that range: nothing exported")
     else:
-        stderr().print(f"exported {count} calls")
+        stderr().print(f"exported {count} call{'' if count == 1 else 's'}")

@@ -44,7 +44,8 @@ def _cell_text(summary: Summary | None) -> str:
     if summary is None or not summary.cells:
         return NONE
     lines = [f"pass {rate(summary)}"] if summary.checked else []
-    lines.append(f"{usd(summary.cost)} ({summary.answered} answers)")
+    answers = f"{summary.answered} answer{'' if summary.answered == 1 else 's'}"
+    lines.append(f"{usd(summary.cost)} ({answers})")
     lines.append(f"p50 {ms(summary.latency_p50_ms)} · p95 {ms(summary.latency_p95_ms)}")
     if summary.failed:
         lines.append(f"{summary.failed} failed")
@@ -64,7 +65,8 @@ def _header(results: RunResults) -> Text:
         f"\ncells: {total.answered} answered, {total.failed} failed, {results.pending} not run, "
         f"of {run.total_cells}\n"
     )
-    text.append(f"ledger: {results.ledger_calls} calls, {usd(results.ledger_total)}")
+    calls = f"{results.ledger_calls} call{'' if results.ledger_calls == 1 else 's'}"
+    text.append(f"ledger: {calls}, {usd(results.ledger_total)}")
     if results.unfinished_spend:
         text.append(f" ({usd(results.unfinished_spend)} on unfinished cells)")
     text.append(f"; tag {run.tag}")
@@ -202,7 +204,9 @@ def compare_table(comparison: Comparison, width: int | None = None) -> Group:
     if not wide:
         table.caption = "$/pass and p50 latency: a wider terminal or --json"
     note = Text(
-        f"{comparison.shared_cells} cells in both runs: {comparison.changed_outputs} outputs "
-        f"changed, {comparison.flipped} check verdicts flipped"
+        f"{comparison.shared_cells} cell{'' if comparison.shared_cells == 1 else 's'} in both "
+        f"runs: {comparison.changed_outputs} output{'' if comparison.changed_outputs == 1 else 's'}"
+        f" changed, {comparison.flipped} check verdict{'' if comparison.flipped == 1 else 's'} "
+        "flipped"
     )
     return Group(table, note)

@@ -9,6 +9,10 @@ Time axes are drawn from the buckets, not guessed by Plotly: each bar sits in
 the middle of its UTC hour or day and is 80% of it wide, and the axis spans the
 filtered range (at least a day of hours or a week of days), so a single bucket
 is one bar among dates rather than a bar across sub-millisecond ticks.
+
+A log USD axis (:func:`log_usd_axis`) gets its ticks from here too: 1, 2 and 5
+of each decade when at least two of them fall in the range, else evenly spaced
+round values, so a range narrower than a decade still has labelled ticks.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from typing import Any
 from llmtally.analytics.explorer import Bucket, SpendPoint
 from llmtally.money import USD_TICKFORMAT, usd_with_exact
 
-__all__ = ["bar_slots", "spend_figure", "time_axis"]
+__all__ = ["bar_slots", "log_ticks", "log_usd_axis", "spend_figure", "time_axis"]
 
 _ACCENT = "#2f6fb2"
 _CALLS = "#d2822d"
 STEP = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
 MIN_BUCKETS = {"hour": 24, "day": 7}  # the narrowest axis: a day of hours, a week of days
 BAR_SHARE = 0.8
+MAX_TICKS = 8
+LOG_PAD = 0.05  # decades of room on each side of the points on a log axis
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -61,6 +67,49 @@ def time_axis(
         low, high = min(low, min(starts)), max(high, max(starts) + step)
     low = min(low, high - MIN_BUCKETS[bucket] * step)
     return {"type": "date", "range": [_iso(low), _iso(high)]}
+
+
+def _round_values(low: float, high: float) -> list[float]:
+    """Two to MAX_TICKS multiples of the finest round step (1, 2 or 5 times a
+    power of ten) that gives no more than MAX_TICKS in ``low..high``."""
+    magnitude = 10.0 ** math.floor(math.log10(high - low))
+    ticks: list[float] = []
+    for step in (magnitude * f for f in (0.1, 0.2, 0.5, 1, 2, 5)):
+        first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+        ticks = [float(f"{n * step:.6g}") for n in range(first, last + 1)]
+        if len(ticks) <= MAX_TICKS:
+            break
+    return ticks
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Tick values for a log axis over ``low..high`` (both > 0): 1, 2 and 5 of
+    each decade when two to MAX_TICKS of them fall in the range; with more, the
+    powers of ten (every n-th decade if need be); with fewer, evenly spaced round
+    values (0.003, 0.0035, 0.004, ...)."""
+    decades = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
+    ticks = [
+        float(f"{m * 10.0**d:.1g}")
+        for d in decades
+        for m in (1, 2, 5)
+        if low <= m * 10.0**d <= high
+    ]
+    if len(ticks) > MAX_TICKS:
+        powers = [t for t in ticks if f"{t:.0e}".startswith("1")]
+        return powers[:: math.ceil(len(powers) / MAX_TICKS)]
+    return ticks if len(ticks) >= 2 else _round_values(low, high)
+
+
+def log_usd_axis(values: Sequence[float], title: str) -> dict[str, Any]:
+    """A log USD axis around ``values`` (all > 0) with at least two labelled ticks."""
+    low, high = math.log10(min(values)) - LOG_PAD, math.log10(max(values)) + LOG_PAD
+    return {
+        "title": {"text": title},
+        "type": "log",
+        "range": [low, high],
+        "tickvals": log_ticks(10**low, 10**high),
+        "tickformat": USD_TICKFORMAT,
+    }
 
 
 def spend_figure(

@@ -19,6 +19,7 @@ from llmtally.lab.results import CellResult, RunResults, Summary, frontier, load
 from llmtally.lab.store import LabStore, RunNotFoundError
 from llmtally.ledger.store import Store
 from llmtally.money import USD_TICKFORMAT, usd_with_exact
+from llmtally.web.charts import log_usd_axis
 from llmtally.web.http import HTTPError, Request, Response
 from llmtally.web.render import Renderer
 
@@ -115,12 +116,9 @@ def frontier_figure(results: RunResults) -> dict[str, Any] | None:
         "title": {"text": "Cost per answer against pass rate", "font": {"size": 14}},
         "height": 380,
         "margin": {"l": 60, "r": 30, "t": 40, "b": 50},
-        "xaxis": {
-            "title": {"text": "USD per answer"},
-            "type": "log" if log else "linear",
-            "tickformat": USD_TICKFORMAT,
-            **({"dtick": "D2"} if log else {}),  # log: label 1, 2 and 5 of each decade
-        },
+        "xaxis": log_usd_axis([float(cost) for _, cost, _ in points], "USD per answer")
+        if log
+        else {"title": {"text": "USD per answer"}, "tickformat": USD_TICKFORMAT},
         "yaxis": {"title": {"text": "pass rate"}, "tickformat": ".0%", "range": [-0.05, 1.1]},
         "legend": {"orientation": "h", "y": -0.25},
     }

@@ -90,9 +90,14 @@ def hidden_figure(hidden: HiddenCosts) -> dict[str, Any]:
     layout = {
         "title": {"text": "Where the input cost goes", "font": {"size": 14}},
         "height": 280,
-        "margin": {"l": 200, "r": 20, "t": 40, "b": 40},
-        "xaxis": {"title": {"text": "USD"}, "rangemode": "tozero", "tickformat": USD_TICKFORMAT},
-        "yaxis": {"autorange": "reversed"},
+        "margin": {"l": 200, "r": 20, "t": 40, "b": 60},  # room for tick labels, then the title
+        "xaxis": {
+            "title": {"text": "USD", "standoff": 12},
+            "automargin": True,
+            "rangemode": "tozero",
+            "tickformat": USD_TICKFORMAT,
+        },
+        "yaxis": {"autorange": "reversed", "automargin": True},
     }
     return {"data": data, "layout": layout}
 

@@ -3,8 +3,9 @@
 Autoescaping is on and undefined names fail loudly, so a template typo is an
 error in the tests rather than an empty cell in production. Money is shown the
 way people read it (``llmtally.money.usd``: ``$12.35``, ``$0.00122``) with every
-digit the ledger holds in the element's hover title; ``usd_exact`` shows all
-the digits (call pages, prices).
+digit the ledger holds in the element's hover title; ``rate`` shows a unit
+price the same way (``llmtally.money.usd_rate``); ``usd_exact`` shows all the
+digits (call pages).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from urllib.parse import urlencode
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from llmtally.money import DASH, duration_ms, usd_exact
+from llmtally.money import DASH, duration_ms, usd_exact, usd_rate
 from llmtally.money import usd as usd_text
 from llmtally.web.http import Response
 from llmtally.web.static import StaticFiles
 
-__all__ = ["Renderer", "link", "ms", "number", "usd", "when"]
+__all__ = ["Renderer", "link", "ms", "number", "rate", "usd", "when"]
 
 NONE = DASH
 
@@ -34,6 +35,16 @@ def usd(amount: Decimal | None) -> Markup:
         return Markup(NONE)
     return Markup('<span class="money" title="{}">{}</span>').format(
         usd_exact(amount), usd_text(amount)
+    )
+
+
+def rate(value: Decimal | None) -> Markup:
+    """A unit price (``llmtally.money.usd_rate``: ``$0.04667``) with every
+    digit in its hover title; a dash for no price."""
+    if value is None:
+        return Markup(NONE)
+    return Markup('<span class="money" title="{}">{}</span>').format(
+        usd_exact(value), usd_rate(value)
     )
 
 
@@ -73,7 +84,9 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(usd=usd, usd_exact=usd_exact, number=number, ms=ms, when=when)
+        self.env.filters.update(
+            usd=usd, usd_exact=usd_exact, rate=rate, number=number, ms=ms, when=when
+        )
         self.env.globals.update(static=static.url, link=link)
 
     def page(self, template: str, status: int = 200, **context: Any) -> Response:
