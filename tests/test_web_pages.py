@@ -222,7 +222,8 @@ def test_a_model_with_only_unpriced_calls_is_never_zero_dollars(tmp_path: Path) 
             body = fetch(web, "/").text
         finally:
             web.close()
-    table = body[body.index('id="top-models"') :]
-    start = table.index("gpt-9-typo")
-    row = table[start : table.index("</tr>", start)]
-    assert "unpriced" in row and "$0" not in row
+    for table_id in ("top-models", "models-latency"):
+        table = body[body.index(f'id="{table_id}"') :]
+        start = table.index("gpt-9-typo")
+        row = table[start : table.index("</tr>", start)]
+        assert "unpriced" in row and "$0" not in row, table_id

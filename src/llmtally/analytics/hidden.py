@@ -78,6 +78,7 @@ class ModelStats:
     retryable: int
     cost: Decimal
     output_tokens: int
+    unpriced: int
     latency_p50: float | None
     latency_p95: float | None
     latency_p99: float | None
@@ -227,6 +228,7 @@ def _stats(sums: ModelSums, hists: Histograms) -> list[ModelStats]:
                 int(s["retryable"]),
                 Decimal(s["cost_total"]),
                 int(s["output_tokens"]),
+                int(s["unpriced"]),
                 percentile(latency, 0.5),
                 percentile(latency, 0.95),
                 percentile(latency, 0.99),
