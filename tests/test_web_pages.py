@@ -227,3 +227,22 @@ def test_a_model_with_only_unpriced_calls_is_never_zero_dollars(tmp_path: Path) 
         start = table.index("gpt-9-typo")
         row = table[start : table.index("</tr>", start)]
         assert "unpriced" in row and "$0" not in row, table_id
+
+
+def test_a_model_named_with_its_provider_is_shown_once(tmp_path: Path) -> None:
+    refused = simple_call(
+        started_at=NOW - dt.timedelta(hours=1),
+        provider="local",
+        model_requested="local/smollm2",
+        model_served=None,
+        status=502,
+    )
+    with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:
+        store.insert_many([refused])
+        web = dashboard(store)
+        try:
+            pages = [fetch(web, path).text for path in ("/", "/calls", f"/calls/{refused.id}")]
+        finally:
+            web.close()
+    for page in pages:
+        assert "local / smollm2" in page and "local / local/" not in page

@@ -36,6 +36,7 @@ __all__ = [
     "Source",
     "Usage",
     "UsageError",
+    "model_label",
     "new_ulid",
 ]
 
@@ -267,7 +268,12 @@ class Call:
 
     @property
     def label(self) -> str:
-        """``provider/model`` as shown, the provider not repeated when the model
-        name already starts with it (``local/smollm2`` asked for, never served)."""
-        model = self.model
-        return model if model.startswith(f"{self.provider}/") else f"{self.provider}/{model}"
+        """``provider/model`` as shown (see :func:`model_label`)."""
+        return model_label(self.provider, self.model)
+
+
+def model_label(provider: str, model: str, sep: str = "/") -> str:
+    """``provider/model`` as shown, the provider not repeated when the model name
+    already starts with it (``local/smollm2`` asked for, never served)."""
+    bare = model.removeprefix(f"{provider}/")
+    return f"{provider}{sep}{bare}"

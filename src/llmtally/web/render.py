@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from llmtally.money import DASH, duration_ms, usd_exact, usd_rate
 from llmtally.money import usd as usd_text
+from llmtally.usage import model_label
 from llmtally.web.http import Response
 from llmtally.web.static import StaticFiles
 
@@ -87,7 +88,7 @@ class Renderer:
         self.env.filters.update(
             usd=usd, usd_exact=usd_exact, rate=rate, number=number, ms=ms, when=when
         )
-        self.env.globals.update(static=static.url, link=link)
+        self.env.globals.update(static=static.url, link=link, model_label=model_label)
 
     def page(self, template: str, status: int = 200, **context: Any) -> Response:
         html = self.env.get_template(template).render(**context)
