@@ -4,17 +4,20 @@ SQL (never through the lab's own queries)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from gateway_support import free_port
-from llmtally.ledger import Store
+from llmtally.ledger import Store, open_store
 
 OPENAI_MODEL = "gpt-4o-mini"  # tests/fixtures/transcripts/openai_chat_stream_usage.json
 OPENAI_TEXT = "Hello! How can I help?"
@@ -104,3 +107,22 @@ def rows_per_cell(rows: list[dict[str, Any]]) -> Counter[str]:
 
 def tags(row: dict[str, Any]) -> list[str]:
     return list(json.loads(row["tags"]))
+
+
+@contextlib.contextmanager
+def replayed_run(tmp: Path, experiment: str) -> Iterator[tuple[Store, Any]]:
+    """``experiment`` run to completion against the replay upstream (a private
+    LLMTALLY_HOME in ``tmp``); yields the open ledger and the run's results."""
+    from llmtally.lab.results import load_results
+    from llmtally.lab.session import LabOptions, run_experiment
+    from llmtally.lab.store import LabStore
+    from replay_upstream import ReplayUpstream
+
+    database = f"sqlite:///{tmp / 'ledger.sqlite3'}"
+    with pytest.MonkeyPatch.context() as patch, ReplayUpstream() as upstream:
+        patch.setenv("LLMTALLY_HOME", str(tmp / "home"))
+        path, config = write(tmp, "exp.yaml", experiment), gateway_config(tmp, upstream.url)
+        outcome = run_experiment(path, LabOptions(config=config, database_url=database), Quiet())
+    assert outcome.run.status == "complete", outcome.run.stop_reason
+    with open_store(database) as store:
+        yield store, load_results(LabStore(store), outcome.run.id)

@@ -26,15 +26,9 @@ from lab_support import (
     ANTHROPIC_TEXT,
     OPENAI_MODEL,
     OPENAI_TEXT,
-    Quiet,
-    gateway_config,
-    write,
+    replayed_run,
 )
-from llmtally.lab.results import RunResults, load_results
-from llmtally.lab.session import LabOptions, run_experiment
-from llmtally.lab.store import LabStore
-from llmtally.ledger import open_store
-from replay_upstream import ReplayUpstream
+from llmtally.lab.results import RunResults
 
 MODELS = [OPENAI_MODEL, "o4-mini", ANTHROPIC_MODEL, "gemini-2.5-flash"]
 EXPERIMENT = f"""\
@@ -59,14 +53,7 @@ models:
 @pytest.fixture(scope="module")
 def lab_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RunResults]]:
     tmp = tmp_path_factory.mktemp("labweb")
-    database = f"sqlite:///{tmp / 'ledger.sqlite3'}"
-    with pytest.MonkeyPatch.context() as patch, ReplayUpstream() as upstream:
-        patch.setenv("LLMTALLY_HOME", str(tmp / "home"))
-        path, config = write(tmp, "exp.yaml", EXPERIMENT), gateway_config(tmp, upstream.url)
-        outcome = run_experiment(path, LabOptions(config=config, database_url=database), Quiet())
-    assert outcome.run.status == "complete", outcome.run.stop_reason
-    with open_store(database) as store:
-        results = load_results(LabStore(store), outcome.run.id)
+    with replayed_run(tmp, EXPERIMENT) as (store, results):
         web = dashboard(store)
         with served(gateway_with(web)) as url:
             yield url, results

@@ -12,14 +12,11 @@ from playwright.sync_api import Browser
 from typer.testing import CliRunner
 
 from browser_support import browser, dashboard, gateway_with, served  # noqa: F401
-from lab_support import ANTHROPIC_MODEL, OPENAI_MODEL, Quiet, gateway_config, write
+from lab_support import ANTHROPIC_MODEL, OPENAI_MODEL, replayed_run
 from llmtally.cli import app
-from llmtally.lab.results import RunResults, load_results
-from llmtally.lab.session import LabOptions, run_experiment
-from llmtally.lab.store import LabStore
+from llmtally.lab.results import RunResults
 from llmtally.ledger import open_store
 from money_support import written
-from replay_upstream import ReplayUpstream
 
 MODELS = [OPENAI_MODEL, "o4-mini", ANTHROPIC_MODEL, "gemini-2.5-flash"]
 EXPERIMENT = f"""\
@@ -38,14 +35,8 @@ models:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RunResults]]:
     tmp = tmp_path_factory.mktemp("labmoney")
-    database = f"sqlite:///{tmp / 'ledger.sqlite3'}"
-    with pytest.MonkeyPatch.context() as patch, ReplayUpstream() as upstream:
-        patch.setenv("LLMTALLY_HOME", str(tmp / "home"))
-        path, config = write(tmp, "exp.yaml", EXPERIMENT), gateway_config(tmp, upstream.url)
-        outcome = run_experiment(path, LabOptions(config=config, database_url=database), Quiet())
-    assert outcome.run.status == "complete", outcome.run.stop_reason
-    with open_store(database) as store:
-        yield database, load_results(LabStore(store), outcome.run.id)
+    with replayed_run(tmp, EXPERIMENT) as (_, results):
+        yield f"sqlite:///{tmp / 'ledger.sqlite3'}", results
 
 
 def _lab(*args: str) -> str:
