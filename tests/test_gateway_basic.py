@@ -213,7 +213,8 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
     url, recorder = gateway
     before = len(recorder.calls)
     with httpx.Client(base_url=url) as http:
-        bad = http.post("/v1/chat/completions", content=b"{not json")
+        json_body = {"content-type": "application/json"}
+        bad = http.post("/v1/chat/completions", content=b"{not json", headers=json_body)
         assert bad.status_code == 400
         assert bad.json()["error"]["type"] == "invalid_request_error"
         missing = http.post("/v1/messages", json={"model": "llama-9", "messages": []})
@@ -223,7 +224,7 @@ def test_malformed_json_unknown_model_too_large_and_dead_upstream(
             "routable: claude-*, dead-*, gpt-4o-2024-11-20, slow-*, dall-e-*, whisper-*, gpt-*"
             in missing.json()["error"]["message"]
         )
-        big = http.post("/v1/chat/completions", content=b"x" * 5000)
+        big = http.post("/v1/chat/completions", content=b"x" * 5000, headers=json_body)
         assert big.status_code == 413
         hello = [{"role": "user", "content": "Hello there"}]
         body = {"model": "gpt-4o-2024-11-20", "messages": hello}  # routed to the dead upstream

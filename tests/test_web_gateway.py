@@ -51,7 +51,13 @@ def test_other_paths_are_the_dashboard(gateway: Gateway) -> None:
     assert fetch(gateway, "/nope").status_code == 404
     models = fetch(gateway, "/v1/models")
     assert models.status_code == 200 and models.json()["object"] == "list"
-    bad = fetch(gateway, "/v1/chat/completions", method="POST", content=b"{")
+    bad = fetch(
+        gateway,
+        "/v1/chat/completions",
+        method="POST",
+        content=b"{",
+        headers={"content-type": "application/json"},
+    )
     assert bad.status_code == 400 and "malformed JSON" in bad.json()["error"]["message"]
 
 

@@ -26,6 +26,7 @@ from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.finish import Finisher
 from llmtally.gateway.forms import is_multipart, parse_form
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
+from llmtally.gateway.guard import BrowserGuard
 from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import Exchange
@@ -186,6 +187,7 @@ class Gateway:
         gate: KeyGate | None = None,
         web: ASGIApp | None = None,
         metrics_token: str | None = None,
+        guard: BrowserGuard | None = None,
     ) -> None:
         self.web = web  # the dashboard: every path that is not an API path
         # /metrics asks for the dashboard's admin token (Authorization: Bearer) when one is set
@@ -196,6 +198,9 @@ class Gateway:
         self.config, self.recorder, self.catalog, self.gate = config, recorder, catalog, gate
         self._session: aiohttp.ClientSession | None = None
         self._finisher = Finisher(config, recorder, catalog)
+        self.guard = guard or BrowserGuard.for_listener(
+            "127.0.0.1", config.allowed_hosts, config.allowed_origins
+        )
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -226,6 +231,11 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self.guard.refuse(headers)
+        if refusal is not None:
+            await self._refuse(send, path, refusal.status, refusal.message)
+            return
         if method == "GET" and path == "/metrics":
             await self._metrics(scope, send)
             return
@@ -243,20 +253,30 @@ class Gateway:
             body = wire.error_body(405, f"{path} takes POST, not {method}")
             await _respond(send, 405, body, [*_json_headers(len(body)), (b"allow", b"POST")])
             return
-        admitted = await self._admit(scope, send, wire.family)
-        if admitted is not None:
-            await self._forward(scope, receive, send, wire, admitted)
+        if not wire.takes(headers.get("content-type", "")):
+            kinds = "application/json" + (" or multipart/form-data" if wire.forms else "")
+            await self._fail(send, wire.family, 415, f"{path} takes {kinds} bodies")
+            return
+        admitted = self._admit(headers)
+        if isinstance(admitted, Denied):
+            body = admitted.body(wire.family)
+            out = [*_json_headers(len(body)), *admitted.headers()]
+            await _respond(send, admitted.status, body, out)
+            return
+        await self._forward(scope, receive, send, wire, admitted)
 
-    async def _admit(self, scope: Scope, send: Send, wire: Family) -> Admitted | None:
-        """The gateway key's verdict from memory; None once a refusal is sent."""
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        verdict = Admitted(None, headers) if self.gate is None else self.gate.admit(headers)
-        if isinstance(verdict, Denied):
-            body = verdict.body(wire)
-            out = [*_json_headers(len(body)), *verdict.headers()]
-            await _respond(send, verdict.status, body, out)
-            return None
-        return verdict
+    def _admit(self, headers: dict[str, str]) -> Admitted | Denied:
+        """The gateway key's verdict, from memory."""
+        return Admitted(None, headers) if self.gate is None else self.gate.admit(headers)
+
+    async def _refuse(self, send: Send, path: str, status: int, message: str) -> None:
+        """A request from a web page: JSON on API paths, text for the dashboard's."""
+        if is_api_path(path):
+            wire = wire_for_path(path)
+            await self._fail(send, wire.family if wire else "openai", status, message)
+            return
+        body = (message + "\n").encode()
+        await _respond(send, status, body, [(b"content-type", b"text/plain; charset=utf-8")])
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         if self.metrics_token is not None:

@@ -96,6 +96,10 @@ class GatewayConfig(_Strict):
     # Stored bodies: these regular expressions (on top of the built-in ones for API
     # keys) are replaced by "[redacted]" before a body is written to the ledger.
     redact: list[str] = []
+    # Web pages: the Host names answered (None: the loopback names when listening on
+    # loopback, any name otherwise) and the browser origins allowed to call the API.
+    allowed_hosts: list[str] | None = None
+    allowed_origins: list[str] = []
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> GatewayConfig:

@@ -145,6 +145,7 @@ def run(options: ServeOptions) -> None:
     """Serve until stopped; the ledger is drained before this returns."""
     from llmtally.config import spool_file
     from llmtally.gateway.app import Gateway
+    from llmtally.gateway.guard import BrowserGuard
     from llmtally.gateway.keys import KeyGate
     from llmtally.ledger import LedgerWriter, open_store
     from llmtally.ledger.keys import KeyStore
@@ -175,8 +176,17 @@ def run(options: ServeOptions) -> None:
     dashboard = None
     try:
         dashboard = Dashboard(store, catalog, options.admin_token)
+        guard = BrowserGuard.for_listener(
+            options.host, config.allowed_hosts, config.allowed_origins
+        )
         app = Gateway(
-            config, writer, catalog, gate.start(), web=dashboard, metrics_token=options.admin_token
+            config,
+            writer,
+            catalog,
+            gate.start(),
+            web=dashboard,
+            metrics_token=options.admin_token,
+            guard=guard,
         )
         _serve_on(app, options)
     finally:

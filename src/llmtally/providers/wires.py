@@ -152,6 +152,14 @@ class Wire:
     stream_usage: Callable[[Mapping[str, Any]], StreamUsageRequest] | None = field(
         default=None, repr=False
     )
+    forms: bool = False  # takes multipart/form-data uploads besides JSON
+
+    def takes(self, content_type: str) -> bool:
+        """Whether a request body of ``content_type`` is this wire's: JSON, or a
+        multipart form where the wire takes uploads (never text/plain or a
+        urlencoded form, which a web page can send without asking)."""
+        media = content_type.split(";", 1)[0].strip().lower()
+        return media == "application/json" or (self.forms and media == "multipart/form-data")
 
     def parse_usage(self, provider: str, raw: Mapping[str, Any]) -> Usage:
         """A usage object of this wire from ``provider``; errors name both."""
@@ -268,6 +276,7 @@ OPENAI_TRANSCRIPTIONS = Wire(
     ("/v1/audio/transcriptions",),
     _OPENAI_HOSTS,
     _transcriptions,
+    forms=True,
 )
 # OpenAI-kind hosts may speak Anthropic's format too (llama.cpp's server does).
 ANTHROPIC = Wire(
