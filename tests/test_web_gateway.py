@@ -127,3 +127,23 @@ def test_serve_on_a_public_address_asks_for_the_admin_token(tmp_path: Path) -> N
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err.decode()
     assert "dashboard:" in out.decode() and "asks for the admin token" in out.decode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than Python's parser goes
+        b'{"model": "gpt-4o", "messages": ' + b"[" * 65 + b"]" * 65 + b"}",
+        b'{"model": "gpt-4o", "x": ' + b'{"a": ' * 70 + b"1" + b"}" * 70 + b"}",
+    ],
+)
+def test_deeply_nested_json_is_a_json_400(gateway: Gateway, raw: bytes) -> None:
+    response = fetch(
+        gateway,
+        "/v1/chat/completions",
+        method="POST",
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "the JSON body nests deeper than 64 levels"

@@ -45,6 +45,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+# No provider's request nests anywhere near this; a JSON schema for tools might reach 20.
+MAX_JSON_DEPTH = 64
 _FAILURE_LIMIT = 64 * 1024  # an error body read whole, at most this much
 _TRACEBACK = re.compile(rb"Traceback \(most recent call last\)|File \\?\"[^\"]+\.py\\?\", line \d+")
 _HOP_BY_HOP = frozenset(
@@ -130,9 +132,28 @@ def _decode_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
         request = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return f"malformed JSON body: {exc}"
+    except RecursionError:
+        return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
     if not isinstance(request, dict):
         return "the request body must be a JSON object"
+    if _depth_over(request, MAX_JSON_DEPTH):
+        return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
     return request
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` deep
+    (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 def _upstream_headers(
