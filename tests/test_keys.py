@@ -379,3 +379,18 @@ def test_keys_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "no gateway key" in missing.stderr
     bad = runner.invoke(app, ["keys", "create", "--name", "x", "--period", "year"], env=env)
     assert bad.exit_code == 2
+
+
+def test_listing_models_needs_a_key_once_keys_exist(
+    upstream: str, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = KeyStore(sqlite_store)
+    made = keys.create("team-a")
+    gate = KeyGate(keys)
+    gate.refresh()
+    with gated_gateway(upstream, gate, monkeypatch) as (url, _):
+        with openai.OpenAI(base_url=f"{url}/v1", api_key="sk-nope", max_retries=0) as client:
+            with pytest.raises(openai.AuthenticationError, match="needs a gateway key"):
+                client.models.list()
+        with openai.OpenAI(base_url=f"{url}/v1", api_key=made.secret, max_retries=0) as client:
+            assert {m.id for m in client.models.list()} == {"claude-*", "*"}

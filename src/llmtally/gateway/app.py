@@ -263,8 +263,12 @@ class Gateway:
         if self.web is not None and not is_api_path(path):
             await self.web(scope, receive, send)
             return
-        if method == "GET" and path == "/v1/models":
-            await self._models(send)
+        if method == "GET" and path == "/v1/models":  # with keys, only for key holders
+            denied = self._admit(headers)
+            if isinstance(denied, Denied):
+                await self._deny(send, "openai", denied)
+            else:
+                await self._models(send)
             return
         wire = wire_for_path(path)
         if wire is None:
@@ -280,11 +284,15 @@ class Gateway:
             return
         admitted = self._admit(headers)
         if isinstance(admitted, Denied):
-            body = admitted.body(wire.family)
-            out = [*_json_headers(len(body)), *admitted.headers()]
-            await _respond(send, admitted.status, body, out)
+            await self._deny(send, wire.family, admitted)
             return
         await self._forward(scope, receive, send, wire, admitted)
+
+    @staticmethod
+    async def _deny(send: Send, family: Family, denied: Denied) -> None:
+        body = denied.body(family)
+        out = [*_json_headers(len(body)), *denied.headers()]
+        await _respond(send, denied.status, body, out)
 
     def _admit(self, headers: dict[str, str]) -> Admitted | Denied:
         """The gateway key's verdict, from memory."""
