@@ -51,6 +51,9 @@ def safe_next(target: str | None) -> str:
     """Where to go after logging in: a path on this server, never another site."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    # Browsers drop tabs and newlines from URLs: "/\t/evil.example" would become "//evil...".
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
+        return "/"
     return target
 
 
