@@ -133,6 +133,7 @@ def test_a_cut_stream_fails_the_client_and_is_recorded_as_estimated(
         client.close()
     call = recorder.next_call(before)
     assert call.error is not None and "cut" in call.error
+    assert call.status == 502  # an error for the ledger and dashboard, not the 200 it began with
     assert call.usage.source == "estimated"
     assert call.usage.input_tokens > 0
 

@@ -169,8 +169,8 @@ def test_a_cut_stream_counts_as_error(replay_upstream: ReplayUpstream) -> None:
             )
         call = recorder.next_call(0)
         page = scrape(url)
-    assert call.status == 200 and call.error is not None
-    assert page["llmtally_calls_total"] == {by_model(call, status_class="error"): 1.0}
+    assert call.status == 502 and call.error is not None  # the same error in the ledger
+    assert page["llmtally_calls_total"] == {by_model(call, status_class="5xx"): 1.0}
 
 
 def test_a_failure_to_count_never_loses_the_call(

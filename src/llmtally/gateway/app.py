@@ -29,7 +29,7 @@ from llmtally.gateway.gemini import GeminiTarget, gemini_target
 from llmtally.gateway.guard import BrowserGuard
 from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
-from llmtally.gateway.recording import Exchange
+from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.adjust import UsageChunkFilter
 from llmtally.providers.errors import Family, error_body
@@ -441,6 +441,7 @@ class Gateway:
                 else:
                     response_body = await self._pass_body(ex, response, send, out_headers)
         except _StreamCut as cut:
+            ex.status = STREAM_CUT_STATUS  # the client saw 200, then a broken stream
             ex.finished_at = time.perf_counter()
             self._record(ex, raw, cut.sent, streaming)
             raise  # the connection is dropped, so the client sees the failure too

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from llmtally.gateway.fingerprint import prompt_fingerprint
-from llmtally.gateway.recording import Exchange, build_call
+from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange, build_call
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.estimate import settle_usage
 from llmtally.providers.streams import StreamAccumulator
@@ -66,6 +66,8 @@ def _settle_stream(ex: Exchange, acc: StreamAccumulator) -> None:
     ex.first_byte_at = acc.first_token_at or ex.first_byte_at
     if not acc.finished and ex.error is None:
         ex.error = "stream ended before its last event"
+    if not acc.finished and ex.status < 400:
+        ex.status = STREAM_CUT_STATUS
     try:
         ex.usage = settle_usage(
             acc, ex.request_json, model=ex.model_requested, provider=ex.provider

@@ -61,7 +61,7 @@ _LABELS = ("provider", "model")
 
 def status_class(call: Call) -> str:
     """``2xx`` .. ``5xx`` from the HTTP status; ``error`` for a call that failed
-    without one (no status, or a stream cut after a successful start)."""
+    without a status (a stream cut after a successful start is recorded as 502)."""
     if not 100 <= call.status <= 599 or (call.error is not None and call.status < 400):
         return "error"
     return f"{call.status // 100}xx"

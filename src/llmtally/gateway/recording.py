@@ -19,7 +19,11 @@ from llmtally.providers.wires import Wire
 from llmtally.tokens.chat import MessageCount
 from llmtally.usage import Call, Usage, new_ulid
 
-__all__ = ["Exchange", "attribution", "build_call"]
+__all__ = ["STREAM_CUT_STATUS", "Exchange", "attribution", "build_call"]
+
+# A stream that broke after its 200 went out (cut, or ended before its last event)
+# is recorded as a bad gateway: an error in the ledger, the dashboard and /metrics alike.
+STREAM_CUT_STATUS = 502
 
 _HEADER = "x-llmtally-"
 
