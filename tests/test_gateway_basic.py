@@ -77,6 +77,9 @@ class _Upstream(BaseHTTPRequestHandler):
             self._send(
                 500, {"error": {"message": "The server had an error", "type": "server_error"}}
             )
+        elif body.get("model") == "gpt-4":  # an error that echoes the key it was sent
+            key = self.headers.get("authorization", "").removeprefix("Bearer ")
+            self._send(401, {"error": {"message": f"Incorrect API key provided: {key}."}})
         elif body.get("model") == "gpt-3.5-turbo":  # llama-cpp-python's server on a bad body
             trace = 'Traceback (most recent call last):\n  File "/srv/app.py", line 376, in x'
             self._send(500, {"error": {"message": trace, "type": "internal_server_error"}})
@@ -384,3 +387,19 @@ def test_a_bad_config_names_the_field() -> None:
         GatewayConfig.model_validate({"redact": ["(unclosed"]})
     with pytest.raises(ValidationError, match=r"routes.0.upstream: 'nope' is not an upstream"):
         GatewayConfig.model_validate({"routes": [{"match": "*", "upstream": "nope"}]})
+
+
+def test_an_upstream_error_that_echoes_the_key_is_stored_without_it(
+    gateway: tuple[str, ListRecorder],
+) -> None:
+    url, recorder = gateway
+    before = len(recorder.calls)
+    secret = "sk-proj-" + "Zq3" * 12
+    with openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0) as client:
+        with pytest.raises(openai.AuthenticationError):
+            client.chat.completions.create(model="gpt-4", messages=[])
+    call = recorder.next_call(before)
+    bodies = recorder.bodies[before]
+    assert call.status == 401 and "Incorrect API key provided: [redacted]" in (call.error or "")
+    assert secret not in (call.error or "")
+    assert bodies is not None and secret not in (bodies.response_body or "")

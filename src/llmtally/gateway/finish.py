@@ -134,6 +134,8 @@ class Finisher:
             ex.roles = role_counts(ex)
         prompt = ex.wire.prompt(ex.request_json)
         ex.fingerprint = prompt_fingerprint(prompt.system_text) if prompt else None
+        if ex.error is not None:  # an upstream's error can echo the key it was sent
+            ex.error = self._redact.sub("[redacted]", ex.error)
         call = build_call(ex, self.catalog)
         self.recorder.submit(call, self._bodies(call.id, request, response))
         return call
