@@ -359,7 +359,9 @@ class Gateway:
         except RouteError as exc:
             await self._fail(send, wire.family, 404, str(exc))
             return
-        path = wire.upstream_path(upstream.kind, scope["path"])
+        # Gemini's path names the model: the upstream's name for it
+        asked = gemini.path_for(route.upstream_model(model)) if gemini else scope["path"]
+        path = wire.upstream_path(upstream.kind, asked)
         if path is None:
             message = (
                 f"{model} is served by a {upstream.kind} upstream, which has no {scope['path']}"
@@ -381,11 +383,9 @@ class Gateway:
         )
         query = scope.get("query_string", b"")
         outgoing, streaming = self._outgoing(ex, request, route.upstream_model(model), query)
-        if gemini:
-            path = wire.upstream_path(upstream.kind, gemini.path_for(route.upstream_model(model)))
         if outgoing != request and not is_multipart(headers.get("content-type", "")):
             raw = json.dumps(outgoing).encode()
-        target = (path or "") + (f"?{query.decode('latin-1')}" if query else "")
+        target = path + (f"?{query.decode('latin-1')}" if query else "")
         await self._relay(ex, upstream, raw, target, send, streaming)
 
     @staticmethod
