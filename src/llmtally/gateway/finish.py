@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from llmtally.catalog import Catalog
     from llmtally.gateway.app import Recorder
     from llmtally.gateway.config import GatewayConfig
+    from llmtally.providers.prompts import Prompt
     from llmtally.tokens.chat import MessageCount
     from llmtally.usage import Call
 
@@ -76,15 +77,15 @@ def _settle_stream(ex: Exchange, acc: StreamAccumulator) -> None:
         ex.usage_error = f"stream usage unknown: {exc}"
 
 
-def role_counts(ex: Exchange) -> MessageCount | None:
+def role_counts(ex: Exchange, prompt: Prompt) -> MessageCount | None:
     """Prompt tokens by role (system, tool schemas, history, latest user turn,
     retrieved context), so hidden prompt costs show; None where they cannot be
-    counted (no chat prompt, no tokenizer for the model, odd messages)."""
+    counted (no tokenizer for the model, odd messages)."""
     from llmtally.tokens.registry import default_registry
 
     try:
         _, tokenizer = default_registry().for_model(ex.model_requested, ex.provider)
-        return ex.wire.count_prompt(ex.request_json, tokenizer, ex.model_requested)
+        return ex.wire.count(prompt, tokenizer, ex.model_requested)
     except (LookupError, ValueError):
         return None
 
@@ -130,10 +131,11 @@ class Finisher:
             _settle_stream(ex, acc)
         else:
             _read_body(ex, response)
-        if self.config.count_prompt_roles and ex.usage is not None:  # a prompt was billed
-            ex.roles = role_counts(ex)
-        prompt = ex.wire.prompt(ex.request_json)
-        ex.fingerprint = prompt_fingerprint(prompt.system_text) if prompt else None
+        prompt = ex.wire.prompt(ex.request_json)  # None: no chat prompt (embeddings...)
+        if prompt is not None:
+            ex.fingerprint = prompt_fingerprint(prompt.system_text)
+            if self.config.count_prompt_roles and ex.usage is not None:  # a prompt was billed
+                ex.roles = role_counts(ex, prompt)
         if ex.error is not None:  # an upstream's error can echo the key it was sent
             ex.error = self._redact.sub("[redacted]", ex.error)
         call = build_call(ex, self.catalog)

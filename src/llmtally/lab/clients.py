@@ -203,10 +203,9 @@ class Clients:
         config: dict[str, Any] = {"maxOutputTokens": spec.max_tokens}
         if spec.temperature is not None:
             config["temperature"] = spec.temperature
-        if spec.reasoning_effort:
-            config["thinkingConfig"] = {
-                "thinkingBudget": thinking_budget(target, spec.reasoning_effort)
-            }
+        budget = thinking_budget(target, spec.reasoning_effort)
+        if budget is not None:
+            config["thinkingConfig"] = {"thinkingBudget": budget}
         body = {**target.wire.chat_body(cell.system, cell.user), "generationConfig": config}
         path = f"/v1beta/models/{spec.model}:streamGenerateContent"
         timer, parts = _Timer(), []

@@ -185,17 +185,21 @@ class Wire:
         self, request: Mapping[str, Any], tokenizer: Tokenizer, model: str | None = None
     ) -> MessageCount | None:
         """The request's prompt tokens by role (ValueError for odd messages)."""
-        from llmtally.tokens.chat import count_messages
-
         prompt = self.prompt(request)
         if prompt is None:
             return None
         name = model or request.get("model")
+        return self.count(prompt, tokenizer, name if isinstance(name, str) else None)
+
+    def count(self, prompt: Prompt, tokenizer: Tokenizer, model: str | None) -> MessageCount:
+        """``prompt`` (this wire's parts of a request) counted by role."""
+        from llmtally.tokens.chat import count_messages
+
         return count_messages(
             prompt.messages,
             tokenizer,
             wire=self.family,
-            model=name if isinstance(name, str) else None,
+            model=model,
             tools=prompt.tools,
             system=prompt.system,
         )
