@@ -65,7 +65,7 @@ class ReplayUpstream:
         self.delay = 0.0
         self.cut_after: int | None = None
         self.served: list[Served] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = False  # server_close() joins the handlers
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -106,6 +106,10 @@ class ReplayUpstream:
             ):
                 return key
         raise LookupError(f"no transcript for {method} {path} model={body.get('model')!r}")
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # hundreds of connections may arrive at once (default 5)
 
 
 def _handler_for(upstream: ReplayUpstream) -> type[BaseHTTPRequestHandler]:
