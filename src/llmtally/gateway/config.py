@@ -30,6 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from llmtally.alerts.config import AlertsConfig
 from llmtally.catalog.loader import CatalogFileError, load_yaml, validate
 
 __all__ = ["GatewayConfig", "Route", "RouteError", "Upstream", "UpstreamKind", "load_config"]
@@ -100,6 +101,7 @@ class GatewayConfig(_Strict):
     # loopback, any name otherwise) and the browser origins allowed to call the API.
     allowed_hosts: list[str] | None = None
     allowed_origins: list[str] = []
+    alerts: AlertsConfig = AlertsConfig()  # spend alerts and their webhooks (llmtally.alerts)
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> GatewayConfig:

@@ -24,6 +24,10 @@ from llmtally.ledger.rollup_tables import CONTEXT_COLUMNS, rollup_tables
 from llmtally.ledger.rollups import rebuild_rollups
 from llmtally.ledger.schema import (
     MIGRATIONS_TABLE,
+    alert_attempts_v10_columns,
+    alert_deliveries_v10_columns,
+    alert_rules_v10_columns,
+    alerts_v10_columns,
     call_bodies_v1_columns,
     calls_v1_columns,
     calls_v4_columns,
@@ -109,6 +113,18 @@ def m0007_context_role(conn: Connection) -> None:
     day = rollups["rollup_model_day"]
     if conn.execute(select(day.c.bucket).limit(1)).first() is None:
         rebuild_rollups(conn)
+
+
+@migration
+def m0010_alerts(conn: Connection) -> None:
+    """Alert rules added from the command line, alerts fired, their deliveries
+    and every delivery attempt (llmtally.alerts)."""
+    meta = MetaData()
+    Table("alert_rules", meta, *alert_rules_v10_columns())
+    Table("alerts", meta, *alerts_v10_columns())
+    Table("alert_deliveries", meta, *alert_deliveries_v10_columns())
+    Table("alert_attempts", meta, *alert_attempts_v10_columns())
+    meta.create_all(conn)
 
 
 def _add_columns(

@@ -39,6 +39,14 @@ __all__ = [
     "MIGRATIONS_TABLE",
     "SCALE",
     "Fixed",
+    "alert_attempts",
+    "alert_attempts_v10_columns",
+    "alert_deliveries",
+    "alert_deliveries_v10_columns",
+    "alert_rules",
+    "alert_rules_v10_columns",
+    "alerts",
+    "alerts_v10_columns",
     "call_bodies",
     "call_bodies_v1_columns",
     "calls",
@@ -286,9 +294,97 @@ def calls_v7_columns() -> list[SchemaItem]:
     return [Column("input_context_tokens", BigInteger)]
 
 
+def alert_rules_v10_columns() -> list[SchemaItem]:
+    """The ``alert_rules`` table as migration 0010 created it. Never edit.
+
+    Rules added with ``llmtally alerts add`` (rules in the config file are not
+    copied here): ``spec`` is the rule as JSON (``llmtally.alerts.config``).
+    """
+    return [
+        Column("name", Text, primary_key=True),
+        Column("kind", Text, nullable=False),  # spend | anomaly
+        Column("spec", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
+def alerts_v10_columns() -> list[SchemaItem]:
+    """The ``alerts`` table as migration 0010 created it. Never edit.
+
+    One row per alert fired. ``dedup_key`` is unique: an evaluator claims an
+    alert by inserting it (``ON CONFLICT DO NOTHING``), so a rule's threshold
+    fires once per period however many evaluators run. ``notify`` is false for
+    a lower threshold reached together with a higher one (recorded, not sent).
+    """
+    return [
+        Column("id", Text, primary_key=True),
+        Column("dedup_key", Text, nullable=False, unique=True),
+        Column("rule", Text, nullable=False),
+        Column("kind", Text, nullable=False),  # threshold | pace | anomaly
+        Column("level", Integer),  # the threshold, percent
+        Column("scope", Text, nullable=False),  # JSON object
+        Column("period", Text, nullable=False),
+        Column("period_start", DateTime(timezone=True)),
+        Column("period_end", DateTime(timezone=True)),
+        Column("spend", Fixed, nullable=False),
+        Column("amount", Fixed),
+        Column("projected", Fixed),
+        Column("elapsed", Fixed),
+        Column("baseline", Fixed),
+        Column("factor", Fixed),
+        Column("cause", Text),  # JSON object
+        Column("message", Text, nullable=False),
+        Column("notify", Boolean, nullable=False),
+        Column("fired_at", DateTime(timezone=True), nullable=False),
+        Index("ix_alerts_fired_at", "fired_at"),
+    ]
+
+
+def alert_deliveries_v10_columns() -> list[SchemaItem]:
+    """The ``alert_deliveries`` table as migration 0010 created it. Never edit.
+
+    One row per alert and webhook: ``state`` pending | delivered | failed;
+    ``target`` is the webhook's URL with its secrets cut out. An attempt is
+    claimed by a conditional update of ``attempts`` and ``lease_until``.
+    """
+    return [
+        Column("alert_id", Text, primary_key=True),
+        Column("webhook", Text, primary_key=True),
+        Column("target", Text, nullable=False),
+        Column("state", Text, nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+        Column("lease_until", DateTime(timezone=True)),
+        Column("last_error", Text),
+        Column("delivered_at", DateTime(timezone=True)),
+        Index("ix_alert_deliveries_due", "state", "next_attempt_at"),
+    ]
+
+
+def alert_attempts_v10_columns() -> list[SchemaItem]:
+    """The ``alert_attempts`` table as migration 0010 created it. Never edit.
+
+    Every webhook POST tried: when, how long, the HTTP status or the error.
+    """
+    return [
+        Column("alert_id", Text, primary_key=True),
+        Column("webhook", Text, primary_key=True),
+        Column("attempt", Integer, primary_key=True),
+        Column("started_at", DateTime(timezone=True), nullable=False),
+        Column("duration_ms", Double, nullable=False),
+        Column("http_status", Integer),
+        Column("error", Text),
+        Column("ok", Boolean, nullable=False),
+    ]
+
+
 metadata = MetaData()
 calls = Table("calls", metadata, *calls_v1_columns(), *calls_v4_columns(), *calls_v7_columns())
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table("gateway_keys", metadata, *gateway_keys_v1_columns())
 lab_runs = Table("lab_runs", metadata, *lab_runs_v1_columns())
 lab_cells = Table("lab_cells", metadata, *lab_cells_v1_columns())
+alert_rules = Table("alert_rules", metadata, *alert_rules_v10_columns())
+alerts = Table("alerts", metadata, *alerts_v10_columns())
+alert_deliveries = Table("alert_deliveries", metadata, *alert_deliveries_v10_columns())
+alert_attempts = Table("alert_attempts", metadata, *alert_attempts_v10_columns())

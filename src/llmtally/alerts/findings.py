@@ -1,0 +1,130 @@
+"""What an alert says: a ``Finding`` (a rule's condition met, with its numbers
+and cause), its deduplication key and its text.
+
+One home for the wording: the webhook's Slack-compatible ``text``, the CLI and
+the dashboard all show :func:`alert_text`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from llmtally.money import usd
+
+__all__ = ["Cause", "Finding", "Growth", "Kind", "alert_text", "dedup_key"]
+
+Kind = Literal["threshold", "pace", "anomaly"]
+_PERIOD_WORDS = {"day": "daily", "week": "weekly", "month": "monthly", "total": "total"}
+
+
+@dataclass(frozen=True, slots=True)
+class Growth:
+    """One user, feature, model or fingerprint: the last hour against its usual."""
+
+    dimension: str  # user | feature | model | fingerprint
+    value: str  # '' when the calls have none
+    spend: Decimal
+    baseline: Decimal  # mean of the same hour on the baseline days
+    share: Decimal  # of the whole increase, 0..1 (rounded to 4 places)
+
+    @property
+    def growth(self) -> Decimal:
+        return self.spend - self.baseline
+
+    @property
+    def shown(self) -> str:
+        return self.value or f"(no {self.dimension})"
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What grew most: the headline (the single value that explains the largest
+    part of the increase) and the top grower of each dimension."""
+
+    top: Growth
+    by_dimension: tuple[Growth, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A rule's condition, met now."""
+
+    rule: str
+    kind: Kind
+    scope: dict[str, str]
+    period: str  # day | week | month | total | hour (anomalies)
+    period_start: dt.datetime | None
+    period_end: dt.datetime | None
+    spend: Decimal
+    amount: Decimal | None = None  # the rule's amount (threshold, pace)
+    level: int | None = None  # the threshold, percent
+    projected: Decimal | None = None  # pace: spend / elapsed share of the period
+    elapsed: Decimal | None = None  # pace: the share of the period passed, 0..1
+    baseline: Decimal | None = None  # anomaly: the usual spend for the hour
+    factor: Decimal | None = None  # anomaly: the rule's factor
+    cause: Cause | None = None
+    webhooks: tuple[str, ...] | None = None  # None: every webhook
+    notify: bool = True  # False: a lower threshold reached with a higher one
+
+    @property
+    def key(self) -> str:
+        return dedup_key(self)
+
+
+def dedup_key(found: Finding) -> str:
+    """One alert per rule, kind, threshold, amount and period: the ledger's
+    unique key (a second evaluator or a restart finds it taken)."""
+    start = found.period_start.isoformat() if found.period_start else "all"
+    level = "" if found.level is None else str(found.level)
+    amount = "" if found.amount is None else f"{found.amount.normalize():f}"
+    return "|".join([found.rule, found.kind, level, amount, found.period, start])
+
+
+def _scope_text(scope: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in scope.items()) or "all calls"
+
+
+def _period_text(found: Finding) -> str:
+    if found.period == "total" or found.period_start is None:
+        return "in total"
+    return f"since {found.period_start.strftime('%Y-%m-%d %H:%M')} UTC"
+
+
+def alert_text(found: Finding) -> str:
+    """One paragraph a person reads in Slack or a terminal."""
+    head = f"llmtally alert {found.rule!r} ({_scope_text(found.scope)}): "
+    budget = f"{usd(found.amount)} {_PERIOD_WORDS.get(found.period, found.period)} amount"
+    if found.kind == "threshold":
+        return (
+            f"{head}{found.level}% of the {budget} reached: "
+            f"{usd(found.spend)} spent {_period_text(found)}."
+        )
+    if found.kind == "pace":
+        elapsed = f"{(found.elapsed or Decimal(0)) * 100:.0f}%"
+        return (
+            f"{head}on pace to overrun the {budget}: {usd(found.spend)} spent in "
+            f"{elapsed} of the {found.period} projects {usd(found.projected)}."
+        )
+    return _anomaly_text(head, found)
+
+
+def _anomaly_text(head: str, found: Finding) -> str:
+    usual = found.baseline or Decimal(0)
+    if usual > 0:
+        against = f"{found.spend / usual:.1f}x the usual {usd(usual)} for this hour"
+    else:
+        against = "where this hour usually costs nothing"
+    text = (
+        f"{head}spend spike: {usd(found.spend)} in the last hour, {against} "
+        "(the same hour on the previous days)."
+    )
+    if found.cause is not None:
+        top = found.cause.top
+        text += (
+            f" Grew most: {top.dimension} {top.shown} "
+            f"+{usd(top.growth)} ({top.share * 100:.0f}% of the increase)."
+        )
+    return text
