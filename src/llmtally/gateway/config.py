@@ -87,6 +87,17 @@ class Route(_Strict):
         return model
 
 
+class HttpLimits(_Strict):
+    """What one connection may send before the gateway answers
+    (``llmtally.gateway.http_limits``; docs/decisions.md)."""
+
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)  # request line and headers
+    max_headers: int = Field(default=100, ge=8)
+    # From the connection (or a later request's first byte) to its last header
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    keep_alive_s: int = Field(default=5, ge=1)  # idle between requests
+
+
 class GatewayConfig(_Strict):
     upstreams: dict[str, Upstream] = {}
     routes: list[Route] = []
@@ -101,6 +112,7 @@ class GatewayConfig(_Strict):
     # loopback, any name otherwise) and the browser origins allowed to call the API.
     allowed_hosts: list[str] | None = None
     allowed_origins: list[str] = []
+    http: HttpLimits = HttpLimits()  # header size, count and read time
     alerts: AlertsConfig = AlertsConfig()  # spend alerts and their webhooks (llmtally.alerts)
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from llmtally.gateway.config import GatewayConfig, load_config
+from llmtally.gateway.config import GatewayConfig, HttpLimits, load_config
 
 if TYPE_CHECKING:
     import socket
@@ -188,7 +188,7 @@ def run(options: ServeOptions) -> None:
             metrics_token=options.admin_token,
             guard=guard,
         )
-        _serve_on(app, options)
+        _serve_on(app, options, config.http)
     finally:
         for server in spawned:
             server.stop()
@@ -222,24 +222,15 @@ def _open_catalog() -> Catalog:
         raise SystemExit(f"error: {exc}") from None
 
 
-def _serve_on(app: Any, options: ServeOptions) -> None:
+def _serve_on(app: Any, options: ServeOptions, limits: HttpLimits) -> None:
     """``uvicorn.run`` on the socket the caller bound before anything started
     (``llmtally serve`` does, before its banner), else on one bound here."""
     import uvicorn
 
+    from llmtally.gateway.http_limits import server_config
     from llmtally.gateway.listen import listen
 
-    config = uvicorn.Config(
-        app,
-        host=options.host,
-        port=options.port,
-        log_level="warning",
-        access_log=False,  # the ledger is the access log
-        proxy_headers=False,  # loopback by default: no proxy-headers middleware per request
-        lifespan="on",
-        timeout_graceful_shutdown=30,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, options.host, options.port, limits))
     listener = options.listener or listen(options.host, options.port)
     with listener, contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[listener])
