@@ -57,7 +57,8 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
                 length = int(self.headers.get("content-length", "0"))
                 raw = self.rfile.read(length)
-                status = receiver._take(self.path, dict(self.headers), raw)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status = receiver._take(self.path, headers, raw)
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()

@@ -345,8 +345,9 @@ class AlertStore:
         return found[0] if found else None
 
     def fired(self, since: dt.datetime | None = None, limit: int | None = 100) -> list[FiredAlert]:
-        """Alerts fired, newest first."""
-        query = select(alerts).order_by(alerts.c.fired_at.desc(), alerts.c.id.desc())
+        """Alerts fired, newest first (those of one pass in the order claimed: a
+        rule's highest threshold first)."""
+        query = select(alerts).order_by(alerts.c.fired_at.desc(), alerts.c.id)
         if since is not None:
             query = query.where(alerts.c.fired_at >= since.astimezone(dt.UTC))
         return self._alerts(query if limit is None else query.limit(limit))

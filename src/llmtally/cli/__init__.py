@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from llmtally.cli import (
+    alerts_cmd,
     calls_cmd,
     cost_cmd,
     count_cmd,
@@ -32,6 +33,7 @@ app.command("cost")(cost_cmd.cost)
 app.command("count")(count_cmd.count)
 app.add_typer(calls_cmd.app, name="calls")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(alerts_cmd.app, name="alerts")
 app.command("serve")(serve_cmd.serve)
 app.command("report")(report_cmd.report)
 app.command("export")(export_cmd.export)

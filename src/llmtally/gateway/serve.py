@@ -143,6 +143,7 @@ class ServeOptions:
 
 def run(options: ServeOptions) -> None:
     """Serve until stopped; the ledger is drained before this returns."""
+    from llmtally.alerts import AlertService
     from llmtally.config import spool_file
     from llmtally.gateway.app import Gateway
     from llmtally.gateway.guard import BrowserGuard
@@ -174,8 +175,9 @@ def run(options: ServeOptions) -> None:
     # writer below drains into the ledger before the process ends.
     previous = signal.signal(signal.SIGTERM, _exit_quietly)
     dashboard = None
+    alerts = AlertService(store, config.alerts).start()  # evaluates every interval_s
     try:
-        dashboard = Dashboard(store, catalog, options.admin_token)
+        dashboard = Dashboard(store, catalog, options.admin_token, alerts=config.alerts)
         guard = BrowserGuard.for_listener(
             options.host, config.allowed_hosts, config.allowed_origins
         )
@@ -195,6 +197,7 @@ def run(options: ServeOptions) -> None:
         writer.close(timeout=30)
         if dashboard is not None:
             dashboard.close()
+        alerts.close()
         gate.close()
         store.close()
         signal.signal(signal.SIGTERM, previous)

@@ -19,9 +19,11 @@ from urllib.parse import quote, urlencode
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from llmtally.alerts.config import AlertsConfig
 from llmtally.analytics.filters import FilterError
 from llmtally.catalog import Catalog
 from llmtally.ledger.store import Store
+from llmtally.web.alert_pages import AlertPages
 from llmtally.web.auth import AdminAuth, safe_next
 from llmtally.web.http import HTTPError, Receive, Request, Response, Scope, Send, read_body
 from llmtally.web.lab_pages import LabPages
@@ -61,11 +63,13 @@ class Dashboard:
         admin_token: str | None = None,
         clock: Callable[[], dt.datetime] = _utc_now,
         static: StaticFiles | None = None,
+        alerts: AlertsConfig | None = None,
     ) -> None:
         self.static = static or StaticFiles()
         self.render = Renderer(self.static)
         self.pages = Pages(store, catalog, self.render, clock)
         self.lab = LabPages(store, self.render)  # /lab and /lab/<run> (web/lab_pages.py)
+        self.alerts = AlertPages(store, self.render, clock, alerts or AlertsConfig())  # /alerts
         self.auth = AdminAuth(admin_token, clock) if admin_token else None
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="llmtally-web")
 
@@ -132,7 +136,7 @@ class Dashboard:
             raise HTTPError(405, f"{request.method} is not allowed here; the pages are read-only")
         if path != "/" and path.endswith("/"):
             return Response.redirect(path.rstrip("/") or "/")
-        lab = self.lab.route(request)
+        lab = self.lab.route(request) or self.alerts.route(request)
         if lab is not None:
             return lab
         for pattern, name in _PAGES:
