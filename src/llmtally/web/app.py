@@ -30,6 +30,7 @@ from llmtally.web.lab_pages import LabPages
 from llmtally.web.pages import Pages
 from llmtally.web.render import Renderer
 from llmtally.web.static import StaticFiles
+from llmtally.web.throttle import LoginThrottle
 
 __all__ = ["Dashboard"]
 
@@ -63,6 +64,7 @@ class Dashboard:
         admin_token: str | None = None,
         clock: Callable[[], dt.datetime] = _utc_now,
         static: StaticFiles | None = None,
+        login_throttle: LoginThrottle | None = None,
         alerts: AlertsConfig | None = None,
     ) -> None:
         self.static = static or StaticFiles()
@@ -71,6 +73,7 @@ class Dashboard:
         self.lab = LabPages(store, self.render)  # /lab and /lab/<run> (web/lab_pages.py)
         self.alerts = AlertPages(store, self.render, clock, alerts or AlertsConfig())  # /alerts
         self.auth = AdminAuth(admin_token, clock) if admin_token else None
+        self.throttle = login_throttle or LoginThrottle()  # wrong tokens, per client address
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="llmtally-web")
 
     def close(self) -> None:
@@ -150,12 +153,26 @@ class Dashboard:
         if self.auth is None:
             return None
         verdict = self.auth.verdict(request)
+        bearer = request.headers.get("authorization", "").partition(" ")[0].lower() == "bearer"
+        if bearer and (waiting := self._throttled(request)) is not None:
+            return waiting  # a guess, right or wrong, waits (a session cookie does not)
         if verdict == "ok":
             return None
         if verdict == "wrong":
+            self.throttle.failed(request.client)
             raise HTTPError(401, "That bearer token is not the dashboard's admin token.")
         target = request.path + (f"?{urlencode(request.query)}" if request.query else "")
         return Response.redirect(f"/login?next={quote(target, safe='')}")
+
+    def _throttled(self, request: Request) -> Response | None:
+        """429 with Retry-After while this client address has too many wrong tokens."""
+        wait = self.throttle.retry_after(request.client)
+        if wait is None:
+            return None
+        message = f"Too many wrong admin tokens from your address; try again in {wait} s."
+        response = self._error(HTTPError(429, message))
+        response.headers.append(("retry-after", str(wait)))
+        return response
 
     def _static(self, request: Request) -> Response:
         name = "favicon.svg" if request.path == "/favicon.ico" else request.path[len("/static/") :]
@@ -172,9 +189,14 @@ class Dashboard:
         if request.method == "POST":
             form = request.form()
             target = safe_next(form.get("next"))
+            waiting = self._throttled(request)
+            if waiting is not None:
+                return waiting
             if self.auth.matches(form.get("token", "")):
+                self.throttle.succeeded(request.client)
                 cookie = self.auth.session_cookie(secure)
                 return Response.redirect(target, {"set-cookie": cookie})
+            self.throttle.failed(request.client)
             return self.render.page("login.html", status=401, page="", next=target, failed=True)
         if request.method not in ("GET", "HEAD"):
             raise HTTPError(405, "log in with the form at /login")

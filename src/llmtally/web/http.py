@@ -73,6 +73,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes = b""
+    client: str = ""  # the client's address (ASGI ``client``), "" when unknown
 
     @classmethod
     def from_scope(cls, scope: Scope, body: bytes = b"") -> Request:
@@ -85,6 +86,7 @@ class Request:
             query=parse_query(scope.get("query_string", b"")),
             headers=headers,
             body=body,
+            client=(scope.get("client") or ("",))[0],
         )
 
     @property
