@@ -84,3 +84,12 @@ def test_the_alerts_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert code == 1 and "no alert rule named 'team'" in said
     code, said = run("remove", "spikes")
     assert code == 1 and "is in the config file: remove it there" in said
+
+
+def test_a_ledger_that_cannot_be_reached_is_one_line() -> None:
+    down = "postgresql+psycopg://postgres@127.0.0.1:1/none"
+    for args in (["alerts"], ["alerts", "list"], ["alerts", "check"]):
+        done = CliRunner().invoke(app, [*args, "--database", down])
+        assert done.exit_code == 1, args
+        assert done.output.startswith("error: cannot open the ledger: OperationalError")
+        assert "Traceback" not in done.output

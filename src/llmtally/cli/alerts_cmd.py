@@ -6,7 +6,9 @@ add``); webhooks only in the config, whose URLs are never printed whole.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,15 +41,23 @@ ConfigOption = typer.Option(
 JsonOption = typer.Option(False, "--json", help="Print JSON (exact amounts) instead of text.")
 
 
-def _open(database: str | None) -> Store:
+@contextlib.contextmanager
+def _open(database: str | None) -> Iterator[Store]:
+    """The ledger, closed after; a database failure is one line, never a traceback
+    (and never the SQL or its parameters)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from llmtally.ledger import open_store
 
     try:
-        return open_store(database)
+        store = open_store(database)
     except (SQLAlchemyError, ValueError, OSError) as exc:
         fail(f"cannot open the ledger: {type(exc).__name__}: {str(exc).splitlines()[0]}", code=1)
+    try:
+        with store:
+            yield store
+    except SQLAlchemyError as exc:
+        fail(f"the ledger database failed ({type(exc).__name__}); try again", code=1)
 
 
 def _config(path: Path | None) -> AlertsConfig:
