@@ -117,9 +117,12 @@ def wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def serve_process(tmp_path: Path, config_yaml: str) -> Iterator[ServeRun]:
-    """Run ``llmtally serve`` with this config and a SQLite ledger in ``tmp_path``;
-    on exit it gets SIGTERM (unless it already ended) and is waited for."""
+def serve_process(
+    tmp_path: Path, config_yaml: str, env: dict[str, str] | None = None
+) -> Iterator[ServeRun]:
+    """Run ``llmtally serve`` with this config and a SQLite ledger in ``tmp_path``
+    (and these extra environment variables); on exit it gets SIGTERM (unless it
+    already ended) and is waited for."""
     config = tmp_path / "llmtally.yaml"
     config.write_text(config_yaml)
     port = free_port()
@@ -127,7 +130,7 @@ def serve_process(tmp_path: Path, config_yaml: str) -> Iterator[ServeRun]:
     process = subprocess.Popen(
         [LLMTALLY, "serve", "--port", str(port), "--config", str(config)]
         + ["--database-url", database],
-        env={**os.environ, "LLMTALLY_HOME": str(tmp_path / "home")},
+        env={**os.environ, "LLMTALLY_HOME": str(tmp_path / "home"), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -16,6 +16,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from llmtally.gateway.forms import is_multipart, parse_form
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
 from llmtally.gateway.guard import BrowserGuard
 from llmtally.gateway.keys import Admitted, Denied, KeyGate
+from llmtally.gateway.ledger_link import LEDGER_FULL, HeldEnd, LedgerControl, ledger_full_response
 from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange
 from llmtally.ledger.rows import CallBodies
@@ -214,6 +216,8 @@ class Gateway:
         # /metrics asks for the dashboard's admin token (Authorization: Bearer) when one is set
         self.metrics_token = metrics_token
         self.metrics = GatewayMetrics(ledger=recorder)  # the writer's stats(), if it has them
+        # the writer's backpressure and durable acks, if it has them
+        self._ledger = recorder if isinstance(recorder, LedgerControl) else None
         recorder = gate.recorder(recorder) if gate is not None else recorder
         recorder = MeteredRecorder(recorder, self.metrics)
         self.config, self.recorder, self.catalog, self.gate = config, recorder, catalog, gate
@@ -286,7 +290,16 @@ class Gateway:
         if isinstance(admitted, Denied):
             await self._deny(send, wire.family, admitted)
             return
+        # before any reservation; calls still being priced are held in memory too
+        if self._ledger is not None and self._ledger.is_full(self._finisher.pending):
+            await self._ledger_full(send, wire.family)
+            return
         await self._forward(scope, receive, send, wire, admitted)
+
+    async def _ledger_full(self, send: Send, family: Family) -> None:
+        self.metrics.refused.labels(LEDGER_FULL).inc()
+        body, headers = ledger_full_response(family, self.config.ledger.retry_after_s)
+        await _respond(send, 503, body, headers)
 
     @staticmethod
     async def _deny(send: Send, family: Family, denied: Denied) -> None:
@@ -419,6 +432,9 @@ class Gateway:
         url = upstream.base_url.rstrip("/") + path
         timeout = aiohttp.ClientTimeout(total=upstream.timeout_s)
         response_body = b""
+        durable = self._ledger if self._ledger is not None and self._ledger.durable else None
+        end = HeldEnd(send) if durable is not None else None
+        send = end or send  # durable: the response completes once the call is on disk
         try:
             async with session.post(
                 url,
@@ -451,7 +467,9 @@ class Gateway:
             ex.error = f"upstream unreachable: {_why(exc, url, upstream.timeout_s)}"
             await self._fail(send, ex.wire.family, status, ex.error)
         ex.finished_at = time.perf_counter()
-        self._record(ex, raw, response_body, streaming if ex.status < 400 else None)
+        recorded = self._record(ex, raw, response_body, streaming if ex.status < 400 else None)
+        if end is not None and durable is not None:
+            await end.release_when_durable(recorded, durable)
 
     async def _pass_failure(
         self,
@@ -517,6 +535,7 @@ class Gateway:
 
     def _record(
         self, ex: Exchange, request: bytes, response: bytes, streaming: _Streaming | None = None
-    ) -> None:
+    ) -> Future[Call | None]:
         """Hand the call over to be priced and recorded off the event loop."""
-        self._finisher.submit(ex, request, response, streaming.accumulator if streaming else None)
+        acc = streaming.accumulator if streaming else None
+        return self._finisher.submit(ex, request, response, acc)

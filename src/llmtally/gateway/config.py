@@ -33,7 +33,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from llmtally.alerts.config import AlertsConfig
 from llmtally.catalog.loader import CatalogFileError, load_yaml, validate
 
-__all__ = ["GatewayConfig", "Route", "RouteError", "Upstream", "UpstreamKind", "load_config"]
+__all__ = [
+    "GatewayConfig",
+    "LedgerSettings",
+    "Route",
+    "RouteError",
+    "Upstream",
+    "UpstreamKind",
+    "load_config",
+]
 
 UpstreamKind = Literal["openai", "anthropic", "gemini", "azure"]
 _DEFAULT_PROVIDER: dict[str, str] = {
@@ -87,6 +95,23 @@ class Route(_Strict):
         return model
 
 
+class LedgerSettings(_Strict):
+    """How ``llmtally serve`` records calls when things fail (docs/decisions.md,
+    "Durability at the edges")."""
+
+    # Each call fsync'd to the journal before its response completes: a crash
+    # (SIGKILL, power loss) loses no answered call, at a cost per call.
+    durable: bool = False
+    # Calls held in memory while neither the database nor the spool takes them;
+    # at this many the gateway refuses new calls (503 with Retry-After).
+    max_held_calls: int = Field(default=10_000, gt=0)
+    retry_after_s: int = Field(default=5, ge=1)
+    # At exit with both down: retry this long, then write to a fallback file in
+    # ``fallback_dir`` (default: the temporary folder, then /dev/shm).
+    exit_retry_s: float = Field(default=5.0, ge=0)
+    fallback_dir: Path | None = None
+
+
 class HttpLimits(_Strict):
     """What one connection may send before the gateway answers
     (``llmtally.gateway.http_limits``; docs/decisions.md)."""
@@ -114,6 +139,7 @@ class GatewayConfig(_Strict):
     allowed_origins: list[str] = []
     http: HttpLimits = HttpLimits()  # header size, count and read time
     alerts: AlertsConfig = AlertsConfig()  # spend alerts and their webhooks (llmtally.alerts)
+    ledger: LedgerSettings = LedgerSettings()
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> GatewayConfig:

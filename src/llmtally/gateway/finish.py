@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from llmtally.gateway.fingerprint import prompt_fingerprint
@@ -106,19 +107,28 @@ class Finisher:
         patterns = (*BUILTIN_REDACTIONS, *config.redact)
         self._redact = re.compile("|".join(f"(?:{p})" for p in patterns))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmtally-finish")
+        self.pending = 0  # calls handed over and not yet recorded
+        self._count = threading.Lock()
 
     def submit(
         self, ex: Exchange, request: bytes, response: bytes, acc: StreamAccumulator | None
-    ) -> None:
-        self._pool.submit(self._finish_logged, ex, request, response, acc)
+    ) -> Future[Call | None]:
+        """The call, once recorded (None when recording it failed, which is logged)."""
+        with self._count:
+            self.pending += 1
+        return self._pool.submit(self._finish_logged, ex, request, response, acc)
 
     def _finish_logged(
         self, ex: Exchange, request: bytes, response: bytes, acc: StreamAccumulator | None
-    ) -> None:
+    ) -> Call | None:
         try:
-            self.finish(ex, request, response, acc)
+            return self.finish(ex, request, response, acc)
         except Exception:  # a worker thread: say so loudly, never drop it silently
             _log.exception("could not record a call to %s (%s)", ex.model_requested, ex.endpoint)
+            return None
+        finally:
+            with self._count:
+                self.pending -= 1
 
     def close(self) -> None:
         """Finish every call handed over so far."""

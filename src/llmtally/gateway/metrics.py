@@ -10,9 +10,11 @@ Token kinds follow :class:`llmtally.usage.Usage`: ``input`` and ``output`` are
 totals, ``cache_read`` and ``cache_write`` are part of ``input`` and
 ``reasoning`` part of ``output`` (so summing over ``kind`` double-counts).
 
-The ledger writer's health (queue, rows written, spooled, lost, database up) is
-read from its ``stats()`` when the page is scraped. Each gateway has its own
-registry: nothing is registered globally or at import time.
+The ledger writer's health (queue and its bound, rows written, spooled,
+journaled, lost, database and spool up) is read from its ``stats()`` when the
+page is scraped; calls refused while its queue is full are counted here.
+Each gateway has its own registry: nothing is registered globally or at
+import time.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ class _LedgerCollector(Collector):
             ("spooled", s.spooled, "Calls spooled to disk while the database was down."),
             ("replayed", s.replayed, "Spooled calls written to the database later."),
             ("rejected", s.rejected, "Calls the database refused (kept in the reject file)."),
-            ("lost", s.lost, "Calls neither written nor spooled."),
+            ("journaled", s.journaled, "Durable mode: calls fsync'd before their answer."),
+            ("fallback", s.fallback, "Calls written to a fallback file at exit."),
+            ("lost", s.lost, "Calls neither written, spooled nor kept in a fallback file."),
         ):
             yield CounterMetricFamily(f"llmtally_ledger_{name}_calls", text, value=value)
         yield GaugeMetricFamily(
@@ -99,6 +103,21 @@ class _LedgerCollector(Collector):
             "llmtally_ledger_database_up",
             "1 while the database takes writes, 0 while the writer waits to retry.",
             value=int(s.database_up),
+        )
+        yield GaugeMetricFamily(
+            "llmtally_ledger_spool_up",
+            "1 while the spool takes writes, 0 while writing it fails (disk full).",
+            value=int(s.spool_up),
+        )
+        yield GaugeMetricFamily(
+            "llmtally_ledger_max_queued_calls",
+            "The bound on queued calls: at it, new calls are refused with 503.",
+            value=s.max_held,
+        )
+        yield GaugeMetricFamily(
+            "llmtally_ledger_full",
+            "1 while the queue is at its bound and new calls are refused.",
+            value=int(s.full),
         )
 
 
@@ -150,6 +169,13 @@ class GatewayMetrics:
             "Time to the first token of streamed answers.",
             _LABELS,
             buckets=LLM_BUCKETS,
+            registry=reg,
+        )
+        self.refused = Counter(
+            "llmtally_refused_calls",
+            "Calls refused before reaching an upstream, by reason (ledger_full: 503 while "
+            "the ledger's memory queue is at its bound).",
+            ("reason",),
             registry=reg,
         )
         self.observe_failures = Counter(

@@ -4,7 +4,8 @@ The config is ``--config``, else ``$LLMTALLY_CONFIG``, else ``./llmtally.yaml``
 when it exists, else :func:`default_config` (OpenAI, Anthropic and Gemini with
 keys from the usual environment variables). On SIGTERM or Ctrl-C uvicorn
 finishes the requests in flight, then the ledger writer drains every recorded
-call into the database (or its spool) before the process exits.
+call into the database (or its spool; with both down, after ``ledger.exit_retry_s``
+of retries, a fallback file) before the process exits.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from llmtally.catalog import Catalog
     from llmtally.gateway.local import LocalServer
+    from llmtally.ledger import LedgerWriter, Store
 
 SWITCH_INTERVAL_S = 0.001
 
@@ -144,11 +146,10 @@ class ServeOptions:
 def run(options: ServeOptions) -> None:
     """Serve until stopped; the ledger is drained before this returns."""
     from llmtally.alerts import AlertService
-    from llmtally.config import spool_file
     from llmtally.gateway.app import Gateway
     from llmtally.gateway.guard import BrowserGuard
     from llmtally.gateway.keys import KeyGate
-    from llmtally.ledger import LedgerWriter, open_store
+    from llmtally.ledger import open_store
     from llmtally.ledger.keys import KeyStore
     from llmtally.web import Dashboard
 
@@ -168,7 +169,7 @@ def run(options: ServeOptions) -> None:
         raise ValueError(_no_key_message(options.host))
     # on a public address a key stays required even if every key is revoked later
     gate = KeyGate(keys, require_key=public)
-    writer = LedgerWriter(store, spool_file())
+    writer = _writer(config, store)
     spawned = _spawn_local(config)
     # uvicorn finishes the requests in flight, then re-raises the signal it caught
     # under the handler found before it started: make that an orderly exit, so the
@@ -194,13 +195,28 @@ def run(options: ServeOptions) -> None:
     finally:
         for server in spawned:
             server.stop()
-        writer.close(timeout=30)
+        writer.close(timeout=config.ledger.exit_retry_s)  # then the fallback file
         if dashboard is not None:
             dashboard.close()
         alerts.close()
         gate.close()
         store.close()
         signal.signal(signal.SIGTERM, previous)
+
+
+def _writer(config: GatewayConfig, store: Store) -> LedgerWriter:
+    from llmtally.config import spool_file
+    from llmtally.ledger import LedgerWriter
+    from llmtally.ledger.fallback import default_fallback_dirs
+
+    settings = config.ledger
+    return LedgerWriter(
+        store,
+        spool_file(),
+        durable=settings.durable,
+        max_held=settings.max_held_calls,
+        fallback_dirs=default_fallback_dirs(settings.fallback_dir),
+    )
 
 
 def unset_keys(config: GatewayConfig, environ: Mapping[str, str]) -> list[str]:

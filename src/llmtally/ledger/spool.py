@@ -6,6 +6,10 @@ skipped when read (a later append starts on a new line, so it tears nothing
 else). Replaying renames the file to ``<name>.replaying`` first and deletes it
 only once every row is in the database; a crash in between replays it again,
 which stores nothing twice because inserts are idempotent by id.
+
+Files are created readable by their owner only (they hold prompts). One
+``Spool`` may be appended to by one thread while another replays it: a lock
+keeps an append from landing in a file that has just been renamed for replay.
 """
 
 from __future__ import annotations
@@ -13,24 +17,33 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from llmtally.ledger.rows import row_from_json, row_to_json
 
-__all__ = ["Pair", "Spool"]
+__all__ = ["Pair", "Spool", "encode_lines", "fsync_dir"]
 
 Pair = tuple[dict[str, Any], dict[str, Any] | None]  # (calls row, call_bodies row)
 _log = logging.getLogger(__name__)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def encode_lines(pairs: Sequence[Pair]) -> bytes:
+    """Rows as spool lines (JSONL, UTF-8)."""
+    return "".join(
+        json.dumps({"call": row_to_json(row), "bodies": bodies}, separators=(",", ":")) + "\n"
+        for row, bodies in pairs
+    ).encode("utf-8")
 
 
 class Spool:
@@ -40,22 +53,26 @@ class Spool:
         self.path = path
         self.replaying = path.with_name(path.name + ".replaying")
         self.torn_lines = 0
+        self._lock = threading.Lock()
 
     def append(self, pairs: Sequence[Pair]) -> None:
-        """Append rows durably (one write, then fsync)."""
-        text = "".join(
-            json.dumps({"call": row_to_json(row), "bodies": bodies}, separators=(",", ":")) + "\n"
-            for row, bodies in pairs
-        )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "ab+") as handle:
-            if handle.tell() > 0:
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":  # a torn line from a crash: end it
-                    text = "\n" + text
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Append rows durably (one write, then fsync; the folder too when the
+        file is new)."""
+        data = encode_lines(pairs)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            with open(fd, "ab+") as handle:
+                created = handle.tell() == 0
+                if not created:
+                    handle.seek(-1, os.SEEK_END)
+                    if handle.read(1) != b"\n":  # a torn line from a crash: end it
+                        data = b"\n" + data
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if created:
+                fsync_dir(self.path.parent)
 
     def pending(self) -> bool:
         """Whether any rows wait for replay. Safe from any thread: the spool is
@@ -64,7 +81,7 @@ class Spool:
             try:
                 if path.stat().st_size > 0:
                     return True
-            except FileNotFoundError:
+            except OSError:  # missing, or its folder is not one (nothing to replay there)
                 continue
         return False
 
@@ -73,15 +90,16 @@ class Spool:
         (renamed, so appends go to a new file meanwhile); None when there is none."""
         if self.replaying.exists():
             return self.replaying
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return None
-        os.replace(self.path, self.replaying)
-        _fsync_dir(self.path.parent)
+        with self._lock:
+            if not self.path.exists() or self.path.stat().st_size == 0:
+                return None
+            os.replace(self.path, self.replaying)
+        fsync_dir(self.path.parent)
         return self.replaying
 
     def finish_replay(self) -> None:
         self.replaying.unlink(missing_ok=True)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
     def read(self, path: Path, skip: int = 0) -> Iterator[tuple[int, Pair]]:
         """(line number, row) of ``path`` after the first ``skip`` lines; torn lines
