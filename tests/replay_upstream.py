@@ -10,6 +10,9 @@ transcript whose method, path (without the query) and request ``model`` and
 Streams go out as HTTP/1.1 chunked bodies, one chunk per event, with an
 optional ``delay`` before each event; ``cut_after=N`` sends N events and then
 closes the connection without the closing chunk, as a failing upstream does.
+``echo_key_status=401`` (or 500...) answers every request with that status and an
+error that repeats the keys it received (bare, without "Bearer"), as a careless
+upstream might.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 TRANSCRIPTS = Path(__file__).parent / "fixtures" / "transcripts"
+KEY_HEADERS = ("Authorization", "x-api-key", "x-goog-api-key", "api-key")
 
 
 def load_transcripts(folder: Path = TRANSCRIPTS) -> dict[str, dict[str, Any]]:
@@ -64,6 +68,7 @@ class ReplayUpstream:
         self.transcripts = load_transcripts() if transcripts is None else transcripts
         self.delay = 0.0
         self.cut_after: int | None = None
+        self.echo_key_status: int | None = None
         self.served: list[Served] = []
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = False  # server_close() joins the handlers
@@ -130,6 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
+        if self.owner.echo_key_status is not None:
+            self._echo_key(self.owner.echo_key_status)
+            return
         try:
             name = self.owner.pick("POST", self.path, body, self.headers.get("X-Replay-Transcript"))
         except LookupError as exc:
@@ -145,6 +153,19 @@ class _Handler(BaseHTTPRequestHandler):
             text = json.dumps(response["body"])
             served.sent.extend(text.encode())
             self._send(response["status"], response["headers"], text)
+
+    def _echo_key(self, status: int) -> None:
+        # the bare key, as OpenAI's own message has it (masked there, whole here)
+        sent = [self.headers.get(name, "").removeprefix("Bearer ") for name in KEY_HEADERS]
+        message = f"Incorrect API key provided: {', '.join(k for k in sent if k) or 'none'}"
+        if self.path.startswith("/v1/messages"):
+            error: dict[str, Any] = {
+                "type": "error",
+                "error": {"type": "api_error", "message": message},
+            }
+        else:
+            error = {"error": {"message": message, "type": "invalid_request_error"}}
+        self._send(status, {"content-type": "application/json"}, json.dumps(error))
 
     def _send(self, status: int, headers: dict[str, str], text: str) -> None:
         data = text.encode()

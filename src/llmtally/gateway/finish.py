@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from llmtally.gateway.fingerprint import prompt_fingerprint
 from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange, build_call
+from llmtally.gateway.redact import Redactor, secrets_of
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.estimate import settle_usage
 from llmtally.providers.streams import StreamAccumulator
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from llmtally.tokens.chat import MessageCount
     from llmtally.usage import Call
 
-__all__ = ["BUILTIN_REDACTIONS", "Finisher", "role_counts"]
+__all__ = ["Finisher", "role_counts"]
 
 _log = logging.getLogger("llmtally.gateway")
 
@@ -91,21 +91,10 @@ def role_counts(ex: Exchange, prompt: Prompt) -> MessageCount | None:
         return None
 
 
-# Secrets that may sit in a body (a key pasted into a prompt, say): provider keys
-# (OpenAI sk-..., Anthropic sk-ant-..., Google AIza...), gateway keys, bearer tokens.
-BUILTIN_REDACTIONS = (
-    r"sk-(ant-)?[A-Za-z0-9_\-]{16,}",
-    r"llt-[A-Za-z0-9_\-]{16,}",
-    r"AIza[0-9A-Za-z_\-]{30,}",
-    r"(?i:bearer)\s+[A-Za-z0-9._\-]{16,}",
-)
-
-
 class Finisher:
     def __init__(self, config: GatewayConfig, recorder: Recorder, catalog: Catalog) -> None:
         self.config, self.recorder, self.catalog = config, recorder, catalog
-        patterns = (*BUILTIN_REDACTIONS, *config.redact)
-        self._redact = re.compile("|".join(f"(?:{p})" for p in patterns))
+        self._redact = Redactor(config.redact)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmtally-finish")
         self.pending = 0  # calls handed over and not yet recorded
         self._count = threading.Lock()
@@ -147,19 +136,25 @@ class Finisher:
             if self.config.count_prompt_roles and ex.usage is not None:  # a prompt was billed
                 ex.roles = role_counts(ex, prompt)
         if ex.error is not None:  # an upstream's error can echo the key it was sent
-            ex.error = self._redact.sub("[redacted]", ex.error)
+            ex.error = self._redact(ex.error, self._secrets(ex))
         call = build_call(ex, self.catalog)
-        self.recorder.submit(call, self._bodies(call.id, request, response))
+        self.recorder.submit(call, self._bodies(call.id, request, response, self._secrets(ex)))
         return call
 
-    def _bodies(self, call_id: str, request: bytes, response: bytes) -> CallBodies | None:
+    def _secrets(self, ex: Exchange) -> frozenset[str]:
+        """The keys this call carried, and every upstream's own."""
+        return secrets_of(ex.headers, (up.api_key() for up in self.config.upstreams.values()))
+
+    def _bodies(
+        self, call_id: str, request: bytes, response: bytes, secrets: frozenset[str]
+    ) -> CallBodies | None:
         if not self.config.record_bodies:
             return None
         cap = self.config.body_limit_bytes
         return CallBodies(
             call_id=call_id,
-            request_body=self._redact.sub("[redacted]", request[:cap].decode("utf-8", "replace")),
-            response_body=self._redact.sub("[redacted]", response[:cap].decode("utf-8", "replace")),
+            request_body=self._redact(request[:cap].decode("utf-8", "replace"), secrets),
+            response_body=self._redact(response[:cap].decode("utf-8", "replace"), secrets),
             request_truncated=len(request) > cap,
             response_truncated=len(response) > cap,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import functools
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -41,13 +42,32 @@ DEFAULT_LIMIT = 100
 _ID_CHUNK = 500  # ids per "already stored?" query (SQLite's variable limit is 32766)
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 5
+LOGGING_NAME = "llmtally"  # the engines log as sqlalchemy.engine.Engine.llmtally
+
+
+class _NoRowDumps(logging.Filter):
+    """SQLAlchemy logs each row it fetches at DEBUG; ledger rows hold prompts,
+    bodies and error texts, so those records are dropped (statements stay, at INFO,
+    their parameters hidden by ``hide_parameters``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def _create_engine(url: str, **options: Any) -> Engine:
+    """``create_engine`` that never puts a value in a log line or an error text."""
+    engine = create_engine(url, hide_parameters=True, logging_name=LOGGING_NAME, **options)
+    logger = logging.getLogger(f"sqlalchemy.engine.Engine.{LOGGING_NAME}")
+    if not any(isinstance(f, _NoRowDumps) for f in logger.filters):
+        logger.addFilter(_NoRowDumps())
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    engine = _create_engine(url)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -73,7 +93,7 @@ def _engine(url: str) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(url)
     if backend == "postgresql":
-        return create_engine(
+        return _create_engine(
             url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}
         )
     raise ValueError(f"unsupported ledger database {backend!r}: use sqlite or postgresql")

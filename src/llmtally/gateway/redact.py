@@ -1,0 +1,54 @@
+"""Secrets out of what the gateway stores: the one place texts are redacted.
+
+Two nets: patterns for keys wherever they come from (a key pasted into a
+prompt, an upstream error that echoes one), and the exact keys the call
+carried (its key headers and the upstreams' own keys), which catch keys of any
+shape (Azure, Mistral, Groq...) that no pattern knows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from llmtally.gateway.keys import KEY_HEADERS
+
+__all__ = ["BUILTIN_REDACTIONS", "MIN_SECRET_LENGTH", "REDACTED", "Redactor", "secrets_of"]
+
+REDACTED = "[redacted]"
+# Provider keys (OpenAI sk-..., Anthropic sk-ant-..., Google AIza...), gateway
+# keys, bearer tokens.
+BUILTIN_REDACTIONS = (
+    r"sk-(ant-)?[A-Za-z0-9_\-]{16,}",
+    r"llt-[A-Za-z0-9_\-]{16,}",
+    r"AIza[0-9A-Za-z_\-]{30,}",
+    r"(?i:bearer)\s+[A-Za-z0-9._\-]{16,}",
+)
+# Shorter values are not taken for secrets (a placeholder key such as "none").
+MIN_SECRET_LENGTH = 8
+
+
+def secrets_of(headers: Mapping[str, str], upstream_keys: Iterable[str | None]) -> frozenset[str]:
+    """The exact secrets of one call: the values of its key headers (a bearer
+    token without its scheme) and the upstreams' own keys."""
+    found: set[str] = set()
+    for name in KEY_HEADERS:
+        value = headers.get(name, "")
+        scheme, _, token = value.partition(" ")
+        found.add(token.strip() if scheme.lower() == "bearer" else value.strip())
+    found.update(key.strip() for key in upstream_keys if key)
+    return frozenset(s for s in found if len(s) >= MIN_SECRET_LENGTH)
+
+
+class Redactor:
+    """``Redactor(patterns)(text, secrets)``: ``text`` with every exact secret and
+    every match of the built-in and the configured patterns replaced by ``[redacted]``."""
+
+    def __init__(self, patterns: Iterable[str] = ()) -> None:
+        every = (*BUILTIN_REDACTIONS, *patterns)
+        self._pattern = re.compile("|".join(f"(?:{p})" for p in every))
+
+    def __call__(self, text: str, secrets: Iterable[str] = ()) -> str:
+        for secret in sorted(secrets, key=len, reverse=True):  # a key inside a longer one
+            text = text.replace(secret, REDACTED)
+        return self._pattern.sub(REDACTED, text)
