@@ -187,7 +187,7 @@ def test_the_migration_builds_rollups_for_calls_already_stored(tmp_path: Any) ->
     with engine.connect() as conn, conn.begin():
         rows = [call_to_row(c) for c in made]
         conn.execute(old.insert(), [{k: r[k] for k in old.c.keys()} for r in rows])
-    assert migrate(engine) == ["m0005_rollups", "m0006_lab", "m0007_context_role"]
+    assert migrate(engine) == [name for name, _ in MIGRATIONS if name >= "m0005"]
     ledger = Store(engine)
     total = spend_total(ledger, START)
     assert total.calls == 50

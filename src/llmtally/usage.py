@@ -254,12 +254,18 @@ class Call:
     prompt_fingerprint: str | None = None
     # Input tokens that tools returned (retrieved context), when counted by role.
     input_context_tokens: int | None = None
+    # What was unusual about the call, as short names: ``client_disconnected`` (the
+    # client left mid-stream), ``budget_unchecked`` (let through unchecked).
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:
             raise ValueError("Call.started_at must be timezone-aware (UTC)")
         if self.cost is not None and self.cost_error is not None:
             raise ValueError("Call has both a cost and a cost_error")
+        for flag in self.flags:
+            if not flag or "," in flag or flag != flag.strip():
+                raise ValueError(f"Call flag {flag!r}: a flag is a name without commas")
 
     @property
     def model(self) -> str:

@@ -60,6 +60,7 @@ def call_json(call: Call, bodies: CallBodies | None = None) -> dict[str, Any]:
         "endpoint": call.endpoint,
         "status": call.status,
         "error": call.error,
+        "flags": list(call.flags),
         "latency_ms": call.latency_ms,
         "ttft_ms": call.ttft_ms,
         "output_tokens_per_s": call.output_tokens_per_s,
@@ -197,6 +198,8 @@ def _shown(key: str, value: Any) -> str:
         return f"{value:,.1f}"
     if key == "cost_usd" or key.startswith("cost.breakdown."):
         return usd_exact(Decimal(value))
+    if key == "flags":
+        return ", ".join(value)
     if isinstance(value, int) and not isinstance(value, bool) and key != "status":
         return f"{value:,}"
     return str(value)

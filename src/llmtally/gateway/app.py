@@ -9,6 +9,7 @@ measured as the cheapest per request (benchmarks/RESULTS.md).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import json
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from llmtally.catalog import Catalog
+from llmtally.gateway.client_watch import CLIENT_CLOSED_STATUS, CLIENT_DISCONNECTED, ClientWatch
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.finish import Finisher
 from llmtally.gateway.forms import is_multipart, parse_form
@@ -81,6 +83,14 @@ class _StreamCut(Exception):
 
     def __init__(self, sent: bytes) -> None:
         super().__init__("upstream stream cut")
+        self.sent = sent
+
+
+class _ClientGone(Exception):
+    """The client disconnected mid-stream."""
+
+    def __init__(self, sent: bytes) -> None:
+        super().__init__("client disconnected")
         self.sent = sent
 
 
@@ -399,7 +409,7 @@ class Gateway:
         if outgoing != request and not is_multipart(headers.get("content-type", "")):
             raw = json.dumps(outgoing).encode()
         target = path + (f"?{query.decode('latin-1')}" if query else "")
-        await self._relay(ex, upstream, raw, target, send, streaming)
+        await self._relay(ex, upstream, raw, target, send, streaming, receive)
 
     @staticmethod
     def _outgoing(
@@ -427,6 +437,7 @@ class Gateway:
         path: str,
         send: Send,
         streaming: _Streaming | None,
+        receive: Receive | None = None,
     ) -> None:
         session = await self.session()
         url = upstream.base_url.rstrip("/") + path
@@ -450,7 +461,7 @@ class Gateway:
                 ]
                 if streaming is not None and response.status < 400:
                     response_body = await self._pass_stream(
-                        ex, response, send, out_headers, streaming
+                        ex, response, send, out_headers, streaming, receive
                     )
                 elif response.status >= 500:
                     response_body = await self._pass_failure(ex, response, send, out_headers)
@@ -461,6 +472,12 @@ class Gateway:
             ex.finished_at = time.perf_counter()
             self._record(ex, raw, cut.sent, streaming)
             raise  # the connection is dropped, so the client sees the failure too
+        except _ClientGone as gone:
+            ex.status = CLIENT_CLOSED_STATUS
+            ex.flags.append(CLIENT_DISCONNECTED)
+            ex.finished_at = time.perf_counter()
+            self._record(ex, raw, gone.sent, streaming)  # billed so far (estimated if unsaid)
+            return
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = 504 if isinstance(exc, TimeoutError) else 502
             ex.status = status
@@ -498,19 +515,33 @@ class Gateway:
         send: Send,
         headers: list[tuple[bytes, bytes]],
         streaming: _Streaming,
+        receive: Receive | None = None,
     ) -> bytes:
-        """Relay a stream chunk by chunk, reading its usage on the way."""
+        """Relay a stream chunk by chunk, reading its usage on the way; a client
+        that leaves ends it (``client_disconnect``: cancel, or read on unseen)."""
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         parts: list[bytes] = []
+        cancel = self.config.client_disconnect == "cancel"
+        watch = ClientWatch(receive, cancel) if receive is not None else None
         try:
             async for chunk in response.content.iter_any():
                 parts.append(chunk)
                 out = streaming.feed(chunk)
-                if out:
+                if out and not (watch and watch.gone):
                     await send({"type": "http.response.body", "body": out, "more_body": True})
         except (aiohttp.ClientError, TimeoutError) as exc:
             ex.error = f"upstream stream cut: {type(exc).__name__}: {exc}"
             raise _StreamCut(b"".join(parts)) from exc
+        except asyncio.CancelledError:
+            if watch is None or not watch.absorb():
+                raise
+        finally:
+            if watch is not None:
+                watch.stop()
+        if watch is not None and watch.gone:
+            how = "cancelled" if cancel else "read to its end"
+            ex.error = f"the client disconnected mid-stream; the upstream request was {how}"
+            raise _ClientGone(b"".join(parts))
         tail = streaming.flush()
         await send({"type": "http.response.body", "body": tail})
         return b"".join(parts)

@@ -140,6 +140,9 @@ class GatewayConfig(_Strict):
     http: HttpLimits = HttpLimits()  # header size, count and read time
     alerts: AlertsConfig = AlertsConfig()  # spend alerts and their webhooks (llmtally.alerts)
     ledger: LedgerSettings = LedgerSettings()
+    # A client that goes away mid-stream: cancel the upstream request (stops the
+    # spend), or read it to its end unseen (exact usage).
+    client_disconnect: Literal["cancel", "finish"] = "cancel"
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> GatewayConfig:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import Price, Rates
+from llmtally.gateway.client_watch import CLIENT_DISCONNECTED
 from llmtally.meter import Cost, Savings, cost, savings, time_cost
 from llmtally.providers.wires import Wire
 from llmtally.tokens.chat import MessageCount
@@ -52,6 +53,7 @@ class Exchange:
     usd_per_hour: Decimal | None = None
     roles: MessageCount | None = None  # prompt tokens by role, when counted
     fingerprint: str | None = None  # of the system prompt
+    flags: list[str] = field(default_factory=list)  # Call.flags
 
 
 def attribution(headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,7 +102,9 @@ class _Priced(NamedTuple):
 
 
 def _priced(ex: Exchange, usage: Usage, catalog: Catalog) -> _Priced:
-    if ex.usd_per_hour is not None and ex.status < 400:
+    # a client that left mid-stream still held the machine until then
+    held = ex.status < 400 or CLIENT_DISCONNECTED in ex.flags
+    if ex.usd_per_hour is not None and held:
         return _Priced(_priced_by_time(ex, ex.usd_per_hour))
     if ex.usage is None:
         if ex.usage_error is not None:
@@ -151,5 +155,6 @@ def build_call(ex: Exchange, catalog: Catalog) -> Call:
         input_history_tokens=roles.history if roles else None,
         input_latest_user_tokens=roles.latest_user if roles else None,
         input_context_tokens=roles.context if roles else None,
+        flags=tuple(dict.fromkeys(ex.flags)),
         **attribution(ex.headers, ex.request_json),
     )

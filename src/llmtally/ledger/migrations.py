@@ -32,6 +32,7 @@ from llmtally.ledger.schema import (
     calls_v1_columns,
     calls_v4_columns,
     calls_v7_columns,
+    calls_v9_columns,
     gateway_keys_v1_columns,
     lab_cells_v1_columns,
     lab_runs_v1_columns,
@@ -113,6 +114,12 @@ def m0007_context_role(conn: Connection) -> None:
     day = rollups["rollup_model_day"]
     if conn.execute(select(day.c.bucket).limit(1)).first() is None:
         rebuild_rollups(conn)
+
+
+@migration
+def m0009_call_flags(conn: Connection) -> None:
+    """What was unusual about a call (a client that left mid-stream, say)."""
+    _add_columns(conn, "calls", calls_v9_columns())
 
 
 @migration

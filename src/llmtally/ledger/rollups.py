@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, func, inspect, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
@@ -308,9 +308,12 @@ def rebuild_rollups(conn: Connection) -> int:
     number of calls summed. Used by the migration that creates them."""
     for table in ROLLUPS.values():
         conn.execute(table.delete())
+    # the columns this database has: a migration runs before later ones add theirs
+    present = {column["name"] for column in inspect(conn).get_columns("calls")}
+    columns = [column for column in calls.columns if column.name in present]
     done, after = 0, ""
     while True:
-        query = select(calls).where(calls.c.id > after).order_by(calls.c.id)
+        query = select(*columns).where(calls.c.id > after).order_by(calls.c.id)
         page = [dict(row) for row in conn.execute(query.limit(_REBUILD_PAGE)).mappings()]
         if not page:
             return done

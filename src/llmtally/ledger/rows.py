@@ -61,7 +61,7 @@ _PLAIN = (
     "input_context_tokens",
 )
 # Columns added after the first release: a spooled row written before them lacks them.
-_LATER = ("saved_cache", "saved_tier", "prompt_fingerprint", "input_context_tokens")
+_LATER = ("saved_cache", "saved_tier", "prompt_fingerprint", "input_context_tokens", "flags")
 _FIXED_COLUMNS = frozenset(c.name for c in calls.columns if isinstance(c.type, Fixed))
 
 
@@ -108,6 +108,7 @@ def call_to_row(call: Call) -> dict[str, Any]:
     row["usage_source"] = usage.source
     row["user_id"] = call.user
     row["tags"] = json.dumps(list(call.tags)) if call.tags else None
+    row["flags"] = ",".join(call.flags) if call.flags else None
     row.update(_cost_columns(call.cost))
     for key in _FIXED_COLUMNS:  # refuse here, not in a batch insert later
         if row[key] is not None:
@@ -159,6 +160,7 @@ def row_to_call(row: Mapping[Any, Any]) -> Call:
         cost=cost,
         user=row["user_id"],
         tags=tuple(json.loads(row["tags"] or "[]")),
+        flags=tuple(row["flags"].split(",")) if row["flags"] else (),
     )
 
 

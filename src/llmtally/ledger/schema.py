@@ -53,6 +53,7 @@ __all__ = [
     "calls_v1_columns",
     "calls_v4_columns",
     "calls_v7_columns",
+    "calls_v9_columns",
     "check_fixed",
     "gateway_keys",
     "gateway_keys_v1_columns",
@@ -378,8 +379,24 @@ def alert_attempts_v10_columns() -> list[SchemaItem]:
     ]
 
 
+def calls_v9_columns() -> list[SchemaItem]:
+    """What migration 0009 added to ``calls``. Never edit.
+
+    ``flags``: what was unusual about the call, as comma-separated names
+    (``client_disconnected``, ``budget_unchecked``); NULL when nothing was.
+    """
+    return [Column("flags", Text)]
+
+
 metadata = MetaData()
-calls = Table("calls", metadata, *calls_v1_columns(), *calls_v4_columns(), *calls_v7_columns())
+calls = Table(
+    "calls",
+    metadata,
+    *calls_v1_columns(),
+    *calls_v4_columns(),
+    *calls_v7_columns(),
+    *calls_v9_columns(),
+)
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table("gateway_keys", metadata, *gateway_keys_v1_columns())
 lab_runs = Table("lab_runs", metadata, *lab_runs_v1_columns())
