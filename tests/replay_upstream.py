@@ -8,7 +8,8 @@ transcript whose method, path (without the query) and request ``model`` and
 ``stream`` match it; the ``X-Replay-Transcript`` header names one outright.
 
 Streams go out as HTTP/1.1 chunked bodies, one chunk per event, with an
-optional ``delay`` before each event; ``cut_after=N`` sends N events and then
+optional ``delay`` before each event and ``tail_delay`` before the closing
+chunk (an upstream slow to end its body); ``cut_after=N`` sends N events and then
 closes the connection without the closing chunk, as a failing upstream does.
 ``echo_key_status=401`` (or 500...) answers every request with that status and an
 error that repeats the keys it received (bare, without "Bearer"), as a careless
@@ -68,6 +69,7 @@ class ReplayUpstream:
         self.transcripts = load_transcripts() if transcripts is None else transcripts
         self.delay = 0.0
         self.cut_after: int | None = None
+        self.tail_delay = 0.0  # after the last event, before the body's end
         self.echo_key_status: int | None = None
         self.served: list[Served] = []
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
@@ -199,4 +201,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
         if self.owner.cut_after is None or self.owner.cut_after >= len(events):
+            time.sleep(self.owner.tail_delay)
             self.wfile.write(b"0\r\n\r\n")

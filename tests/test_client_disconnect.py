@@ -152,3 +152,33 @@ def test_finish_mode_reads_the_upstream_to_its_end_for_the_reported_usage(
     assert (call.usage.input_tokens, call.usage.output_tokens) == (10, 6)  # the transcript's
     assert call.cost is not None
     assert call.cost.total == Decimal("0.0000051")  # 10 x 0.15/1M + 6 x 0.60/1M
+
+
+def test_a_client_leaving_after_the_last_event_is_a_complete_call(
+    ledger: tuple[str, Store, LedgerWriter],
+) -> None:
+    """The SDK stops at ``[DONE]`` and closes while the upstream has yet to end
+    its body: the client saw everything, so the call is a plain 200 (CI once
+    recorded such a call as 499)."""
+    _, store, writer = ledger
+    with (
+        ReplayUpstream() as upstream,
+        live_gateway(_config(upstream, "cancel"), None, writer) as (base, _),
+    ):
+        upstream.tail_delay = 1.0
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="sk-test", max_retries=0)
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=HELLO,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        stream.close()
+        client.close()
+        call = _only_call(store, writer)
+    assert text.startswith("Hello")
+    assert call.status == 200 and call.flags == () and call.error is None
+    assert call.usage.source == "reported"
+    assert (call.usage.input_tokens, call.usage.output_tokens) == (10, 6)
+    assert call.cost is not None and call.cost.total == Decimal("0.0000051")

@@ -282,6 +282,7 @@ def test_overview_and_nav(tab: Watched) -> None:
         "Explorer",
         "Models",
         "Lab",
+        "Alerts",
     ]
     page.click("header nav >> text=Explorer")
     page.wait_for_load_state("networkidle")

@@ -523,12 +523,14 @@ class Gateway:
         parts: list[bytes] = []
         cancel = self.config.client_disconnect == "cancel"
         watch = ClientWatch(receive, cancel) if receive is not None else None
+        delivered = False  # the client was sent the stream's terminal event
         try:
             async for chunk in response.content.iter_any():
                 parts.append(chunk)
                 out = streaming.feed(chunk)
                 if out and not (watch and watch.gone):
                     await send({"type": "http.response.body", "body": out, "more_body": True})
+                    delivered = streaming.accumulator.finished
         except (aiohttp.ClientError, TimeoutError) as exc:
             ex.error = f"upstream stream cut: {type(exc).__name__}: {exc}"
             raise _StreamCut(b"".join(parts)) from exc
@@ -538,12 +540,14 @@ class Gateway:
         finally:
             if watch is not None:
                 watch.stop()
-        if watch is not None and watch.gone:
+        # a client that leaves after it was sent the terminal event saw all of it
+        if watch is not None and watch.gone and not delivered:
             how = "cancelled" if cancel else "read to its end"
             ex.error = f"the client disconnected mid-stream; the upstream request was {how}"
             raise _ClientGone(b"".join(parts))
         tail = streaming.flush()
-        await send({"type": "http.response.body", "body": tail})
+        if not (watch and watch.gone):
+            await send({"type": "http.response.body", "body": tail})
         return b"".join(parts)
 
     async def _pass_body(
