@@ -23,8 +23,10 @@ from typer.testing import CliRunner
 
 import gateway_support
 from gateway_support import ListRecorder, live_gateway
+from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.gateway.app import Gateway
+from llmtally.gateway.budget_gate import BudgetGate
 from llmtally.gateway.keys import Admitted, Denied, KeyGate, split_key
 from llmtally.gateway.serve import check_host
 from llmtally.ledger import Store, open_store
@@ -86,8 +88,6 @@ def test_spent_sums_cost_exactly_per_key_and_since(store: Store) -> None:  # noq
     assert keys.spent(key_id, DAY1) == total
     assert keys.spent(key_id, DAY1 + dt.timedelta(days=1)) == calls[2].cost.total  # type: ignore[union-attr]
     assert keys.spent(key_id, DAY1 + dt.timedelta(days=9)) == Decimal(0)
-    spent, stored = keys.budget_state({key_id: DAY1}, [calls[0].id, "not-stored"])
-    assert spent == {key_id: total} and stored == {calls[0].id}
 
 
 def test_periods_are_utc_calendar_day_iso_week_and_month() -> None:
@@ -106,14 +106,6 @@ def test_periods_are_utc_calendar_day_iso_week_and_month() -> None:
 # -- the gate, with an injected clock ------------------------------------------------
 
 
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 def _bearer(secret: str) -> dict[str, str]:
     return {"authorization": f"Bearer {secret}", "content-type": "application/json"}
 
@@ -125,49 +117,6 @@ def test_split_key_takes_the_gateway_key_out_of_every_header() -> None:
         None,
         {"authorization": "Bearer sk-provider"},
     )
-
-
-def test_a_new_period_resets_the_spend(store: Store) -> None:  # noqa: F811
-    keys, clock = KeyStore(store), Clock(DAY1)
-    made = keys.create("alice", Decimal("0.5"), "day", now=DAY1)
-    spend = full_call(key_id=made.key.id, started_at=DAY1)  # costs about $0.50
-    assert spend.cost is not None and spend.cost.total < Decimal("0.5")
-    store.insert_many([spend, full_call(key_id=made.key.id, started_at=DAY1)])
-    gate = KeyGate(keys, clock=clock)
-    gate.refresh()
-    denied = gate.admit(_bearer(made.secret))
-    assert isinstance(denied, Denied) and denied.status == 429
-    assert "'alice'" in denied.message and "daily budget of $0.5" in denied.message
-    assert "renews at 2026-11-03 00:00 UTC" in denied.message
-    renews = dt.datetime(2026, 11, 3, tzinfo=dt.UTC)
-    assert denied.retry_after == int((renews - DAY1).total_seconds())
-    assert denied.headers() == [(b"retry-after", str(denied.retry_after).encode())]
-    clock.now = DAY1 + dt.timedelta(days=1)  # before any refresh: a new day
-    assert gate.admit(_bearer(made.secret)) == Admitted(
-        made.key.id, {"content-type": "application/json"}
-    )
-    gate.refresh()
-    assert isinstance(gate.admit(_bearer(made.secret)), Admitted)
-
-
-def test_recorded_calls_count_once_before_and_after_the_ledger_has_them(
-    store: Store,  # noqa: F811
-) -> None:
-    keys, clock = KeyStore(store), Clock(DAY1)
-    key_id = keys.create("alice", Decimal("100"), "day").key.id
-    gate = KeyGate(keys, clock=clock)
-    gate.refresh()
-    call = full_call(key_id=key_id, started_at=DAY1)
-    assert call.cost is not None
-    gate.charge(call)
-    gate.charge(full_call(key_id=key_id, started_at=DAY1 - dt.timedelta(days=1)))  # last period
-    start = period_bounds("day", DAY1)[0]
-    assert gate.spent(key_id, start) == call.cost.total
-    gate.refresh()  # the ledger does not hold it yet: still counted here
-    assert gate.spent(key_id, start) == call.cost.total
-    store.insert_many([call])
-    gate.refresh()  # now the ledger counts it, and this process forgets it
-    assert gate.spent(key_id, start) == call.cost.total
 
 
 def test_the_gate_refreshes_on_its_own(store: Store) -> None:  # noqa: F811
@@ -248,10 +197,14 @@ def upstream() -> Iterator[str]:
 
 @contextlib.contextmanager
 def gated_gateway(
-    upstream: str, gate: KeyGate, monkeypatch: pytest.MonkeyPatch
+    upstream: str,
+    gate: KeyGate,
+    monkeypatch: pytest.MonkeyPatch,
+    budgets: BudgetGate | None = None,
 ) -> Iterator[tuple[str, ListRecorder]]:
     monkeypatch.setenv("LLMTALLY_TEST_UPSTREAM_KEY", "sk-upstream-secret")
-    monkeypatch.setattr(gateway_support, "Gateway", functools.partial(Gateway, gate=gate))
+    made = functools.partial(Gateway, gate=gate, budgets=budgets)
+    monkeypatch.setattr(gateway_support, "Gateway", made)
     kind = {"base_url": upstream, "api_key_env": "LLMTALLY_TEST_UPSTREAM_KEY"}
     config = {
         "upstreams": {
@@ -273,17 +226,17 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
         yield opened
 
 
-def _ask_openai(url: str, key: str) -> Any:
+def _ask_openai(url: str, key: str, **more: Any) -> Any:
     with openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0) as client:
         return client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "Hi"}]
+            model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], **more
         )
 
 
 def _ask_anthropic(url: str, key: str) -> Any:
     with anthropic.Anthropic(base_url=url, api_key=key, max_retries=0) as client:
         return client.messages.create(
-            model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "Hi"}]
+            model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": "Hi"}]
         )
 
 
@@ -324,27 +277,45 @@ def test_keys_are_required_and_never_reach_the_upstream(
 def test_a_spent_budget_is_a_rate_limit_error_naming_the_budget(
     upstream: str, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # gpt-4o: $2.50 / $10 per 1M. The reply reports 1,200 + 30 tokens: $0.0033.
+    # "Hi" with max_tokens 30 may cost at most 8 prompt tokens (o200k: 3 + "user"
+    # + "Hi" + 3) and 30 output: $0.00002 + $0.0003 = $0.00032.
     keys = KeyStore(sqlite_store)
-    tiny = keys.create("tiny", Decimal("0.000001"), "day")
+    tiny = keys.create("tiny", Decimal("0.0035"), "day")
     gate = KeyGate(keys)
     gate.refresh()
-    with gated_gateway(upstream, gate, monkeypatch) as (url, recorder):
-        _ask_openai(url, tiny.secret)  # nothing spent yet: allowed
-        call = recorder.next_call(0)
-        assert call.key_id == tiny.key.id and call.cost is not None
-        with pytest.raises(openai.RateLimitError) as caught:
-            _ask_openai(url, tiny.secret)
-        assert "'tiny'" in str(caught.value) and "daily budget of $0.000001" in str(caught.value)
-        assert caught.value.code == "insufficient_quota"
-        wait = int(caught.value.response.headers["retry-after"])  # seconds to UTC midnight
-        assert 0 < wait <= 24 * 3600
-        with pytest.raises(anthropic.RateLimitError, match=r"daily budget of \$0\.000001"):
-            _ask_anthropic(url, tiny.secret)
-        assert len(_Upstream.seen) == 1 and len(recorder.calls) == 1
-        sqlite_store.insert_many(recorder.calls)  # the writer's part: the ledger has it now
-        gate.refresh()
-        with pytest.raises(openai.RateLimitError):
-            _ask_openai(url, tiny.secret)
+    budgets = BudgetGate(sqlite_store, Catalog.load()).start()
+    try:
+        with gated_gateway(upstream, gate, monkeypatch, budgets) as (url, recorder):
+            _ask_openai(url, tiny.secret, max_tokens=30)  # $0.00032 of $0.0035: allowed
+            call = recorder.next_call(0)
+            assert call.key_id == tiny.key.id and call.cost is not None
+            assert call.cost.total == Decimal("0.0033")
+            _settled(budgets, "key:" + tiny.key.id, Decimal("0.0033"))
+            with pytest.raises(openai.RateLimitError) as caught:
+                _ask_openai(url, tiny.secret, max_tokens=30)  # 0.0033 + 0.00032 > 0.0035
+            message = str(caught.value)
+            assert "the daily budget of key 'tiny' is $0.0035: $0.0033 spent" in message
+            assert "this call may use $0.00032" in message
+            assert caught.value.code == "insufficient_quota"
+            wait = int(caught.value.response.headers["retry-after"])  # seconds to UTC midnight
+            assert 0 < wait <= 24 * 3600
+            # claude-sonnet-4-6 at $15 per 1M output: 100 tokens alone are $0.0015
+            with pytest.raises(anthropic.RateLimitError, match=r"daily budget of key 'tiny'"):
+                _ask_anthropic(url, tiny.secret)
+            assert len(_Upstream.seen) == 1 and len(recorder.calls) == 1
+    finally:
+        budgets.close()
+
+
+def _settled(budgets: BudgetGate, budget_id: str, spent: Decimal) -> None:
+    """Wait for the settlement thread to move the call into ``spent``."""
+    [found] = [b for b in budgets.budgets if b.id == budget_id]
+    for _ in range(500):
+        if budgets.counters.state([found])[budget_id] == (spent, Decimal(0)):
+            return
+        time.sleep(0.01)
+    raise AssertionError(budgets.counters.state([found]))
 
 
 # -- the command line ----------------------------------------------------------------

@@ -6,6 +6,7 @@ import typer
 
 from llmtally.cli import (
     alerts_cmd,
+    budgets_cmd,
     calls_cmd,
     cost_cmd,
     count_cmd,
@@ -34,6 +35,7 @@ app.command("count")(count_cmd.count)
 app.add_typer(calls_cmd.app, name="calls")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(budgets_cmd.app, name="budgets")
 app.command("serve")(serve_cmd.serve)
 app.command("report")(report_cmd.report)
 app.command("export")(export_cmd.export)

@@ -50,6 +50,7 @@ def key_json(key: GatewayKey, spent: Decimal | None = None) -> dict[str, Any]:
         "prefix": key.prefix,
         "budget_usd": _money(key.budget_usd),
         "period": key.period,
+        "team": key.team,
         "created_at": key.created_at.isoformat(),
         "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
     }
@@ -65,6 +66,9 @@ def create(
         None, "--budget-usd", help="Spend limit in USD per period (default: none)."
     ),
     period: str = typer.Option("month", "--period", help="Budget period: day, week or month."),
+    team: str | None = typer.Option(
+        None, "--team", help="The team it belongs to (team budgets: llmtally budgets add)."
+    ),
     as_json: bool = JsonOption,
     database: str | None = DatabaseOption,
 ) -> None:
@@ -79,7 +83,7 @@ def create(
         fail(f"--budget-usd {budget_usd!r} is not an amount")
     keys = _keys(database)
     try:
-        new = keys.create(name, budget, period)
+        new = keys.create(name, budget, period, team=team)
     except (KeyStoreError, ValueError) as exc:
         fail(str(exc), code=1)
     finally:
@@ -156,6 +160,29 @@ def list_keys(as_json: bool = JsonOption, database: str | None = DatabaseOption)
     console = Console(highlight=False)
     table = _keys_table(rows, wide=True)
     console.print(table if fits(console, table) else _keys_table(rows, wide=False))
+
+
+@app.command("team")
+def set_team(
+    key: str = typer.Argument(..., metavar="ID|NAME", help="The key's id or name."),
+    team: str | None = typer.Argument(None, help="The team; leave out to take the key out."),
+    as_json: bool = JsonOption,
+    database: str | None = DatabaseOption,
+) -> None:
+    """Put a key in a team (a group of keys that shares team budgets)."""
+    from llmtally.ledger.keys import KeyStoreError
+
+    keys = _keys(database)
+    with keys.store:
+        try:
+            changed = keys.set_team(key, team)
+        except KeyStoreError as exc:
+            fail(str(exc), code=1)
+    if as_json:
+        print_json(key_json(changed))
+        return
+    where = f"in team {team!r}" if team else "in no team"
+    typer.echo(f"Gateway key {changed.name!r} ({changed.id}) is {where}.")
 
 
 @app.command("revoke")

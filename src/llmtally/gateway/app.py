@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from llmtally.catalog import Catalog
+from llmtally.gateway.budget_gate import BudgetGate
 from llmtally.gateway.client_watch import CLIENT_CLOSED_STATUS, CLIENT_DISCONNECTED, ClientWatch
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.finish import Finisher
@@ -221,6 +222,7 @@ class Gateway:
         web: ASGIApp | None = None,
         metrics_token: str | None = None,
         guard: BrowserGuard | None = None,
+        budgets: BudgetGate | None = None,
     ) -> None:
         self.web = web  # the dashboard: every path that is not an API path
         # /metrics asks for the dashboard's admin token (Authorization: Bearer) when one is set
@@ -228,9 +230,9 @@ class Gateway:
         self.metrics = GatewayMetrics(ledger=recorder)  # the writer's stats(), if it has them
         # the writer's backpressure and durable acks, if it has them
         self._ledger = recorder if isinstance(recorder, LedgerControl) else None
-        recorder = gate.recorder(recorder) if gate is not None else recorder
         recorder = MeteredRecorder(recorder, self.metrics)
         self.config, self.recorder, self.catalog, self.gate = config, recorder, catalog, gate
+        self.budgets = budgets  # budgets and rate limits: reserve, then settle
         self._session: aiohttp.ClientSession | None = None
         self._finisher = Finisher(config, recorder, catalog)
         self.guard = guard or BrowserGuard.for_listener(
@@ -404,6 +406,12 @@ class Gateway:
             stream=gemini.stream if gemini else bool(request.get("stream")),
             usd_per_hour=upstream.usd_per_hour,
         )
+        if self.budgets is not None:
+            held = await self.budgets.reserve_for(ex, upstream, len(raw))
+            if isinstance(held, Denied):
+                await self._deny(send, wire.family, held)
+                return
+            ex.hold = held
         query = scope.get("query_string", b"")
         outgoing, streaming = self._outgoing(ex, request, route.upstream_model(model), query)
         if outgoing != request and not is_multipart(headers.get("content-type", "")):

@@ -34,6 +34,7 @@ from llmtally.alerts.config import AlertsConfig
 from llmtally.catalog.loader import CatalogFileError, load_yaml, validate
 
 __all__ = [
+    "BudgetSettings",
     "GatewayConfig",
     "LedgerSettings",
     "Route",
@@ -95,6 +96,16 @@ class Route(_Strict):
         return model
 
 
+class BudgetSettings(_Strict):
+    """How budgets behave (the budgets themselves are in the ledger: ``llmtally budgets``)."""
+
+    # When the counters' database cannot be reached: refuse budgeted calls (503),
+    # or let them through marked ``budget_unchecked``.
+    on_store_down: Literal["refuse", "allow"] = "refuse"
+    # A process that stops renewing its lease this long has its reservations released.
+    lease_s: float = Field(default=30.0, ge=2)
+
+
 class LedgerSettings(_Strict):
     """How ``llmtally serve`` records calls when things fail (docs/decisions.md,
     "Durability at the edges")."""
@@ -143,6 +154,7 @@ class GatewayConfig(_Strict):
     # A client that goes away mid-stream: cancel the upstream request (stops the
     # spend), or read it to its end unseen (exact usage).
     client_disconnect: Literal["cancel", "finish"] = "cancel"
+    budgets: BudgetSettings = BudgetSettings()
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> GatewayConfig:

@@ -138,6 +138,8 @@ class Finisher:
         if ex.error is not None:  # an upstream's error can echo the key it was sent
             ex.error = self._redact(ex.error, self._secrets(ex))
         call = build_call(ex, self.catalog)
+        if ex.hold is not None:
+            ex.hold.settle(call)
         self.recorder.submit(call, self._bodies(call.id, request, response, self._secrets(ex)))
         return call
 

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import Price, Rates
@@ -19,6 +19,9 @@ from llmtally.meter import Cost, Savings, cost, savings, time_cost
 from llmtally.providers.wires import Wire
 from llmtally.tokens.chat import MessageCount
 from llmtally.usage import Call, Usage, new_ulid
+
+if TYPE_CHECKING:
+    from llmtally.gateway.budget_gate import Hold
 
 __all__ = ["STREAM_CUT_STATUS", "Exchange", "attribution", "build_call"]
 
@@ -54,6 +57,7 @@ class Exchange:
     roles: MessageCount | None = None  # prompt tokens by role, when counted
     fingerprint: str | None = None  # of the system prompt
     flags: list[str] = field(default_factory=list)  # Call.flags
+    hold: Hold | None = None  # the call's budget reservation, settled once recorded
 
 
 def attribution(headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:

@@ -147,6 +147,7 @@ def run(options: ServeOptions) -> None:
     """Serve until stopped; the ledger is drained before this returns."""
     from llmtally.alerts import AlertService
     from llmtally.gateway.app import Gateway
+    from llmtally.gateway.budget_gate import BudgetGate
     from llmtally.gateway.guard import BrowserGuard
     from llmtally.gateway.keys import KeyGate
     from llmtally.ledger import open_store
@@ -169,6 +170,12 @@ def run(options: ServeOptions) -> None:
         raise ValueError(_no_key_message(options.host))
     # on a public address a key stays required even if every key is revoked later
     gate = KeyGate(keys, require_key=public)
+    budgets = BudgetGate(
+        store,
+        catalog,
+        lease_s=config.budgets.lease_s,
+        on_store_down=config.budgets.on_store_down,
+    )
     writer = _writer(config, store)
     spawned = _spawn_local(config)
     # uvicorn finishes the requests in flight, then re-raises the signal it caught
@@ -190,11 +197,13 @@ def run(options: ServeOptions) -> None:
             web=dashboard,
             metrics_token=options.admin_token,
             guard=guard,
+            budgets=budgets.start(),
         )
         _serve_on(app, options, config.http)
     finally:
         for server in spawned:
             server.stop()
+        budgets.close()  # after the calls in flight were recorded and settled
         writer.close(timeout=config.ledger.exit_retry_s)  # then the fallback file
         if dashboard is not None:
             dashboard.close()

@@ -13,7 +13,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, get_args
@@ -59,6 +58,7 @@ class GatewayKey:
     revoked_at: dt.datetime | None
     budget_usd: Decimal | None
     period: Period
+    team: str | None = None  # the team (group of keys) it belongs to
 
     @property
     def active(self) -> bool:
@@ -102,6 +102,14 @@ def period_bounds(period: Period, now: dt.datetime) -> tuple[dt.datetime, dt.dat
     raise ValueError(f"unknown budget period {period!r}: use one of {', '.join(PERIODS)}")
 
 
+def _team(team: str | None) -> str | None:
+    if team is None:
+        return None
+    if not team.strip() or len(team) > 200:
+        raise KeyStoreError("a team name has 1 to 200 characters")
+    return team
+
+
 def _utc(moment: dt.datetime) -> dt.datetime:
     # SQLite returns naive datetimes; the ledger writes UTC only.
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
@@ -117,6 +125,7 @@ def _row_to_key(row: RowMapping) -> GatewayKey:
         revoked_at=None if revoked is None else _utc(revoked),
         budget_usd=row["budget_usd"],
         period=row["period"],
+        team=row["team"],
     )
 
 
@@ -139,6 +148,7 @@ class KeyStore:
         budget_usd: Decimal | None = None,
         period: Period = "month",
         now: dt.datetime | None = None,
+        team: str | None = None,
     ) -> NewKey:
         if not name.strip():
             raise KeyStoreError("a key needs a name")
@@ -155,6 +165,7 @@ class KeyStore:
             revoked_at=None,
             budget_usd=None if budget_usd is None else check_fixed(budget_usd),
             period=period,
+            team=_team(team),
         )
         row = dataclasses.asdict(key) | {"key_hash": hash_key(secret)}
         try:
@@ -197,6 +208,19 @@ class KeyStore:
         with self.engine.connect() as conn:
             return conn.execute(query).first() is not None
 
+    def set_team(self, id_or_name: str, team: str | None) -> GatewayKey:
+        """Put a key in a team (None: out of any team)."""
+        key = self.get(id_or_name)
+        if key is None:
+            raise KeyStoreError(f"no gateway key with id or name {id_or_name!r}")
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                gateway_keys.update().where(gateway_keys.c.id == key.id).values(team=_team(team))
+            )
+        found = self.get(key.id)
+        assert found is not None
+        return found
+
     def revoke(self, id_or_name: str, now: dt.datetime | None = None) -> GatewayKey:
         """Revoke a key by id or name (a revoked key stays revoked, at its first time)."""
         key = self.get(id_or_name)
@@ -218,29 +242,6 @@ class KeyStore:
         """The exact total ``cost_total`` of the key's calls started at or after ``since``."""
         with self.engine.connect() as conn:
             return _spent(conn, [key_id], since).get(key_id, Decimal(0))
-
-    def budget_state(
-        self, starts: Mapping[str, dt.datetime], pending_ids: Collection[str]
-    ) -> tuple[dict[str, Decimal], set[str]]:
-        """For the gateway's refresh, read in one transaction (one snapshot): each
-        key's spend since its period's start, and which of ``pending_ids`` (calls
-        the gateway recorded) the ledger holds already."""
-        by_start: dict[dt.datetime, builtins.list[str]] = {}
-        for key_id, start in starts.items():
-            by_start.setdefault(start, []).append(key_id)
-        spent: dict[str, Decimal] = {}
-        stored: set[str] = set()
-        conn = self.engine.connect()
-        if self.store.dialect == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn, conn.begin():
-            for start, key_ids in by_start.items():
-                spent |= _spent(conn, key_ids, start)
-            ids = list(pending_ids)
-            for i in range(0, len(ids), _CHUNK):
-                query = select(calls.c.id).where(calls.c.id.in_(ids[i : i + _CHUNK]))
-                stored.update(conn.execute(query).scalars())
-        return spent, stored
 
 
 def _spent(conn: Connection, key_ids: builtins.list[str], since: dt.datetime) -> dict[str, Decimal]:

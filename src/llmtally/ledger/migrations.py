@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, text
 from sqlalchemy.sql.schema import SchemaItem
 
+from llmtally.ledger.budget_tables import budget_tables
 from llmtally.ledger.rollup_tables import CONTEXT_COLUMNS, rollup_tables
 from llmtally.ledger.rollups import rebuild_rollups
 from llmtally.ledger.schema import (
@@ -34,6 +35,7 @@ from llmtally.ledger.schema import (
     calls_v7_columns,
     calls_v9_columns,
     gateway_keys_v1_columns,
+    gateway_keys_v8_columns,
     lab_cells_v1_columns,
     lab_runs_v1_columns,
 )
@@ -114,6 +116,15 @@ def m0007_context_role(conn: Connection) -> None:
     day = rollups["rollup_model_day"]
     if conn.execute(select(day.c.bucket).limit(1)).first() is None:
         rebuild_rollups(conn)
+
+
+@migration
+def m0008_budgets(conn: Connection) -> None:
+    """Budgets on any scope with reservations (reserve, then settle), and teams of keys."""
+    meta = MetaData()
+    budget_tables(meta)
+    meta.create_all(conn)
+    _add_columns(conn, "gateway_keys", gateway_keys_v8_columns())
 
 
 @migration

@@ -57,6 +57,7 @@ __all__ = [
     "check_fixed",
     "gateway_keys",
     "gateway_keys_v1_columns",
+    "gateway_keys_v8_columns",
     "lab_cells",
     "lab_cells_v1_columns",
     "lab_runs",
@@ -215,6 +216,12 @@ def gateway_keys_v1_columns() -> list[SchemaItem]:
         Column("budget_usd", Fixed),
         Column("period", Text, nullable=False),
     ]
+
+
+def gateway_keys_v8_columns() -> list[SchemaItem]:
+    """What migration 0008 added to ``gateway_keys``: the key's team (a group of
+    keys that shares team budgets; NULL: none). Never edit."""
+    return [Column("team", Text)]
 
 
 def calls_v4_columns() -> list[SchemaItem]:
@@ -398,7 +405,9 @@ calls = Table(
     *calls_v9_columns(),
 )
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
-gateway_keys = Table("gateway_keys", metadata, *gateway_keys_v1_columns())
+gateway_keys = Table(
+    "gateway_keys", metadata, *gateway_keys_v1_columns(), *gateway_keys_v8_columns()
+)
 lab_runs = Table("lab_runs", metadata, *lab_runs_v1_columns())
 lab_cells = Table("lab_cells", metadata, *lab_cells_v1_columns())
 alert_rules = Table("alert_rules", metadata, *alert_rules_v10_columns())

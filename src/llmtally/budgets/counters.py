@@ -1,0 +1,287 @@
+"""Budget counters in the ledger database: reserve, settle, and leases.
+
+Every gateway process on every machine that shares the database sees one
+counter per budget and window. Admission is one conditional UPDATE per
+budget (``reserved += x`` only where ``spent + reserved + x <= amount``) in a
+transaction that also records what this process holds; if any budget would
+be passed, the transaction rolls back and nothing is reserved. PostgreSQL
+re-checks the condition on the newest row version when two processes race
+(row locks, READ COMMITTED); SQLite's ``BEGIN IMMEDIATE`` serialises writers
+across processes. Budgets are taken in a fixed order, and every transaction
+locks a hold row before its counter, so reserving, settling and sweeping
+never deadlock one another.
+
+Settling moves a call's reservation into ``spent`` at what the call cost.
+Each process is a holder with a heartbeat; when a holder's heartbeat is
+older than the lease (it crashed, or was SIGKILLed), any process sweeps it
+and releases what it held. A counter is created the first time its window
+is used, starting from what the ledger already holds for that scope and
+window (a budget added mid-month counts the month so far).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, select, update
+
+from llmtally.analytics.filters import CallFilter
+from llmtally.budgets.rules import Budget, window_key, window_of
+from llmtally.ledger.budget_tables import budget_counters, budget_holders, budget_holds
+from llmtally.ledger.driver import dialect_insert
+from llmtally.ledger.schema import Fixed, calls, gateway_keys
+from llmtally.ledger.store import Store
+
+__all__ = ["BudgetCounters", "Claim", "Refusal", "Settlement"]
+
+_ZERO = Decimal(0)
+_C, _H = budget_counters.c, budget_holds.c
+
+
+def _fixed(name: str, value: Decimal) -> Any:
+    return bindparam(name, value, type_=Fixed())
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One budget's share of a reservation: ``amount`` of its metric in the
+    window that starts at ``start``."""
+
+    budget: Budget
+    start: dt.datetime
+    end: dt.datetime | None
+    amount: Decimal
+
+    @property
+    def window(self) -> int:
+        return window_key(self.start)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The budget that would be passed, with its counter when asked."""
+
+    claim: Claim
+    spent: Decimal
+    reserved: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A finished call's share of one budget: release ``reserved``, spend ``actual``."""
+
+    budget_id: str
+    window: int
+    reserved: Decimal
+    actual: Decimal
+
+
+class BudgetCounters:
+    """The counters of one ledger ``Store`` (SQLite or PostgreSQL)."""
+
+    def __init__(self, store: Store, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.store = store
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def _write(self) -> Connection:
+        return self.store.engine.connect().execution_options(llmtally_write=True)
+
+    # -- admission ---------------------------------------------------------
+    def reserve(self, holder: str, claims: Sequence[Claim]) -> Refusal | None:
+        """Reserve every claim, or none: the first budget that would be passed."""
+        ordered = sorted(claims, key=lambda c: (c.budget.id, c.window))
+        with self._write() as conn:
+            trans = conn.begin()
+            for claim in ordered:  # each hold row, then its counter: as settle does
+                self._hold(conn, holder, claim.budget.id, claim.window, claim.amount)
+                if not self._take(conn, claim):
+                    refusal = self._refusal(conn, claim)
+                    trans.rollback()
+                    return refusal
+            trans.commit()
+        return None
+
+    def _take(self, conn: Connection, claim: Claim) -> bool:
+        stmt = (
+            update(budget_counters)
+            .where(_C.budget_id == claim.budget.id, _C.window == claim.window)
+            .where(
+                _C.spent + _C.reserved + _fixed("amount", claim.amount)
+                <= _fixed("cap", claim.budget.amount)
+            )
+            .values(reserved=_C.reserved + _fixed("more", claim.amount))
+        )
+        if conn.execute(stmt).rowcount == 1:
+            return True
+        if self._counter(conn, claim) is not None:
+            return False
+        self._create(conn, claim)
+        return conn.execute(stmt).rowcount == 1
+
+    def _counter(self, conn: Connection, claim: Claim) -> tuple[Decimal, Decimal] | None:
+        row = conn.execute(
+            select(_C.spent, _C.reserved).where(
+                _C.budget_id == claim.budget.id, _C.window == claim.window
+            )
+        ).first()
+        return None if row is None else (row.spent, row.reserved)
+
+    def _create(self, conn: Connection, claim: Claim) -> None:
+        spent = seed(conn, claim.budget, claim.start, claim.end)
+        values = {"budget_id": claim.budget.id, "window": claim.window}
+        stmt = dialect_insert(self.store.dialect, budget_counters).values(
+            **values, spent=spent, reserved=_ZERO
+        )
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["budget_id", "window"]))
+
+    def _refusal(self, conn: Connection, claim: Claim) -> Refusal:
+        spent, reserved = self._counter(conn, claim) or (_ZERO, _ZERO)
+        return Refusal(claim, spent, reserved)
+
+    def _hold(
+        self, conn: Connection, holder: str, budget_id: str, window: int, amount: Decimal
+    ) -> None:
+        row = {"holder_id": holder, "budget_id": budget_id, "window": window, "amount": amount}
+        stmt = dialect_insert(self.store.dialect, budget_holds).values(**row)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["holder_id", "budget_id", "window"],
+                set_={"amount": budget_holds.c.amount + _fixed("more", amount)},
+            )
+        )
+
+    # -- completion --------------------------------------------------------
+    def settle(self, holder: str, items: Iterable[Settlement]) -> None:
+        """Move reservations into spend, in one transaction. A reservation this
+        holder no longer has (swept while it was stalled) is not released twice."""
+        merged: dict[tuple[str, int], tuple[Decimal, Decimal]] = {}
+        for item in items:
+            reserved, actual = merged.get((item.budget_id, item.window), (_ZERO, _ZERO))
+            merged[item.budget_id, item.window] = (reserved + item.reserved, actual + item.actual)
+        if not merged:
+            return
+        with self._write() as conn, conn.begin():
+            for (budget_id, window), (reserved, actual) in sorted(merged.items()):
+                released = (
+                    reserved if self._unhold(conn, holder, budget_id, window, reserved) else _ZERO
+                )
+                conn.execute(
+                    update(budget_counters)
+                    .where(_C.budget_id == budget_id, _C.window == window)
+                    .values(
+                        spent=_C.spent + _fixed("actual", actual),
+                        reserved=_C.reserved - _fixed("released", released),
+                    )
+                )
+
+    @staticmethod
+    def _unhold(
+        conn: Connection, holder: str, budget_id: str, window: int, amount: Decimal
+    ) -> bool:
+        if amount == 0:
+            return True
+        stmt = (
+            update(budget_holds)
+            .where(_H.holder_id == holder, _H.budget_id == budget_id, _H.window == window)
+            .where(_H.amount >= _fixed("least", amount))
+            .values(amount=_H.amount - _fixed("less", amount))
+        )
+        return bool(conn.execute(stmt).rowcount == 1)
+
+    # -- leases ------------------------------------------------------------
+    def heartbeat(self, holder: str) -> None:
+        """Renew ``holder``'s lease (registering it when new or swept) and drop
+        its emptied holds."""
+        now = self.clock()
+        with self._write() as conn, conn.begin():
+            renewed = conn.execute(
+                update(budget_holders).where(budget_holders.c.id == holder).values(heartbeat_at=now)
+            ).rowcount
+            if renewed == 0:
+                conn.execute(
+                    budget_holders.insert().values(id=holder, started_at=now, heartbeat_at=now)
+                )
+            conn.execute(delete(budget_holds).where(_H.holder_id == holder, _H.amount == 0))
+
+    def sweep(self, lease_s: float) -> list[str]:
+        """Release what every holder silent for over ``lease_s`` seconds held;
+        the holders swept. Safe from several processes at once: the holder
+        row's delete is the claim."""
+        cut = self.clock() - dt.timedelta(seconds=lease_s)
+        with self.store.engine.connect() as conn:
+            stale = list(
+                conn.execute(
+                    select(budget_holders.c.id).where(budget_holders.c.heartbeat_at < cut)
+                ).scalars()
+            )
+        return [holder for holder in stale if self._release(holder, cut)]
+
+    def release(self, holder: str) -> None:
+        """Give back everything ``holder`` holds (a process shutting down)."""
+        self._release(holder, None)
+
+    def _release(self, holder: str, cut: dt.datetime | None) -> bool:
+        with self._write() as conn, conn.begin():
+            claim = delete(budget_holders).where(budget_holders.c.id == holder)
+            if cut is not None:
+                claim = claim.where(budget_holders.c.heartbeat_at < cut)
+            if conn.execute(claim).rowcount == 0 and cut is not None:
+                return False
+            # the hold rows first, then the counters: the order reserve and settle lock in
+            holds = conn.execute(
+                delete(budget_holds)
+                .where(_H.holder_id == holder)
+                .returning(_H.budget_id, _H.window, _H.amount)
+            ).all()
+            for budget_id, window, amount in sorted(holds):
+                conn.execute(
+                    update(budget_counters)
+                    .where(_C.budget_id == budget_id, _C.window == window)
+                    .values(reserved=_C.reserved - _fixed("released", amount))
+                )
+        return True
+
+    # -- reading -----------------------------------------------------------
+    def state(self, budgets: Sequence[Budget]) -> dict[str, tuple[Decimal, Decimal]]:
+        """Each budget's (spent, reserved) in its current window; a window not
+        used yet shows what the ledger holds for it."""
+        now = self.clock()
+        found: dict[str, tuple[Decimal, Decimal]] = {}
+        with self.store.engine.connect() as conn:
+            for budget in budgets:
+                start, end = window_of(budget.period, now)
+                row = conn.execute(
+                    select(_C.spent, _C.reserved).where(
+                        _C.budget_id == budget.id, _C.window == window_key(start)
+                    )
+                ).first()
+                found[budget.id] = (
+                    (row.spent, row.reserved) if row else (seed(conn, budget, start, end), _ZERO)
+                )
+        return found
+
+
+def seed(conn: Connection, budget: Budget, start: dt.datetime, end: dt.datetime | None) -> Decimal:
+    """What the ledger holds for ``budget``'s scope in the window [start, end)."""
+    query = select(_measure(budget)).select_from(calls)
+    window = CallFilter(since=start, until=end)
+    if budget.scope == "team":
+        members = select(gateway_keys.c.id).where(gateway_keys.c.team == budget.subject)
+        query = query.where(calls.c.key_id.in_(members))
+    else:
+        field = {"key": "key", "user": "user", "feature": "feature", "tag": "tag"}[budget.scope]
+        window = CallFilter(since=start, until=end, **{field: budget.subject})
+    total = conn.execute(window.apply(query, conn.dialect.name)).scalar()
+    return _ZERO if total is None else Decimal(total)
+
+
+def _measure(budget: Budget) -> Any:
+    if budget.metric == "usd":
+        return func.sum(calls.c.cost_total)
+    if budget.metric == "requests":
+        return func.count()
+    return func.sum(calls.c.input_tokens + calls.c.output_tokens)

@@ -1,0 +1,146 @@
+"""The most a request can cost, known before it is sent.
+
+Input: the prompt counted offline with the model's tokenizer (when the model
+has none, the request's UTF-8 size in bytes, which no tokenizer exceeds: a
+token is at least one byte). Output: the request's own cap (``max_tokens``,
+``max_completion_tokens``, ``max_output_tokens``, Gemini's
+``generationConfig.maxOutputTokens``) times ``n`` choices, else the model's
+maximum output in the catalog, else its context window. Priced at the price
+in force, with no cache discount, at the tier the request asks for. Images
+are priced from the request, a transcription from its WAV upload's length.
+An upstream priced by the hour costs at most its timeout. What cannot be
+bounded (no price in the catalog) has no dollar figure: a dollar budget
+refuses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from llmtally.meter import cost
+from llmtally.usage import SERVICE_TIERS, Usage
+
+if TYPE_CHECKING:
+    from llmtally.catalog import Catalog
+    from llmtally.providers.wires import Wire
+
+__all__ = ["FALLBACK_MAX_OUTPUT", "WorstCase", "worst_case"]
+
+# Where neither the request nor the catalog caps the output: a bound, stated.
+FALLBACK_MAX_OUTPUT = 128_000
+_SECONDS_PER_HOUR = Decimal(3600)
+
+
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    usd: Decimal | None  # None: no price to bound it with
+    tokens: int  # input + output tokens at most
+    why: str  # how it was bounded, for a refusal's message
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What the bound needs to know of one request."""
+
+    wire: Wire
+    provider: str
+    model: str
+    request: Mapping[str, Any]
+    raw_size: int  # the body's size in bytes
+    usd_per_hour: Decimal | None = None
+    timeout_s: float = 600.0
+
+
+def worst_case(call: Call, catalog: Catalog, now: dt.datetime) -> WorstCase:
+    if call.usd_per_hour is not None:
+        hours = Decimal(f"{call.timeout_s:.3f}") / _SECONDS_PER_HOUR
+        usd = call.usd_per_hour * hours
+        tokens = _input_tokens(call) + _output_cap(call, catalog)[0]
+        return WorstCase(usd, tokens, f"{call.timeout_s:g} s of an upstream priced by the hour")
+    usage, why = _usage(call, catalog)
+    tokens = usage.input_tokens + usage.output_tokens
+    try:
+        price = catalog.price_at(call.provider, call.model, now)
+        return WorstCase(cost(usage, price).total, tokens, why)
+    except (LookupError, ValueError) as exc:
+        return WorstCase(None, tokens, f"no price to bound it with: {exc}")
+
+
+def _usage(call: Call, catalog: Catalog) -> tuple[Usage, str]:
+    if call.wire.prompt_of is None:
+        media = call.wire.usage(call.provider, call.request, None)
+        if media is not None:
+            return media, "priced from the request"
+        tokens = _input_tokens(call)
+        return Usage(input_tokens=tokens), f"{tokens:,} input tokens at most"
+    prompt = _input_tokens(call)
+    output, source = _output_cap(call, catalog)
+    tier = call.request.get("service_tier")
+    usage = Usage(
+        input_tokens=prompt,
+        output_tokens=output,
+        service_tier=tier if tier in SERVICE_TIERS and tier != "batch" else "standard",
+    )
+    return usage, f"{prompt:,} prompt tokens + {output:,} output tokens at most ({source})"
+
+
+def _input_tokens(call: Call) -> int:
+    """The prompt's tokens; the body's size where the model has no tokenizer."""
+    from llmtally.tokens.registry import default_registry
+
+    try:
+        _, tokenizer = default_registry().for_model(call.model, call.provider)
+    except LookupError:
+        return call.raw_size
+    try:
+        if call.wire.prompt_of is not None:
+            counted = call.wire.count_prompt(call.request, tokenizer, call.model)
+            if counted is not None:
+                return counted.total
+        text = call.request.get("input", call.request.get("prompt", ""))
+        return tokenizer.count(text if isinstance(text, str) else json.dumps(text))
+    except (LookupError, ValueError):
+        return call.raw_size
+
+
+def _output_cap(call: Call, catalog: Catalog) -> tuple[int, str]:
+    """The output tokens the request may produce, and where the cap comes from."""
+    asked = _asked_cap(call.request)
+    choices = call.request.get("n")
+    times = choices if isinstance(choices, int) and not isinstance(choices, bool) else 1
+    model_cap = _model_cap(call, catalog)
+    if asked is not None:
+        cap = min(asked, model_cap) if model_cap is not None else asked
+        return cap * max(times, 1), "the request's cap"
+    if model_cap is not None:
+        return model_cap * max(
+            times, 1
+        ), "the model's maximum output; set max_tokens to reserve less"
+    return FALLBACK_MAX_OUTPUT * max(times, 1), "no cap known; set max_tokens to reserve less"
+
+
+def _asked_cap(request: Mapping[str, Any]) -> int | None:
+    config = request.get("generationConfig")
+    candidates = [
+        request.get("max_completion_tokens"),
+        request.get("max_tokens"),
+        request.get("max_output_tokens"),
+        config.get("maxOutputTokens") if isinstance(config, Mapping) else None,
+    ]
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _model_cap(call: Call, catalog: Catalog) -> int | None:
+    try:
+        spec = catalog.lookup(call.provider, call.model).spec
+    except LookupError:
+        return None
+    return spec.max_output_tokens or spec.context_window

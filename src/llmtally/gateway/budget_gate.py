@@ -1,0 +1,308 @@
+"""Budgets and rate limits on the request path: reserve, then settle.
+
+At admission every budget that covers the call (its key, the key's team, its
+user, feature and tags) reserves the call's worst case (dollars, tokens, one
+request) in the shared counters, all or none; the reservation runs on a
+small thread pool, so the event loop never waits on the database. When the
+call is recorded, its reservation is settled to what it cost, in batches on
+one thread. A heartbeat thread renews this process's lease, sweeps the
+leases of crashed processes and reloads the budget definitions.
+
+When the counters cannot be reached, a budgeted call is refused with a 503
+(``on_store_down: refuse``, the default) or let through marked
+``budget_unchecked`` (``allow``); never silently unlimited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from llmtally.budgets.book import BudgetBook
+from llmtally.budgets.counters import BudgetCounters, Claim, Refusal, Settlement
+from llmtally.budgets.rules import Budget, Subject, window_of
+from llmtally.budgets.worst_case import Call as Request
+from llmtally.budgets.worst_case import WorstCase, worst_case
+from llmtally.gateway.config import Upstream
+from llmtally.gateway.keys import Denied
+from llmtally.gateway.recording import Exchange, attribution
+from llmtally.meter import decimal_text
+from llmtally.usage import Call, new_ulid
+
+if TYPE_CHECKING:
+    from llmtally.catalog import Catalog
+    from llmtally.ledger.store import Store
+
+__all__ = ["BUDGET_UNCHECKED", "BudgetGate", "Hold", "OnStoreDown"]
+
+BUDGET_UNCHECKED = "budget_unchecked"  # the call's flag when the counters were down
+
+OnStoreDown = Literal["refuse", "allow"]
+_log = logging.getLogger("llmtally.budgets")
+_DOWN = (SQLAlchemyError, OSError)
+_BATCH = 500
+_BATCH_WAIT_S = 0.02
+_STORE_DOWN_RETRY_S = 5
+
+
+@dataclass(slots=True)
+class Hold:
+    """A call's reservation, settled once when the call is recorded."""
+
+    gate: BudgetGate
+    claims: tuple[Claim, ...]
+    unchecked: bool = False  # the store was down and the config lets calls through
+    settled: bool = field(default=False)
+
+    def settle(self, call: Call) -> None:
+        if not self.settled:
+            self.settled = True
+            self.gate.settle(self, call)
+
+
+def _actual(claim: Claim, call: Call) -> Decimal:
+    """What the recorded call used of ``claim``'s metric."""
+    metric = claim.budget.metric
+    if metric == "requests":
+        return Decimal(1)
+    if metric == "tokens":
+        return Decimal(call.usage.input_tokens + call.usage.output_tokens)
+    if call.cost is not None:
+        return call.cost.total
+    # not priced: a failed call billed nothing; an answered one keeps its reservation
+    return Decimal(0) if call.status >= 400 else claim.amount
+
+
+class BudgetGate:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        *,
+        lease_s: float = 30.0,
+        refresh_s: float = 1.0,
+        on_store_down: OnStoreDown = "refuse",
+        clock: Callable[[], dt.datetime] | None = None,
+        threads: int = 8,
+    ) -> None:
+        self.book, self.catalog = BudgetBook(store), catalog
+        self.counters = BudgetCounters(store, clock)
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.lease_s, self.refresh_s, self.on_store_down = lease_s, refresh_s, on_store_down
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
+        self.budgets: tuple[Budget, ...] = ()
+        self.teams: dict[str, str] = {}
+        self.refused_store_down = 0
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="llmtally-budget")
+        self._settle_queue: queue.SimpleQueue[list[Settlement] | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- admission ---------------------------------------------------------
+    def covering(self, who: Subject) -> list[Budget]:
+        return [b for b in self.budgets if b.covers(who)]
+
+    def team_of(self, key_id: str | None) -> str | None:
+        return None if key_id is None else self.teams.get(key_id)
+
+    async def reserve_for(
+        self, ex: Exchange, upstream: Upstream, size: int
+    ) -> Hold | Denied | None:
+        """Reserve the gateway call ``ex`` (its raw body ``size`` bytes) in every
+        budget that covers it; a call let through unchecked is flagged so."""
+        who = attribution(ex.headers, ex.request_json)
+        subject = Subject(
+            key_id=ex.key_id,
+            team=self.team_of(ex.key_id),
+            user=who["user"],
+            feature=who["feature"],
+            tags=who["tags"],
+        )
+        request = Request(
+            wire=ex.wire,
+            provider=ex.provider,
+            model=ex.model_requested,
+            request=ex.request_json,
+            raw_size=size,
+            usd_per_hour=upstream.usd_per_hour,
+            timeout_s=upstream.timeout_s,
+        )
+        held = await self.reserve(subject, request)
+        if isinstance(held, Hold) and held.unchecked:
+            ex.flags.append(BUDGET_UNCHECKED)
+        return held
+
+    async def reserve(self, who: Subject, request: Request) -> Hold | Denied | None:
+        """Reserve the call's worst case in every budget that covers it (None:
+        none does), or the refusal in the client's shape."""
+        budgets = self.covering(who)
+        if not budgets:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._reserve, budgets, request)
+
+    def _reserve(self, budgets: list[Budget], request: Request) -> Hold | Denied:
+        now = self.clock()
+        needs_bound = any(b.metric != "requests" for b in budgets)
+        bound = worst_case(request, self.catalog, now) if needs_bound else None
+        claims: list[Claim] = []
+        for budget in budgets:
+            amount = self._amount(budget, bound)
+            if amount is None:
+                assert bound is not None
+                return Denied(
+                    403,
+                    f"{budget.describe()} cannot hold a call to {request.model} whose cost "
+                    f"cannot be bounded ({bound.why}); add the model's price",
+                    code="budget_unbounded",
+                )
+            start, end = window_of(budget.period, now)
+            claims.append(Claim(budget, start, end, amount))
+        try:
+            refusal = self.counters.reserve(self.holder, claims)
+        except _DOWN as exc:
+            return self._store_down(claims, exc)
+        if refusal is not None:
+            return self._refuse(refusal, bound, now)
+        return Hold(self, tuple(claims))
+
+    @staticmethod
+    def _amount(budget: Budget, bound: WorstCase | None) -> Decimal | None:
+        if budget.metric == "requests":
+            return Decimal(1)
+        assert bound is not None
+        if budget.metric == "tokens":
+            return Decimal(bound.tokens)
+        return bound.usd
+
+    def _store_down(self, claims: list[Claim], exc: BaseException) -> Hold | Denied:
+        _log.warning("budgets: the counters cannot be reached: %s", type(exc).__name__)
+        if self.on_store_down == "allow":
+            return Hold(self, (), unchecked=True)
+        self.refused_store_down += 1
+        return Denied(
+            503,
+            "the budget store cannot be reached, so budgeted calls are refused "
+            "(budgets.on_store_down: refuse)",
+            code="budget_store_unavailable",
+            retry_after=_STORE_DOWN_RETRY_S,
+        )
+
+    def _refuse(self, refusal: Refusal, bound: WorstCase | None, now: dt.datetime) -> Denied:
+        claim, budget = refusal.claim, refusal.claim.budget
+        unit = "$" if budget.metric == "usd" else ""
+
+        def show(x: Decimal) -> str:
+            return unit + decimal_text(x)
+
+        message = (
+            f"{budget.describe()} is {show(budget.amount)}: {show(refusal.spent)} spent and "
+            f"{show(refusal.reserved)} reserved by calls in flight, and this call may use "
+            f"{show(claim.amount)}"
+        )
+        if budget.metric != "requests" and bound is not None:
+            message += f" ({bound.why})"
+        wait = None if claim.end is None else math.ceil((claim.end - now).total_seconds())
+        if claim.end is not None:
+            message += f"; the window renews at {claim.end:%Y-%m-%d %H:%M:%S} UTC"
+        code = "insufficient_quota" if budget.metric == "usd" else "rate_limit_exceeded"
+        return Denied(429, message, code=code, retry_after=max(wait, 1) if wait else None)
+
+    # -- settlement ----------------------------------------------------------
+    def settle(self, hold: Hold, call: Call) -> None:
+        """Queue the settlement of ``hold`` at ``call``'s real use; returns at once."""
+        items = [Settlement(c.budget.id, c.window, c.amount, _actual(c, call)) for c in hold.claims]
+        if items:
+            self._settle_queue.put(items)
+
+    def _settle_loop(self) -> None:
+        pending: list[Settlement] = []
+        done = False
+        while not done:
+            done = self._gather(pending)
+            if pending:
+                try:
+                    self.counters.settle(self.holder, pending)
+                    pending = []
+                except _DOWN as exc:
+                    _log.warning("budgets: settling %d failed, retrying: %s", len(pending), exc)
+                    if done:
+                        _log.error("budgets: %d settlements could not be written", len(pending))
+                    else:
+                        self._stop.wait(1.0)
+
+    def _gather(self, pending: list[Settlement]) -> bool:
+        """Add the queued settlements to ``pending`` (a batch); True at the end."""
+        try:
+            first = self._settle_queue.get(timeout=None if not pending else _BATCH_WAIT_S)
+        except queue.Empty:
+            return False
+        if first is None:
+            return True
+        pending.extend(first)
+        while len(pending) < _BATCH:
+            try:
+                more = self._settle_queue.get(timeout=_BATCH_WAIT_S)
+            except queue.Empty:
+                return False
+            if more is None:
+                return True
+            pending.extend(more)
+        return False
+
+    # -- the background ------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload the budgets and teams; renew this process's lease; sweep the
+        leases of processes that stopped."""
+        self.budgets = tuple(self.book.all())
+        self.teams = self.book.teams()
+        self.counters.heartbeat(self.holder)
+        for holder in self.counters.sweep(self.lease_s):
+            _log.warning("budgets: released the reservations of %s (its lease ran out)", holder)
+
+    def start(self) -> BudgetGate:
+        self.refresh()
+        self._stop.clear()
+        for target, name in (
+            (self._run, "llmtally-budgets"),
+            (self._settle_loop, "llmtally-settle"),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.refresh_s):
+            try:
+                self.refresh()
+            except _DOWN as exc:
+                _log.warning("budgets: refresh failed, keeping the last state: %s", exc)
+
+    def close(self) -> None:
+        """Settle everything queued, then give back what this process holds."""
+        self._pool.shutdown(wait=True)
+        self._settle_queue.put(None)
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
+        try:
+            self.counters.release(self.holder)
+        except _DOWN as exc:
+            _log.warning(
+                "budgets: could not release this process's holds (the lease will): %s", exc
+            )

@@ -1,0 +1,193 @@
+"""Budget counters on SQLite and on a real PostgreSQL server: reserve all or
+none, settle to the real cost, sweep a dead holder's reservations once,
+seed a new window from the ledger, and hold under hundreds of threads and
+several processes at once.
+
+Amounts are chosen so that every expected figure is worked out by hand here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from llmtally.budgets.counters import BudgetCounters, Claim, Settlement
+from llmtally.budgets.rules import Budget, Period, window_of
+from llmtally.ledger import Store, open_store
+from test_ledger_support import db_url, full_call, pg_base_url, simple_call, store  # noqa: F401
+
+NOW = dt.datetime(2026, 12, 6, 15, 30, tzinfo=dt.UTC)
+D = Decimal
+
+
+class Clock:
+    def __init__(self, now: dt.datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def budget(
+    amount: str, *, id: str = "b1", scope: str = "key", subject: str = "key_01",
+    metric: str = "usd", period: Period = "day",
+) -> Budget:  # fmt: skip
+    return Budget(id, scope, subject, metric, period, D(amount))  # type: ignore[arg-type]
+
+
+def claim(b: Budget, amount: str, now: dt.datetime = NOW) -> Claim:
+    start, end = window_of(b.period, now)
+    return Claim(b, start, end, D(amount))
+
+
+@pytest.fixture
+def counters(store: Store) -> BudgetCounters:  # noqa: F811
+    return BudgetCounters(store, Clock())
+
+
+def test_reservations_fill_a_budget_and_settling_frees_the_difference(
+    counters: BudgetCounters,
+) -> None:
+    b = budget("1.00")
+    for _ in range(3):
+        assert counters.reserve("h1", [claim(b, "0.30")]) is None
+    refusal = counters.reserve("h1", [claim(b, "0.30")])  # 0.90 + 0.30 > 1.00
+    assert refusal is not None and refusal.claim.budget.id == "b1"
+    assert (refusal.spent, refusal.reserved) == (D("0"), D("0.90"))
+    assert counters.reserve("h1", [claim(b, "0.10")]) is None  # exactly 1.00: allowed
+    window = claim(b, "0").window
+    counters.settle("h1", [Settlement("b1", window, D("0.30"), D("0.05"))])
+    assert counters.state([b])["b1"] == (D("0.05"), D("0.70"))
+    assert counters.reserve("h1", [claim(b, "0.25")]) is None  # 0.05 + 0.70 + 0.25 = 1.00
+    assert counters.reserve("h1", [claim(b, "0.0000000001")]) is not None
+
+
+def test_a_refusal_in_one_budget_reserves_nothing_in_the_others(
+    counters: BudgetCounters,
+) -> None:
+    roomy = budget("100", id="a-roomy")
+    tight = budget("3", id="z-tight", scope="user", subject="alice", metric="requests")
+    assert counters.reserve("h1", [claim(roomy, "10"), claim(tight, "1")]) is None
+    assert counters.reserve("h1", [claim(roomy, "10"), claim(tight, "3")]) is not None
+    state = counters.state([roomy, tight])
+    assert state == {"a-roomy": (D("0"), D("10")), "z-tight": (D("0"), D("1"))}
+
+
+def test_a_new_window_starts_from_what_the_ledger_holds(store: Store) -> None:  # noqa: F811
+    # two calls today for key_01 (11+5 and 12+5 tokens), one yesterday, one for another key
+    today = NOW.replace(hour=1)
+    store.insert_many(
+        [
+            simple_call(1, key_id="key_01", started_at=today),
+            simple_call(2, key_id="key_01", started_at=today + dt.timedelta(hours=2)),
+            simple_call(3, key_id="key_01", started_at=today - dt.timedelta(days=1)),
+            simple_call(4, key_id="key_02", started_at=today),
+        ]
+    )
+    counters = BudgetCounters(store, Clock())
+    tokens = budget("100", metric="tokens")
+    requests = budget("100", id="b2", metric="requests")
+    assert counters.state([tokens, requests]) == {"b1": (D(33), D(0)), "b2": (D(2), D(0))}
+    # 33 spent: 67 more fit, 68 do not
+    assert counters.reserve("h1", [claim(tokens, "68")]) is not None
+    assert counters.reserve("h1", [claim(tokens, "67")]) is None
+    # next month's window starts empty
+    later = NOW + dt.timedelta(days=40)
+    counters.clock = Clock(later)
+    assert counters.state([tokens]) == {"b1": (D(0), D(0))}
+
+
+def test_a_dead_holder_is_swept_once_and_its_late_settlement_releases_nothing_twice(
+    store: Store,  # noqa: F811
+) -> None:
+    clock = Clock()
+    counters = BudgetCounters(store, clock)
+    b = budget("1.00")
+    window = claim(b, "0").window
+    counters.heartbeat("dead")
+    counters.heartbeat("alive")
+    assert counters.reserve("dead", [claim(b, "0.40")]) is None
+    assert counters.reserve("alive", [claim(b, "0.40")]) is None
+    clock.now = NOW + dt.timedelta(seconds=20)
+    counters.heartbeat("alive")
+    clock.now = NOW + dt.timedelta(seconds=31)
+    assert counters.reserve("alive", [claim(b, "0.40")]) is not None  # 0.80 held
+    assert counters.sweep(30) == ["dead"]
+    assert counters.sweep(30) == []  # once only
+    assert counters.state([b])["b1"] == (D("0"), D("0.40"))
+    # the stalled holder wakes and settles: it spends, but its hold is gone
+    counters.settle("dead", [Settlement("b1", window, D("0.40"), D("0.10"))])
+    assert counters.state([b])["b1"] == (D("0.10"), D("0.40"))
+    counters.settle("alive", [Settlement("b1", window, D("0.40"), D("0.20"))])
+    assert counters.state([b])["b1"] == (D("0.30"), D("0"))
+    counters.release("alive")  # nothing left to give back
+    assert counters.state([b])["b1"] == (D("0.30"), D("0"))
+
+
+def test_release_gives_back_what_a_stopping_holder_holds(counters: BudgetCounters) -> None:
+    b = budget("1.00")
+    other = budget("5", id="b2", metric="requests", period="minute")
+    counters.heartbeat("h1")
+    assert counters.reserve("h1", [claim(b, "0.25"), claim(other, "1")]) is None
+    assert counters.reserve("h1", [claim(b, "0.25")]) is None
+    counters.release("h1")
+    assert counters.state([b, other]) == {"b1": (D(0), D(0)), "b2": (D(0), D(0))}
+
+
+def _reserve_many(counters: BudgetCounters, holder: str, n: int, amount: str) -> int:
+    b = budget("0.50")
+    admitted = 0
+    lock = threading.Lock()
+    barrier = threading.Barrier(n)
+
+    def one() -> None:
+        nonlocal admitted
+        barrier.wait()
+        if counters.reserve(holder, [claim(b, amount)]) is None:
+            with lock:
+                admitted += 1
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return admitted
+
+
+def test_two_hundred_threads_reserve_exactly_what_fits(counters: BudgetCounters) -> None:
+    # 0.50 / 0.01: 50 of 200 fit, whatever the interleaving
+    assert _reserve_many(counters, "h1", 200, "0.01") == 50
+    assert counters.state([budget("0.50")])["b1"] == (D(0), D("0.50"))
+
+
+def _process(url: str, holder: str, out: multiprocessing.Queue[int]) -> None:
+    with open_store(url) as opened:
+        out.put(_reserve_many(BudgetCounters(opened, Clock()), holder, 50, "0.01"))
+
+
+@pytest.fixture
+def spawned() -> Iterator[multiprocessing.context.SpawnContext]:
+    yield multiprocessing.get_context("spawn")
+
+
+def test_four_processes_share_one_counter(
+    db_url: str,  # noqa: F811
+    store: Store,  # noqa: F811
+    spawned: multiprocessing.context.SpawnContext,
+) -> None:
+    # 4 x 50 threads against 0.50 at 0.01 each: 50 in all, not 50 each
+    out: multiprocessing.Queue[int] = spawned.Queue()
+    procs = [spawned.Process(target=_process, args=(db_url, f"p{i}", out)) for i in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    assert sum(out.get(timeout=5) for _ in procs) == 50
+    assert BudgetCounters(store, Clock()).state([budget("0.50")])["b1"] == (D(0), D("0.50"))

@@ -1,0 +1,220 @@
+"""Budgets on every scope through the gateway: several apply to one call and
+all must hold; rate limits per minute; a model with no price; the counters'
+database down (refuse by default, or let through flagged); the CLI.
+
+The calls are ``openai_chat`` (gpt-4o, 19 prompt tokens) with ``max_tokens=10``:
+at most 29 tokens and $0.0001475 each (19 x $2.50/1M + 10 x $10/1M), which
+is also what each one costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from gateway_support import live_gateway
+from llmtally.budgets.book import BudgetBook
+from llmtally.catalog import Catalog
+from llmtally.cli import app
+from llmtally.gateway.budget_gate import BudgetGate
+from llmtally.gateway.keys import KeyGate
+from llmtally.ledger import LedgerWriter, Store, open_store
+from llmtally.ledger.keys import KeyStore
+from replay_upstream import ReplayUpstream
+
+CHAT = [
+    {"role": "developer", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Hello!"},
+]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[tuple[str, Store, LedgerWriter]]:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    with open_store(url) as opened:
+        writer = LedgerWriter(opened, tmp_path / "spool.jsonl", flush_interval=0.01)
+        yield url, opened, writer
+        writer.close()
+
+
+class Running:
+    def __init__(self, base: str, secret: str, budgets: BudgetGate, upstream: ReplayUpstream):
+        self.base, self.secret, self.budgets, self.upstream = base, secret, budgets, upstream
+
+    def settled(self) -> None:
+        """Wait until every call so far is settled (recorded after its answer)."""
+        budgets = self.budgets.budgets
+        for _ in range(500):
+            if all(r == 0 for _, r in self.budgets.counters.state(budgets).values()):
+                return
+            time.sleep(0.01)
+        raise AssertionError(self.budgets.counters.state(budgets))
+
+    def ask(self, model: str = "gpt-4o", **headers: str) -> Any:
+        with openai.OpenAI(
+            base_url=f"{self.base}/v1",
+            api_key=self.secret,
+            max_retries=0,
+            default_headers={f"x-llmtally-{k}": v for k, v in headers.items()},
+        ) as client:
+            return client.chat.completions.create(
+                model=model,
+                messages=CHAT,  # type: ignore[arg-type]
+                max_tokens=10,
+            )
+
+
+@contextlib.contextmanager
+def _gateway(store: Store, writer: LedgerWriter, secret: str, **settings: Any) -> Iterator[Running]:
+    gate = KeyGate(KeyStore(store)).start()
+    budgets = BudgetGate(store, Catalog.load(), **settings).start()
+    try:
+        with ReplayUpstream() as upstream:
+            config = {
+                "upstreams": {"openai": {"kind": "openai", "base_url": upstream.url}},
+                "routes": [{"match": "*", "upstream": "openai"}],
+            }
+            with live_gateway(config, None, writer, gate=gate, budgets=budgets) as (base, _):
+                yield Running(base, secret, budgets, upstream)
+    finally:
+        budgets.close()
+        gate.close()
+
+
+def test_every_budget_that_covers_a_call_must_hold(
+    ledger: tuple[str, Store, LedgerWriter],
+) -> None:
+    _, store, writer = ledger
+    made = KeyStore(store).create("growth-bot", team="growth")
+    book = BudgetBook(store)
+    book.add("team", "growth", "requests", "minute", Decimal(5))
+    book.add("tag", "beta", "tokens", "day", Decimal(100))
+    book.add("user", "alice", "usd", "month", Decimal("1"))
+    with _gateway(store, writer, made.secret) as running:
+        for _ in range(3):  # 3 x 29 = 87 tokens of the tag's 100
+            running.ask(user="alice", tags="beta")
+        running.settled()
+        with pytest.raises(openai.RateLimitError) as caught:
+            running.ask(user="alice", tags="beta")  # 87 + 29 > 100
+        assert caught.value.code == "rate_limit_exceeded"
+        assert "the daily token limit of tag 'beta' is 100: 87 spent" in str(caught.value)
+        running.ask(user="alice")  # no tag: the team's 4th request this minute
+        running.ask(user="bob")  # the 5th
+        running.settled()
+        with pytest.raises(openai.RateLimitError) as caught:
+            running.ask(user="carol")
+        assert "the per-minute request limit of team 'growth' is 5: 5 spent" in str(caught.value)
+        assert 0 < int(caught.value.response.headers["retry-after"]) <= 60
+        assert len(running.upstream.served) == 5  # a refused call reserves nothing anywhere
+        states = running.budgets.counters.state(running.budgets.budgets)
+    spent = {running.budgets.book.get(i).describe(): s for i, s in states.items()}  # type: ignore[union-attr]
+    assert spent == {
+        "the per-minute request limit of team 'growth'": (Decimal(5), Decimal(0)),
+        "the daily token limit of tag 'beta'": (Decimal(87), Decimal(0)),
+        "the monthly budget of user 'alice'": (Decimal("0.0005900"), Decimal(0)),  # 4 calls
+    }
+
+
+def test_a_model_without_a_price_cannot_spend_a_dollar_budget(
+    ledger: tuple[str, Store, LedgerWriter],
+) -> None:
+    _, store, writer = ledger
+    made = KeyStore(store).create("capped", Decimal("5"), "month")
+    with _gateway(store, writer, made.secret) as running:
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            running.ask(model="some-model-nobody-prices")
+        assert caught.value.code == "budget_unbounded"
+        assert "add the model's price" in str(caught.value)
+        assert running.upstream.served == []
+
+
+def _drop_counters(store: Store) -> None:
+    with store.engine.connect() as conn, conn.begin():
+        conn.execute(text("DROP TABLE budget_counters"))
+
+
+def test_counters_down_refuse_budgeted_calls_by_default(
+    ledger: tuple[str, Store, LedgerWriter],
+) -> None:
+    _, store, writer = ledger
+    made = KeyStore(store).create("capped", Decimal("5"), "month")
+    free = KeyStore(store).create("free")  # no budget: not affected
+    with _gateway(store, writer, made.secret) as running:
+        _drop_counters(store)
+        with pytest.raises(openai.InternalServerError) as caught:
+            running.ask()
+        assert caught.value.status_code == 503 and caught.value.code == "budget_store_unavailable"
+        assert int(caught.value.response.headers["retry-after"]) > 0
+        running.secret = free.secret
+        assert running.ask().choices[0].message.content
+        assert len(running.upstream.served) == 1
+
+
+def test_counters_down_with_allow_let_calls_through_flagged(
+    ledger: tuple[str, Store, LedgerWriter],
+) -> None:
+    _, store, writer = ledger
+    made = KeyStore(store).create("capped", Decimal("5"), "month")
+    with _gateway(store, writer, made.secret, on_store_down="allow") as running:
+        _drop_counters(store)
+        running.ask()
+    writer.flush(10)
+    [call] = store.list(limit=5)
+    assert call.status == 200 and call.flags == ("budget_unchecked",)
+
+
+def test_budgets_cli_adds_lists_and_removes(ledger: tuple[str, Store, LedgerWriter]) -> None:
+    url, store, _ = ledger
+    env = {"LLMTALLY_DATABASE_URL": url}
+    run = CliRunner().invoke
+    made = KeyStore(store).create("ci", Decimal("2.5"), "week")
+    added = run(
+        app, ["budgets", "add", "--user", "alice", "--usd", "12.5", "--period", "day"], env=env
+    )
+    assert added.exit_code == 0, added.output
+    assert "the daily budget of user 'alice' is $12.50" in added.stdout
+    limit = run(
+        app,
+        ["budgets", "add", "--key", "ci", "--requests", "60", "--period", "minute", "--json"],
+        env=env,
+    )
+    assert limit.exit_code == 0, limit.output
+    assert json.loads(limit.stdout)["subject"] == made.key.id
+    listed = json.loads(run(app, ["budgets", "list", "--json"], env=env).stdout)
+    assert [(b["name"], b["metric"], b["period"], b["amount"], b["spent"]) for b in listed] == [
+        ("alice", "usd", "day", "12.5", "0"),
+        ("ci", "requests", "minute", "60", "0"),
+        ("ci", "usd", "week", "2.5", "0"),  # the key's own budget
+    ]
+    table = run(app, ["budgets", "list"], env=env, terminal_width=80)
+    assert table.exit_code == 0 and "3 budgets" in table.stdout
+    assert all(len(line) <= 80 for line in table.stdout.splitlines())
+    twice = run(
+        app, ["budgets", "add", "--user", "alice", "--usd", "1", "--period", "day"], env=env
+    )
+    assert twice.exit_code == 1 and "remove it first" in twice.stderr
+    for bad, message in [
+        (["--user", "a", "--usd", "-1"], "positive amount"),
+        (["--user", "a", "--tokens", "0"], "positive amount"),
+        (["--user", "a", "--usd", "1", "--period", "year"], "unknown period"),
+        (["--key", "nope", "--usd", "1"], "no gateway key"),
+        (["--user", "a", "--team", "b", "--usd", "1"], "exactly one of --key"),
+    ]:
+        result = run(app, ["budgets", "add", *bad], env=env)
+        assert result.exit_code != 0 and message in result.stderr, (bad, result.output)
+    key_budget = "key:" + made.key.id
+    own = run(app, ["budgets", "remove", key_budget], env=env)
+    assert own.exit_code == 1 and "goes with the key" in own.stderr
+    gone = run(app, ["budgets", "remove", listed[0]["id"]], env=env)
+    assert gone.exit_code == 0 and "Removed budget" in gone.stdout
+    assert len(json.loads(run(app, ["budgets", "list", "--json"], env=env).stdout)) == 2
