@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
 from llmtally.budgets.counters import BudgetCounters, Claim, Settlement
+from llmtally.budgets.liveness import Process, _start_time, this_process
 from llmtally.budgets.rules import Budget, Period, window_of
 from llmtally.ledger import Store, open_store
 from test_ledger_support import db_url, full_call, pg_base_url, simple_call, store  # noqa: F401
@@ -102,19 +105,24 @@ def test_a_new_window_starts_from_what_the_ledger_holds(store: Store) -> None:  
     assert counters.state([tokens]) == {"b1": (D(0), D(0))}
 
 
-def test_a_dead_holder_is_swept_once_and_its_late_settlement_releases_nothing_twice(
+ELSEWHERE = Process("another-machine/pid:[1]", 4242, 1)
+
+
+def test_a_silent_holder_elsewhere_is_swept_once_and_its_late_settlement_counts_once(
     store: Store,  # noqa: F811
 ) -> None:
     clock = Clock()
     counters = BudgetCounters(store, clock)
     b = budget("1.00")
     window = claim(b, "0").window
-    counters.heartbeat("dead")
-    counters.heartbeat("alive")
+    counters.heartbeat("dead", ELSEWHERE)
+    counters.heartbeat("alive", ELSEWHERE)
     assert counters.reserve("dead", [claim(b, "0.40")]) is None
     assert counters.reserve("alive", [claim(b, "0.40")]) is None
     clock.now = NOW + dt.timedelta(seconds=20)
-    counters.heartbeat("alive")
+    assert counters.heartbeat("alive", ELSEWHERE)
+    clock.now = NOW + dt.timedelta(seconds=30)
+    assert counters.sweep(30) == []  # 30 s silent: not yet past the lease
     clock.now = NOW + dt.timedelta(seconds=31)
     assert counters.reserve("alive", [claim(b, "0.40")]) is not None  # 0.80 held
     assert counters.sweep(30) == ["dead"]
@@ -123,16 +131,44 @@ def test_a_dead_holder_is_swept_once_and_its_late_settlement_releases_nothing_tw
     # the stalled holder wakes and settles: it spends, but its hold is gone
     counters.settle("dead", [Settlement("b1", window, D("0.40"), D("0.10"))])
     assert counters.state([b])["b1"] == (D("0.10"), D("0.40"))
+    assert not counters.heartbeat("dead", ELSEWHERE)  # it learns it was swept
     counters.settle("alive", [Settlement("b1", window, D("0.40"), D("0.20"))])
     assert counters.state([b])["b1"] == (D("0.30"), D("0"))
     counters.release("alive")  # nothing left to give back
     assert counters.state([b])["b1"] == (D("0.30"), D("0"))
 
 
+def test_a_dead_process_here_is_swept_at_once_and_a_live_one_only_when_stuck(
+    store: Store,  # noqa: F811
+) -> None:
+    clock = Clock()
+    counters = BudgetCounters(store, clock)
+    b = budget("1.00")
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.1)
+        gone = Process(this_process().machine, child.pid, _start_time(child.pid))
+        assert gone.alive(this_process()) is True
+    finally:
+        child.kill()
+        child.wait()
+    assert gone.alive(this_process()) is False
+    counters.heartbeat("gone", gone)
+    counters.heartbeat("me", this_process())
+    assert counters.reserve("gone", [claim(b, "0.50")]) is None
+    assert counters.reserve("me", [claim(b, "0.50")]) is None
+    assert counters.sweep(30) == ["gone"]  # its process is dead: no lease to wait for
+    clock.now = NOW + dt.timedelta(seconds=299)
+    assert counters.sweep(30) == []  # alive here, however late its heartbeat
+    clock.now = NOW + dt.timedelta(seconds=301)
+    assert counters.sweep(30) == ["me"]  # ten leases silent: stuck
+    assert counters.state([b])["b1"] == (D(0), D(0))
+
+
 def test_release_gives_back_what_a_stopping_holder_holds(counters: BudgetCounters) -> None:
     b = budget("1.00")
     other = budget("5", id="b2", metric="requests", period="minute")
-    counters.heartbeat("h1")
+    counters.heartbeat("h1", ELSEWHERE)
     assert counters.reserve("h1", [claim(b, "0.25"), claim(other, "1")]) is None
     assert counters.reserve("h1", [claim(b, "0.25")]) is None
     counters.release("h1")

@@ -12,9 +12,10 @@ locks a hold row before its counter, so reserving, settling and sweeping
 never deadlock one another.
 
 Settling moves a call's reservation into ``spent`` at what the call cost.
-Each process is a holder with a heartbeat; when a holder's heartbeat is
-older than the lease (it crashed, or was SIGKILLed), any process sweeps it
-and releases what it held. A counter is created the first time its window
+Each process is a holder with a heartbeat; when its process is gone from this
+machine, or (on another machine) its heartbeat is older than the lease (it
+crashed, or was SIGKILLed), any process sweeps it and releases what it held
+(``llmtally.budgets.liveness``). A counter is created the first time its window
 is used, starting from what the ledger already holds for that scope and
 window (a budget added mid-month counts the month so far).
 """
@@ -30,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from llmtally.analytics.filters import CallFilter
+from llmtally.budgets.liveness import Process, this_process
 from llmtally.budgets.rules import Budget, window_key, window_of
 from llmtally.ledger.budget_tables import budget_counters, budget_holders, budget_holds
 from llmtally.ledger.driver import dialect_insert
@@ -193,43 +195,59 @@ class BudgetCounters:
         return bool(conn.execute(stmt).rowcount == 1)
 
     # -- leases ------------------------------------------------------------
-    def heartbeat(self, holder: str) -> None:
-        """Renew ``holder``'s lease (registering it when new or swept) and drop
-        its emptied holds."""
+    def heartbeat(self, holder: str, process: Process | None = None) -> bool:
+        """Renew ``holder``'s lease and drop its emptied holds; False when it had
+        been swept (it is registered again, from ``process``)."""
         now = self.clock()
+        where = process or this_process()
         with self._write() as conn, conn.begin():
             renewed = conn.execute(
                 update(budget_holders).where(budget_holders.c.id == holder).values(heartbeat_at=now)
             ).rowcount
             if renewed == 0:
                 conn.execute(
-                    budget_holders.insert().values(id=holder, started_at=now, heartbeat_at=now)
+                    budget_holders.insert().values(
+                        id=holder,
+                        started_at=now,
+                        heartbeat_at=now,
+                        machine=where.machine,
+                        pid=where.pid,
+                        pid_started=where.started,
+                    )
                 )
             conn.execute(delete(budget_holds).where(_H.holder_id == holder, _H.amount == 0))
+        return renewed == 1
 
-    def sweep(self, lease_s: float) -> list[str]:
-        """Release what every holder silent for over ``lease_s`` seconds held;
-        the holders swept. Safe from several processes at once: the holder
-        row's delete is the claim."""
-        cut = self.clock() - dt.timedelta(seconds=lease_s)
+    def sweep(self, lease_s: float, here: Process | None = None) -> list[str]:
+        """Release what dead holders held; the holders swept. A holder on this
+        machine is dead when its process is; elsewhere, when silent for over
+        ``lease_s`` seconds (or, on this machine, ten leases: a stuck process).
+        Safe from several processes at once: the holder row's delete is the claim."""
+        here = here or this_process()
+        now = self.clock()
         with self.store.engine.connect() as conn:
-            stale = list(
-                conn.execute(
-                    select(budget_holders.c.id).where(budget_holders.c.heartbeat_at < cut)
-                ).scalars()
-            )
-        return [holder for holder in stale if self._release(holder, cut)]
+            rows = conn.execute(select(budget_holders)).all()
+        swept = []
+        for row in rows:
+            process = Process(row.machine, row.pid or 0, row.pid_started)
+            alive = process.alive(here)
+            silent = (now - _aware(row.heartbeat_at)).total_seconds()
+            dead = alive is False or silent > lease_s * (10 if alive else 1)
+            if dead and self._release(row.id, row.heartbeat_at):
+                swept.append(row.id)
+        return swept
 
     def release(self, holder: str) -> None:
         """Give back everything ``holder`` holds (a process shutting down)."""
         self._release(holder, None)
 
-    def _release(self, holder: str, cut: dt.datetime | None) -> bool:
+    def _release(self, holder: str, beat: dt.datetime | None) -> bool:
+        """Release ``holder`` (only if its heartbeat is still ``beat``, when given)."""
         with self._write() as conn, conn.begin():
             claim = delete(budget_holders).where(budget_holders.c.id == holder)
-            if cut is not None:
-                claim = claim.where(budget_holders.c.heartbeat_at < cut)
-            if conn.execute(claim).rowcount == 0 and cut is not None:
+            if beat is not None:
+                claim = claim.where(budget_holders.c.heartbeat_at <= beat)
+            if conn.execute(claim).rowcount == 0 and beat is not None:
                 return False
             # the hold rows first, then the counters: the order reserve and settle lock in
             holds = conn.execute(
@@ -263,6 +281,11 @@ class BudgetCounters:
                     (row.spent, row.reserved) if row else (seed(conn, budget, start, end), _ZERO)
                 )
         return found
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive datetimes (stored in UTC)."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 def seed(conn: Connection, budget: Budget, start: dt.datetime, end: dt.datetime | None) -> Decimal:

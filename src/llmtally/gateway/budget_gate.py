@@ -96,7 +96,7 @@ class BudgetGate:
         refresh_s: float = 1.0,
         on_store_down: OnStoreDown = "refuse",
         clock: Callable[[], dt.datetime] | None = None,
-        threads: int = 8,
+        threads: int = 4,
     ) -> None:
         self.book, self.catalog = BudgetBook(store), catalog
         self.counters = BudgetCounters(store, clock)
@@ -106,6 +106,7 @@ class BudgetGate:
         self.budgets: tuple[Budget, ...] = ()
         self.teams: dict[str, str] = {}
         self.refused_store_down = 0
+        self._registered = False  # the first heartbeat registers this holder
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="llmtally-budget")
         self._settle_queue: queue.SimpleQueue[list[Settlement] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -189,7 +190,8 @@ class BudgetGate:
         return bound.usd
 
     def _store_down(self, claims: list[Claim], exc: BaseException) -> Hold | Denied:
-        _log.warning("budgets: the counters cannot be reached: %s", type(exc).__name__)
+        why = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        _log.warning("budgets: the counters cannot be reached: %s: %s", type(exc).__name__, why)
         if self.on_store_down == "allow":
             return Hold(self, (), unchecked=True)
         self.refused_store_down += 1
@@ -269,9 +271,15 @@ class BudgetGate:
         leases of processes that stopped."""
         self.budgets = tuple(self.book.all())
         self.teams = self.book.teams()
-        self.counters.heartbeat(self.holder)
+        if not self.counters.heartbeat(self.holder) and self._registered:
+            _log.error(
+                "budgets: this process's reservations were released while it ran (its "
+                "heartbeat was over budgets.lease_s late): budgets may be passed by what "
+                "it had in flight; raise budgets.lease_s"
+            )
+        self._registered = True
         for holder in self.counters.sweep(self.lease_s):
-            _log.warning("budgets: released the reservations of %s (its lease ran out)", holder)
+            _log.warning("budgets: released the reservations of %s (it stopped)", holder)
 
     def start(self) -> BudgetGate:
         self.refresh()

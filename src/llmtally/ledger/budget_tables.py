@@ -10,7 +10,8 @@
   flight. Admission adds to ``reserved`` only where ``spent + reserved +
   amount <= budget``, in one conditional UPDATE.
 - ``budget_holders``: each gateway process that holds reservations, with its
-  heartbeat: a lease. A holder whose heartbeat is older than the lease is
+  heartbeat (a lease) and where it runs. A holder whose process is gone from
+  this machine, or (elsewhere) whose heartbeat is older than the lease, is
   swept, and what it held is released.
 - ``budget_holds``: what each holder has reserved per budget and window.
 
@@ -63,6 +64,11 @@ def budget_tables(meta: MetaData) -> dict[str, Table]:
             Column("id", Text, primary_key=True),
             Column("started_at", DateTime(timezone=True), nullable=False),
             Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+            # where it runs (llmtally.budgets.liveness): a dead local process is swept
+            # at once, a live one never by its lease alone
+            Column("machine", Text),
+            Column("pid", BigInteger),
+            Column("pid_started", BigInteger),
         ),
         Table(
             "budget_holds",

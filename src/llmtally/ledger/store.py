@@ -42,6 +42,7 @@ DEFAULT_LIMIT = 100
 _ID_CHUNK = 500  # ids per "already stored?" query (SQLite's variable limit is 32766)
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 5
+PG_POOL_SIZE = 16  # connections kept per process (as many again may open in a burst)
 LOGGING_NAME = "llmtally"  # the engines log as sqlalchemy.engine.Engine.llmtally
 
 
@@ -93,8 +94,15 @@ def _engine(url: str) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(url)
     if backend == "postgresql":
+        # Connections are kept, not opened per burst: the writer, the budget
+        # threads, settling and the refresh use up to ~12 at once, and opening
+        # connections under load is what timed out first (benchmarks/budgets.py).
         return _create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}
+            url,
+            pool_pre_ping=True,
+            pool_size=PG_POOL_SIZE,
+            max_overflow=PG_POOL_SIZE,
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
         )
     raise ValueError(f"unsupported ledger database {backend!r}: use sqlite or postgresql")
 
