@@ -114,7 +114,19 @@ def _amount(budget: Budget, amount: Decimal) -> str:
     return usd(amount) if budget.metric == "usd" else f"{amount:,.0f} {budget.metric}"
 
 
+_UNIT = {"usd": "", "requests": " req", "tokens": " tok"}
+
+
+def _figure(budget: Budget, amount: Decimal) -> str:
+    """An amount in a table cell: dollars, or a count (the unit is in the limit)."""
+    from llmtally.money import usd
+
+    return usd(amount) if budget.metric == "usd" else f"{amount:,.0f}"
+
+
 def _table(budgets: list[Budget], states: dict[str, tuple[Decimal, Decimal]]) -> Table:
+    from rich.text import Text
+
     from llmtally.fit_table import plain_table, snug
 
     count = len(budgets)
@@ -122,18 +134,20 @@ def _table(budgets: list[Budget], states: dict[str, tuple[Decimal, Decimal]]) ->
         f"{count} budget{'' if count == 1 else 's'}; spent and reserved: in the current window",
         caption="exact amounts: --json",
     )
-    table.add_column("id", overflow="fold", ratio=1)
-    table.add_column("scope", overflow="fold", ratio=1)
+    widest_id = max((len(b.id) for b in budgets), default=2)
+    table.add_column("budget (id)", overflow="fold", min_width=widest_id)
     for head in ("limit", "spent", "reserved"):
         table.add_column(head, justify="right", no_wrap=True)
     for budget in budgets:
         spent, reserved = states[budget.id]
+        limit = _figure(budget, budget.amount) + _UNIT[budget.metric]
+        name = Text(f"{budget.scope} {budget.label or budget.subject}\n")
+        name.append(budget.id, style="dim")  # whole on its own line: budgets remove ID
         table.add_row(
-            budget.id,
-            f"{budget.scope} {budget.label or budget.subject}",
-            f"{_amount(budget, budget.amount)}/{budget.period}",
-            _amount(budget, spent),
-            _amount(budget, reserved),
+            name,
+            f"{limit}/{budget.period}",
+            _figure(budget, spent),
+            _figure(budget, reserved),
         )
     return snug(table)
 
