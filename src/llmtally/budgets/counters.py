@@ -95,27 +95,63 @@ class BudgetCounters:
     # -- admission ---------------------------------------------------------
     def reserve(self, holder: str, claims: Sequence[Claim]) -> Refusal | None:
         """Reserve every claim, or none: the first budget that would be passed."""
-        ordered = sorted(claims, key=lambda c: (c.budget.id, c.window))
-        with self._write() as conn:
-            trans = conn.begin()
-            for claim in ordered:  # each hold row, then its counter: as settle does
-                self._hold(conn, holder, claim.budget.id, claim.window, claim.amount)
-                if not self._take(conn, claim):
-                    refusal = self._refusal(conn, claim)
-                    trans.rollback()
-                    return refusal
-            trans.commit()
-        return None
+        return self.reserve_many(holder, [claims])[0]
 
-    def _take(self, conn: Connection, claim: Claim) -> bool:
+    def reserve_many(self, holder: str, calls: Sequence[Sequence[Claim]]) -> list[Refusal | None]:
+        """Reserve each call's claims, all or none per call, first come first
+        served, in one transaction (one commit for the lot); each call's refusal
+        or None. Hold rows are locked before counters, as settle and sweep do."""
+        refused: list[Refusal | None] = [None] * len(calls)
+        by_key: dict[tuple[str, int], list[tuple[int, Claim]]] = {}
+        for i, claims in enumerate(calls):
+            for claim in claims:
+                by_key.setdefault((claim.budget.id, claim.window), []).append((i, claim))
+        keys = sorted(by_key)
+        with self._write() as conn, conn.begin():
+            for key in keys:
+                self._hold(conn, holder, *key, sum((c.amount for _, c in by_key[key]), _ZERO))
+            taken: dict[int, list[Claim]] = {}
+            for key in keys:
+                live = [(i, c) for i, c in by_key[key] if refused[i] is None]
+                if live and self._take(conn, live[0][1], sum((c.amount for _, c in live), _ZERO)):
+                    for i, claim in live:
+                        taken.setdefault(i, []).append(claim)
+                    continue
+                for i, claim in live:  # not all fit: one by one, in arrival order
+                    if self._take(conn, claim, claim.amount):
+                        taken.setdefault(i, []).append(claim)
+                        continue
+                    refused[i] = self._refusal(conn, claim)
+                    for earlier in taken.pop(i, []):
+                        self._untake(conn, earlier)
+            self._unhold_refused(conn, holder, calls, refused)
+        return refused
+
+    def _unhold_refused(
+        self,
+        conn: Connection,
+        holder: str,
+        calls: Sequence[Sequence[Claim]],
+        refused: Sequence[Refusal | None],
+    ) -> None:
+        back: dict[tuple[str, int], Decimal] = {}
+        for claims, refusal in zip(calls, refused, strict=True):
+            for claim in claims if refusal is not None else ():
+                key = (claim.budget.id, claim.window)
+                back[key] = back.get(key, _ZERO) + claim.amount
+        for key, amount in sorted(back.items()):
+            self._hold(conn, holder, *key, -amount)
+
+    def _take(self, conn: Connection, claim: Claim, amount: Decimal) -> bool:
+        """Add ``amount`` to the reserved of ``claim``'s counter if it fits."""
         stmt = (
             update(budget_counters)
             .where(_C.budget_id == claim.budget.id, _C.window == claim.window)
             .where(
-                _C.spent + _C.reserved + _fixed("amount", claim.amount)
+                _C.spent + _C.reserved + _fixed("amount", amount)
                 <= _fixed("cap", claim.budget.amount)
             )
-            .values(reserved=_C.reserved + _fixed("more", claim.amount))
+            .values(reserved=_C.reserved + _fixed("more", amount))
         )
         if conn.execute(stmt).rowcount == 1:
             return True
@@ -123,6 +159,14 @@ class BudgetCounters:
             return False
         self._create(conn, claim)
         return conn.execute(stmt).rowcount == 1
+
+    @staticmethod
+    def _untake(conn: Connection, claim: Claim) -> None:
+        conn.execute(
+            update(budget_counters)
+            .where(_C.budget_id == claim.budget.id, _C.window == claim.window)
+            .values(reserved=_C.reserved - _fixed("less", claim.amount))
+        )
 
     def _counter(self, conn: Connection, claim: Claim) -> tuple[Decimal, Decimal] | None:
         row = conn.execute(
@@ -167,16 +211,18 @@ class BudgetCounters:
         if not merged:
             return
         with self._write() as conn, conn.begin():
-            for (budget_id, window), (reserved, actual) in sorted(merged.items()):
-                released = (
-                    reserved if self._unhold(conn, holder, budget_id, window, reserved) else _ZERO
-                )
+            ordered = sorted(merged.items())
+            released = [  # hold rows first, then counters: the order reserve locks in
+                reserved if self._unhold(conn, holder, budget_id, window, reserved) else _ZERO
+                for (budget_id, window), (reserved, _) in ordered
+            ]
+            for ((budget_id, window), (_, actual)), free in zip(ordered, released, strict=True):
                 conn.execute(
                     update(budget_counters)
                     .where(_C.budget_id == budget_id, _C.window == window)
                     .values(
                         spent=_C.spent + _fixed("actual", actual),
-                        reserved=_C.reserved - _fixed("released", released),
+                        reserved=_C.reserved - _fixed("released", free),
                     )
                 )
 

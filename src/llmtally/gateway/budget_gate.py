@@ -2,11 +2,12 @@
 
 At admission every budget that covers the call (its key, the key's team, its
 user, feature and tags) reserves the call's worst case (dollars, tokens, one
-request) in the shared counters, all or none; the reservation runs on a
-small thread pool, so the event loop never waits on the database. When the
-call is recorded, its reservation is settled to what it cost, in batches on
-one thread. A heartbeat thread renews this process's lease, sweeps the
-leases of crashed processes and reloads the budget definitions.
+request) in the shared counters, all or none; the worst case is worked out on
+a small thread pool and the reservations of all the calls waiting are made
+together on one thread (``llmtally.budgets.batcher``), so the event loop never
+waits on the database. When the call is recorded, its reservation is settled
+to what it cost, in batches on one thread. A heartbeat thread renews this
+process's lease, sweeps the holders that stopped and reloads the budgets.
 
 When the counters cannot be reached, a budgeted call is refused with a 503
 (``on_store_down: refuse``, the default) or let through marked
@@ -24,13 +25,14 @@ import queue
 import socket
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from llmtally.budgets.batcher import ReserveBatcher
 from llmtally.budgets.book import BudgetBook
 from llmtally.budgets.counters import BudgetCounters, Claim, Refusal, Settlement
 from llmtally.budgets.rules import Budget, Subject, window_of
@@ -108,6 +110,7 @@ class BudgetGate:
         self.refused_store_down = 0
         self._registered = False  # the first heartbeat registers this holder
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="llmtally-budget")
+        self._batcher = ReserveBatcher(self.counters, self.holder)
         self._settle_queue: queue.SimpleQueue[list[Settlement] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -153,9 +156,26 @@ class BudgetGate:
         if not budgets:
             return None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._reserve, budgets, request)
+        planned = await loop.run_in_executor(self._pool, self._plan, budgets, request)
+        if isinstance(planned, Denied):
+            return planned
+        claims, bound, now = planned
+        future = self._batcher.submit(claims)
+        try:
+            refusal = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:  # reserved all the same? give it back
+            future.add_done_callback(lambda done: self._orphaned(done, claims))
+            raise
+        except _DOWN as exc:
+            return self._store_down(exc)
+        if refusal is not None:
+            return self._refuse(refusal, bound, now)
+        return Hold(self, tuple(claims))
 
-    def _reserve(self, budgets: list[Budget], request: Request) -> Hold | Denied:
+    def _plan(
+        self, budgets: list[Budget], request: Request
+    ) -> tuple[list[Claim], WorstCase | None, dt.datetime] | Denied:
+        """Each budget's claim on the call's worst case, or why it has none."""
         now = self.clock()
         needs_bound = any(b.metric != "requests" for b in budgets)
         bound = worst_case(request, self.catalog, now) if needs_bound else None
@@ -172,13 +192,15 @@ class BudgetGate:
                 )
             start, end = window_of(budget.period, now)
             claims.append(Claim(budget, start, end, amount))
-        try:
-            refusal = self.counters.reserve(self.holder, claims)
-        except _DOWN as exc:
-            return self._store_down(claims, exc)
-        if refusal is not None:
-            return self._refuse(refusal, bound, now)
-        return Hold(self, tuple(claims))
+        return claims, bound, now
+
+    def _orphaned(self, done: Future[Refusal | None], claims: list[Claim]) -> None:
+        """A reservation whose caller went away before hearing of it: released."""
+        if done.cancelled() or done.exception() is not None or done.result() is not None:
+            return
+        self._settle_queue.put(
+            [Settlement(c.budget.id, c.window, c.amount, Decimal(0)) for c in claims]
+        )
 
     @staticmethod
     def _amount(budget: Budget, bound: WorstCase | None) -> Decimal | None:
@@ -189,7 +211,7 @@ class BudgetGate:
             return Decimal(bound.tokens)
         return bound.usd
 
-    def _store_down(self, claims: list[Claim], exc: BaseException) -> Hold | Denied:
+    def _store_down(self, exc: BaseException) -> Hold | Denied:
         why = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         _log.warning("budgets: the counters cannot be reached: %s: %s", type(exc).__name__, why)
         if self.on_store_down == "allow":
@@ -284,6 +306,7 @@ class BudgetGate:
     def start(self) -> BudgetGate:
         self.refresh()
         self._stop.clear()
+        self._batcher.start()
         for target, name in (
             (self._run, "llmtally-budgets"),
             (self._settle_loop, "llmtally-settle"),
@@ -303,6 +326,7 @@ class BudgetGate:
     def close(self) -> None:
         """Settle everything queued, then give back what this process holds."""
         self._pool.shutdown(wait=True)
+        self._batcher.close()
         self._settle_queue.put(None)
         self._stop.set()
         for thread in self._threads:
