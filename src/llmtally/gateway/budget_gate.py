@@ -327,6 +327,12 @@ class BudgetGate:
         """Settle everything queued, then give back what this process holds."""
         self._pool.shutdown(wait=True)
         self._batcher.close()
+        if self._batcher.batches:
+            _log.info(
+                "budgets: %d reservations made in %d transactions",
+                self._batcher.calls,
+                self._batcher.batches,
+            )
         self._settle_queue.put(None)
         self._stop.set()
         for thread in self._threads:
