@@ -9,17 +9,21 @@ alerts:
     ops: {url_env: LLMTALLY_ALERTS_WEBHOOK}     # or url: https://...
   rules:                          # spend against an amount per period
     - name: chat-daily
-      scope: {feature: chat}      # provider, model, user, feature, key, tag, fingerprint
+      scope: {feature: chat}      # provider, model, user, feature, key, team, tag, fingerprint
       period: day                 # day | week | month (UTC) | total
       amount_usd: "50"
       thresholds: [50, 80, 100]   # percent of the amount
       pace: true                  # also warn when the period's rate so far overruns
+    - name: search-budget         # a dollar budget's scope, amount and period
+      budget: 01JB...             # its id in ``llmtally budgets list`` (or key:<key id>)
   anomalies:                      # the last hour against the same hour of past days
     - {name: spikes, factor: 3, floor_usd: "5", baseline_days: 7}
 ```
 
 A rule's ``webhooks`` names the webhooks it goes to (all of them when left
-out). Webhook URLs are secrets (Slack's and Discord's carry a token in their
+out). A rule with ``budget`` takes the scope, amount and period from that
+budget in the ledger (``alerts.budget_rules``), so it has none of its own.
+Webhook URLs are secrets (Slack's and Discord's carry a token in their
 path): they are read from the config or the environment and never logged or
 stored; the ledger keeps only ``redact_url``'s form.
 """
@@ -53,7 +57,7 @@ Period = Literal["day", "week", "month", "total"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month", "total")
 DEFAULT_THRESHOLDS = (50, 80, 100)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-SCOPE_FIELDS = ("provider", "model", "user", "feature", "key", "tag", "fingerprint")
+SCOPE_FIELDS = ("provider", "model", "user", "feature", "key", "team", "tag", "fingerprint")
 
 
 class _Strict(BaseModel):
@@ -64,8 +68,9 @@ class Scope(_Strict):
     """Which calls a rule counts: every attribute given must match (none: all calls).
 
     ``model`` is the model that answered (else the one asked for), also as
-    ``provider/model``; ``key`` is a gateway key id; ``fingerprint`` a system
-    prompt's fingerprint. A later budget (a team of keys) will be one more field.
+    ``provider/model``; ``key`` is a gateway key id; ``team`` the calls made
+    with any key now in that team (``llmtally keys team``); ``fingerprint`` a
+    system prompt's fingerprint.
     """
 
     provider: str | None = Field(default=None, min_length=1, max_length=500)
@@ -73,6 +78,7 @@ class Scope(_Strict):
     user: str | None = Field(default=None, min_length=1, max_length=500)
     feature: str | None = Field(default=None, min_length=1, max_length=500)
     key: str | None = Field(default=None, min_length=1, max_length=500)
+    team: str | None = Field(default=None, min_length=1, max_length=500)
     tag: str | None = Field(default=None, min_length=1, max_length=500)
     fingerprint: str | None = Field(default=None, min_length=1, max_length=500)
 
@@ -115,11 +121,16 @@ class _Rule(_Strict):
 
 class SpendRule(_Rule):
     """Spend in a period against an amount: one alert per threshold crossed per
-    period, and one when the period's rate so far projects past the amount."""
+    period, and one when the period's rate so far projects past the amount.
+
+    Either ``period`` and ``amount_usd`` (and any ``scope``), or ``budget``: a
+    dollar budget's id, whose scope, amount and period the rule takes when it
+    is evaluated (``alerts.budget_rules.with_budgets``)."""
 
     kind: Literal["spend"] = "spend"
-    period: Period
-    amount_usd: Decimal = Field(gt=0, le=Decimal("1e9"))
+    period: Period | None = None
+    amount_usd: Decimal | None = Field(default=None, gt=0, le=Decimal("1e9"))
+    budget: str | None = Field(default=None, min_length=1, max_length=200)
     thresholds: list[int] = Field(default=list(DEFAULT_THRESHOLDS), min_length=1)
     pace: bool = True
     # "On pace" is judged only once this share of the period has passed.
@@ -132,6 +143,28 @@ class SpendRule(_Rule):
             if not 1 <= level <= 1000:
                 raise ValueError(f"threshold {level}: a percentage from 1 to 1000")
         return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _limit_or_budget(self) -> SpendRule:
+        if self.budget is None:
+            missing = [name for name in ("period", "amount_usd") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"give {' and '.join(missing)}, or a budget's id as budget")
+            return self
+        given = [name for name in ("period", "amount_usd") if getattr(self, name) is not None]
+        given += ["scope"] if self.scope.items() else []
+        if given:
+            raise ValueError(
+                f"a rule on budget {self.budget!r} takes its scope, amount and period from "
+                f"the budget: leave out {', '.join(given)}"
+            )
+        return self
+
+    def limit(self) -> tuple[Period, Decimal]:
+        """The period and amount (a budget rule's once ``with_budgets`` filled them)."""
+        if self.period is None or self.amount_usd is None:
+            raise ValueError(f"alert rule {self.name!r}: budget {self.budget!r} is not looked up")
+        return self.period, self.amount_usd
 
 
 class AnomalyRule(_Rule):

@@ -10,7 +10,14 @@ from llmtally.alerts.status import RuleStatus
 from llmtally.alerts.store import FiredAlert
 from llmtally.money import usd
 
-__all__ = ["alert_summary", "cause_summary", "delivery_summary", "rule_summary", "status_summary"]
+__all__ = [
+    "alert_summary",
+    "cause_summary",
+    "delivery_summary",
+    "rule_summary",
+    "scope_summary",
+    "status_summary",
+]
 
 _PER = {"day": "/day", "week": "/week", "month": "/month", "total": " in total"}
 
@@ -20,11 +27,15 @@ def _percent(share: Decimal) -> str:
 
 
 def rule_summary(rule: Rule) -> str:
-    """``$10.00/day at 50, 80, 100%; pace`` or ``spike > 3x usual, >= $1.00``."""
+    """``$10.00/day at 50, 80, 100%; pace``, ``budget ID: $500.00/month at 50,
+    80, 100%; pace`` or ``spike > 3x usual, >= $1.00``."""
     if isinstance(rule, SpendRule):
         levels = ", ".join(str(level) for level in rule.thresholds)
+        on = "" if rule.budget is None else f"budget {rule.budget}: "
+        if rule.period is None or rule.amount_usd is None:
+            return f"{on}at {levels}%"
         pace = "; pace" if rule.pace and rule.period != "total" else ""
-        return f"{usd(rule.amount_usd)}{_PER[rule.period]} at {levels}%{pace}"
+        return f"{on}{usd(rule.amount_usd)}{_PER[rule.period]} at {levels}%{pace}"
     assert isinstance(rule, AnomalyRule)
     return (
         f"spike > {rule.factor.normalize():f}x usual ({rule.baseline_days} days), "
@@ -32,8 +43,19 @@ def rule_summary(rule: Rule) -> str:
     )
 
 
+def scope_summary(rule: Rule) -> str:
+    """``feature=chat``, ``all calls``, or ``the budget's`` for a budget rule
+    whose budget could not be looked up."""
+    if isinstance(rule, SpendRule) and rule.budget is not None and rule.period is None:
+        return "the budget's"
+    return rule.scope.describe()
+
+
 def status_summary(status: RuleStatus) -> str:
-    """``$8.12 (81%)`` this period, or ``$2.20 last hour, usual $0.20``."""
+    """``$8.12 (81%)`` this period, or ``$2.20 last hour, usual $0.20``, or
+    why a budget rule is left out."""
+    if status.problem is not None:
+        return f"not evaluated: {status.problem.split(': ', 1)[-1]}"
     if status.used is not None:
         return f"{usd(status.spend)} ({_percent(status.used)})"
     return f"{usd(status.spend)} last hour, usual {usd(status.usual)}"

@@ -60,21 +60,24 @@ def _exact(amount: Decimal) -> Decimal:
 
 def spend_findings(store: Store, rule: SpendRule, now: dt.datetime) -> list[Finding]:
     """The thresholds ``rule`` has reached in the current period (highest first),
-    and its pace warning when due."""
-    start, end = period_window(rule.period, now)
+    and its pace warning when due. A budget rule's alerts name the budget in
+    their scope, beside the budget's own scope."""
+    period, amount = rule.limit()
+    start, end = period_window(period, now)
     spent = scope_spend(store, rule.scope, start, end)
+    named = {} if rule.budget is None else {"budget": rule.budget}
     base = Finding(
         rule=rule.name,
         kind="threshold",
-        scope=rule.scope.items(),
-        period=rule.period,
-        period_start=None if rule.period == "total" else start,
+        scope=named | rule.scope.items(),
+        period=period,
+        period_start=None if period == "total" else start,
         period_end=end,
         spend=spent,
-        amount=rule.amount_usd,
+        amount=amount,
         webhooks=None if rule.webhooks is None else tuple(rule.webhooks),
     )
-    crossed = [level for level in rule.thresholds if spent * 100 >= rule.amount_usd * level]
+    crossed = [level for level in rule.thresholds if spent * 100 >= amount * level]
     found = [
         dataclasses.replace(base, level=level, notify=level == crossed[-1])
         for level in reversed(crossed)
@@ -90,7 +93,8 @@ def _pace(
     rule: SpendRule, spent: Decimal, start: dt.datetime, end: dt.datetime | None, now: dt.datetime
 ) -> tuple[Decimal, Decimal] | None:
     """(projected spend, elapsed share) when the rule is on pace to overrun."""
-    if not rule.pace or end is None or spent >= rule.amount_usd or spent <= 0:
+    amount = rule.limit()[1]
+    if not rule.pace or end is None or spent >= amount or spent <= 0:
         return None
     passed = Decimal(str((now - start).total_seconds()))
     whole = Decimal(str((end - start).total_seconds()))
@@ -98,7 +102,7 @@ def _pace(
     if elapsed < Decimal(str(rule.pace_min_elapsed)) or elapsed <= 0:
         return None
     projected = _exact(spent / elapsed)
-    return (projected, elapsed) if projected > rule.amount_usd else None
+    return (projected, elapsed) if projected > amount else None
 
 
 def _hour_windows(now: dt.datetime, days: int) -> list[tuple[dt.datetime, dt.datetime]]:

@@ -4,8 +4,12 @@ due webhooks in between.
 
 Rules come from the config file and from the ledger (``llmtally alerts add``);
 a ledger rule with the name of a config rule is left out (the config wins, and
-the log says so once). Any number of evaluators may run on one ledger: each
-alert is claimed once (``AlertStore.claim``), each attempt too.
+the log says so once). A rule on a budget takes the budget's scope, amount and
+period at each pass; a config rule whose budget is missing or not in dollars
+stops the service from being made (``BudgetRuleError``), a ledger rule whose
+budget was removed since is left out, and the log says so once. Any number of
+evaluators may run on one ledger: each alert is claimed once
+(``AlertStore.claim``), each attempt too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from llmtally.alerts.budget_rules import check_budget_rules, with_budgets
 from llmtally.alerts.config import AlertsConfig, AnomalyRule, Rule, SpendRule
 from llmtally.alerts.deliver import Deliverer, Sent, target_of
 from llmtally.alerts.evaluate import anomaly_finding, spend_findings
@@ -70,14 +75,22 @@ class AlertService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned: set[str] = set()
+        check_budget_rules(store, config.rules)
 
     def rules(self) -> list[Rule]:
-        found, shadowed = merged_rules(self.config, self.alerts.rules())
+        """Every rule to evaluate now, a budget rule with its budget's limits."""
+        merged, shadowed = merged_rules(self.config, self.alerts.rules())
         for name in shadowed:
-            if name not in self._warned:
-                self._warned.add(name)
-                log.warning("alert rule %r is in the config and the ledger: the config's", name)
+            self._warn(f"alert rule {name!r} is in the config and the ledger: the config's")
+        found, problems = with_budgets(self.store, merged)
+        for problem in problems.values():
+            self._warn(f"{problem}; the rule is left out")
         return found
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
 
     def evaluate(self) -> list[FiredAlert]:
         """Check every rule now; the alerts this call claimed."""

@@ -8,6 +8,11 @@ as whole days and hours from the rollup tables plus the minutes at either end
 from ``calls`` (``llmtally.analytics.ranges``), so the sum is exact for any
 range. A scope that combines attributes across tables (user and model, say) is
 summed from ``calls`` in SQL, over the same range.
+
+A team is the keys whose ``gateway_keys.team`` names it now (as its budget
+counts them): on its own it is read from the key rollups of those keys (each
+call has one key, so their sum is exact), with other attributes from ``calls``
+where ``key_id`` is one of them.
 """
 
 from __future__ import annotations
@@ -17,13 +22,13 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Select, Table, func, select
 
 from llmtally.alerts.config import Scope
 from llmtally.analytics.filters import CallFilter, model_condition
 from llmtally.analytics.ranges import Plan, plan_range
 from llmtally.analytics.rollup_query import grain_parts, started_in, table, table_sums
-from llmtally.ledger.schema import calls
+from llmtally.ledger.schema import calls, gateway_keys
 from llmtally.usage import model_label
 
 if TYPE_CHECKING:
@@ -36,7 +41,7 @@ __all__ = ["BREAKDOWNS", "Breakdown", "scope_spend", "spend_by"]
 Breakdown = Literal["user", "feature", "model", "fingerprint"]
 BREAKDOWNS: tuple[Breakdown, ...] = ("user", "feature", "model", "fingerprint")
 _MODEL_FIELDS = frozenset({"provider", "model"})
-_DIM_FIELDS = frozenset({"user", "feature", "key", "tag", "fingerprint"})
+_DIM_FIELDS = frozenset({"user", "feature", "key", "team", "tag", "fingerprint"})
 _ZERO = Decimal(0)
 _CALL_COLUMNS = {"user": "user_id", "feature": "feature", "fingerprint": "prompt_fingerprint"}
 
@@ -62,7 +67,14 @@ def _calls_where(scope: Scope, dialect: str) -> list[ColumnElement[bool]]:
     ).conditions(dialect)
     if scope.fingerprint is not None:
         where.append(calls.c.prompt_fingerprint == scope.fingerprint)
+    if scope.team is not None:
+        where.append(calls.c.key_id.in_(_members(scope.team)))
     return where
+
+
+def _members(team: str) -> Select[tuple[str]]:
+    """The ids of the keys in ``team``."""
+    return select(gateway_keys.c.id).where(gateway_keys.c.team == team)
 
 
 def _rollup_where(source: Table, scope: Scope) -> list[ColumnElement[bool]]:
@@ -72,6 +84,8 @@ def _rollup_where(source: Table, scope: Scope) -> list[ColumnElement[bool]]:
             found.append(source.c.provider == value)
         elif name == "model":
             found.append(model_condition(value, _model_is(source), source.c.provider))
+        elif name == "team":
+            found += [source.c.kind == "key", source.c.value.in_(_members(value))]
         else:
             found += [source.c.kind == name, source.c.value == value]
     return found

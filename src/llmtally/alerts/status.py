@@ -1,6 +1,7 @@
 """Where each alert rule stands now, for ``llmtally alerts list`` and the
 dashboard: a spend rule's spend in its current period against its amount, an
-anomaly rule's last hour against the usual for that hour."""
+anomaly rule's last hour against the usual for that hour. A rule on a budget
+that cannot be looked up (removed, or not in dollars) is listed with why."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from llmtally.alerts.budget_rules import with_budgets
 from llmtally.alerts.config import AlertsConfig, AnomalyRule, Rule, SpendRule
 from llmtally.alerts.evaluate import HOUR, period_window, usual_spend
 from llmtally.alerts.service import merged_rules
@@ -25,6 +27,7 @@ class RuleStatus:
     spend: Decimal  # in the current period (spend rules) or the last hour (anomalies)
     used: Decimal | None  # spend / amount (spend rules)
     usual: Decimal | None  # the usual spend for the last hour (anomalies)
+    problem: str | None = None  # why a budget rule is not evaluated
 
     @property
     def kind(self) -> str:
@@ -33,9 +36,10 @@ class RuleStatus:
 
 def _status(store: Store, rule: Rule, source: str, now: dt.datetime) -> RuleStatus:
     if isinstance(rule, SpendRule):
-        start, end = period_window(rule.period, now)
+        period, amount = rule.limit()
+        start, end = period_window(period, now)
         spent = scope_spend(store, rule.scope, start, end)
-        return RuleStatus(rule, source, spent, spent / rule.amount_usd, None)
+        return RuleStatus(rule, source, spent, spent / amount, None)
     assert isinstance(rule, AnomalyRule)
     spent = scope_spend(store, rule.scope, now - HOUR, now)
     return RuleStatus(rule, source, spent, None, usual_spend(store, rule, now))
@@ -43,8 +47,15 @@ def _status(store: Store, rule: Rule, source: str, now: dt.datetime) -> RuleStat
 
 def rule_statuses(store: Store, config: AlertsConfig, now: dt.datetime) -> list[RuleStatus]:
     """Every rule (the config's, then the ledger's not shadowed by one), with its spend now."""
-    rules, _ = merged_rules(config, AlertStore(store).rules())
+    merged, _ = merged_rules(config, AlertStore(store).rules())
     names = {rule.name for rule in config.all_rules()}
-    return [
-        _status(store, rule, "config" if rule.name in names else "ledger", now) for rule in rules
-    ]
+    resolved, problems = with_budgets(store, merged)
+    found = {rule.name: rule for rule in resolved}
+    statuses = []
+    for rule in merged:
+        source = "config" if rule.name in names else "ledger"
+        if rule.name in problems:
+            statuses.append(RuleStatus(rule, source, Decimal(0), None, None, problems[rule.name]))
+        else:
+            statuses.append(_status(store, found[rule.name], source, now))
+    return statuses

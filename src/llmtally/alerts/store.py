@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import Connection, RowMapping, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from llmtally.alerts.budget_rules import BudgetRuleError, check_budget_rules
 from llmtally.alerts.config import Rule
 from llmtally.alerts.findings import Cause, Finding, alert_text
 from llmtally.ledger.driver import dialect_insert
@@ -218,7 +219,14 @@ class AlertStore:
 
     # -- rules added from the command line ---------------------------------
 
-    def add_rule(self, rule: Rule, now: dt.datetime) -> None:
+    def add_rule(self, rule: Rule, now: dt.datetime) -> Rule:
+        """Store ``rule``; it comes back with its budget's scope, amount and
+        period when it names one (a budget that is missing or cannot be watched
+        is an ``AlertStoreError``, and nothing is stored)."""
+        try:
+            (found,) = check_budget_rules(self.store, [rule])
+        except BudgetRuleError as exc:
+            raise AlertStoreError(str(exc)) from None
         row = {
             "name": rule.name,
             "kind": rule.kind,
@@ -230,6 +238,7 @@ class AlertStore:
                 conn.execute(alert_rules.insert().values(**row))
         except IntegrityError:
             raise AlertStoreError(f"an alert rule named {rule.name!r} exists already") from None
+        return found
 
     def remove_rule(self, name: str) -> bool:
         with self._write() as conn, conn.begin():

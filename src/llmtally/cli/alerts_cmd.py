@@ -178,6 +178,9 @@ def _thresholds(text: str | None) -> list[int] | None:
 def add(
     name: str = typer.Argument(..., help="A unique name (letters, digits, '.', '_', '-')."),
     amount_usd: str | None = typer.Option(None, "--amount-usd", help="Spend limit per period."),
+    budget: str | None = typer.Option(
+        None, "--budget", help="A usd budget's id: its scope, amount and period (budgets list)."
+    ),
     period: str | None = typer.Option(None, "--period", help="day, week, month or total."),
     thresholds: str | None = typer.Option(
         None, "--thresholds", help="Percent of the amount, e.g. 50,80,100 (the default)."
@@ -191,6 +194,7 @@ def add(
     user: str | None = typer.Option(None, "--user", help="Only this user's calls."),
     feature: str | None = typer.Option(None, "--feature", help="Only this feature's calls."),
     key: str | None = typer.Option(None, "--key", help="Only this gateway key's calls (id)."),
+    team: str | None = typer.Option(None, "--team", help="Only calls with this team's keys."),
     tag: str | None = typer.Option(None, "--tag", help="Only calls with this tag."),
     webhook: list[str] = typer.Option([], "--webhook", help="Webhook name (default: all)."),
     config: Path | None = ConfigOption,
@@ -203,10 +207,14 @@ def add(
     from llmtally.alerts.describe import rule_summary
 
     scope = {"provider": provider, "model": model, "user": user, "feature": feature}
-    scope |= {"key": key, "tag": tag}
+    scope |= {"key": key, "team": team, "tag": tag}
     data: dict[str, Any] = {"name": name, "scope": {k: v for k, v in scope.items() if v}}
     if webhook:
         data["webhooks"] = webhook
+    if budget is not None:
+        if anomaly:
+            fail("--budget is for a spend rule, not --anomaly")
+        data["budget"] = budget
     if anomaly:
         data |= {
             "factor": _amount("--factor", factor),
@@ -219,7 +227,7 @@ def add(
         rule = _parse_rule(data, anomaly, _config(config))
     except (ValidationError, ValueError) as exc:
         fail(_first_error(exc))
-    _store_rule(rule, database)
+    rule = _store_rule(rule, database)
     if as_json:
         print_json(rule.model_dump(mode="json", exclude_none=True))
         return
@@ -248,21 +256,22 @@ def _first_error(exc: Exception) -> str:
         return str(exc)
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "rule"
-    return f"{where}: {first['msg']}"
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
 
 
-def _store_rule(rule: Rule, database: str | None) -> None:
+def _store_rule(rule: Rule, database: str | None) -> Rule:
+    """Store ``rule`` in the ledger; it comes back with its budget's limits."""
     from llmtally.alerts.store import AlertStore, AlertStoreError
 
     with _open(database) as store:
         try:
-            AlertStore(store).add_rule(rule, dt.datetime.now(dt.UTC))
+            return AlertStore(store).add_rule(rule, dt.datetime.now(dt.UTC))
         except AlertStoreError as exc:
             fail(str(exc), code=1)
 
 
 def _rules_table(found: list[RuleStatus], wide: bool) -> Table:
-    from llmtally.alerts.describe import rule_summary, status_summary
+    from llmtally.alerts.describe import rule_summary, scope_summary, status_summary
     from llmtally.fit_table import plain_table, snug
 
     count = len(found)
@@ -279,7 +288,7 @@ def _rules_table(found: list[RuleStatus], wide: bool) -> Table:
         table.add_column("webhooks", overflow="fold")
     for status in found:
         rule = status.rule
-        cells = [rule.name, rule.scope.describe(), rule_summary(rule), status_summary(status)]
+        cells = [rule.name, scope_summary(rule), rule_summary(rule), status_summary(status)]
         if wide:
             cells += [status.source, ", ".join(rule.webhooks) if rule.webhooks else "all"]
         table.add_row(*cells)
@@ -297,6 +306,7 @@ def _status_json(status: RuleStatus) -> dict[str, Any]:
         "spend_usd": exact(status.spend),
         "used_share": exact(status.used),
         "usual_usd": exact(status.usual),
+        "problem": status.problem,
     }
 
 
@@ -363,12 +373,17 @@ def check(
     database: str | None = DatabaseOption,
 ) -> None:
     """Evaluate every rule once and deliver what is due (as ``llmtally serve`` does)."""
+    from llmtally.alerts.budget_rules import BudgetRuleError
     from llmtally.alerts.service import AlertService
     from llmtally.alerts.store import AlertStore
 
     settings = _config(config)
     with _open(database) as store:
-        result = AlertService(store, settings).check()
+        try:
+            service = AlertService(store, settings)
+        except BudgetRuleError as exc:
+            fail(f"the config's alerts: {exc}", code=1)
+        result = service.check()
         keeper = AlertStore(store)
         fired = [keeper.get(alert.id) or alert for alert in result.fired]
     if as_json:

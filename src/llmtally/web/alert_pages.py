@@ -20,6 +20,7 @@ from llmtally.alerts.describe import (
     cause_summary,
     delivery_summary,
     rule_summary,
+    scope_summary,
     status_summary,
 )
 from llmtally.alerts.status import rule_statuses
@@ -62,6 +63,7 @@ class AlertPages:
             shown=SHOWN,
             interval=self.config.interval_s,
             rule_summary=rule_summary,
+            scope_summary=scope_summary,
             status_summary=status_summary,
             alert_summary=alert_summary,
             cause_summary=cause_summary,
