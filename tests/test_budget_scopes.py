@@ -9,6 +9,7 @@ is also what each one costs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -26,7 +27,9 @@ from gateway_support import live_gateway
 from llmtally.budgets.book import BudgetBook
 from llmtally.catalog import Catalog
 from llmtally.cli import app
+from llmtally.gateway.app import Gateway
 from llmtally.gateway.budget_gate import BudgetGate
+from llmtally.gateway.config import GatewayConfig
 from llmtally.gateway.keys import KeyGate
 from llmtally.ledger import LedgerWriter, Store, open_store
 from llmtally.ledger.keys import KeyStore
@@ -218,3 +221,72 @@ def test_budgets_cli_adds_lists_and_removes(ledger: tuple[str, Store, LedgerWrit
     gone = run(app, ["budgets", "remove", listed[0]["id"]], env=env)
     assert gone.exit_code == 0 and "Removed budget" in gone.stdout
     assert len(json.loads(run(app, ["budgets", "list", "--json"], env=env).stdout)) == 2
+
+
+def test_a_request_cancelled_in_flight_gives_its_reservation_back(
+    ledger: tuple[str, Store, LedgerWriter],
+) -> None:
+    """A request that ends without being recorded (here its task is cancelled,
+    as a server shutting down does, while the upstream is still streaming)
+    leaves nothing reserved: a live process's reservations never expire."""
+    _, store, writer = ledger
+    made = KeyStore(store).create("capped", Decimal("5"), "month")
+    gate = KeyGate(KeyStore(store)).start()
+    budgets = BudgetGate(store, Catalog.load()).start()
+    [key_budget] = budgets.budgets
+    body = json.dumps(
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}],
+         "stream": True, "max_tokens": 6}
+    ).encode()  # fmt: skip
+    scope = {
+        "type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b"",
+        "headers": [(b"authorization", b"Bearer " + made.secret.encode()),
+                    (b"content-type", b"application/json"), (b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 4000), "scheme": "http",
+        "http_version": "1.1", "root_path": "",
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not sent and not getattr(receive, "done", False):
+            receive.done = True  # type: ignore[attr-defined]
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def run(app: Gateway) -> None:
+        task = asyncio.ensure_future(app(scope, receive, send))
+        while not sent:  # the stream started: reserved, and relaying
+            await asyncio.sleep(0.01)
+        assert running_reserved() == Decimal("0.0000051")
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for _ in range(200):  # given back through the settling thread, not at exit
+            if running_reserved() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert running_reserved() == 0
+        await app.aclose()
+
+    def running_reserved() -> Decimal:
+        return budgets.counters.state([key_budget])[key_budget.id][1]
+
+    try:
+        with ReplayUpstream() as upstream:
+            upstream.delay = 0.5
+            config = GatewayConfig.model_validate(
+                {"upstreams": {"openai": {"kind": "openai", "base_url": upstream.url}},
+                 "routes": [{"match": "*", "upstream": "openai"}]}
+            )  # fmt: skip
+            app = Gateway(config, writer, Catalog.load(), gate=gate, budgets=budgets)
+            asyncio.run(run(app))
+    finally:
+        budgets.close()
+        gate.close()
+    writer.flush(5)
+    assert store.count() == 0  # not recorded: it never ended
+    assert budgets.counters.state([key_budget])[key_budget.id] == (Decimal(0), Decimal(0))

@@ -417,7 +417,11 @@ class Gateway:
         if outgoing != request and not is_multipart(headers.get("content-type", "")):
             raw = json.dumps(outgoing).encode()
         target = path + (f"?{query.decode('latin-1')}" if query else "")
-        await self._relay(ex, upstream, raw, target, send, streaming, receive)
+        try:
+            await self._relay(ex, upstream, raw, target, send, streaming, receive)
+        finally:
+            if ex.hold is not None:  # a call that was never recorded holds nothing
+                ex.hold.release_unless_recorded()
 
     @staticmethod
     def _outgoing(
@@ -581,4 +585,6 @@ class Gateway:
     ) -> Future[Call | None]:
         """Hand the call over to be priced and recorded off the event loop."""
         acc = streaming.accumulator if streaming else None
+        if ex.hold is not None:
+            ex.hold.recorded = True  # settled by the finisher
         return self._finisher.submit(ex, request, response, acc)

@@ -24,7 +24,7 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -68,11 +68,19 @@ class Hold:
     claims: tuple[Claim, ...]
     unchecked: bool = False  # the store was down and the config lets calls through
     settled: bool = field(default=False)
+    recorded: bool = field(default=False)  # handed to be recorded, which settles it
 
     def settle(self, call: Call) -> None:
         if not self.settled:
             self.settled = True
             self.gate.settle(self, call)
+
+    def release_unless_recorded(self) -> None:
+        """Give the reservation back if the call will not be recorded (the
+        request ended some other way), so none is ever left held."""
+        if not (self.recorded or self.settled):
+            self.settled = True
+            self.gate.release(self.claims)
 
 
 def _actual(claim: Claim, call: Call) -> Decimal:
@@ -196,11 +204,13 @@ class BudgetGate:
 
     def _orphaned(self, done: Future[Refusal | None], claims: list[Claim]) -> None:
         """A reservation whose caller went away before hearing of it: released."""
-        if done.cancelled() or done.exception() is not None or done.result() is not None:
-            return
-        self._settle_queue.put(
-            [Settlement(c.budget.id, c.window, c.amount, Decimal(0)) for c in claims]
-        )
+        if not done.cancelled() and done.exception() is None and done.result() is None:
+            self.release(claims)
+
+    def release(self, claims: Sequence[Claim]) -> None:
+        """Give reservations back unspent (queued with the settlements)."""
+        zero = Decimal(0)
+        self._settle_queue.put([Settlement(c.budget.id, c.window, c.amount, zero) for c in claims])
 
     @staticmethod
     def _amount(budget: Budget, bound: WorstCase | None) -> Decimal | None:
