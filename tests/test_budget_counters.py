@@ -15,14 +15,23 @@ import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from llmtally.budgets.counters import BudgetCounters, Claim, Settlement
 from llmtally.budgets.liveness import Process, _start_time, this_process
 from llmtally.budgets.rules import Budget, Period, window_of
 from llmtally.ledger import Store, open_store
-from test_ledger_support import db_url, full_call, pg_base_url, simple_call, store  # noqa: F401
+from test_ledger_support import (  # noqa: F401
+    db_url,
+    full_call,
+    pg_base_url,
+    pg_schema,
+    simple_call,
+    store,
+)
 
 NOW = dt.datetime(2026, 12, 6, 15, 30, tzinfo=dt.UTC)
 D = Decimal
@@ -175,8 +184,10 @@ def test_release_gives_back_what_a_stopping_holder_holds(counters: BudgetCounter
     assert counters.state([b, other]) == {"b1": (D(0), D(0)), "b2": (D(0), D(0))}
 
 
-def _reserve_many(counters: BudgetCounters, holder: str, n: int, amount: str) -> int:
-    b = budget("0.50")
+def _reserve_many(
+    counters: BudgetCounters, holder: str, n: int, amount: str, cap: str = "0.50"
+) -> int:
+    b = budget(cap)
     admitted = 0
     lock = threading.Lock()
     barrier = threading.Barrier(n)
@@ -202,9 +213,11 @@ def test_two_hundred_threads_reserve_exactly_what_fits(counters: BudgetCounters)
     assert counters.state([budget("0.50")])["b1"] == (D(0), D("0.50"))
 
 
-def _process(url: str, holder: str, out: multiprocessing.Queue[int]) -> None:
+def _process(
+    url: str, holder: str, out: multiprocessing.Queue[int], n: int = 50, cap: str = "0.50"
+) -> None:
     with open_store(url) as opened:
-        out.put(_reserve_many(BudgetCounters(opened, Clock()), holder, 50, "0.01"))
+        out.put(_reserve_many(BudgetCounters(opened, Clock()), holder, n, "0.01", cap))
 
 
 @pytest.fixture
@@ -227,3 +240,33 @@ def test_four_processes_share_one_counter(
         assert proc.exitcode == 0
     assert sum(out.get(timeout=5) for _ in procs) == 50
     assert BudgetCounters(store, Clock()).state([budget("0.50")])["b1"] == (D(0), D("0.50"))
+
+
+def test_a_counter_created_by_another_process_mid_reservation_is_tried_again(
+    pg_base_url: str,  # noqa: F811
+) -> None:
+    """PostgreSQL: A's conditional UPDATE finds no counter row; before A reads
+    it, B creates the row and commits. A must try the UPDATE again (its budget
+    has room), not refuse. SQLite cannot race so: its writers take turns."""
+    with pg_schema(pg_base_url) as url, open_store(url) as a, open_store(url) as b:
+        first_update, b_done = threading.Event(), threading.Event()
+
+        def pause(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith("UPDATE budget_counters") and not first_update.is_set():
+                first_update.set()
+                assert b_done.wait(10)
+
+        event.listen(a.engine, "after_cursor_execute", pause)
+        cap = budget("1.00")
+        results: list[object] = []
+        racing = BudgetCounters(a, Clock())
+        racer = threading.Thread(
+            target=lambda: results.append(racing.reserve("a", [claim(cap, "0.10")]))
+        )
+        racer.start()
+        assert first_update.wait(10)
+        assert BudgetCounters(b, Clock()).reserve("b", [claim(cap, "0.10")]) is None
+        b_done.set()
+        racer.join(10)
+        assert results == [None]  # reserved, not refused
+        assert BudgetCounters(b, Clock()).state([cap])["b1"] == (D(0), D("0.20"))

@@ -155,9 +155,11 @@ class BudgetCounters:
         )
         if conn.execute(stmt).rowcount == 1:
             return True
-        if self._counter(conn, claim) is not None:
-            return False
-        self._create(conn, claim)
+        # No row matched: it does not fit, or the counter did not exist when the
+        # UPDATE began (maybe another process has created it since). Once it
+        # exists, a second UPDATE (a new snapshot) tells which.
+        if self._counter(conn, claim) is None:
+            self._create(conn, claim)
         return conn.execute(stmt).rowcount == 1
 
     @staticmethod
