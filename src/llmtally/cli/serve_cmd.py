@@ -45,6 +45,12 @@ def serve(
         help="Token the dashboard asks for; needed when not on loopback "
         "(env LLMTALLY_ADMIN_TOKEN, which keeps it out of the process list).",
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        envvar="LLMTALLY_WORKERS",
+        help="Gateway processes on the one port, sharing budgets and the ledger (1 to 64).",
+    ),
 ) -> None:
     """Run the gateway: forward OpenAI/Anthropic/Gemini calls and record each one."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -60,9 +66,11 @@ def serve(
         resolve_config,
         run,
     )
+    from llmtally.gateway.workers import check_workers
     from llmtally.web import admin_token as resolve_admin_token
 
     try:
+        check_workers(workers)
         check_host(host, database_url)
         token = resolve_admin_token(admin_token)
         check_admin_token(host, token)
@@ -95,6 +103,7 @@ def serve(
         database_url=database_url,
         admin_token=token,
         listener=listener,
+        workers=workers,
     )
     try:
         run(options)

@@ -5,7 +5,8 @@ when it exists, else :func:`default_config` (OpenAI, Anthropic and Gemini with
 keys from the usual environment variables). On SIGTERM or Ctrl-C uvicorn
 finishes the requests in flight, then the ledger writer drains every recorded
 call into the database (or its spool; with both down, after ``ledger.exit_retry_s``
-of retries, a fallback file) before the process exits.
+of retries, a fallback file) before the process exits. With ``--workers N``,
+N such processes serve the one port (``llmtally.gateway.workers``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -27,10 +28,16 @@ if TYPE_CHECKING:
     import socket
 
     from llmtally.catalog import Catalog
+    from llmtally.gateway.app import Gateway
+    from llmtally.gateway.budget_gate import BudgetGate
+    from llmtally.gateway.keys import KeyGate
     from llmtally.gateway.local import LocalServer
+    from llmtally.gateway.workers import Leftovers
     from llmtally.ledger import LedgerWriter, Store
+    from llmtally.web import Dashboard
 
 SWITCH_INTERVAL_S = 0.001
+BACKLOG = 2048  # uvicorn's
 
 __all__ = [
     "ServeOptions",
@@ -141,91 +148,179 @@ class ServeOptions:
     database_url: str | None = None
     admin_token: str | None = None  # required for the dashboard unless on loopback
     listener: socket.socket | None = None  # bound already (llmtally.gateway.listen)
+    workers: int = 1  # processes serving the port; 1: this one, no fork
 
 
 def run(options: ServeOptions) -> None:
-    """Serve until stopped; the ledger is drained before this returns."""
-    from llmtally.alerts import AlertService
-    from llmtally.gateway.app import Gateway
-    from llmtally.gateway.budget_gate import BudgetGate
-    from llmtally.gateway.guard import BrowserGuard
-    from llmtally.gateway.keys import KeyGate
-    from llmtally.ledger import open_store
-    from llmtally.ledger.keys import KeyStore
-    from llmtally.web import Dashboard
+    """Serve until stopped; the ledger is drained before this returns. With
+    ``workers`` above 1, that many processes serve the port (``llmtally.gateway.workers``)."""
+    from llmtally.gateway.workers import check_workers
 
     check_admin_token(options.host, options.admin_token)
+    check_workers(options.workers)
     config, _ = resolve_config(options.config)
     for warning in unset_keys(config, os.environ):  # one line each, before the first call
         print(warning, file=sys.stderr, flush=True)
     catalog = _open_catalog()
+    if options.workers == 1:
+        _serve(options, config, catalog, None)
+    else:
+        _supervise(options, config, catalog)
+
+
+def _supervise(options: ServeOptions, config: GatewayConfig, catalog: Catalog) -> None:
+    """The parent of ``--workers N``: migrates the ledger and starts the local
+    model servers once, then forks the workers (before starting any thread)."""
+    from llmtally.alerts import AlertService
+    from llmtally.gateway.listen import listen
+    from llmtally.gateway.workers import Supervisor
+
+    with _open_ledger(options) as store:  # migrated once; a refusal said once
+        AlertService(store, config.alerts)  # its checks of the config too
+    listener = options.listener or listen(options.host, options.port)
+    listener.listen(BACKLOG)  # connections wait here while a worker (re)starts
+    shared = replace(options, listener=listener)
+    spawned = _spawn_local(config)
+    try:
+        code = Supervisor(
+            options.workers, lambda index: _serve(shared, config, catalog, index), listener
+        ).run()
+    finally:
+        listener.close()
+        for server in spawned:
+            server.stop()
+    if code:
+        raise SystemExit(code)
+
+
+def _open_ledger(options: ServeOptions) -> Store:
+    """The ledger (migrated); ValueError on a public address without an active key."""
+    from llmtally.ledger import open_store
+    from llmtally.ledger.keys import KeyStore
+
+    store = open_store(options.database_url)
+    if not is_loopback(options.host) and not KeyStore(store).any_active():
+        store.close()
+        raise ValueError(_no_key_message(options.host))
+    return store
+
+
+def _serve(
+    options: ServeOptions, config: GatewayConfig, catalog: Catalog, worker: int | None
+) -> None:
+    """One gateway process: the only one (``worker`` None), or worker ``worker``
+    of ``options.workers``, which starts no local model server."""
+    from llmtally.alerts import AlertService
+    from llmtally.gateway.budget_gate import BudgetGate
+    from llmtally.gateway.keys import KeyGate
+    from llmtally.ledger.keys import KeyStore
+
     # The ledger writer and the pricing worker are Python threads: hand the GIL
     # back to the event loop every 1 ms (default 5 ms), so their batches do not
     # add milliseconds to requests in flight.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    store = open_store(options.database_url)
-    keys, public = KeyStore(store), not is_loopback(options.host)
-    if public and not keys.any_active():
-        store.close()
-        raise ValueError(_no_key_message(options.host))
+    store = _open_ledger(options)
     # on a public address a key stays required even if every key is revoked later
-    gate = KeyGate(keys, require_key=public)
+    gate = KeyGate(KeyStore(store), require_key=not is_loopback(options.host))
     budgets = BudgetGate(
         store,
         catalog,
         lease_s=config.budgets.lease_s,
         on_store_down=config.budgets.on_store_down,
     )
-    writer = _writer(config, store)
-    spawned = _spawn_local(config)
+    writer = _writer(config, store, worker)
+    leftovers = _leftovers(config, store, worker, options.workers)
+    spawned = _spawn_local(config) if worker is None else []
     # uvicorn finishes the requests in flight, then re-raises the signal it caught
     # under the handler found before it started: make that an orderly exit, so the
     # writer below drains into the ledger before the process ends.
     previous = signal.signal(signal.SIGTERM, _exit_quietly)
     dashboard = None
-    alerts = AlertService(store, config.alerts).start()  # evaluates every interval_s
+    alerts = None
+    if worker in (None, 0):  # in one process of the port, every interval_s
+        alerts = AlertService(store, config.alerts).start()
     try:
-        dashboard = Dashboard(store, catalog, options.admin_token, alerts=config.alerts)
-        guard = BrowserGuard.for_listener(
-            options.host, config.allowed_hosts, config.allowed_origins
-        )
-        app = Gateway(
-            config,
-            writer,
-            catalog,
-            gate.start(),
-            web=dashboard,
-            metrics_token=options.admin_token,
-            guard=guard,
-            budgets=budgets.start(),
-        )
+        dashboard = _dashboard(options, config, catalog, store)
+        app = _app(options, config, catalog, writer, gate.start(), budgets.start(), dashboard)
         _serve_on(app, options, config.http)
     finally:
         for server in spawned:
             server.stop()
+        leftovers.close()
         budgets.close()  # after the calls in flight were recorded and settled
         writer.close(timeout=config.ledger.exit_retry_s)  # then the fallback file
         if dashboard is not None:
             dashboard.close()
-        alerts.close()
+        if alerts is not None:
+            alerts.close()
         gate.close()
         store.close()
         signal.signal(signal.SIGTERM, previous)
 
 
-def _writer(config: GatewayConfig, store: Store) -> LedgerWriter:
+def _dashboard(
+    options: ServeOptions, config: GatewayConfig, catalog: Catalog, store: Store
+) -> Dashboard:
+    from llmtally.web import Dashboard
+
+    return Dashboard(store, catalog, options.admin_token, alerts=config.alerts)
+
+
+def _app(
+    options: ServeOptions,
+    config: GatewayConfig,
+    catalog: Catalog,
+    writer: LedgerWriter,
+    gate: KeyGate,
+    budgets: BudgetGate,
+    dashboard: Dashboard,
+) -> Gateway:
+    from llmtally.gateway.app import Gateway
+    from llmtally.gateway.guard import BrowserGuard
+
+    guard = BrowserGuard.for_listener(options.host, config.allowed_hosts, config.allowed_origins)
+    return Gateway(
+        config,
+        writer,
+        catalog,
+        gate,
+        web=dashboard,
+        metrics_token=options.admin_token,
+        guard=guard,
+        budgets=budgets,
+    )
+
+
+def _writer(config: GatewayConfig, store: Store, worker: int | None) -> LedgerWriter:
+    """The ledger writer, on a spool of its own (``<spool>.w<i>`` for worker i)."""
     from llmtally.config import spool_file
+    from llmtally.gateway.workers import worker_spool
     from llmtally.ledger import LedgerWriter
     from llmtally.ledger.fallback import default_fallback_dirs
 
     settings = config.ledger
     return LedgerWriter(
         store,
-        spool_file(),
+        worker_spool(spool_file(), worker),
         durable=settings.durable,
         max_held=settings.max_held_calls,
         fallback_dirs=default_fallback_dirs(settings.fallback_dir),
     )
+
+
+def _leftovers(config: GatewayConfig, store: Store, worker: int | None, workers: int) -> Leftovers:
+    """Replay (the only process, or worker 0) the spools that earlier runs left
+    under names this run does not use: with another number of workers, or none."""
+    from llmtally.config import spool_file
+    from llmtally.gateway.workers import Leftovers, leftover_spools, worker_spool
+    from llmtally.ledger.fallback import default_fallback_dirs
+
+    dirs = default_fallback_dirs(config.ledger.fallback_dir)
+    if worker not in (None, 0):
+        return Leftovers(store, [], dirs)
+    spool = spool_file()
+    own = [spool] if worker is None else [worker_spool(spool, i) for i in range(workers)]
+    return Leftovers(store, leftover_spools(spool, own, dirs), dirs).start()
 
 
 def unset_keys(config: GatewayConfig, environ: Mapping[str, str]) -> list[str]:
