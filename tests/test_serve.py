@@ -12,7 +12,7 @@ import httpx
 import openai
 from typer.testing import CliRunner
 
-from gateway_support import serve_process
+from gateway_support import free_port, serve_process
 from llmtally.cli import app
 from llmtally.ledger import open_store
 from replay_upstream import ReplayUpstream
@@ -101,3 +101,20 @@ def test_sigterm_under_load_keeps_every_completed_call(
     # as the connection closed may be recorded without its client seeing it)
     assert rows >= len(completed) >= 100
     assert rows - len(completed) <= 8
+
+
+def test_an_alert_rule_on_a_missing_budget_stops_serve_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "llmtally.yaml"
+    config.write_text("alerts: {rules: [{name: gone, budget: no-such-budget}]}\n")
+    for workers in ("1", "2"):
+        result = CliRunner().invoke(
+            app,
+            ["serve", "--port", str(free_port()), "--config", str(config), "--workers", workers,
+             "--database-url", f"sqlite:///{tmp_path / 'ledger.sqlite3'}"],
+            env={"LLMTALLY_HOME": str(tmp_path)},
+        )  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(
+            "error: the config's alerts: alert rule 'gone': no budget 'no-such-budget'"
+        ), result.stderr
+        assert "Traceback" not in result.output

@@ -105,7 +105,13 @@ def serve(
         listener=listener,
         workers=workers,
     )
+    from llmtally.alerts.budget_rules import BudgetRuleError
+
     try:
         run(options)
     except LocalModelError as exc:
         fail(str(exc), code=1)
+    except BudgetRuleError as exc:  # an alert rule naming a budget it cannot watch
+        fail(f"the config's alerts: {exc}", code=1)
+    finally:
+        listener.close()
