@@ -283,6 +283,7 @@ def test_overview_and_nav(tab: Watched) -> None:
         "Models",
         "Lab",
         "Alerts",
+        "Budgets",
     ]
     page.click("header nav >> text=Explorer")
     page.wait_for_load_state("networkidle")

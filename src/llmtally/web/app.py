@@ -25,6 +25,7 @@ from llmtally.catalog import Catalog
 from llmtally.ledger.store import Store
 from llmtally.web.alert_pages import AlertPages
 from llmtally.web.auth import AdminAuth, safe_next
+from llmtally.web.budget_pages import BudgetPages
 from llmtally.web.http import HTTPError, Receive, Request, Response, Scope, Send, read_body
 from llmtally.web.lab_pages import LabPages
 from llmtally.web.pages import Pages
@@ -72,6 +73,7 @@ class Dashboard:
         self.pages = Pages(store, catalog, self.render, clock)
         self.lab = LabPages(store, self.render)  # /lab and /lab/<run> (web/lab_pages.py)
         self.alerts = AlertPages(store, self.render, clock, alerts or AlertsConfig())  # /alerts
+        self.budgets = BudgetPages(store, self.render, clock)  # /budgets (web/budget_pages.py)
         self.auth = AdminAuth(admin_token, clock) if admin_token else None
         self.throttle = login_throttle or LoginThrottle()  # wrong tokens, per client address
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="llmtally-web")
@@ -139,7 +141,7 @@ class Dashboard:
             raise HTTPError(405, f"{request.method} is not allowed here; the pages are read-only")
         if path != "/" and path.endswith("/"):
             return Response.redirect(path.rstrip("/") or "/")
-        lab = self.lab.route(request) or self.alerts.route(request)
+        lab = self.lab.route(request) or self.alerts.route(request) or self.budgets.route(request)
         if lab is not None:
             return lab
         for pattern, name in _PAGES:
