@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from sqlalchemy import text
@@ -119,6 +120,8 @@ def test_every_budget_that_covers_a_call_must_hold(
         assert "the per-minute request limit of team 'growth' is 5: 5 spent" in str(caught.value)
         assert 0 < int(caught.value.response.headers["retry-after"]) <= 60
         assert len(running.upstream.served) == 5  # a refused call reserves nothing anywhere
+        metrics = httpx.get(f"{running.base}/metrics").text
+        assert 'llmtally_refused_calls_total{reason="rate_limit_exceeded"} 2.0' in metrics
         states = running.budgets.counters.state(running.budgets.budgets)
     spent = {running.budgets.book.get(i).describe(): s for i, s in states.items()}  # type: ignore[union-attr]
     assert spent == {
@@ -180,6 +183,8 @@ def test_budgets_cli_adds_lists_and_removes(ledger: tuple[str, Store, LedgerWrit
     url, store, _ = ledger
     env = {"LLMTALLY_DATABASE_URL": url}
     run = CliRunner().invoke
+    empty = run(app, ["budgets", "list"], env=env)
+    assert empty.exit_code == 0 and empty.stdout.startswith("No budgets yet. Add one")
     made = KeyStore(store).create("ci", Decimal("2.5"), "week")
     added = run(
         app, ["budgets", "add", "--user", "alice", "--usd", "12.5", "--period", "day"], env=env
@@ -203,18 +208,25 @@ def test_budgets_cli_adds_lists_and_removes(ledger: tuple[str, Store, LedgerWrit
     assert table.exit_code == 0 and "3 budgets" in table.stdout
     assert all(len(line) <= 80 for line in table.stdout.splitlines())
     twice = run(
-        app, ["budgets", "add", "--user", "alice", "--usd", "1", "--period", "day"], env=env
+        app, ["budgets", "add", "--user", " alice ", "--usd", "1", "--period", "day"], env=env
+    )  # the same user: edge spaces are not part of a name
+    assert twice.exit_code == 1
+    assert twice.stderr == (
+        f"error: the daily budget of user 'alice' exists already ({listed[0]['id']}): "
+        "remove it first\n"
     )
-    assert twice.exit_code == 1 and "remove it first" in twice.stderr
     for bad, message in [
         (["--user", "a", "--usd", "-1"], "positive amount"),
         (["--user", "a", "--tokens", "0"], "positive amount"),
         (["--user", "a", "--usd", "1", "--period", "year"], "unknown period"),
         (["--key", "nope", "--usd", "1"], "no gateway key"),
         (["--user", "a", "--team", "b", "--usd", "1"], "exactly one of --key"),
+        (["--user", "a", "--usd", "12345678901234567890"], "too large for a budget"),
+        (["--user", "a", "--tokens", "99999999999999999999999"], "too large for a budget"),
     ]:
         result = run(app, ["budgets", "add", *bad], env=env)
         assert result.exit_code != 0 and message in result.stderr, (bad, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
     key_budget = "key:" + made.key.id
     own = run(app, ["budgets", "remove", key_budget], env=env)
     assert own.exit_code == 1 and "goes with the key" in own.stderr
@@ -290,3 +302,24 @@ def test_a_request_cancelled_in_flight_gives_its_reservation_back(
     writer.flush(5)
     assert store.count() == 0  # not recorded: it never ended
     assert budgets.counters.state([key_budget])[key_budget.id] == (Decimal(0), Decimal(0))
+
+
+def test_a_call_that_alone_exceeds_a_limit_is_refused_without_retry_after(
+    ledger: tuple[str, Store, LedgerWriter],
+) -> None:
+    """28 tokens a day can never hold a call of 19 + 10 = 29: waiting for the
+    next window would not help, so no Retry-After (and no SDK retry)."""
+    _, store, writer = ledger
+    made = KeyStore(store).create("small")
+    BudgetBook(store).add("user", "dora", "tokens", "day", Decimal(28))
+    with _gateway(store, writer, made.secret) as running:
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            running.ask(user="dora")
+        assert caught.value.code == "exceeds_budget"
+        assert "retry-after" not in caught.value.response.headers
+        assert str(caught.value).endswith(
+            "the daily token limit of user 'dora' is 28, and this call alone may use 29 "
+            "(19 prompt tokens + 10 output tokens at most: the request's cap): it can never "
+            "fit; ask for fewer output tokens"
+        )
+        assert running.upstream.served == []

@@ -298,6 +298,12 @@ def test_a_spent_budget_is_a_rate_limit_error_naming_the_budget(
             assert "the daily budget of key 'tiny' is $0.0035: $0.0033 spent" in message
             assert "this call may use $0.00032" in message
             assert caught.value.code == "insufficient_quota"
+            assert caught.value.body == {  # OpenAI's shape for an exhausted quota
+                "message": message.removeprefix("Error code: 429 - "),
+                "type": "insufficient_quota",
+                "param": None,
+                "code": "insufficient_quota",
+            }
             wait = int(caught.value.response.headers["retry-after"])  # seconds to UTC midnight
             assert 0 < wait <= 24 * 3600
             # claude-sonnet-4-6 at $15 per 1M output: 100 tokens alone are $0.0015

@@ -36,8 +36,8 @@ def parse_amount(text: str, metric: Metric) -> Decimal:
         raise BudgetError(f"a {metric} limit is a whole number, not {text!r}")
     try:
         return check_fixed(amount)
-    except ValueError as exc:
-        raise BudgetError(str(exc)) from None
+    except (ValueError, InvalidOperation):
+        raise BudgetError(f"{text} is too large for a budget") from None
 
 
 class BudgetBook:
@@ -61,7 +61,8 @@ class BudgetBook:
             raise BudgetError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
         if period not in PERIODS:
             raise BudgetError(f"unknown period {period!r}: use one of {', '.join(PERIODS)}")
-        if not subject.strip() or len(subject) > 200:
+        subject = subject.strip()  # a header value cannot carry edge spaces
+        if not subject or len(subject) > 200:
             raise BudgetError("a budget needs a subject of 1 to 200 characters")
         subject = self._subject(scope, subject)
         row = {
@@ -77,12 +78,21 @@ class BudgetBook:
             with self._write() as conn, conn.begin():
                 conn.execute(budgets.insert().values(**row))
         except IntegrityError:
-            raise BudgetError(
-                f"{scope} {subject!r} has a {period} {metric} budget already: remove it first"
-            ) from None
+            raise BudgetError(self._exists(scope, subject, metric, period)) from None
         found = self.get(str(row["id"]))
         assert found is not None
         return found
+
+    def _exists(self, scope: str, subject: str, metric: str, period: str) -> str:
+        """Why a budget cannot be added: the one it would repeat."""
+        same = [
+            b
+            for b in self.all()
+            if (b.scope, b.subject, b.metric, b.period) == (scope, subject, metric, period)
+        ]
+        if not same:
+            return "that budget exists already (see llmtally budgets list)"
+        return f"{same[0].describe()} exists already ({same[0].id}): remove it first"
 
     def _subject(self, scope: str, subject: str) -> str:
         """A key budget names the key by id; the user may give its name."""

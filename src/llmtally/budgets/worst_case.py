@@ -86,7 +86,7 @@ def _usage(call: Call, catalog: Catalog) -> tuple[Usage, str]:
         output_tokens=output,
         service_tier=tier if tier in SERVICE_TIERS and tier != "batch" else "standard",
     )
-    return usage, f"{prompt:,} prompt tokens + {output:,} output tokens at most ({source})"
+    return usage, f"{prompt:,} prompt tokens + {output:,} output tokens at most: {source}"
 
 
 def _input_tokens(call: Call) -> int:

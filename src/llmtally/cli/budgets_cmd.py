@@ -164,6 +164,13 @@ def list_budgets(as_json: bool = JsonOption, database: str | None = DatabaseOpti
     if as_json:
         print_json([budget_json(b, states[b.id]) for b in budgets])
         return
+    if not budgets:
+        typer.echo(
+            "No budgets yet. Add one, for example:\n"
+            "  llmtally budgets add --team search --usd 500 --period month\n"
+            "  llmtally budgets add --key ci --requests 60 --period minute"
+        )
+        return
     from rich.console import Console
 
     Console(highlight=False).print(_table(budgets, states))

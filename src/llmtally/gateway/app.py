@@ -409,6 +409,7 @@ class Gateway:
         if self.budgets is not None:
             held = await self.budgets.reserve_for(ex, upstream, len(raw))
             if isinstance(held, Denied):
+                self.metrics.refused.labels(held.code or "budget").inc()
                 await self._deny(send, wire.family, held)
                 return
             ex.hold = held

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import math
 import os
@@ -81,6 +82,15 @@ class Hold:
         if not (self.recorded or self.settled):
             self.settled = True
             self.gate.release(self.claims)
+
+
+def _shown(metric: str, amount: Decimal) -> str:
+    """An amount in a refusal: exact dollars (cents at least), or a whole count."""
+    if metric != "usd":
+        return f"{amount:,.0f}"
+    text = decimal_text(amount)
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 def _actual(claim: Claim, call: Call) -> Decimal:
@@ -237,18 +247,20 @@ class BudgetGate:
 
     def _refuse(self, refusal: Refusal, bound: WorstCase | None, now: dt.datetime) -> Denied:
         claim, budget = refusal.claim, refusal.claim.budget
-        unit = "$" if budget.metric == "usd" else ""
-
-        def show(x: Decimal) -> str:
-            return unit + decimal_text(x)
-
+        show = functools.partial(_shown, budget.metric)
+        why = f" ({bound.why})" if budget.metric != "requests" and bound is not None else ""
+        if claim.amount > budget.amount:  # waiting cannot help: no Retry-After
+            return Denied(
+                403,
+                f"{budget.describe()} is {show(budget.amount)}, and this call alone may use "
+                f"{show(claim.amount)}{why}: it can never fit; ask for fewer output tokens",
+                code="exceeds_budget",
+            )
         message = (
             f"{budget.describe()} is {show(budget.amount)}: {show(refusal.spent)} spent and "
             f"{show(refusal.reserved)} reserved by calls in flight, and this call may use "
-            f"{show(claim.amount)}"
+            f"{show(claim.amount)}{why}"
         )
-        if budget.metric != "requests" and bound is not None:
-            message += f" ({bound.why})"
         wait = None if claim.end is None else math.ceil((claim.end - now).total_seconds())
         if claim.end is not None:
             message += f"; the window renews at {claim.end:%Y-%m-%d %H:%M:%S} UTC"

@@ -174,7 +174,8 @@ class GatewayMetrics:
         self.refused = Counter(
             "llmtally_refused_calls",
             "Calls refused before reaching an upstream, by reason (ledger_full: 503 while "
-            "the ledger's memory queue is at its bound).",
+            "the ledger's memory queue is at its bound; budgets: insufficient_quota, "
+            "rate_limit_exceeded, exceeds_budget, budget_unbounded, budget_store_unavailable).",
             ("reason",),
             registry=reg,
         )

@@ -14,6 +14,9 @@ __all__ = ["Family", "error_body"]
 # The three API families: their SDKs, error shapes and message grammars.
 Family = Literal["openai", "anthropic", "gemini"]
 
+# OpenAI sends an exhausted quota as type and code "insufficient_quota"
+# (https://platform.openai.com/docs/guides/error-codes, 429): the code names the type.
+_OPENAI_CODE_TYPES = {"insufficient_quota"}
 _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -56,6 +59,10 @@ _GEMINI_STATUS = {
 }
 
 
+def _openai_type(status: int, code: str | None) -> str:
+    return code if code in _OPENAI_CODE_TYPES else _OPENAI_TYPES.get(status, "api_error")
+
+
 def error_body(wire: Family, status: int, message: str, code: str | None = None) -> bytes:
     """The JSON error body of the ``wire`` family for an HTTP ``status``."""
     if wire == "anthropic":
@@ -75,7 +82,9 @@ def error_body(wire: Family, status: int, message: str, code: str | None = None)
         data = {
             "error": {
                 "message": message,
-                "type": _OPENAI_TYPES.get(status, "api_error"),
+                "type": code
+                if code in _OPENAI_CODE_TYPES
+                else _OPENAI_TYPES.get(status, "api_error"),
                 "param": None,
                 "code": code,
             }
