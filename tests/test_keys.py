@@ -355,6 +355,10 @@ def test_keys_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     assert "key" not in rows["ci"]
     table = runner.invoke(app, ["keys", "list"], env=env)
     assert table.exit_code == 0 and "2 gateway keys" in table.stdout
+    teamed = runner.invoke(app, ["keys", "create", "--name", "bot", "--team", "growth"], env=env)
+    assert teamed.exit_code == 0, teamed.output
+    table = runner.invoke(app, ["keys", "list"], env=env, terminal_width=80)
+    assert "bot (growth)" in table.stdout and "3 gateway keys" in table.stdout
     assert runner.invoke(app, ["keys", "revoke", "ci"], env=env).exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", created["id"]], env=env).exit_code == 0
     missing = runner.invoke(app, ["keys", "revoke", "nope"], env=env)

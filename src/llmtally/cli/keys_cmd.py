@@ -119,7 +119,7 @@ def _keys_table(rows: list[dict[str, Any]], wide: bool) -> Table:
         caption=None if wide else "prefix, created, times: a wider terminal or --json",
     )
     table.add_column("id", no_wrap=True)
-    table.add_column("name", overflow="fold", ratio=1)
+    table.add_column("name (team)", overflow="fold", ratio=1)
     heads = ["prefix", "budget", "spent", "created", "revoked"]
     shown = heads if wide else ["budget", "spent", "revoked"]
     for head in shown:
@@ -134,7 +134,8 @@ def _keys_table(rows: list[dict[str, Any]], wide: bool) -> Table:
             "created": _when(row["created_at"], wide),
             "revoked": _when(row["revoked_at"], wide),
         }
-        table.add_row(row["id"], row["name"], *(cells[head] for head in shown))
+        name = row["name"] + (f" ({row['team']})" if row.get("team") else "")
+        table.add_row(row["id"], name, *(cells[head] for head in shown))
     return snug(table)
 
 
