@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
-from llmtally.usage import ImageUnits, Usage, UsageError
+from llmtally.usage import ImageUnits, Usage, UsageError, stable_ulid
 
 
 def test_uncached_input_is_total_less_cache_reads_and_writes() -> None:
@@ -68,3 +69,16 @@ def test_to_dict_keeps_only_what_was_set() -> None:
         "audio_seconds": "1.5",
         "service_tier": "batch",
     }
+
+
+def test_stable_ulid_is_the_same_for_the_same_source_id_and_sorts_by_time() -> None:
+    at = dt.datetime(2026, 12, 6, 12, 0, 0, 123000, tzinfo=dt.UTC)
+    first = stable_ulid(at, "otel", "span-1")
+    assert first == stable_ulid(at, "otel", "span-1")
+    assert first != stable_ulid(at, "otel", "span-2") != stable_ulid(at, "litellm", "span-1")
+    # the first 10 characters are the milliseconds since 1970: 1,796,558,400,123 here
+    assert first[:10] == "01M95KKAKV"
+    later = stable_ulid(at + dt.timedelta(milliseconds=1), "otel", "span-0")
+    assert len(first) == 26 and later > first
+    with pytest.raises(ValueError, match="timezone-aware"):
+        stable_ulid(at.replace(tzinfo=None), "otel", "span-1")

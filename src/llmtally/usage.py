@@ -17,6 +17,7 @@ in :mod:`llmtally.providers`, and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import threading
 import time
@@ -38,6 +39,7 @@ __all__ = [
     "UsageError",
     "model_label",
     "new_ulid",
+    "stable_ulid",
 ]
 
 ServiceTier = Literal["standard", "batch", "flex", "priority"]
@@ -212,6 +214,21 @@ def new_ulid() -> str:
     """A new ULID: 48-bit millisecond timestamp + 80 random bits, 26 Crockford
     base32 characters, increasing within this process."""
     return _ULIDS.next()
+
+
+def stable_ulid(at: dt.datetime, source: str, source_id: str) -> str:
+    """The ULID of a call that another system named ``source_id`` (an OTel span
+    id, an importer's row id): its time part is ``at``, its 80 other bits come
+    from SHA-256 of ``source`` and ``source_id``, so the same call always gets
+    the same id and a retried or repeated ingest adds nothing (the ledger
+    inserts by id, doing nothing on a conflict)."""
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    ms = int(at.timestamp() * 1000)
+    digest = hashlib.sha256(f"{source}\x00{source_id}".encode()).digest()
+    rand = int.from_bytes(digest[:10], "big")
+    value = (ms & ((1 << 48) - 1)) << _RANDOM_BITS | rand
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 @dataclass(frozen=True, slots=True)
