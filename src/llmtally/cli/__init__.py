@@ -12,6 +12,7 @@ from llmtally.cli import (
     count_cmd,
     estimate_cmd,
     export_cmd,
+    import_cmd,
     keys_cmd,
     lab_cmd,
     prices_cmd,
@@ -39,6 +40,7 @@ app.add_typer(budgets_cmd.app, name="budgets")
 app.command("serve")(serve_cmd.serve)
 app.command("report")(report_cmd.report)
 app.command("export")(export_cmd.export)
+app.command("import")(import_cmd.import_history)
 app.command("estimate")(estimate_cmd.estimate)
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(selfhost_cmd.app, name="selfhost")

@@ -1,0 +1,106 @@
+"""``llmtally import jsonl|litellm FILE``: other tools' history into the ledger."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, print_json
+
+if TYPE_CHECKING:
+    from llmtally.history import ImportSummary
+
+__all__ = ["import_history"]
+
+DatabaseOption = typer.Option(
+    None, "--database", help="Ledger database URL (env LLMTALLY_DATABASE_URL)."
+)
+JsonOption = typer.Option(False, "--json", help="Print the summary as JSON (exact amounts).")
+PROGRESS_EVERY = 10_000
+
+
+def _progress(seen: int) -> None:
+    if seen % PROGRESS_EVERY == 0:
+        sys.stderr.write(f"\r{seen:,} rows read")
+        sys.stderr.flush()
+
+
+def import_history(
+    tool: str = typer.Argument(..., help="The file's shape: jsonl (llmtally's own) or litellm."),
+    file: Path = typer.Argument(..., help="The file: JSON Lines; litellm also CSV or JSON array."),
+    database: str | None = DatabaseOption,
+    as_json: bool = JsonOption,
+    home: Path | None = HomeOption,
+    override: Path | None = OverrideOption,
+) -> None:
+    """Import another tool's call history, re-priced by llmtally, its own cost kept
+    beside; importing the same file again adds nothing."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from llmtally.history import PARSERS, RowError
+    from llmtally.history import import_history as run
+    from llmtally.ledger import open_store
+
+    if tool not in PARSERS:
+        fail(f"unknown format {tool!r}: use one of {', '.join(PARSERS)}")
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    catalog = open_catalog(home, override)
+    try:
+        store = open_store(database)
+    except (SQLAlchemyError, ValueError, OSError) as exc:
+        fail(f"cannot open the ledger: {exc}", code=1)
+    progress = _progress if sys.stderr.isatty() and not as_json else None
+    try:
+        with store:
+            summary = run(tool, file, store, catalog, progress=progress)
+    except RowError as exc:
+        fail(f"{file}: {exc}", code=1)
+    except SQLAlchemyError as exc:
+        fail(f"the ledger database failed ({type(exc).__name__}); run again to resume", code=1)
+    except OSError as exc:
+        fail(f"{file}: {exc.strerror or exc}", code=1)
+    if progress is not None:
+        sys.stderr.write("\r")
+    if as_json:
+        print_json(summary.to_json())
+    else:
+        _render(summary)
+
+
+def _usd(amount: Decimal) -> str:
+    from llmtally.meter import decimal_text
+
+    return f"-${decimal_text(-amount)}" if amount < 0 else f"${decimal_text(amount)}"
+
+
+def _render(summary: ImportSummary) -> None:
+    from rich.console import Console
+
+    from llmtally.meter import decimal_text
+
+    out = Console(highlight=False, soft_wrap=True)
+    unpriced = summary.unpriced
+    out.print(
+        f"{summary.imported:,} imported, {summary.already:,} already there, "
+        f"{summary.skipped_count:,} skipped"
+        + (f", {unpriced:,} without a price (stored, cost unknown)" if unpriced else "")
+    )
+    out.print(f"cost: ${decimal_text(summary.cost)} (llmtally's prices, the rows read)")
+    if summary.source_cost_rows:
+        out.print(
+            f"{summary.source_cost_rows:,} rows with the source's cost: "
+            f"${decimal_text(summary.compared_cost)} by llmtally, "
+            f"${decimal_text(summary.source_cost)} by {summary.tool} "
+            f"(difference {_usd(summary.cost_difference)})"
+        )
+    for reason, count in sorted(summary.skipped_by_reason.items()):
+        out.print(f"  skipped {count:,}: {reason}", markup=False)
+    for skip in summary.skipped[:20]:
+        out.print(f"  {skip.where}: {skip.reason}", markup=False)
+    if summary.skipped_count > 20:
+        out.print(f"  ... and {summary.skipped_count - 20:,} more (--json lists them)")

@@ -1,0 +1,163 @@
+"""A history file -> the ledger: read, parse, price, insert in batches, summarise.
+
+Idempotent and resumable: each call's id is ``stable_ulid(started_at, tool,
+source id)`` and the ledger inserts by id doing nothing on a conflict, so a
+second run (or a run after a crash mid-file) adds only what is missing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+
+from llmtally.catalog import Catalog
+from llmtally.history.formats import PARSERS
+from llmtally.history.reading import Record, read_jsonl, read_rows
+from llmtally.history.rows import ImportedCall, RowError, to_call
+from llmtally.ledger import Store
+from llmtally.ledger.schema import calls
+from llmtally.meter import decimal_text
+from llmtally.usage import Call
+
+__all__ = ["BATCH_SIZE", "ImportSummary", "Skipped", "import_history"]
+
+BATCH_SIZE = 500
+MAX_LISTED_SKIPS = 1000  # skipped rows named one by one; past that, only counted by reason
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    where: str  # "line 7"
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What one import did. Costs cover the rows read this run (new and already there)."""
+
+    tool: str
+    path: str
+    imported: int = 0  # new rows in the ledger
+    already: int = 0  # rows the ledger had (a re-import, a resumed run)
+    skipped: list[Skipped] = field(default_factory=list)
+    skipped_by_reason: Counter[str] = field(default_factory=Counter)
+    unpriced: int = 0  # imported with cost NULL and the reason (unknown model, no price)
+    cost: Decimal = Decimal(0)  # llmtally's price of the priced rows
+    source_cost: Decimal = Decimal(0)  # the tool's own figure for those same rows
+    source_cost_rows: int = 0  # priced rows for which the tool gave a cost
+    compared_cost: Decimal = Decimal(0)  # llmtally's price of those same rows
+
+    def skip(self, where: str, reason: str) -> None:
+        self.skipped_by_reason[_reason_kind(reason)] += 1
+        if len(self.skipped) < MAX_LISTED_SKIPS:
+            self.skipped.append(Skipped(where, reason))
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped_by_reason.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "file": self.path,
+            "imported": self.imported,
+            "already_there": self.already,
+            "skipped": self.skipped_count,
+            "skipped_by_reason": dict(sorted(self.skipped_by_reason.items())),
+            "skipped_rows": [{"where": s.where, "reason": s.reason} for s in self.skipped],
+            "unpriced": self.unpriced,
+            "cost_usd": decimal_text(self.cost),
+            "source_cost_usd": decimal_text(self.source_cost),
+            "source_cost_rows": self.source_cost_rows,
+            "compared_cost_usd": decimal_text(self.compared_cost),
+            "difference_usd": decimal_text(self.cost_difference),
+        }
+
+    @property
+    def cost_difference(self) -> Decimal:
+        """llmtally's cost minus the tool's, over the priced rows the tool gave a cost for."""
+        return self.compared_cost - self.source_cost
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without its row's values: ``tokens: ...`` -> ``tokens``."""
+    head = reason.split(":", 1)[0]
+    return head if len(head) <= 60 else head[:57] + "..."
+
+
+class _Batch:
+    def __init__(self, store: Store, summary: ImportSummary) -> None:
+        self.store, self.summary = store, summary
+        self.calls: dict[str, tuple[Call, ImportedCall]] = {}
+
+    def add(self, call: Call, row: ImportedCall) -> None:
+        if call.id in self.calls:  # the same source id twice in one batch
+            self.summary.already += 1
+            return
+        self.calls[call.id] = (call, row)
+
+    def flush(self) -> None:
+        if not self.calls:
+            return
+        with self.store.engine.connect() as conn:
+            query = select(calls.c.id).where(calls.c.id.in_(list(self.calls)))
+            known = set(conn.execute(query).scalars())
+        self.store.insert_many(c for c, _ in self.calls.values())
+        self.summary.already += len(known)
+        self.summary.imported += len(self.calls) - len(known)
+        for call, row in self.calls.values():
+            self._account(call, row)
+        self.calls.clear()
+
+    def _account(self, call: Call, row: ImportedCall) -> None:
+        if call.cost is None:
+            self.summary.unpriced += 1
+            return
+        self.summary.cost += call.cost.total
+        if row.source_cost is not None:
+            self.summary.source_cost += row.source_cost
+            self.summary.compared_cost += call.cost.total
+            self.summary.source_cost_rows += 1
+
+
+def _records(tool: str, path: Path, stream: BinaryIO) -> Iterator[Record]:
+    return read_jsonl(stream) if tool == "jsonl" else read_rows(path, stream)
+
+
+def import_history(
+    tool: str,
+    path: Path,
+    store: Store,
+    catalog: Catalog,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import ``path`` in ``tool``'s shape into ``store``. A bad row is skipped with
+    its place and reason; a file that cannot be read at all raises :class:`RowError`."""
+    parse = PARSERS.get(tool)
+    if parse is None:
+        raise RowError(f"unknown format {tool!r}: use one of {', '.join(PARSERS)}")
+    summary = ImportSummary(tool=tool, path=str(path))
+    batch = _Batch(store, summary)
+    with path.open("rb") as stream:
+        for seen, (where, record) in enumerate(_records(tool, path, stream), start=1):
+            try:
+                if isinstance(record, RowError):
+                    raise record
+                row = parse(record)
+                batch.add(to_call(row, catalog), row)
+            except RowError as exc:
+                summary.skip(where, str(exc))
+            if len(batch.calls) >= batch_size:
+                batch.flush()
+            if progress is not None:
+                progress(seen)
+    batch.flush()
+    return summary

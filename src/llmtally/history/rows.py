@@ -1,0 +1,86 @@
+"""One call of another tool's history, normalised, and how it becomes a priced ``Call``.
+
+Every reader (:mod:`llmtally.history.formats`) turns its tool's row into an
+:class:`ImportedCall`; :func:`to_call` prices it with llmtally's meter at the
+call's own date, exactly as the gateway prices a call it forwards, and keeps the
+source's own cost beside it (in the import summary: the ledger has no column
+for it yet).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from llmtally.catalog import Catalog
+from llmtally.meter import cost, savings
+from llmtally.usage import Call, Usage, stable_ulid
+
+__all__ = ["ImportedCall", "RowError", "to_call"]
+
+
+class RowError(ValueError):
+    """A row that cannot be imported as it stands; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedCall:
+    """What another tool recorded of one call, in llmtally's terms."""
+
+    tool: str  # "jsonl", "litellm": part of the stable id
+    source_id: str
+    started_at: dt.datetime
+    provider: str
+    model: str
+    usage: Usage
+    endpoint: str = "/v1/chat/completions"
+    status: int = 200
+    error: str | None = None
+    latency_ms: float = 0.0
+    user: str | None = None
+    feature: str | None = None
+    tags: tuple[str, ...] = ()
+    key_id: str | None = None
+    trace_id: str | None = None
+    parent_id: str | None = None
+    source_cost: Decimal | None = None  # what the tool itself said the call cost, USD
+
+    @property
+    def call_id(self) -> str:
+        return stable_ulid(self.started_at, self.tool, self.source_id)
+
+
+def to_call(row: ImportedCall, catalog: Catalog) -> Call:
+    """``row`` priced at its date; an unknown model or missing price is stored with
+    ``cost=None`` and the reason, never as 0."""
+    paid = saved = None
+    reason: str | None = None
+    try:
+        price = catalog.price_at(row.provider, row.model, row.started_at)
+        paid = cost(row.usage, price)
+        saved = savings(row.usage, price, paid)
+    except (LookupError, ValueError) as exc:  # unknown model, no price, missing rate
+        reason = str(exc)
+    return Call(
+        id=row.call_id,
+        started_at=row.started_at,
+        provider=row.provider,
+        model_requested=row.model,
+        model_served=row.model,
+        endpoint=row.endpoint,
+        status=row.status,
+        latency_ms=row.latency_ms,
+        usage=row.usage,
+        cost=paid,
+        cost_error=reason,
+        saved_cache=saved.cache if saved else None,
+        saved_tier=saved.tier if saved else None,
+        error=row.error,
+        user=row.user,
+        feature=row.feature,
+        tags=row.tags,
+        key_id=row.key_id,
+        trace_id=row.trace_id,
+        parent_id=row.parent_id,
+    )

@@ -1,0 +1,177 @@
+"""``llmtally import jsonl|litellm FILE``: other tools' history into the ledger.
+
+Fixtures in tests/fixtures/history/ (their README cites each tool's documented
+shape). Every expected figure is worked out by hand in the comments, at the
+catalog's prices per million tokens: gpt-4o-mini $0.15 in / $0.075 cached /
+$0.60 out (batch $0.075 / $0.30); claude-sonnet-4 $3 in / $3.75 cache write /
+$15 out; text-embedding-3-small $0.02 in; gemini-2.0-flash $0.10 / $0.40.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from llmtally.catalog import Catalog
+from llmtally.cli import app
+from llmtally.history import import_history
+from llmtally.history.reading import MAX_ROW_BYTES
+from llmtally.ledger import Store, open_store
+from test_ledger_support import db_url, pg_base_url, store  # noqa: F401
+
+FIXTURES = Path(__file__).parent / "fixtures" / "history"
+GENERIC = FIXTURES / "generic.jsonl"
+LITELLM_CSV = FIXTURES / "litellm_spend_logs.csv"
+LITELLM_JSON = FIXTURES / "litellm_spend_logs.json"
+
+
+def _per_day_and_model(ledger: Store) -> dict[tuple[str, str], Decimal | None]:
+    totals: dict[tuple[str, str], Decimal | None] = defaultdict(Decimal)
+    for call in ledger.list(limit=None):
+        key = (call.started_at.date().isoformat(), call.model)
+        current = totals[key]
+        totals[key] = None if call.cost is None or current is None else current + call.cost.total
+    return dict(totals)
+
+
+def test_generic_jsonl_totals_per_day_and_model(store: Store) -> None:  # noqa: F811
+    summary = import_history("jsonl", GENERIC, store, Catalog.load())
+    assert _per_day_and_model(store) == {
+        # g1: 6,000 uncached x 0.15 + 4,000 cached x 0.075 + 2,000 out x 0.60
+        #   = 0.0009 + 0.0003 + 0.0012 = 0.0024; g2: 1,000 x 0.15 + 500 x 0.60 = 0.00045
+        ("2025-03-01", "gpt-4o-mini"): Decimal("0.00285"),
+        # g3, Anthropic's own usage: input 2,000 + cache write 10,000 -> 12,000 in:
+        #   2,000 x 3 + 10,000 x 3.75 + 500 x 15 = 0.006 + 0.0375 + 0.0075 = 0.051
+        ("2025-06-02", "claude-sonnet-4-20250514"): Decimal("0.051"),
+        # g4, batch: 20,000 x 0.075 + 10,000 x 0.30 = 0.0015 + 0.003 = 0.0045
+        ("2025-06-02", "gpt-4o-mini"): Decimal("0.0045"),
+        ("2025-06-02", "gpt-nonexistent"): None,  # stored, unpriced, not 0
+    }
+    assert (summary.imported, summary.already, summary.unpriced) == (5, 1, 1)  # g2 twice
+    assert [(s.where, s.reason.split(":")[0]) for s in summary.skipped] == [
+        ("line 7", "malformed JSON"),
+        ("line 8", "started_at"),
+        ("line 9", "tokens"),
+        ("line 10", "unknown field(s)"),
+    ]
+    # the source's cost on g1, g2, g3: 0.0024 + 0.00045 + 0.081 = 0.08385, against
+    # llmtally's 0.0024 + 0.00045 + 0.051 = 0.05385: the $0.03 of cache writes counted twice
+    assert (summary.source_cost, summary.compared_cost) == (
+        Decimal("0.08385"),
+        Decimal("0.05385"),
+    )
+    assert summary.cost_difference == Decimal("-0.03")
+    assert summary.cost == Decimal("0.05835")  # 0.05385 + g4's 0.0045
+    g1 = next(c for c in store.list(limit=None) if c.user == "ana" and c.feature)
+    assert (g1.feature, g1.tags, g1.key_id, g1.latency_ms) == (
+        "search",
+        ("beta", "web"),
+        "team-a",
+        1250,
+    )
+
+
+def test_a_second_import_adds_nothing(store: Store) -> None:  # noqa: F811
+    catalog = Catalog.load()
+    import_history("jsonl", GENERIC, store, catalog)
+    again = import_history("jsonl", GENERIC, store, catalog)
+    assert (again.imported, again.already, store.count()) == (0, 6, 5)
+
+
+def test_litellm_spend_logs_csv(store: Store) -> None:  # noqa: F811
+    summary = import_history("litellm", LITELLM_CSV, store, Catalog.load())
+    assert _per_day_and_model(store) == {
+        ("2025-03-01", "gpt-4o-mini"): Decimal("0.0024"),  # as g1 above; LiteLLM agrees
+        # prompt_tokens 12,000 include the 10,000 cache writes: 0.051 as g3 above;
+        # LiteLLM's spend 0.081 = 12,000 x 3 + 10,000 x 3.75 + 500 x 15 (writes twice)
+        ("2025-06-02", "claude-sonnet-4-20250514"): Decimal("0.051"),
+        ("2025-06-02", "gemini-2.0-flash"): Decimal(0),  # failed, no tokens
+        ("2025-06-02", "text-embedding-3-small"): Decimal("0.0001"),  # 5,000 x 0.02
+    }
+    assert (summary.imported, summary.already) == (4, 0)
+    assert [(s.where, s.reason.split(":")[0]) for s in summary.skipped] == [
+        ("line 4", "answered from LiteLLM's own cache"),
+        ("line 6", "startTime"),
+        ("line 7", "request_id"),
+    ]
+    # LiteLLM 0.0024 + 0.081 + 0 + 0.0001 = 0.0835; llmtally 0.0024 + 0.051 + 0.0001 = 0.0535
+    assert (summary.source_cost, summary.cost, summary.cost_difference) == (
+        Decimal("0.0835"),
+        Decimal("0.0535"),
+        Decimal("-0.03"),
+    )
+    calls = {c.model: c for c in store.list(limit=None)}
+    first = calls["gpt-4o-mini"]
+    assert (first.user, first.feature, first.trace_id, first.latency_ms) == (
+        "ana",  # end_user (the customer) before user (LiteLLM's internal user)
+        "search",
+        "sess-1",
+        1250,
+    )
+    assert first.tags == ("prod", "search", "team:team-a")
+    assert (
+        first.key_id == "litellm:88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"
+    )
+    assert first.usage.cache_read_tokens == 4000
+    assert calls["claude-sonnet-4-20250514"].usage.cache_write_tokens == 10000
+    assert (calls["gemini-2.0-flash"].provider, calls["gemini-2.0-flash"].status) == ("google", 500)
+    assert calls["text-embedding-3-small"].endpoint == "/v1/embeddings"
+
+
+def test_litellm_json_and_csv_exports_of_the_same_rows_are_the_same_calls(tmp_path: Path) -> None:
+    catalog = Catalog.load()
+    with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as ledger:
+        from_json = import_history("litellm", LITELLM_JSON, ledger, catalog)
+        from_csv = import_history("litellm", LITELLM_CSV, ledger, catalog)
+        assert (from_json.imported, from_csv.imported, from_csv.already) == (2, 2, 2)
+        assert ledger.count() == 4
+
+
+def test_an_interrupted_import_resumes(tmp_path: Path) -> None:
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(GENERIC.read_text().splitlines(keepends=True)[:3]))
+    catalog = Catalog.load()
+    with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as ledger:
+        first = import_history("jsonl", part, ledger, catalog, batch_size=2)
+        rest = import_history("jsonl", GENERIC, ledger, catalog, batch_size=2)
+        assert (first.imported, rest.imported, rest.already, ledger.count()) == (3, 2, 4, 5)
+
+
+def test_the_command_prints_a_summary_and_json(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    runner = CliRunner()
+    text = runner.invoke(app, ["import", "litellm", str(LITELLM_CSV), "--database", url])
+    assert text.exit_code == 0, text.output
+    assert "4 imported, 0 already there, 3 skipped" in text.output
+    assert "$0.0535 by llmtally, $0.0835 by litellm (difference -$0.03)" in text.output
+    assert "line 6: startTime: timestamp: not ISO 8601: 'yesterday'" in text.output
+    again = runner.invoke(app, ["import", "litellm", str(LITELLM_CSV), "--database", url, "--json"])
+    data = json.loads(again.stdout)
+    assert (data["imported"], data["already_there"], data["skipped"]) == (0, 4, 3)
+    assert data["skipped_by_reason"] == {
+        "answered from LiteLLM's own cache": 1,
+        "request_id": 1,
+        "startTime": 1,
+    }
+    assert data["difference_usd"] == "-0.03"
+
+
+def test_bad_input_is_one_line_never_a_traceback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["import", "langsmith", str(GENERIC), "--database", url])
+    assert unknown.exit_code == 2 and "unknown format 'langsmith'" in unknown.output
+    not_array = tmp_path / "logs.json"
+    not_array.write_text('["a", {"request_id": 1')
+    broken = runner.invoke(app, ["import", "litellm", str(not_array), "--database", url])
+    assert broken.exit_code == 1 and "not a JSON array" in broken.output
+    huge = tmp_path / "huge.jsonl"
+    huge.write_bytes(b'{"id": "' + b"x" * MAX_ROW_BYTES + b'"}\n' + GENERIC.read_bytes())
+    result = runner.invoke(app, ["import", "jsonl", str(huge), "--database", url, "--json"])
+    data = json.loads(result.stdout)
+    assert data["skipped_rows"][0] == {"where": "line 1", "reason": "longer than 1048576 bytes"}
+    assert (data["imported"], data["skipped"]) == (5, 5)
