@@ -10,10 +10,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from llmtally.instrument import attribute, instrument, uninstrument
     from llmtally.meter import Cost, PricingError, cost
     from llmtally.usage import ImageUnits, Usage, UsageError
 
-__all__ = ["Cost", "ImageUnits", "PricingError", "Usage", "UsageError", "cost"]
+__all__ = [
+    "Cost",
+    "ImageUnits",
+    "PricingError",
+    "Usage",
+    "UsageError",
+    "attribute",
+    "cost",
+    "instrument",
+    "uninstrument",
+]
 __version__ = "0.1.0"
 
 _HOMES = {
@@ -23,6 +34,9 @@ _HOMES = {
     "ImageUnits": "llmtally.usage",
     "Usage": "llmtally.usage",
     "UsageError": "llmtally.usage",
+    "attribute": "llmtally.instrument",
+    "instrument": "llmtally.instrument",
+    "uninstrument": "llmtally.instrument",
 }
 
 

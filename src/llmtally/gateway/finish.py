@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from llmtally.tokens.chat import MessageCount
     from llmtally.usage import Call
 
-__all__ = ["Finisher", "role_counts"]
+__all__ = ["Finisher", "role_counts", "settle"]
 
 _log = logging.getLogger("llmtally.gateway")
 
@@ -78,6 +78,16 @@ def _settle_stream(ex: Exchange, acc: StreamAccumulator) -> None:
         ex.usage_error = f"stream usage unknown: {exc}"
 
 
+def settle(ex: Exchange, response: bytes, acc: StreamAccumulator | None) -> None:
+    """Fill in ``ex``'s usage, served model and error from what came back: the
+    stream's accumulator, else the whole response body. The gateway's finisher
+    and the SDK instrumentation (:mod:`llmtally.instrument`) read calls this one way."""
+    if acc is not None:
+        _settle_stream(ex, acc)
+    else:
+        _read_body(ex, response)
+
+
 def role_counts(ex: Exchange, prompt: Prompt) -> MessageCount | None:
     """Prompt tokens by role (system, tool schemas, history, latest user turn,
     retrieved context), so hidden prompt costs show; None where they cannot be
@@ -126,10 +136,7 @@ class Finisher:
     def finish(
         self, ex: Exchange, request: bytes, response: bytes, acc: StreamAccumulator | None
     ) -> Call:
-        if acc is not None:
-            _settle_stream(ex, acc)
-        else:
-            _read_body(ex, response)
+        settle(ex, response, acc)
         prompt = ex.wire.prompt(ex.request_json)  # None: no chat prompt (embeddings...)
         if prompt is not None:
             ex.fingerprint = prompt_fingerprint(prompt.system_text)

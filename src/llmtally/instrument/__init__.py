@@ -1,0 +1,57 @@
+"""Record the calls applications make with the official LLM SDKs, unchanged.
+
+``llmtally.instrument()`` patches the installed SDKs once (today the ``openai``
+SDK: sync and async clients, plain and streamed, whatever the endpoint);
+``llmtally.attribute(user=..., feature=..., tags=...)`` says who and what the
+calls inside a block are for. Each call is read, priced and recorded by the
+gateway's own code, into the same ledger. Nothing llmtally does changes what
+the application sees; its own errors are counted (:func:`internal_errors`).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llmtally.instrument.context import Attribution, attribute
+from llmtally.instrument.record import STATS
+from llmtally.instrument.setup import flush, instrument, instrumented, uninstrument
+
+if TYPE_CHECKING:
+    from llmtally.catalog import Catalog
+    from llmtally.instrument.record import Writer
+
+__all__ = [
+    "Attribution",
+    "attribute",
+    "flush",
+    "instrument",
+    "instrumented",
+    "internal_errors",
+    "uninstrument",
+]
+
+
+def internal_errors() -> int:
+    """How many errors inside llmtally the instrumentation absorbed (fail open)."""
+    return STATS.internal_errors
+
+
+class _Callable(types.ModuleType):
+    """This package is ``llmtally.instrument`` once imported, where the function of
+    that name is expected: calling the package calls :func:`instrument`."""
+
+    def __call__(
+        self,
+        database_url: str | None = None,
+        *,
+        spool_path: Path | None = None,
+        catalog: Catalog | None = None,
+        writer: Writer | None = None,
+    ) -> bool:
+        return instrument(database_url, spool_path=spool_path, catalog=catalog, writer=writer)
+
+
+sys.modules[__name__].__class__ = _Callable

@@ -1,0 +1,139 @@
+"""``llmtally.instrument()``: patch the installed SDKs once, record into the ledger.
+
+Calls go to the ledger through a :class:`~llmtally.ledger.LedgerWriter` (write-behind,
+spooled to disk while the database is down, replayed later), flushed at exit.
+An SDK that is not installed is skipped; each SDK module's ``patch(sink)``
+returns its undo (anthropic and google-genai slot in beside ``openai_sdk``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llmtally.instrument.record import STATS, Sink, Writer
+
+if TYPE_CHECKING:
+    from llmtally.catalog import Catalog
+    from llmtally.ledger import LedgerWriter
+
+__all__ = ["flush", "instrument", "instrumented", "uninstrument"]
+
+
+class _Running:
+    """The one instrumentation of this process (None while there is none)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sink: Sink | None = None
+        self.writer: LedgerWriter | None = None  # ours to close
+        self.undo: list[Callable[[], None]] = []
+
+
+_RUNNING = _Running()
+
+
+def _default_spool() -> Path:
+    from llmtally.config import data_home
+
+    return data_home() / f"instrument-spool-{os.getpid()}.jsonl"
+
+
+def _open_writer(database_url: str | None, spool_path: Path | None) -> LedgerWriter:
+    """A writer on the ledger; a database that cannot be reached now is spooled for."""
+    from llmtally.ledger import LedgerWriter
+    from llmtally.ledger.store import open_store
+
+    try:
+        store = open_store(database_url)
+    except Exception:  # unreachable or unmigratable now: rows wait in the spool
+        STATS.error("open_ledger")
+        store = open_store(database_url, migrate_now=False)
+    spool = spool_path or _default_spool()
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    return LedgerWriter(store, spool)
+
+
+def _patch_all(sink: Sink) -> list[Callable[[], None]]:
+    from llmtally.instrument import openai_sdk
+
+    undo = []
+    for patch in (openai_sdk.patch,):
+        try:
+            done = patch(sink)
+        except Exception:
+            STATS.error("patch")
+            continue
+        if done is not None:
+            undo.append(done)
+    return undo
+
+
+def instrument(
+    database_url: str | None = None,
+    *,
+    spool_path: Path | None = None,
+    catalog: Catalog | None = None,
+    writer: Writer | None = None,
+) -> bool:
+    """Record every call the installed LLM SDKs make (see the package docstring).
+
+    ``database_url``: the ledger (default ``LLMTALLY_DATABASE_URL``, else the
+    SQLite file the CLI uses); ``writer``: any object with ``submit(call)``
+    instead of a ledger. Idempotent: a second call changes nothing. Returns
+    whether the instrumentation is running; it never raises."""
+    with _RUNNING.lock:
+        if _RUNNING.sink is not None:
+            return True
+        try:
+            own = _open_writer(database_url, spool_path) if writer is None else None
+            if catalog is None:
+                from llmtally.config import open_catalog
+
+                catalog = open_catalog()
+            sink = Sink(own or writer, catalog)  # type: ignore[arg-type]
+        except Exception:
+            STATS.error("instrument")
+            return False
+        _RUNNING.sink, _RUNNING.writer = sink, own
+        _RUNNING.undo = _patch_all(sink)
+    atexit.register(_at_exit)
+    return True
+
+
+def instrumented() -> bool:
+    return _RUNNING.sink is not None
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait until the calls made so far are priced and written (or spooled)."""
+    sink, writer = _RUNNING.sink, _RUNNING.writer
+    if sink is None:
+        return True
+    sink.drain()
+    return writer.flush(timeout) if writer is not None else True
+
+
+def uninstrument(timeout: float = 10.0) -> None:
+    """Undo :func:`instrument`: restore the SDKs, record what is pending, close."""
+    with _RUNNING.lock:
+        sink, writer, undo = _RUNNING.sink, _RUNNING.writer, _RUNNING.undo
+        _RUNNING.sink, _RUNNING.writer, _RUNNING.undo = None, None, []
+    for step in undo:
+        step()
+    if sink is not None:
+        sink.close()
+    if writer is not None:
+        writer.close(timeout)
+    atexit.unregister(_at_exit)
+
+
+def _at_exit() -> None:
+    try:
+        uninstrument()
+    except Exception:
+        STATS.error("exit")
