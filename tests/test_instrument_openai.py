@@ -29,7 +29,7 @@ import pytest
 from openai import _base_client
 
 import llmtally
-from gateway_support import ListRecorder, live_gateway
+from gateway_support import ListRecorder, free_port, live_gateway
 from llmtally import instrument as inst
 from llmtally.catalog import Catalog
 from llmtally.ledger import open_store
@@ -344,3 +344,65 @@ def test_the_active_opentelemetry_span_gives_trace_and_parent_ids(
     [call] = _calls(recorded, 1)
     assert call.trace_id == "00000000000000000000000000000abc"
     assert call.parent_id == "0000000000000012"
+
+
+def _story(client: openai.OpenAI) -> Any:
+    return client.responses.create(model="gpt-4.1", input=STORY)
+
+
+def _story_stream(client: openai.OpenAI) -> list[Any]:
+    return [
+        event.type for event in client.responses.create(model="gpt-4.1", input=STORY, stream=True)
+    ]
+
+
+def _embed(client: openai.OpenAI) -> Any:
+    return client.embeddings.create(
+        model="text-embedding-3-small", input=FOOD, encoding_format="float"
+    )
+
+
+STORY = "Tell me a three sentence bedtime story about a unicorn."
+FOOD = "The food was delicious and the waiter..."
+
+
+@pytest.mark.parametrize(
+    ("send", "tokens", "total"),
+    [
+        # gpt-4.1: $2.00 in, $0.50 cache read, $8.00 out per 1M
+        (_story, (36, 0, 87), "0.000768"),  # 36 x 2 + 87 x 8 = 72 + 696 millionths
+        (_story_stream, (2048, 1536, 20), "0.001952"),  # 512 x 2 + 1536 x 0.5 + 20 x 8
+        # text-embedding-3-small: $0.02 per 1M input tokens
+        (_embed, (8, 0, 0), "0.00000016"),
+    ],
+    ids=["responses", "responses-stream", "embeddings"],
+)
+def test_responses_and_embeddings_are_the_rows_the_gateway_records(
+    upstream: ReplayUpstream,
+    recorded: ListRecorder,
+    catalog: Catalog,
+    send: Any,
+    tokens: tuple[int, int, int],
+    total: str,
+) -> None:
+    with _client(upstream.url) as client:
+        send(client)
+    [call] = _calls(recorded, 1)
+    usage = call.usage
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens) == tokens
+    assert call.status == 200 and call.cost is not None
+    assert call.cost.total == Decimal(total)
+    llmtally.uninstrument()
+    _same(call, _gateway_call(upstream, catalog, send))
+
+
+def test_an_unreachable_upstream_raises_as_before_and_is_recorded(
+    recorded: ListRecorder,
+) -> None:
+    port = free_port()  # nothing listens there
+    with _client(f"http://127.0.0.1:{port}") as client, pytest.raises(openai.APIConnectionError):
+        _chat(client)
+    [call] = _calls(recorded, 1)
+    assert call.status == 502 and call.cost is None
+    assert call.error is not None and call.error.startswith("upstream unreachable: ")
+    assert call.cost_error == "the call failed (HTTP 502) and reported no usage"
