@@ -235,6 +235,10 @@ class Gateway:
         self.budgets = budgets  # budgets and rate limits: reserve, then settle
         self._session: aiohttp.ClientSession | None = None
         self._finisher = Finisher(config, recorder, catalog)
+        from llmtally.otel.ingest import TraceIngest  # it imports the gateway's key gate
+
+        # OTLP/HTTP POST /v1/traces, counted on /metrics
+        self.traces = TraceIngest(recorder, catalog, self._admit, self.metrics.registry)
         self.guard = guard or BrowserGuard.for_listener(
             "127.0.0.1", config.allowed_hosts, config.allowed_origins
         )
@@ -278,6 +282,9 @@ class Gateway:
             return
         if self.web is not None and not is_api_path(path):
             await self.web(scope, receive, send)
+            return
+        if path == "/v1/traces":
+            await self.traces(scope, receive, send, headers)
             return
         if method == "GET" and path == "/v1/models":  # with keys, only for key holders
             denied = self._admit(headers)
