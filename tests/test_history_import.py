@@ -4,7 +4,8 @@ Fixtures in tests/fixtures/history/ (their README cites each tool's documented
 shape). Every expected figure is worked out by hand in the comments, at the
 catalog's prices per million tokens: gpt-4o-mini $0.15 in / $0.075 cached /
 $0.60 out (batch $0.075 / $0.30); claude-sonnet-4 $3 in / $3.75 cache write /
-$15 out; text-embedding-3-small $0.02 in; gemini-2.0-flash $0.10 / $0.40.
+$15 out; text-embedding-3-small $0.02 in; gemini-2.0-flash $0.10 / $0.40;
+claude-3-5-haiku $0.80 in / $4 out from 2024-12-03 ($1 / $5 before).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "history"
 GENERIC = FIXTURES / "generic.jsonl"
 LITELLM_CSV = FIXTURES / "litellm_spend_logs.csv"
 LITELLM_JSON = FIXTURES / "litellm_spend_logs.json"
+LANGFUSE = FIXTURES / "langfuse_observations.json"
+HELICONE = FIXTURES / "helicone_requests.jsonl"
 
 
 def _per_day_and_model(ledger: Store) -> dict[tuple[str, str], Decimal | None]:
@@ -175,3 +178,73 @@ def test_bad_input_is_one_line_never_a_traceback(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["skipped_rows"][0] == {"where": "line 1", "reason": "longer than 1048576 bytes"}
     assert (data["imported"], data["skipped"]) == (5, 5)
+
+
+def test_langfuse_observations(store: Store) -> None:  # noqa: F811
+    summary = import_history("langfuse", LANGFUSE, store, Catalog.load())
+    assert _per_day_and_model(store) == {
+        # obs-2 on 2025-01-15: 10,000 x 0.80 + 1,000 x 4 = 0.008 + 0.004 = 0.012; Langfuse
+        # said 0.015, the launch price ($1 / $5) applied after the 2024-12-03 cut
+        ("2025-01-15", "claude-3-5-haiku-20241022"): Decimal("0.012"),
+        # obs-1: usageDetails input 6,000 + input_cached_tokens 4,000 = 10,000 in, 4,000
+        # cached, 2,000 out: 0.0024 as g1 above; obs-4 failed with no tokens: 0
+        ("2025-03-01", "gpt-4o-mini"): Decimal("0.0024"),
+    }
+    assert (summary.imported, summary.already) == (3, 0)
+    assert [(s.where, s.reason.split(":")[0]) for s in summary.skipped] == [
+        ("item 3", "not a generation (SPAN)"),
+        ("item 5", "model"),
+    ]
+    # Langfuse 0.0024 + 0.015 = 0.0174 on the two rows with a cost; llmtally 0.0144
+    assert (summary.source_cost, summary.compared_cost) == (Decimal("0.0174"), Decimal("0.0144"))
+    assert summary.cost_difference == Decimal("-0.003")
+    first = next(c for c in store.list(limit=None) if c.user == "ana")
+    assert (first.provider, first.trace_id, first.parent_id, first.feature) == (
+        "openai",  # Langfuse does not say: the catalog's provider of gpt-4o-mini
+        "trace-1",
+        "span-1",
+        "search",
+    )
+    assert first.tags == ("env:production", "prompt:search-v2")
+    assert (first.usage.input_tokens, first.usage.cache_read_tokens, first.latency_ms) == (
+        10000,
+        4000,
+        800,
+    )
+    failed = next(c for c in store.list(limit=None) if c.status == 500)
+    assert failed.error == "Request timed out."
+
+
+def test_helicone_requests(store: Store) -> None:  # noqa: F811
+    summary = import_history("helicone", HELICONE, store, Catalog.load())
+    assert _per_day_and_model(store) == {
+        # prompt_tokens 10,000 include the 4,000 cache reads: 0.0024 as g1 above;
+        # Helicone's costUSD 0.0027 = 10,000 x 0.15 + 2,000 x 0.60 (no cached discount)
+        ("2025-03-01", "gpt-4o-mini"): Decimal("0.0024"),
+        # Anthropic's input_tokens 2,000 passed through, + 10,000 cache writes: 0.051
+        ("2025-06-02", "claude-sonnet-4-20250514"): Decimal("0.051"),
+        ("2025-06-02", "gpt-4o-mini"): Decimal(0),  # a 429, no tokens
+    }
+    assert (summary.imported, summary.already) == (3, 0)
+    assert [(s.where, s.reason.split(":")[0]) for s in summary.skipped] == [
+        ("line 3", "answered from Helicone's cache"),
+        ("line 5", "request_created_at"),
+    ]
+    # Helicone 0.0027 + 0.051 + 0 = 0.0537; llmtally 0.0024 + 0.051 + 0 = 0.0534
+    assert (summary.source_cost, summary.cost, summary.cost_difference) == (
+        Decimal("0.0537"),
+        Decimal("0.0534"),
+        Decimal("-0.0003"),
+    )
+    first = next(c for c in store.list(limit=None) if c.user == "ana")
+    assert (first.feature, first.trace_id, first.tags, first.endpoint, first.latency_ms) == (
+        "search",
+        "sess-9",
+        ("environment:production",),
+        "/v1/chat/completions",
+        900,
+    )
+    refused = next(c for c in store.list(limit=None) if c.status == 429)
+    assert refused.error == "HTTP 429"
+    again = import_history("helicone", HELICONE, store, Catalog.load())
+    assert (again.imported, again.already) == (0, 3)

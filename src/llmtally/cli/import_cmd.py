@@ -1,4 +1,4 @@
-"""``llmtally import jsonl|litellm FILE``: other tools' history into the ledger."""
+"""``llmtally import jsonl|litellm|langfuse|helicone FILE``: other tools' history."""
 
 from __future__ import annotations
 
@@ -30,8 +30,12 @@ def _progress(seen: int) -> None:
 
 
 def import_history(
-    tool: str = typer.Argument(..., help="The file's shape: jsonl (llmtally's own) or litellm."),
-    file: Path = typer.Argument(..., help="The file: JSON Lines; litellm also CSV or JSON array."),
+    tool: str = typer.Argument(
+        ..., help="The file's shape: jsonl (llmtally's own), litellm, langfuse or helicone."
+    ),
+    file: Path = typer.Argument(
+        ..., help="JSON Lines; litellm, langfuse, helicone also CSV or a JSON array / API page."
+    ),
     database: str | None = DatabaseOption,
     as_json: bool = JsonOption,
     home: Path | None = HomeOption,

@@ -21,18 +21,21 @@ same columns), exported as CSV, a JSON array or JSON Lines.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
 from typing import Any
 
-from llmtally.costing import parse_time
+from llmtally.history.fields import count as _count
+from llmtally.history.fields import json_cell as _json_cell
+from llmtally.history.fields import moment as _time
+from llmtally.history.fields import money as _money
+from llmtally.history.fields import tags as _tags
+from llmtally.history.fields import text as _text
+from llmtally.history.fields import usage_of as _usage
 from llmtally.history.rows import ImportedCall, RowError
 from llmtally.providers import parse_usage
 from llmtally.usage import SERVICE_TIERS, Usage
 
-__all__ = ["PARSERS", "parse_generic", "parse_litellm"]
+__all__ = ["parse_generic", "parse_litellm"]
 
 _TOKEN_FIELDS = {
     "input": "input_tokens",
@@ -70,59 +73,6 @@ _GENERIC_KEYS = frozenset(
 )
 
 
-def _text(record: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = record.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and key == "id":
-        value = str(value)
-    if value is None or value == "":
-        if required:
-            raise RowError(f"{key}: required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise RowError(f"{key}: expected a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _count(value: object, key: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise RowError(f"{key}: expected a whole number >= 0, got {value!r}")
-    return value
-
-
-def _money(value: object, key: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise InvalidOperation
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise RowError(f"{key}: expected an amount in USD, got {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise RowError(f"{key}: expected an amount >= 0, got {value!r}")
-    return amount
-
-
-def _time(value: object, key: str) -> dt.datetime:
-    if value is None or value == "":
-        raise RowError(f"{key}: required")
-    try:
-        return parse_time(value)
-    except (ValueError, OverflowError, OSError) as exc:
-        raise RowError(f"{key}: {exc}") from None
-
-
-def _usage(counts: dict[str, int], service_tier: str = "standard") -> Usage:
-    try:
-        return Usage(**counts, service_tier=service_tier)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise RowError(f"tokens: {exc}") from None
-
-
 def _generic_usage(record: Mapping[str, Any], provider: str) -> Usage:
     tier = record.get("service_tier", "standard")
     if tier not in SERVICE_TIERS:
@@ -146,20 +96,6 @@ def _generic_usage(record: Mapping[str, Any], provider: str) -> Usage:
         raise RowError(f"tokens: unknown kind(s) {', '.join(sorted(unknown))}")
     counts = {_TOKEN_FIELDS[k]: _count(v, f"tokens.{k}") for k, v in tokens.items()}
     return _usage(counts, str(tier))
-
-
-def _tags(value: object) -> tuple[str, ...]:
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):  # a CSV cell: a JSON list, else comma-separated
-        text = value
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text.split(",")
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise RowError(f"tags: expected a list of strings, got {value!r}")
-    return tuple(dict.fromkeys(t.strip().replace(",", " ") for t in value if t.strip()))
 
 
 def parse_generic(record: Mapping[str, Any]) -> ImportedCall:
@@ -204,20 +140,6 @@ _LITELLM_ENDPOINTS = {
     "responses": "/v1/responses",
     "anthropic_messages": "/v1/messages",
 }
-
-
-def _json_cell(value: object, key: str) -> dict[str, Any]:
-    """A JSON column: an object in a JSON export, its text in a CSV one."""
-    if value is None or value == "":
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise RowError(f"{key}: not JSON") from None
-    if not isinstance(value, dict):
-        raise RowError(f"{key}: expected a JSON object")
-    return value
 
 
 def _litellm_usage(record: Mapping[str, Any], metadata: Mapping[str, Any]) -> Usage:
@@ -312,9 +234,3 @@ def parse_litellm(record: Mapping[str, Any]) -> ImportedCall:
         source_cost=_money(record.get("spend"), "spend"),
         **_litellm_attribution(record, metadata),
     )
-
-
-PARSERS: dict[str, Callable[[Mapping[str, Any]], ImportedCall]] = {
-    "jsonl": parse_generic,
-    "litellm": parse_litellm,
-}

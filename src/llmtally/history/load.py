@@ -8,7 +8,7 @@ second run (or a run after a crash mid-file) adds only what is missing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +17,8 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 
 from llmtally.catalog import Catalog
-from llmtally.history.formats import PARSERS
+from llmtally.history.formats import parse_generic, parse_litellm
+from llmtally.history.observability import parse_helicone, parse_langfuse
 from llmtally.history.reading import Record, read_jsonl, read_rows
 from llmtally.history.rows import ImportedCall, RowError, to_call
 from llmtally.ledger import Store
@@ -25,9 +26,15 @@ from llmtally.ledger.schema import calls
 from llmtally.meter import decimal_text
 from llmtally.usage import Call
 
-__all__ = ["BATCH_SIZE", "ImportSummary", "Skipped", "import_history"]
+__all__ = ["BATCH_SIZE", "PARSERS", "ImportSummary", "Skipped", "import_history"]
 
 BATCH_SIZE = 500
+PARSERS: dict[str, Callable[[Mapping[str, Any]], ImportedCall]] = {
+    "jsonl": parse_generic,
+    "litellm": parse_litellm,
+    "langfuse": parse_langfuse,
+    "helicone": parse_helicone,
+}
 MAX_LISTED_SKIPS = 1000  # skipped rows named one by one; past that, only counted by reason
 
 

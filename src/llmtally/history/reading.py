@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +23,7 @@ MAX_ROW_BYTES = 1 << 20  # one row (a line, a CSV record): 1 MiB
 MAX_JSON_BYTES = 256 << 20  # a whole JSON array is read at once: 256 MiB, else use JSON Lines
 
 Record = tuple[str, dict[str, Any] | RowError]
+_PAGED = re.compile(rb'\{\s*"data"\s*:\s*\[')  # an API page: {"data": [...], "meta": ...}
 
 
 def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
@@ -111,8 +113,8 @@ def read_rows(path: Path, stream: BinaryIO) -> Iterator[Record]:
     ``{"data": [``) as one JSON array, else JSON Lines."""
     if path.suffix.lower() == ".csv":
         return read_csv(stream)
-    head = stream.read(64).lstrip()
+    head = stream.read(256).lstrip()
     stream.seek(0)
-    if head.startswith(b"[") or head.replace(b" ", b"").startswith(b'{"data":['):
+    if head.startswith(b"[") or _PAGED.match(head):
         return read_json(path)
     return read_jsonl(stream)

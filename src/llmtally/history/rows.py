@@ -31,7 +31,7 @@ class ImportedCall:
     tool: str  # "jsonl", "litellm": part of the stable id
     source_id: str
     started_at: dt.datetime
-    provider: str
+    provider: str  # the catalog's provider id; "" when the tool does not say
     model: str
     usage: Usage
     endpoint: str = "/v1/chat/completions"
@@ -56,16 +56,20 @@ def to_call(row: ImportedCall, catalog: Catalog) -> Call:
     ``cost=None`` and the reason, never as 0."""
     paid = saved = None
     reason: str | None = None
+    provider = row.provider
     try:
-        price = catalog.price_at(row.provider, row.model, row.started_at)
+        if not provider:  # the tool does not say (Langfuse): the catalog's provider of the model
+            provider = catalog.index.find(None, row.model).provider
+        price = catalog.price_at(provider, row.model, row.started_at)
         paid = cost(row.usage, price)
         saved = savings(row.usage, price, paid)
     except (LookupError, ValueError) as exc:  # unknown model, no price, missing rate
         reason = str(exc)
+        provider = provider or "unknown"
     return Call(
         id=row.call_id,
         started_at=row.started_at,
-        provider=row.provider,
+        provider=provider,
         model_requested=row.model,
         model_served=row.model,
         endpoint=row.endpoint,
