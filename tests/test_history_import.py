@@ -15,14 +15,16 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 from typer.testing import CliRunner
 
 from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.history import import_history
+from llmtally.history.litellm_db import shown_url
 from llmtally.history.reading import MAX_ROW_BYTES
 from llmtally.ledger import Store, open_store
-from test_ledger_support import db_url, pg_base_url, store  # noqa: F401
+from test_ledger_support import db_url, libpq_url, pg_base_url, pg_schema, store  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures" / "history"
 GENERIC = FIXTURES / "generic.jsonl"
@@ -248,3 +250,67 @@ def test_helicone_requests(store: Store) -> None:  # noqa: F811
     assert refused.error == "HTTP 429"
     again = import_history("helicone", HELICONE, store, Catalog.load())
     assert (again.imported, again.already) == (0, 3)
+
+
+# LiteLLM_SpendLogs as LiteLLM's Prisma schema creates it (the columns the import
+# reads, and messages/response, which it must not).
+SPEND_LOGS_DDL = """
+CREATE TABLE "LiteLLM_SpendLogs" (
+    request_id TEXT PRIMARY KEY, call_type TEXT NOT NULL, api_key TEXT NOT NULL DEFAULT '',
+    spend DOUBLE PRECISION NOT NULL DEFAULT 0.0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+    "startTime" TIMESTAMP(3) NOT NULL, "endTime" TIMESTAMP(3) NOT NULL,
+    "completionStartTime" TIMESTAMP(3), model TEXT NOT NULL DEFAULT '', model_id TEXT DEFAULT '',
+    model_group TEXT DEFAULT '', custom_llm_provider TEXT DEFAULT '', api_base TEXT DEFAULT '',
+    "user" TEXT DEFAULT '', metadata JSONB DEFAULT '{}', cache_hit TEXT DEFAULT '',
+    cache_key TEXT DEFAULT '', request_tags JSONB DEFAULT '[]', team_id TEXT, end_user TEXT,
+    requester_ip_address TEXT, messages JSONB DEFAULT '{}', response JSONB DEFAULT '{}',
+    session_id TEXT, status TEXT
+)
+"""
+
+
+def _load_spend_logs(url: str) -> None:
+    """The CSV fixture's rows that PostgreSQL can hold (not a bad time or an empty id)."""
+    import csv
+
+    with LITELLM_CSV.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["request_id"] and r["startTime"][0] == "2"]
+    columns = [c for c in rows[0] if c not in ("model_id",)]
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(SPEND_LOGS_DDL)
+        for row in rows:
+            values = [row[c] or None for c in columns]
+            conn.execute(f'INSERT INTO "LiteLLM_SpendLogs" ({names}) VALUES ({marks})', values)
+
+
+def test_litellm_read_from_its_postgresql(tmp_path: Path, pg_base_url: str) -> None:  # noqa: F811
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    runner = CliRunner()
+    with pg_schema(pg_base_url) as litellm_url:
+        _load_spend_logs(litellm_url)
+        args = ["import", "litellm", litellm_url, "--database", ledger, "--json"]
+        data = json.loads(runner.invoke(app, args).stdout)
+    # the 5 rows PostgreSQL holds: A1, B2, D4, F6 imported, C3 (a cache hit) skipped;
+    # costs as in test_litellm_spend_logs_csv
+    assert (data["imported"], data["skipped"], data["cost_usd"]) == (4, 1, "0.0535")
+    assert (data["source_cost_usd"], data["difference_usd"]) == ("0.0835", "-0.03")
+    assert data["skipped_rows"][0]["where"] == "row 3"  # in startTime order
+    csv_args = ["import", "litellm", str(LITELLM_CSV), "--database", ledger, "--json"]
+    from_csv = json.loads(runner.invoke(app, csv_args).stdout)
+    assert (from_csv["imported"], from_csv["already_there"]) == (0, 4)  # the same calls
+
+
+def test_a_database_without_litellm_is_one_line(tmp_path: Path, pg_base_url: str) -> None:  # noqa: F811
+    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    with pg_schema(pg_base_url) as empty_url:
+        result = CliRunner().invoke(app, ["import", "litellm", empty_url, "--database", ledger])
+        other = CliRunner().invoke(app, ["import", "helicone", empty_url, "--database", ledger])
+    assert result.exit_code == 1
+    assert "no LiteLLM_SpendLogs table there" in result.output
+    assert other.exit_code == 2 and "only litellm reads a database URL" in other.output
+    assert shown_url("postgresql://litellm:s3cret@db:5432/litellm") == (
+        "postgresql://litellm:***@db:5432/litellm"
+    )

@@ -12,7 +12,11 @@ import typer
 from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, print_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from llmtally.catalog import Catalog
     from llmtally.history import ImportSummary
+    from llmtally.ledger import Store
 
 __all__ = ["import_history"]
 
@@ -33,8 +37,11 @@ def import_history(
     tool: str = typer.Argument(
         ..., help="The file's shape: jsonl (llmtally's own), litellm, langfuse or helicone."
     ),
-    file: Path = typer.Argument(
-        ..., help="JSON Lines; litellm, langfuse, helicone also CSV or a JSON array / API page."
+    source: str = typer.Argument(
+        ...,
+        metavar="FILE_OR_URL",
+        help="JSON Lines; litellm, langfuse, helicone also CSV or a JSON array / API page; "
+        "litellm also its PostgreSQL database URL.",
     ),
     database: str | None = DatabaseOption,
     as_json: bool = JsonOption,
@@ -46,34 +53,63 @@ def import_history(
     from sqlalchemy.exc import SQLAlchemyError
 
     from llmtally.history import PARSERS, RowError
-    from llmtally.history import import_history as run
-    from llmtally.ledger import open_store
+    from llmtally.history.litellm_db import is_database_url, shown_url
 
     if tool not in PARSERS:
         fail(f"unknown format {tool!r}: use one of {', '.join(PARSERS)}")
-    if not file.is_file():
-        fail(f"{file}: no such file")
+    from_db = is_database_url(source)
+    if from_db and tool != "litellm":
+        fail("only litellm reads a database URL; give the other tools' exports as files")
+    shown = shown_url(source) if from_db else source
+    if not from_db and not Path(source).is_file():
+        fail(f"{source}: no such file")
     catalog = open_catalog(home, override)
-    try:
-        store = open_store(database)
-    except (SQLAlchemyError, ValueError, OSError) as exc:
-        fail(f"cannot open the ledger: {exc}", code=1)
+    store = _open_ledger(database)
     progress = _progress if sys.stderr.isatty() and not as_json else None
     try:
         with store:
-            summary = run(tool, file, store, catalog, progress=progress)
+            summary = _run(tool, source, from_db, store, catalog, progress)
     except RowError as exc:
-        fail(f"{file}: {exc}", code=1)
+        fail(f"{shown}: {exc}", code=1)
     except SQLAlchemyError as exc:
         fail(f"the ledger database failed ({type(exc).__name__}); run again to resume", code=1)
     except OSError as exc:
-        fail(f"{file}: {exc.strerror or exc}", code=1)
+        fail(f"{shown}: {exc.strerror or exc}", code=1)
     if progress is not None:
         sys.stderr.write("\r")
     if as_json:
         print_json(summary.to_json())
     else:
         _render(summary)
+
+
+def _open_ledger(database: str | None) -> Store:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from llmtally.ledger import open_store
+
+    try:
+        return open_store(database)
+    except (SQLAlchemyError, ValueError, OSError) as exc:
+        fail(f"cannot open the ledger: {exc}", code=1)
+
+
+def _run(
+    tool: str,
+    source: str,
+    from_db: bool,
+    store: Store,
+    catalog: Catalog,
+    progress: Callable[[int], None] | None,
+) -> ImportSummary:
+    from llmtally.history import import_history
+    from llmtally.history.litellm_db import read_spend_logs, shown_url
+    from llmtally.history.load import import_records
+
+    if not from_db:
+        return import_history(tool, Path(source), store, catalog, progress=progress)
+    rows = read_spend_logs(source)
+    return import_records(tool, rows, store, catalog, source=shown_url(source), progress=progress)
 
 
 def _usd(amount: Decimal) -> str:

@@ -55,6 +55,8 @@ def money(value: object, key: str) -> Decimal | None:
 def moment(value: object, key: str) -> dt.datetime:
     if value is None or value == "":
         raise RowError(f"{key}: required")
+    if isinstance(value, dt.datetime):  # read from a database: naive means UTC
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     try:
         return parse_time(value)
     except (ValueError, OverflowError, OSError) as exc:

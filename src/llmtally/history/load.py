@@ -8,7 +8,7 @@ second run (or a run after a crash mid-file) adds only what is missing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,14 @@ from llmtally.ledger.schema import calls
 from llmtally.meter import decimal_text
 from llmtally.usage import Call
 
-__all__ = ["BATCH_SIZE", "PARSERS", "ImportSummary", "Skipped", "import_history"]
+__all__ = [
+    "BATCH_SIZE",
+    "PARSERS",
+    "ImportSummary",
+    "Skipped",
+    "import_history",
+    "import_records",
+]
 
 BATCH_SIZE = 500
 PARSERS: dict[str, Callable[[Mapping[str, Any]], ImportedCall]] = {
@@ -148,13 +155,38 @@ def import_history(
 ) -> ImportSummary:
     """Import ``path`` in ``tool``'s shape into ``store``. A bad row is skipped with
     its place and reason; a file that cannot be read at all raises :class:`RowError`."""
+    if tool not in PARSERS:
+        raise RowError(f"unknown format {tool!r}: use one of {', '.join(PARSERS)}")
+    with path.open("rb") as stream:
+        return import_records(
+            tool,
+            _records(tool, path, stream),
+            store,
+            catalog,
+            source=str(path),
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+
+def import_records(
+    tool: str,
+    records: Iterable[Record],
+    store: Store,
+    catalog: Catalog,
+    *,
+    source: str,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import ``(where, record)`` pairs (a file's rows, a database's) in ``tool``'s shape."""
     parse = PARSERS.get(tool)
     if parse is None:
         raise RowError(f"unknown format {tool!r}: use one of {', '.join(PARSERS)}")
-    summary = ImportSummary(tool=tool, path=str(path))
+    summary = ImportSummary(tool=tool, path=source)
     batch = _Batch(store, summary)
-    with path.open("rb") as stream:
-        for seen, (where, record) in enumerate(_records(tool, path, stream), start=1):
+    try:
+        for seen, (where, record) in enumerate(records, start=1):
             try:
                 if isinstance(record, RowError):
                     raise record
@@ -166,5 +198,8 @@ def import_history(
                 batch.flush()
             if progress is not None:
                 progress(seen)
+    except RowError:  # the source failed part-way: keep what was read
+        batch.flush()
+        raise
     batch.flush()
     return summary
