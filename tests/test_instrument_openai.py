@@ -406,3 +406,21 @@ def test_an_unreachable_upstream_raises_as_before_and_is_recorded(
     assert call.status == 502 and call.cost is None
     assert call.error is not None and call.error.startswith("upstream unreachable: ")
     assert call.cost_error == "the call failed (HTTP 502) and reported no usage"
+
+
+def test_attribution_nests_and_follows_a_copied_context_into_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from contextvars import copy_context
+
+    from llmtally.instrument.context import Attribution, current
+
+    inner = Attribution("ana", "search", ("beta", "eu"))
+    with (
+        llmtally.attribute(user="ana", tags="beta"),
+        llmtally.attribute(feature="search", tags=["eu"]),
+    ):
+        assert current() == inner
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(copy_context().run, current).result() == inner
+            assert pool.submit(current).result() == Attribution()  # a bare thread: none
+    assert current() == Attribution()

@@ -48,7 +48,8 @@ def attribute(
 ) -> Iterator[Attribution]:
     """Attribute the LLM calls made inside the block (see the module docstring)."""
     outer = _CURRENT.get()
-    extra = tuple(t.strip() for t in tags if t and t.strip())
+    named = (tags,) if isinstance(tags, str) else tags  # one tag, not its letters
+    extra = tuple(t.strip() for t in named if t and t.strip())
     inner = Attribution(
         user if user is not None else outer.user,
         feature if feature is not None else outer.feature,

@@ -85,8 +85,11 @@ class _Tap:
 
     def failed(self, watch: Watch, exc: BaseException) -> None:
         """The request never got a response (the SDK raises or retries)."""
-        watch.status = 504 if "Timeout" in type(exc).__name__ else 502
-        watch.error = f"upstream unreachable: {type(exc).__name__}: {exc}"
+        try:
+            watch.status = 504 if "Timeout" in type(exc).__name__ else 502
+            watch.error = f"upstream unreachable: {type(exc).__name__}: {exc}"
+        except Exception:
+            STATS.error("openai.failed")
         self.end(watch, "unreachable")
 
     def end(self, watch: Watch, ending: str) -> None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["STATS", "Sink", "Stats", "Watch", "to_call", "wire_for"]
 
 _HEADER = "x-llmtally-"
+_BATCH_PAUSE = 0.05  # seconds
 _log = logging.getLogger("llmtally.instrument")
 
 
@@ -130,8 +131,14 @@ def _accumulated(watch: Watch) -> StreamAccumulator:
 
 
 def _headers(watch: Watch) -> dict[str, str]:
-    sent = {k.lower(): v for k, v in watch.request_headers.items()}
-    return {**watch.attribution, **{k: v for k, v in sent.items() if k.startswith(_HEADER)}}
+    raw = getattr(watch.request_headers, "raw", None)  # httpx's (bytes, bytes) pairs: fast
+    pairs = (
+        ((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+        if raw is not None
+        else watch.request_headers.items()
+    )
+    sent = {k.lower(): v for k, v in pairs if k.lower().startswith(_HEADER)}
+    return {**watch.attribution, **sent}
 
 
 def _exchange(watch: Watch, request: Mapping[str, Any], ending: str) -> Exchange:
@@ -185,28 +192,48 @@ class Sink:
     def __init__(self, writer: Writer, catalog: Catalog) -> None:
         self.writer, self.catalog = writer, catalog
         self._redact = Redactor()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmtally-instrument")
+        self._queue: queue.SimpleQueue[Watch | threading.Event | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="llmtally-instrument", daemon=True)
+        self._thread.start()
 
-    def submit(self, watch: Watch) -> Future[Call | None] | None:
-        try:
-            return self._pool.submit(self._record, watch)
-        except RuntimeError:  # shut down (interpreter exit): nothing can record it now
+    def submit(self, watch: Watch) -> None:
+        if self._closed:  # uninstrumented meanwhile: nothing records it now
             STATS.error("submit")
-            return None
+            return
+        self._queue.put(watch)
 
-    def _record(self, watch: Watch) -> Call | None:
+    def _run(self) -> None:
+        # Woken by the first call, then a pause to let more arrive: taking calls in
+        # batches keeps this thread from contending with the application's for the GIL.
+        while True:
+            batch = [self._queue.get()]
+            time.sleep(_BATCH_PAUSE)
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            for item in batch:
+                if item is None:
+                    return
+                if isinstance(item, threading.Event):
+                    item.set()
+                else:
+                    self._record(item)
+
+    def _record(self, watch: Watch) -> None:
         try:
-            call = to_call(watch, self.catalog, self._redact)
-            self.writer.submit(call)
+            self.writer.submit(to_call(watch, self.catalog, self._redact))
         except Exception:  # fail open: counted, never raised into the application
             STATS.error("record")
-            return None
+            return
         STATS.done()
-        return call
 
-    def drain(self) -> None:
-        """Wait for every call handed over so far to reach the writer."""
-        self._pool.submit(lambda: None).result()
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every call handed over so far has reached the writer."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()

@@ -114,8 +114,8 @@ def flush(timeout: float = 10.0) -> bool:
     sink, writer = _RUNNING.sink, _RUNNING.writer
     if sink is None:
         return True
-    sink.drain()
-    return writer.flush(timeout) if writer is not None else True
+    drained = sink.drain(timeout)
+    return (writer.flush(timeout) if writer is not None else True) and drained
 
 
 def uninstrument(timeout: float = 10.0) -> None:
