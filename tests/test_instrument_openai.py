@@ -19,6 +19,7 @@ Each row is compared with the one the gateway records for the same call.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -424,3 +425,28 @@ def test_attribution_nests_and_follows_a_copied_context_into_threads() -> None:
             assert pool.submit(copy_context().run, current).result() == inner
             assert pool.submit(current).result() == Attribution()  # a bare thread: none
     assert current() == Attribution()
+
+
+def _left_half_way(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, **STREAM_USAGE)
+    for chunk in stream:
+        if chunk.choices[0].delta.content == "Hello":
+            return  # never closed
+
+
+@pytest.mark.parametrize("how", ["collected", "at exit"])
+def test_a_stream_left_half_way_without_close_is_recorded(
+    upstream: ReplayUpstream, recorded: ListRecorder, how: str
+) -> None:
+    upstream.delay = 0.1
+    with _client(upstream.url) as client:
+        _left_half_way(client)
+        if how == "collected":  # the SDK's generator closes the response when collected
+            gc.collect()
+        else:  # still open when the instrumentation stops (at exit): recorded as closed
+            inst.flush()
+            assert recorded.calls == []
+            llmtally.uninstrument()
+        [call] = recorded.calls if how == "at exit" else _calls(recorded, 1)
+    assert call.status == 499 and call.flags == ("client_disconnected",)
+    assert (call.usage.input_tokens, call.usage.output_tokens) == (10, 1)

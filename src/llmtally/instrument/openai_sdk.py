@@ -78,6 +78,7 @@ class _Tap:
                 self.end(watch, "complete")
             elif _plain(response):
                 response.stream = _tee_for(response.stream)(response.stream, watch, self)
+                self.sink.opened(watch)
             else:  # a compressed stream: its raw bytes say nothing, record what is known
                 self.end(watch, "complete")
         except Exception:

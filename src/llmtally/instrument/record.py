@@ -194,10 +194,16 @@ class Sink:
         self._redact = Redactor()
         self._queue: queue.SimpleQueue[Watch | threading.Event | None] = queue.SimpleQueue()
         self._closed = False
+        self._open: dict[int, Watch] = {}  # streams the application is still reading
         self._thread = threading.Thread(target=self._run, name="llmtally-instrument", daemon=True)
         self._thread.start()
 
+    def opened(self, watch: Watch) -> None:
+        """A stream handed to the application: recorded at :meth:`close` if still open."""
+        self._open[id(watch)] = watch
+
     def submit(self, watch: Watch) -> None:
+        self._open.pop(id(watch), None)
         if self._closed:  # uninstrumented meanwhile: nothing records it now
             STATS.error("submit")
             return
@@ -234,6 +240,12 @@ class Sink:
         return done.wait(timeout)
 
     def close(self) -> None:
+        """Record the streams still open (as closed by the application), then stop."""
+        for watch in list(self._open.values()):
+            self._open.pop(id(watch), None)
+            if watch.finished_at is None:  # else it is being recorded already
+                watch.finished_at, watch.ending = time.perf_counter(), "closed"
+                self._queue.put(watch)
         self._closed = True
         self._queue.put(None)
         self._thread.join()
