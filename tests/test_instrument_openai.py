@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -450,3 +454,27 @@ def test_a_stream_left_half_way_without_close_is_recorded(
         [call] = recorded.calls if how == "at exit" else _calls(recorded, 1)
     assert call.status == 499 and call.flags == ("client_disconnected",)
     assert (call.usage.input_tokens, call.usage.output_tokens) == (10, 1)
+
+
+def test_a_spool_left_by_a_dead_instrumented_process_is_replayed(tmp_path: Path) -> None:
+    from llmtally.ledger.rows import call_to_row
+    from test_ledger_support import simple_call
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True
+    )
+    orphan = tmp_path / f"instrument-spool-{int(dead.stdout)}.jsonl"
+    left = simple_call(7)
+    Spool(orphan).append([(call_to_row(left), None)])
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    assert llmtally.instrument(url, spool_path=tmp_path / f"instrument-spool-{os.getpid()}.jsonl")
+    try:
+        with open_store(url) as store:
+            for _ in range(500):
+                if store.ids():
+                    break
+                time.sleep(0.02)
+            assert store.ids() == [left.id]
+    finally:
+        llmtally.uninstrument()
+    assert not orphan.exists()

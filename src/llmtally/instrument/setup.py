@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from llmtally.instrument.record import STATS, Sink, Writer
 
 if TYPE_CHECKING:
     from llmtally.catalog import Catalog
-    from llmtally.ledger import LedgerWriter
+    from llmtally.ledger import LedgerWriter, Store
 
 __all__ = ["flush", "instrument", "instrumented", "uninstrument"]
 
@@ -35,6 +36,8 @@ class _Running:
 
 
 _RUNNING = _Running()
+# instrument-spool-<pid>.jsonl, or one that <pid> adopted from <dead pid>
+_SPOOL = re.compile(r"instrument-spool-(\d+)(?:\.adopted-(\d+))?\.jsonl")
 
 
 def _default_spool() -> Path:
@@ -43,8 +46,48 @@ def _default_spool() -> Path:
     return data_home() / f"instrument-spool-{os.getpid()}.jsonl"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def _claim(path: Path) -> Path | None:
+    """Take a dead instrumented process's spool (renamed to ours: one process wins)."""
+    found = _SPOOL.fullmatch(path.name)
+    if found is None or int(found[1]) == os.getpid() or _alive(int(found[1])):
+        return None
+    mine = path.with_name(f"instrument-spool-{os.getpid()}.adopted-{found[2] or found[1]}.jsonl")
+    try:
+        path.rename(mine)
+    except OSError:  # another process took it first
+        return None
+    replaying = path.with_name(path.name + ".replaying")  # it died replaying this part
+    if replaying.exists():
+        replaying.rename(mine.with_name(mine.name + ".replaying"))
+    return mine
+
+
+def _adopt(store: Store, folder: Path) -> None:
+    """Replay the spools that instrumented processes left when they died, into ``store``."""
+    from llmtally.ledger import LedgerWriter
+
+    for path in sorted(folder.glob("instrument-spool-*.jsonl")):
+        try:
+            claimed = _claim(path)
+            if claimed is not None:
+                LedgerWriter(store, claimed).close()  # replays it at start, then stops
+        except Exception:
+            STATS.error("adopt")
+
+
 def _open_writer(database_url: str | None, spool_path: Path | None) -> LedgerWriter:
-    """A writer on the ledger; a database that cannot be reached now is spooled for."""
+    """A writer on the ledger; a database that cannot be reached now is spooled for.
+    Spools that dead instrumented processes left beside ours are replayed too."""
     from llmtally.ledger import LedgerWriter
     from llmtally.ledger.store import open_store
 
@@ -55,7 +98,11 @@ def _open_writer(database_url: str | None, spool_path: Path | None) -> LedgerWri
         store = open_store(database_url, migrate_now=False)
     spool = spool_path or _default_spool()
     spool.parent.mkdir(parents=True, exist_ok=True)
-    return LedgerWriter(store, spool)
+    writer = LedgerWriter(store, spool)
+    threading.Thread(
+        target=_adopt, args=(store, spool.parent), name="llmtally-adopt", daemon=True
+    ).start()
+    return writer
 
 
 def _patch_all(sink: Sink) -> list[Callable[[], None]]:
