@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["STATS", "Sink", "Stats", "Watch", "to_call", "wire_for"]
 
 _HEADER = "x-llmtally-"
+_HEADER_BYTES = _HEADER.encode()
+_PREFIX_LENGTH = len(_HEADER_BYTES)
 _BATCH_PAUSE = 0.05  # seconds
 _log = logging.getLogger("llmtally.instrument")
 
@@ -131,13 +133,17 @@ def _accumulated(watch: Watch) -> StreamAccumulator:
 
 
 def _headers(watch: Watch) -> dict[str, str]:
-    raw = getattr(watch.request_headers, "raw", None)  # httpx's (bytes, bytes) pairs: fast
-    pairs = (
-        ((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
-        if raw is not None
-        else watch.request_headers.items()
-    )
-    sent = {k.lower(): v for k, v in pairs if k.lower().startswith(_HEADER)}
+    raw = getattr(watch.request_headers, "raw", None)  # httpx's (bytes, bytes) pairs
+    if raw is not None:  # only the x-llmtally-* ones decoded
+        sent = {
+            k.decode("latin-1").lower(): v.decode("latin-1")
+            for k, v in raw
+            if k[:_PREFIX_LENGTH].lower() == _HEADER_BYTES
+        }
+    else:
+        sent = {
+            k.lower(): v for k, v in watch.request_headers.items() if k.lower().startswith(_HEADER)
+        }
     return {**watch.attribution, **sent}
 
 
