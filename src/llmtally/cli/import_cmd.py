@@ -133,7 +133,8 @@ def _render(summary: ImportSummary) -> None:
     out.print(f"cost: ${decimal_text(summary.cost)} (llmtally's prices, the rows read)")
     if summary.source_cost_rows:
         out.print(
-            f"{summary.source_cost_rows:,} rows with the source's cost: "
+            f"{summary.source_cost_rows:,} row{'' if summary.source_cost_rows == 1 else 's'} "
+            "with the source's cost: "
             f"${decimal_text(summary.compared_cost)} by llmtally, "
             f"${decimal_text(summary.source_cost)} by {summary.tool} "
             f"(difference {_usd(summary.cost_difference)})"
