@@ -3,7 +3,7 @@
 Calls go to the ledger through a :class:`~llmtally.ledger.LedgerWriter` (write-behind,
 spooled to disk while the database is down, replayed later), flushed at exit.
 An SDK that is not installed is skipped; each SDK module's ``patch(sink)``
-returns its undo (anthropic and google-genai slot in beside ``openai_sdk``).
+returns its undo (``openai_sdk``, ``anthropic_sdk``; google-genai slots in beside).
 """
 
 from __future__ import annotations
@@ -106,10 +106,10 @@ def _open_writer(database_url: str | None, spool_path: Path | None) -> LedgerWri
 
 
 def _patch_all(sink: Sink) -> list[Callable[[], None]]:
-    from llmtally.instrument import openai_sdk
+    from llmtally.instrument import anthropic_sdk, openai_sdk
 
     undo = []
-    for patch in (openai_sdk.patch,):
+    for patch in (openai_sdk.patch, anthropic_sdk.patch):
         try:
             done = patch(sink)
         except Exception:
