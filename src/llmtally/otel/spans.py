@@ -16,7 +16,9 @@ older names still emitted by many producers as fallbacks:
   (added back, flagged ``otel_reasoning_added``, when it exceeds the output).
 - ``gen_ai.provider.name`` (older ``gen_ai.system``), ``gen_ai.request.model``,
   ``gen_ai.response.model``, ``gen_ai.operation.name``, the span's status and
-  ``error.type``, ``http.response.status_code``, start and end times.
+  ``error.type``, ``http.response.status_code``, start and end times. Without a
+  status code, an ``error.type`` that is one (``"429"``) or names an openai /
+  anthropic SDK error (``RateLimitError``, also as ``<class '...'>``) gives it.
 
 A span is a model call when its operation is one of ``chat``,
 ``text_completion``, ``generate_content``, ``embeddings`` (or it names no
@@ -27,6 +29,7 @@ operation but names a model); agent and tool spans (``invoke_agent``,
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -81,6 +84,22 @@ _CACHE_WRITE = (
 )
 _REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")
 _SOURCE = "otel"
+# error.type as the openai and anthropic SDKs name their HTTP errors (the
+# producers write the exception's class name) -> the status it stands for
+_SDK_ERRORS = {
+    "BadRequestError": 400,
+    "AuthenticationError": 401,
+    "PermissionDeniedError": 403,
+    "NotFoundError": 404,
+    "ConflictError": 409,
+    "RequestTooLargeError": 413,
+    "UnprocessableEntityError": 422,
+    "RateLimitError": 429,
+    "InternalServerError": 500,
+    "ServiceUnavailableError": 503,
+    "OverloadedError": 529,
+}
+_CLASS_REPR = re.compile(r"<class '([\w.]+)'>")
 
 
 class SpanRejected(ValueError):
@@ -164,19 +183,38 @@ def _time(nanos: int, what: str) -> dt.datetime:
     return dt.datetime.fromtimestamp(nanos / 1e9, dt.UTC)
 
 
+def _error_kind(attrs: Mapping[str, Scalar]) -> str | None:
+    """``error.type``, with the ``<class 'openai.RateLimitError'>`` that
+    opentelemetry-util-genai writes cut to ``RateLimitError``."""
+    kind = _text(attrs, "error.type")
+    if kind is None:
+        return None
+    found = _CLASS_REPR.fullmatch(kind)
+    return found.group(1).rsplit(".", 1)[-1] if found else kind
+
+
+def _error_status(kind: str | None) -> int:
+    """The HTTP status an error type names: a status code (``"429"``), or the
+    exception the openai / anthropic SDKs raise for it; else 500."""
+    if kind is not None and kind.isdigit() and 400 <= int(kind) <= 599:
+        return int(kind)
+    return _SDK_ERRORS.get(kind or "", 500)
+
+
 def _status(span: Span, attrs: Mapping[str, Scalar]) -> tuple[int, str | None]:
-    """The HTTP status (``http.response.status_code``, else 500 for an error
-    span, 200 otherwise) and the error, if the span failed."""
+    """The HTTP status (``http.response.status_code``, else the one ``error.type``
+    names, else 500 for an error span, 200 otherwise) and the error, if the span
+    failed."""
     code = attrs.get("http.response.status_code")
     http = code if isinstance(code, int) and not isinstance(code, bool) else None
     failed = span.status.code == Status.STATUS_CODE_ERROR or (http is not None and http >= 400)
     if not failed:
         return http or 200, None
-    kind = _text(attrs, "error.type")
+    kind = _error_kind(attrs)
     error = span.status.message or kind or "the span ended with an error status"
     if kind and span.status.message and kind not in error:
         error = f"{kind}: {error}"
-    return (http if http is not None and http >= 400 else 500), error
+    return (http if http is not None and http >= 400 else _error_status(kind)), error
 
 
 @dataclass(frozen=True, slots=True)
