@@ -4,10 +4,11 @@ Producers (installed by the ``dev`` extra, instrumented and uninstrumented insid
 each test so no other test sees a patched SDK):
 - ``opentelemetry-instrumentation-openai-v2`` (2.4b0, the OpenTelemetry
   contrib instrumentation, https://pypi.org/project/opentelemetry-instrumentation-openai-v2/);
-- OpenLLMetry's ``opentelemetry-instrumentation-openai`` (0.62.4,
-  https://pypi.org/project/opentelemetry-instrumentation-openai/).
+- OpenLLMetry's ``opentelemetry-instrumentation-openai`` and
+  ``-anthropic`` (0.62.4, https://pypi.org/project/opentelemetry-instrumentation-openai/,
+  https://pypi.org/project/opentelemetry-instrumentation-anthropic/).
 
-Each patches the official ``openai`` SDK, which calls the replay upstream
+Each patches the official ``openai`` (or ``anthropic``) SDK, which calls the replay upstream
 (``tests/replay_upstream.py``) directly; the spans it makes, named as the GenAI
 semantic conventions say (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/,
 or the producer's own older names), go out through the official OTLP/HTTP
@@ -30,9 +31,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as AnthropicLLMetry
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
@@ -83,9 +86,10 @@ def _stream_text(client: openai.OpenAI, model: str, messages: Any, **extra: Any)
     return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
 
 
-def _calls(client: openai.OpenAI) -> None:
+def _openai_calls(base_url: str) -> None:
     """The transcripts' calls: plain, streamed, streamed with reasoning and a cache
     hit, embeddings, and one the upstream refuses with a 429."""
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="sk-test", max_retries=0)
     reply = client.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
     assert reply.choices[0].message.content == "Hello! How can I assist you today?"
     assert _stream_text(client, "gpt-4o-mini", SAY_HELLO)
@@ -124,14 +128,14 @@ def _facts(call: Call) -> tuple[Any, ...]:
     )
 
 
-def _unwrap_openai() -> int:
-    """Take off every wrapt wrapper left on the openai SDK's classes; how many.
-    OpenLLMetry 0.62.4's ``uninstrument()`` leaves its wrappers on (its dotted
-    ``unwrap("...", "Completions.create")`` finds nothing), and they would make
-    spans in later tests."""
+def _unwrap_sdks() -> int:
+    """Take off every wrapt wrapper left on the openai and anthropic SDKs'
+    classes; how many. OpenLLMetry 0.62.4's ``uninstrument()`` leaves its
+    wrappers on (its dotted ``unwrap("...", "Completions.create")`` finds
+    nothing), and they would make spans in later tests."""
     removed = 0
     for name, module in list(sys.modules.items()):
-        if name.split(".")[0] != "openai":
+        if name.split(".")[0] not in ("openai", "anthropic"):
             continue
         for cls in [v for v in vars(module).values() if inspect.isclass(v)]:
             for attr, value in list(vars(cls).items()):
@@ -143,9 +147,14 @@ def _unwrap_openai() -> int:
 
 
 def _spans_then_gateway(
-    ledger: tuple[Store, LedgerWriter], producer: Callable[[], BaseInstrumentor]
+    ledger: tuple[Store, LedgerWriter],
+    producer: Callable[[], BaseInstrumentor],
+    calls: Callable[[str], None],
+    count: int,
 ) -> tuple[list[Call], list[Call]]:
-    """The rows from the producer's spans and the rows the gateway recorded, in call order."""
+    """``calls`` (given a base URL) made straight to the upstream under the
+    producer, then through the gateway: the rows from the producer's spans and
+    the rows the gateway recorded, in call order."""
     store, writer = ledger
     with (
         ReplayUpstream() as upstream,
@@ -158,18 +167,16 @@ def _spans_then_gateway(
         instrumentor = producer()
         instrumentor.instrument(tracer_provider=provider)
         try:
-            direct = openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="sk-test", max_retries=0)
-            _calls(direct)
+            calls(upstream.url)
         finally:
             instrumentor.uninstrument()
-            _unwrap_openai()
+            _unwrap_sdks()
             provider.shutdown()
         assert writer.flush(10)
-        through = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test", max_retries=0)
-        _calls(through)
-        assert len(upstream.served) == 2 * len(EXPECTED)
+        calls(url)
+        assert len(upstream.served) == 2 * count
         for _ in range(500):  # the gateway records after it has answered
-            if store.count() >= 2 * len(EXPECTED):
+            if store.count() >= 2 * count:
                 break
             writer.flush(0.01)
         assert writer.flush(10)
@@ -202,7 +209,7 @@ def test_producer_spans_give_the_rows_the_gateway_records(
     producer: Callable[[], BaseInstrumentor],
     o4: tuple[int, int, Decimal],
 ) -> None:
-    spans, gateway = _spans_then_gateway(ledger, producer)
+    spans, gateway = _spans_then_gateway(ledger, producer, _openai_calls, len(EXPECTED))
     assert [_key(call) for call in gateway] == EXPECTED
     gateway_o4 = gateway[2].usage
     assert (gateway_o4.cache_read_tokens, gateway_o4.reasoning_tokens) == (1024, 192)
@@ -221,6 +228,59 @@ def test_producer_spans_give_the_rows_the_gateway_records(
     for call in [*spans, streamed]:
         assert call.trace_id is not None and len(call.trace_id) == 32
         assert call.flags == ()
+
+
+SONNET = "claude-sonnet-4-20250514"
+CONCISE: Any = [
+    {"type": "text", "text": "You are a concise assistant.", "cache_control": {"type": "ephemeral"}}
+]
+
+
+def _anthropic_calls(base_url: str) -> None:
+    """A message that writes the cache, and a stream that reads it (Anthropic
+    reports both apart from ``input_tokens``). OpenLLMetry 0.62.4 makes no span
+    for the ``messages.stream()`` helper, so the stream is ``create(stream=True)``."""
+    client = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-test", max_retries=0)
+    hello = [{"role": "user", "content": "Hello, Claude"}]
+    reply = client.messages.create(model=SONNET, max_tokens=1024, messages=hello)  # type: ignore[arg-type]
+    assert reply.usage.output_tokens == 503
+    stream = client.messages.create(
+        model=SONNET,
+        max_tokens=256,
+        stream=True,
+        system=CONCISE,
+        messages=[{"role": "user", "content": "Hello"}],
+    )
+    assert len(list(stream)) == 7
+
+
+# claude-sonnet-4 $3.00 input, $3.75 cache write (5 minutes), $0.30 cache read,
+# $15.00 output per 1M. The message: 2095 in + 2051 written, 503 out:
+# 2095 x 3 + 2051 x 3.75 + 503 x 15 = 21521.25 -> $0.02152125.
+# The stream: 25 in + 1800 read, 15 out (message_delta's count is the total):
+# 25 x 3 + 1800 x 0.30 + 15 x 15 = 840 -> $0.00084.
+CLAUDE = [
+    ("anthropic", SONNET, 4146, 503, Decimal("0.02152125"), 200),
+    ("anthropic", SONNET, 1825, 15, Decimal("0.00084"), 200),
+]
+
+
+@pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince20")
+def test_openllmetry_anthropic_spans_give_the_gateway_rows_but_one_output_token(
+    ledger: tuple[Store, LedgerWriter],
+) -> None:
+    spans, gateway = _spans_then_gateway(ledger, AnthropicLLMetry, _anthropic_calls, 2)
+    assert [_key(call) for call in gateway] == CLAUDE
+    assert [(c.usage.cache_write_tokens, c.usage.cache_read_tokens) for c in gateway] == [
+        (2051, 0),
+        (0, 1800),
+    ]
+    assert _key(spans[0]) == CLAUDE[0]
+    # OpenLLMetry adds message_start's output count (1) to message_delta's total
+    # (15): 16 x $15 instead of 15, $0.000855 instead of $0.00084.
+    assert _key(spans[1]) == (*CLAUDE[1][:3], 16, Decimal("0.000855"), 200)
+    assert [_facts(call) for call in spans] == [_facts(call) for call in gateway]
+    assert [call.flags for call in spans] == [(), ()]  # the producer adds the cache in
 
 
 @pytest.mark.parametrize(
