@@ -35,6 +35,7 @@ from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.ledger_link import LEDGER_FULL, HeldEnd, LedgerControl, ledger_full_response
 from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange
+from llmtally.json_depth import nests_deeper
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.adjust import UsageChunkFilter
 from llmtally.providers.errors import Family, error_body
@@ -149,24 +150,9 @@ def _decode_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
         return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
     if not isinstance(request, dict):
         return "the request body must be a JSON object"
-    if _depth_over(request, MAX_JSON_DEPTH):
+    if nests_deeper(request, MAX_JSON_DEPTH):
         return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
     return request
-
-
-def _depth_over(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests objects and arrays more than ``limit`` deep
-    (walked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return False
 
 
 def _upstream_headers(

@@ -29,6 +29,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from llmtally.json_depth import nests_deeper
+
 __all__ = [
     "Encoding",
     "IngestLimits",
@@ -86,19 +88,6 @@ def gunzip(body: bytes, limit: int) -> bytes:
     return out
 
 
-def _json_depth_over(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return False
-
-
 def _hex_to_base64(value: Any, name: str) -> Any:
     """OTLP JSON writes ids in hex; protobuf's JSON mapping reads bytes as base64."""
     if not isinstance(value, str):
@@ -147,7 +136,7 @@ def _from_json(body: bytes, limits: IngestLimits) -> ExportTraceServiceRequest:
         raise OtlpError(400, f"the JSON body nests deeper than {limits.max_json_depth}") from exc
     if not isinstance(document, dict):
         raise OtlpError(400, "the JSON body must be an ExportTraceServiceRequest object")
-    if _json_depth_over(document, limits.max_json_depth):
+    if nests_deeper(document, limits.max_json_depth):
         raise OtlpError(400, f"the JSON body nests deeper than {limits.max_json_depth} levels")
     _ids_to_base64(document)
     request = ExportTraceServiceRequest()
