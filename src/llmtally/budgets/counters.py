@@ -156,10 +156,14 @@ class BudgetCounters:
         if conn.execute(stmt).rowcount == 1:
             return True
         # No row matched: it does not fit, or the counter did not exist when the
-        # UPDATE began (maybe another process has created it since). Once it
-        # exists, a second UPDATE (a new snapshot) tells which.
-        if self._counter(conn, claim) is None:
+        # UPDATE began (maybe another process has created it since). A row read
+        # now that shows no room settles it; otherwise a second UPDATE (a new
+        # snapshot) tells which.
+        found = self._counter(conn, claim)
+        if found is None:
             self._create(conn, claim)
+        elif sum(found, amount) > claim.budget.amount:
+            return False
         return conn.execute(stmt).rowcount == 1
 
     @staticmethod
