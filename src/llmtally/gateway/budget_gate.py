@@ -125,7 +125,6 @@ class BudgetGate:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{new_ulid()}"
         self.budgets: tuple[Budget, ...] = ()
         self.teams: dict[str, str] = {}
-        self.refused_store_down = 0
         self._registered = False  # the first heartbeat registers this holder
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="llmtally-budget")
         self._batcher = ReserveBatcher(self.counters, self.holder)
@@ -236,7 +235,6 @@ class BudgetGate:
         _log.warning("budgets: the counters cannot be reached: %s: %s", type(exc).__name__, why)
         if self.on_store_down == "allow":
             return Hold(self, (), unchecked=True)
-        self.refused_store_down += 1
         return Denied(
             503,
             "the budget store cannot be reached, so budgeted calls are refused "
