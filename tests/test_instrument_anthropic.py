@@ -23,7 +23,6 @@ Each row is compared with the one the gateway records for the same call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -32,8 +31,16 @@ import pytest
 from anthropic import _base_client
 
 import llmtally
-from gateway_support import ListRecorder, free_port, live_gateway
-from llmtally import instrument as inst
+from gateway_support import ListRecorder, free_port
+from instrument_support import (  # noqa: F401
+    SAME,
+    assert_same,
+    catalog,
+    gateway_call,
+    recorded,
+    recorded_calls,
+    upstream,
+)
 from llmtally.catalog import Catalog
 from llmtally.usage import Call
 from replay_upstream import ReplayUpstream
@@ -62,72 +69,20 @@ THINK = {
     "thinking": {"type": "enabled", "budget_tokens": 16000},
     "messages": [{"role": "user", "content": "What is 27 * 453?"}],
 }
-SAME = (
-    "provider",
-    "model_requested",
-    "model_served",
-    "endpoint",
-    "status",
-    "usage",
-    "cost",
-    "cost_error",
-    "user",
-    "feature",
-    "tags",
-    "prompt_fingerprint",
-    "flags",
-)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
-@pytest.fixture
-def upstream() -> Iterator[ReplayUpstream]:
-    with ReplayUpstream() as running:
-        yield running
-
-
-@pytest.fixture
-def recorded(catalog: Catalog) -> Iterator[ListRecorder]:
-    keeper = ListRecorder()
-    assert llmtally.instrument(writer=keeper, catalog=catalog)
-    try:
-        yield keeper
-    finally:
-        llmtally.uninstrument()
-
-
-def _calls(keeper: ListRecorder, n: int) -> list[Call]:
-    inst.flush()
-    assert len(keeper.calls) == n, keeper.calls
-    return keeper.calls
+SAME_AS_GATEWAY = (*SAME, "flags")
 
 
 def _client(url: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=url, api_key="sk-ant-test-0123456789", max_retries=0)
 
 
-def _gateway_call(upstream: ReplayUpstream, catalog: Catalog, send: Any) -> Call:
+def _gateway_call(upstream: ReplayUpstream, catalog: Catalog, send: Any) -> Call:  # noqa: F811
     """What the gateway records when the (uninstrumented) SDK sends ``send`` through it."""
-    config = {
-        "upstreams": {"anthropic": {"kind": "anthropic", "base_url": upstream.url}},
-        "routes": [{"match": "*", "upstream": "anthropic"}],
-    }
-    with live_gateway(config, catalog) as (base, keeper):
-        with _client(base) as client:
-            try:
-                send(client)
-            except anthropic.APIStatusError:
-                pass
-        return keeper.next_call(0)
+    return gateway_call(upstream, catalog, "anthropic", _client, send, anthropic.APIStatusError)
 
 
 def _same(ours: Call, gateways: Call) -> None:
-    for name in SAME:
-        assert getattr(ours, name) == getattr(gateways, name), name
+    assert_same(ours, gateways, SAME_AS_GATEWAY)
 
 
 def _plain(client: anthropic.Anthropic) -> dict[str, Any]:
@@ -173,16 +128,16 @@ def _tokens(call: Call) -> tuple[int, int, int, int]:
     ids=["create", "create-stream", "stream-helper", "stream-helper-thinking"],
 )
 def test_messages_are_the_rows_the_gateway_records_and_the_sdk_sees_the_same(
-    upstream: ReplayUpstream,
-    recorded: ListRecorder,
-    catalog: Catalog,
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
+    catalog: Catalog,  # noqa: F811
     send: Any,
     tokens: tuple[int, int, int, int],
     total: str,
 ) -> None:
     with _client(upstream.url) as client, llmtally.attribute(user="ana", tags=["beta"]):
         ours = send(client)
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert (call.provider, call.endpoint, call.status) == ("anthropic", "/v1/messages", 200)
     assert _tokens(call) == tokens and call.usage.source == "reported"
     assert call.cost is not None and call.cost.total == Decimal(total)
@@ -200,13 +155,14 @@ def test_messages_are_the_rows_the_gateway_records_and_the_sdk_sees_the_same(
 
 
 def test_the_helpers_text_and_final_message(
-    upstream: ReplayUpstream, recorded: ListRecorder
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
 ) -> None:
     with _client(upstream.url) as client:
         texts, final = _helper(client)
     assert texts == ["Hello", "!"]
     assert final["usage"]["cache_read_input_tokens"] == 1800
-    assert _calls(recorded, 1)[0].model_served == SONNET
+    assert recorded_calls(recorded, 1)[0].model_served == SONNET
 
 
 def _half(client: anthropic.Anthropic, how: str) -> list[str]:
@@ -228,13 +184,15 @@ def _half(client: anthropic.Anthropic, how: str) -> list[str]:
 
 @pytest.mark.parametrize("how", ["create", "helper"])
 def test_a_stream_closed_half_way_is_recorded_as_a_client_that_left(
-    upstream: ReplayUpstream, recorded: ListRecorder, how: str
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
+    how: str,
 ) -> None:
     upstream.delay = 0.1
     with _client(upstream.url) as client:
         seen = _half(client, how)
     assert seen[-1] in ("Hello", "content_block_delta")
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert call.status == 499 and call.flags == ("client_disconnected",)
     assert call.usage.source == "estimated"
     assert _tokens(call) == (1825, 1800, 0, 1)
@@ -257,10 +215,12 @@ def _raised(url: str) -> anthropic.APIStatusError:
 
 
 def test_an_upstream_529_is_raised_unchanged_and_recorded(
-    upstream: ReplayUpstream, recorded: ListRecorder, catalog: Catalog
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
+    catalog: Catalog,  # noqa: F811
 ) -> None:
     ours = _raised(upstream.url)
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     llmtally.uninstrument()
     bare = _raised(upstream.url)
     assert (type(ours), ours.status_code, ours.message, ours.body) == (
@@ -300,12 +260,13 @@ async def _async_all(url: str) -> tuple[Any, list[str], list[str]]:
 
 
 def test_async_create_stream_and_helper_with_their_own_attribution(
-    upstream: ReplayUpstream, recorded: ListRecorder
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
 ) -> None:
     answer, events, texts = asyncio.run(_async_all(upstream.url))
     assert answer.usage.output_tokens == 503 and events[-1] == "message_stop"
     assert texts == ["27 * 453 = 12,231"]
-    calls = {call.user: call for call in _calls(recorded, 3)}
+    calls = {call.user: call for call in recorded_calls(recorded, 3)}
     plain, cached, thinking = calls["u1"], calls["u2"], calls[None]
     assert (plain.model_requested, plain.feature, plain.tags) == (SONNET, "chat", ("all",))
     assert plain.cost is not None and plain.cost.total == Decimal("0.02152125")
@@ -316,7 +277,7 @@ def test_async_create_stream_and_helper_with_their_own_attribution(
     assert {call.status for call in calls.values()} == {200}
 
 
-def test_an_async_stream_closed_half_way(upstream: ReplayUpstream, recorded: ListRecorder) -> None:
+def test_an_async_stream_closed_half_way(upstream: ReplayUpstream, recorded: ListRecorder) -> None:  # noqa: F811
     upstream.delay = 0.1
 
     async def half() -> None:
@@ -328,13 +289,13 @@ def test_an_async_stream_closed_half_way(upstream: ReplayUpstream, recorded: Lis
                     break
 
     asyncio.run(half())
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert call.status == 499 and call.flags == ("client_disconnected",)
     assert call.cost is not None and call.cost.total == Decimal("0.00063")
 
 
 def test_an_unreachable_upstream_raises_as_before_and_is_recorded(
-    recorded: ListRecorder,
+    recorded: ListRecorder,  # noqa: F811
 ) -> None:
     port = free_port()  # nothing listens there
     with (
@@ -342,15 +303,15 @@ def test_an_unreachable_upstream_raises_as_before_and_is_recorded(
         pytest.raises(anthropic.APIConnectionError),
     ):
         client.messages.create(**HELLO)  # type: ignore[call-overload]
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert call.status == 502 and call.cost is None
     assert call.error is not None and call.error.startswith("upstream unreachable: ")
 
 
-def test_other_endpoints_are_not_calls(upstream: ReplayUpstream, recorded: ListRecorder) -> None:
+def test_other_endpoints_are_not_calls(upstream: ReplayUpstream, recorded: ListRecorder) -> None:  # noqa: F811
     with _client(upstream.url) as client, pytest.raises(anthropic.NotFoundError):
         client.messages.count_tokens(model=SONNET, messages=HELLO["messages"])  # type: ignore[arg-type]
-    assert _calls(recorded, 0) == []
+    assert recorded_calls(recorded, 0) == []
 
 
 def test_uninstrument_restores_the_sdk() -> None:

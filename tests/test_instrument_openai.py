@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,15 @@ import pytest
 from openai import _base_client
 
 import llmtally
-from gateway_support import ListRecorder, free_port, live_gateway
+from gateway_support import ListRecorder, free_port
+from instrument_support import (  # noqa: F401
+    assert_same,
+    catalog,
+    gateway_call,
+    recorded,
+    recorded_calls,
+    upstream,
+)
 from llmtally import instrument as inst
 from llmtally.catalog import Catalog
 from llmtally.ledger import open_store
@@ -48,71 +55,17 @@ CHAT = [
     {"role": "user", "content": "Hello!"},
 ]
 STREAM_USAGE = {"stream": True, "stream_options": {"include_usage": True}}
-SAME = (
-    "provider",
-    "model_requested",
-    "model_served",
-    "endpoint",
-    "status",
-    "usage",
-    "cost",
-    "cost_error",
-    "user",
-    "feature",
-    "tags",
-    "prompt_fingerprint",
-)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
-
-
-@pytest.fixture
-def upstream() -> Iterator[ReplayUpstream]:
-    with ReplayUpstream() as running:
-        yield running
-
-
-@pytest.fixture
-def recorded(catalog: Catalog) -> Iterator[ListRecorder]:
-    keeper = ListRecorder()
-    assert llmtally.instrument(writer=keeper, catalog=catalog)
-    try:
-        yield keeper
-    finally:
-        llmtally.uninstrument()
-
-
-def _calls(keeper: ListRecorder, n: int) -> list[Call]:
-    inst.flush()
-    assert len(keeper.calls) == n, keeper.calls
-    return keeper.calls
 
 
 def _client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key="sk-test-0123456789", max_retries=0)
 
 
-def _gateway_call(upstream: ReplayUpstream, catalog: Catalog, send: Any) -> Call:
+def _gateway_call(upstream: ReplayUpstream, catalog: Catalog, send: Any) -> Call:  # noqa: F811
     """What the gateway records when the (uninstrumented) SDK sends ``send`` through it."""
-    config = {
-        "upstreams": {"openai": {"kind": "openai", "base_url": upstream.url}},
-        "routes": [{"match": "*", "upstream": "openai"}],
-    }
-    with live_gateway(config, catalog) as (base, keeper):
-        with _client(base) as client, llmtally.attribute():
-            try:
-                send(client)
-            except openai.APIStatusError:
-                pass
-        return keeper.next_call(0)
-
-
-def _same(ours: Call, gateways: Call) -> None:
-    for name in SAME:
-        assert getattr(ours, name) == getattr(gateways, name), name
+    return gateway_call(
+        upstream, catalog, "openai", _client, send, openai.APIStatusError, attributed=True
+    )
 
 
 def _chat(client: openai.OpenAI) -> Any:
@@ -127,12 +80,14 @@ def _stream(client: openai.OpenAI) -> list[Any]:
 
 
 def test_a_chat_call_is_the_row_the_gateway_records(
-    upstream: ReplayUpstream, recorded: ListRecorder, catalog: Catalog
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
+    catalog: Catalog,  # noqa: F811
 ) -> None:
     with _client(upstream.url) as client, llmtally.attribute(user="ana", tags=["beta"]):
         answer = _chat(client)
     assert answer.usage is not None and answer.usage.total_tokens == 29
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert (call.provider, call.model_requested, call.status) == ("openai", "gpt-4o", 200)
     assert (call.usage.input_tokens, call.usage.output_tokens) == (19, 10)
     assert call.usage.source == "reported"
@@ -148,11 +103,13 @@ def test_a_chat_call_is_the_row_the_gateway_records(
             )
         )
 
-    _same(call, _gateway_call(upstream, catalog, send))
+    assert_same(call, _gateway_call(upstream, catalog, send))
 
 
 def test_a_full_stream_gives_the_same_chunks_and_the_gateways_row(
-    upstream: ReplayUpstream, recorded: ListRecorder, catalog: Catalog
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
+    catalog: Catalog,  # noqa: F811
 ) -> None:
     with _client(upstream.url) as client:
         chunks = _stream(client)
@@ -160,7 +117,7 @@ def test_a_full_stream_gives_the_same_chunks_and_the_gateways_row(
             model="gpt-4o-mini", messages=HELLO, **STREAM_USAGE
         ) as managed:
             in_block = [chunk.model_dump() for chunk in managed]
-    first, second = _calls(recorded, 2)
+    first, second = recorded_calls(recorded, 2)
     assert first.usage == second.usage and first.cost == second.cost
     assert (first.usage.input_tokens, first.usage.output_tokens) == (10, 6)
     assert first.cost is not None and first.cost.total == Decimal("0.0000051")
@@ -169,11 +126,12 @@ def test_a_full_stream_gives_the_same_chunks_and_the_gateways_row(
     llmtally.uninstrument()
     with _client(upstream.url) as bare:
         assert _stream(bare) == chunks == in_block  # the SDK saw the very same chunks
-    _same(first, _gateway_call(upstream, catalog, _stream))
+    assert_same(first, _gateway_call(upstream, catalog, _stream))
 
 
 def test_a_stream_closed_half_way_is_recorded_as_the_gateway_records_a_client_that_left(
-    upstream: ReplayUpstream, recorded: ListRecorder
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
 ) -> None:
     upstream.delay = 0.1
     with _client(upstream.url) as client:
@@ -186,7 +144,7 @@ def test_a_stream_closed_half_way_is_recorded_as_the_gateway_records_a_client_th
                 if len(seen) == 2:
                     break
     assert seen == ["", "Hello"]
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert call.status == 499 and call.flags == ("client_disconnected",)
     assert call.usage.source == "estimated"
     assert (call.usage.input_tokens, call.usage.output_tokens) == (10, 1)
@@ -205,10 +163,12 @@ def _raised(url: str) -> openai.RateLimitError:
 
 
 def test_an_upstream_429_is_raised_unchanged_and_recorded(
-    upstream: ReplayUpstream, recorded: ListRecorder, catalog: Catalog
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
+    catalog: Catalog,  # noqa: F811
 ) -> None:
     ours = _raised(upstream.url)
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     llmtally.uninstrument()
     bare = _raised(upstream.url)
     assert (type(ours), ours.status_code, ours.message, ours.body) == (
@@ -220,7 +180,7 @@ def test_an_upstream_429_is_raised_unchanged_and_recorded(
     assert call.status == 429 and call.cost is None
     assert call.cost_error == "the call failed (HTTP 429) and reported no usage"
     assert call.error is not None and "Rate limit reached for gpt-4.1-mini" in call.error
-    _same(call, _gateway_call(upstream, catalog, _limited))
+    assert_same(call, _gateway_call(upstream, catalog, _limited))
 
 
 async def _async_pair(url: str) -> tuple[Any, list[Any]]:
@@ -243,11 +203,12 @@ async def _async_pair(url: str) -> tuple[Any, list[Any]]:
 
 
 def test_async_calls_are_recorded_with_their_own_attribution_across_gather(
-    upstream: ReplayUpstream, recorded: ListRecorder
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
 ) -> None:
     answer, chunks = asyncio.run(_async_pair(upstream.url))
     assert answer.usage.completion_tokens == 10 and len(chunks) == 6
-    calls = {call.model_requested: call for call in _calls(recorded, 2)}
+    calls = {call.model_requested: call for call in recorded_calls(recorded, 2)}
     plain, streamed = calls["gpt-4o"], calls["gpt-4o-mini"]
     assert (plain.user, plain.feature, plain.tags) == ("u1", "chat", ("all",))
     assert (streamed.user, streamed.feature, streamed.tags) == ("u2", "outer", ("all", "s"))
@@ -256,7 +217,7 @@ def test_async_calls_are_recorded_with_their_own_attribution_across_gather(
     assert streamed.status == 200 and streamed.flags == ()
 
 
-def test_an_async_stream_closed_half_way(upstream: ReplayUpstream, recorded: ListRecorder) -> None:
+def test_an_async_stream_closed_half_way(upstream: ReplayUpstream, recorded: ListRecorder) -> None:  # noqa: F811
     upstream.delay = 0.1
 
     async def half() -> None:
@@ -272,12 +233,12 @@ def test_an_async_stream_closed_half_way(upstream: ReplayUpstream, recorded: Lis
             await stream.close()
 
     asyncio.run(half())
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert call.status == 499 and call.flags == ("client_disconnected",)
     assert call.cost is not None and call.cost.total == Decimal("0.0000021")
 
 
-def test_calls_reach_a_real_ledger(upstream: ReplayUpstream, tmp_path: Path) -> None:
+def test_calls_reach_a_real_ledger(upstream: ReplayUpstream, tmp_path: Path) -> None:  # noqa: F811
     url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     assert llmtally.instrument(url, spool_path=tmp_path / "spool.jsonl")
     assert llmtally.instrument(url)  # idempotent: still one patch, one row per call
@@ -293,7 +254,8 @@ def test_calls_reach_a_real_ledger(upstream: ReplayUpstream, tmp_path: Path) -> 
 
 
 def test_an_unreachable_ledger_leaves_the_application_alone_and_spools(
-    upstream: ReplayUpstream, tmp_path: Path
+    upstream: ReplayUpstream,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     before = inst.internal_errors()
     spool = tmp_path / "spool.jsonl"
@@ -316,7 +278,8 @@ class _Broken:
 
 
 def test_an_error_inside_llmtally_is_counted_and_never_seen(
-    upstream: ReplayUpstream, catalog: Catalog
+    upstream: ReplayUpstream,  # noqa: F811
+    catalog: Catalog,  # noqa: F811
 ) -> None:
     before = inst.internal_errors()
     assert llmtally.instrument(writer=_Broken(), catalog=catalog)
@@ -340,13 +303,14 @@ def test_uninstrument_restores_the_sdk() -> None:
 
 
 def test_the_active_opentelemetry_span_gives_trace_and_parent_ids(
-    upstream: ReplayUpstream, recorded: ListRecorder
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
 ) -> None:
     trace = pytest.importorskip("opentelemetry.trace")
     context = trace.SpanContext(trace_id=0xABC, span_id=0x12, is_remote=False)
     with trace.use_span(trace.NonRecordingSpan(context)), _client(upstream.url) as client:
         _chat(client)
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert call.trace_id == "00000000000000000000000000000abc"
     assert call.parent_id == "0000000000000012"
 
@@ -383,31 +347,31 @@ FOOD = "The food was delicious and the waiter..."
     ids=["responses", "responses-stream", "embeddings"],
 )
 def test_responses_and_embeddings_are_the_rows_the_gateway_records(
-    upstream: ReplayUpstream,
-    recorded: ListRecorder,
-    catalog: Catalog,
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
+    catalog: Catalog,  # noqa: F811
     send: Any,
     tokens: tuple[int, int, int],
     total: str,
 ) -> None:
     with _client(upstream.url) as client:
         send(client)
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     usage = call.usage
     assert (usage.input_tokens, usage.cache_read_tokens, usage.output_tokens) == tokens
     assert call.status == 200 and call.cost is not None
     assert call.cost.total == Decimal(total)
     llmtally.uninstrument()
-    _same(call, _gateway_call(upstream, catalog, send))
+    assert_same(call, _gateway_call(upstream, catalog, send))
 
 
 def test_an_unreachable_upstream_raises_as_before_and_is_recorded(
-    recorded: ListRecorder,
+    recorded: ListRecorder,  # noqa: F811
 ) -> None:
     port = free_port()  # nothing listens there
     with _client(f"http://127.0.0.1:{port}") as client, pytest.raises(openai.APIConnectionError):
         _chat(client)
-    [call] = _calls(recorded, 1)
+    [call] = recorded_calls(recorded, 1)
     assert call.status == 502 and call.cost is None
     assert call.error is not None and call.error.startswith("upstream unreachable: ")
     assert call.cost_error == "the call failed (HTTP 502) and reported no usage"
@@ -440,7 +404,9 @@ def _left_half_way(client: openai.OpenAI) -> None:
 
 @pytest.mark.parametrize("how", ["collected", "at exit"])
 def test_a_stream_left_half_way_without_close_is_recorded(
-    upstream: ReplayUpstream, recorded: ListRecorder, how: str
+    upstream: ReplayUpstream,  # noqa: F811
+    recorded: ListRecorder,  # noqa: F811
+    how: str,
 ) -> None:
     upstream.delay = 0.1
     with _client(upstream.url) as client:
@@ -451,7 +417,7 @@ def test_a_stream_left_half_way_without_close_is_recorded(
             inst.flush()
             assert recorded.calls == []
             llmtally.uninstrument()
-        [call] = recorded.calls if how == "at exit" else _calls(recorded, 1)
+        [call] = recorded.calls if how == "at exit" else recorded_calls(recorded, 1)
     assert call.status == 499 and call.flags == ("client_disconnected",)
     assert (call.usage.input_tokens, call.usage.output_tokens) == (10, 1)
 
