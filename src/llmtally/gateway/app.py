@@ -37,6 +37,7 @@ from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange
 from llmtally.json_depth import nests_deeper
 from llmtally.ledger.rows import CallBodies
+from llmtally.otel.export import open_exporter
 from llmtally.providers.adjust import UsageChunkFilter
 from llmtally.providers.errors import Family, error_body
 from llmtally.providers.streams import StreamAccumulator
@@ -216,7 +217,8 @@ class Gateway:
         self.metrics = GatewayMetrics(ledger=recorder)  # the writer's stats(), if it has them
         # the writer's backpressure and durable acks, if it has them
         self._ledger = recorder if isinstance(recorder, LedgerControl) else None
-        recorder = MeteredRecorder(recorder, self.metrics)
+        self.exporter = open_exporter(config.otel_export)  # OTLP spans and metrics, or None
+        recorder = MeteredRecorder(recorder, self.metrics, self.exporter)
         self.config, self.recorder, self.catalog, self.gate = config, recorder, catalog, gate
         self.budgets = budgets  # budgets and rate limits: reserve, then settle
         self._session: aiohttp.ClientSession | None = None
@@ -239,6 +241,8 @@ class Gateway:
         if self._session is not None:
             await self._session.close()
         self._finisher.close()  # every answered call reaches the recorder
+        if self.exporter is not None:
+            await asyncio.to_thread(self.exporter.close)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmtally.alerts.config import AlertsConfig
 from llmtally.catalog.loader import CatalogFileError, load_yaml, validate
+from llmtally.otel.export import OtlpExport
 
 __all__ = [
     "BudgetSettings",
@@ -155,6 +156,8 @@ class GatewayConfig(_Strict):
     # spend), or read it to its end unseen (exact usage).
     client_disconnect: Literal["cancel", "finish"] = "cancel"
     budgets: BudgetSettings = BudgetSettings()
+    # every recorded call as an OTLP span and metrics (llmtally.otel.export); off: None
+    otel_export: OtlpExport | None = None
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> GatewayConfig:

@@ -220,11 +220,14 @@ class GatewayMetrics:
 
 
 class MeteredRecorder:
-    """``inner`` that counts each call in ``metrics`` first. Counting never costs
-    a call: if it fails, that is logged and the call still goes on to ``inner``."""
+    """``inner`` that counts each call in ``metrics`` first (and exports it after).
+    Counting never costs a call: if it fails, that is logged and the call still
+    goes on to ``inner``."""
 
-    def __init__(self, inner: Recorder, metrics: GatewayMetrics) -> None:
-        self.inner, self.metrics = inner, metrics
+    def __init__(
+        self, inner: Recorder, metrics: GatewayMetrics, exporter: Recorder | None = None
+    ) -> None:
+        self.inner, self.metrics, self.exporter = inner, metrics, exporter
 
     def submit(self, call: Call, bodies: CallBodies | None = None) -> None:
         try:
@@ -233,3 +236,5 @@ class MeteredRecorder:
             _log.exception("could not count call %s in /metrics", call.id)
             self.metrics.observe_failures.inc()
         self.inner.submit(call, bodies)
+        if self.exporter is not None:  # OTLP export (llmtally.otel.export): never raises
+            self.exporter.submit(call)
