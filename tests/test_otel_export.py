@@ -20,6 +20,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway_support import free_port, live_gateway
+from llmtally import instrument as inst
 from llmtally.catalog import Catalog
 from llmtally.otel.export import OtlpExport, OtlpExporter
 from llmtally.otel.spans import read_spans
@@ -280,3 +281,38 @@ def test_a_gateway_whose_export_fails_records_and_answers_as_usual(catalog: Cata
 def test_bad_endpoints_are_refused_with_a_reason(endpoint: str, says: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(says)):
         OtlpExport(endpoint=endpoint)
+
+
+def test_instrumented_sdk_calls_are_exported_as_children_of_the_active_span(
+    catalog: Catalog,
+) -> None:
+    """``instrument(otlp_endpoint=...)``: the call is recorded and exported; its span
+    is a child of the application's active OTel span (same trace, that parent)."""
+    import openai
+    from opentelemetry.sdk.trace import TracerProvider
+
+    import llmtally
+    from gateway_support import ListRecorder
+
+    tracer = TracerProvider().get_tracer("app")
+    keeper = ListRecorder()
+    with ReplayUpstream() as upstream, OtlpReceiver() as receiver:
+        assert llmtally.instrument(writer=keeper, catalog=catalog, otlp_endpoint=receiver.url)
+        try:
+            client = openai.OpenAI(base_url=f"{upstream.url}/v1", api_key="sk-x", max_retries=0)
+            with tracer.start_as_current_span("handle request") as app_span:
+                request = TRANSCRIPTS["openai_chat"]["request"]["json"]
+                client.chat.completions.create(**request)
+            assert inst.flush()
+        finally:
+            llmtally.uninstrument()
+        (span,) = receiver.spans()
+    (call,) = keeper.calls
+    context = app_span.get_span_context()
+    assert span.trace_id == context.trace_id.to_bytes(16, "big")
+    assert span.parent_span_id == context.span_id.to_bytes(8, "big")
+    exported = attributes(span.attributes)
+    assert exported["llmtally.call.id"] == call.id
+    assert Decimal(str(exported["llmtally.cost.usd"])) == GPT_4O_COST
+    resource = receiver.on("/v1/traces")[0]
+    assert resource.headers["content-encoding"] == "gzip"

@@ -13,16 +13,10 @@ from __future__ import annotations
 
 import sys
 import types
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from llmtally.instrument.context import Attribution, attribute
 from llmtally.instrument.record import STATS
 from llmtally.instrument.setup import flush, instrument, instrumented, uninstrument
-
-if TYPE_CHECKING:
-    from llmtally.catalog import Catalog
-    from llmtally.instrument.record import Writer
 
 __all__ = [
     "Attribution",
@@ -44,15 +38,7 @@ class _Callable(types.ModuleType):
     """This package is ``llmtally.instrument`` once imported, where the function of
     that name is expected: calling the package calls :func:`instrument`."""
 
-    def __call__(
-        self,
-        database_url: str | None = None,
-        *,
-        spool_path: Path | None = None,
-        catalog: Catalog | None = None,
-        writer: Writer | None = None,
-    ) -> bool:
-        return instrument(database_url, spool_path=spool_path, catalog=catalog, writer=writer)
+    __call__ = staticmethod(instrument)  # one signature: instrument()'s
 
 
 sys.modules[__name__].__class__ = _Callable

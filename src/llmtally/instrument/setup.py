@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,8 @@ from llmtally.instrument.record import STATS, Sink, Writer
 if TYPE_CHECKING:
     from llmtally.catalog import Catalog
     from llmtally.ledger import LedgerWriter, Store
+    from llmtally.otel.export import OtlpExport, OtlpExporter
+    from llmtally.usage import Call
 
 __all__ = ["flush", "instrument", "instrumented", "uninstrument"]
 
@@ -32,6 +35,7 @@ class _Running:
         self.lock = threading.Lock()
         self.sink: Sink | None = None
         self.writer: LedgerWriter | None = None  # ours to close
+        self.exporter: OtlpExporter | None = None  # ours to close
         self.undo: list[Callable[[], None]] = []
 
 
@@ -105,6 +109,31 @@ def _open_writer(database_url: str | None, spool_path: Path | None) -> LedgerWri
     return writer
 
 
+class _Both:
+    """The writer, then the OTLP exporter (which never raises)."""
+
+    def __init__(self, writer: Writer, exporter: OtlpExporter) -> None:
+        self.writer, self.exporter = writer, exporter
+
+    def submit(self, call: Call) -> None:
+        self.writer.submit(call)
+        self.exporter.submit(call)
+
+
+def _open_exporter(otlp: str | OtlpExport | None) -> OtlpExporter | None:
+    """The OTLP exporter asked for (the argument, else ``LLMTALLY_OTLP_ENDPOINT``)."""
+    from llmtally.otel.export import OtlpExport, OtlpExporter
+
+    otlp = otlp or os.environ.get("LLMTALLY_OTLP_ENDPOINT") or None
+    if otlp is None:
+        return None
+    settings = otlp if isinstance(otlp, OtlpExport) else OtlpExport(endpoint=otlp)
+    if settings.service_name == "llmtally":  # the default: name the application instead
+        service = os.environ.get("OTEL_SERVICE_NAME") or Path(sys.argv[0] or "python").name
+        settings = settings.model_copy(update={"service_name": service})
+    return OtlpExporter(settings)
+
+
 def _patch_all(sink: Sink) -> list[Callable[[], None]]:
     from llmtally.instrument import anthropic_sdk, openai_sdk
 
@@ -126,13 +155,16 @@ def instrument(
     spool_path: Path | None = None,
     catalog: Catalog | None = None,
     writer: Writer | None = None,
+    otlp_endpoint: str | OtlpExport | None = None,
 ) -> bool:
     """Record every call the installed LLM SDKs make (see the package docstring).
 
     ``database_url``: the ledger (default ``LLMTALLY_DATABASE_URL``, else the
     SQLite file the CLI uses); ``writer``: any object with ``submit(call)``
-    instead of a ledger. Idempotent: a second call changes nothing. Returns
-    whether the instrumentation is running; it never raises."""
+    instead of a ledger; ``otlp_endpoint`` (default ``LLMTALLY_OTLP_ENDPOINT``): also
+    export each call as an OTLP span and metrics (:mod:`llmtally.otel.export`).
+    Idempotent: a second call changes nothing. Returns whether the
+    instrumentation is running; it never raises."""
     with _RUNNING.lock:
         if _RUNNING.sink is not None:
             return True
@@ -142,11 +174,13 @@ def instrument(
                 from llmtally.config import open_catalog
 
                 catalog = open_catalog()
-            sink = Sink(own or writer, catalog)  # type: ignore[arg-type]
+            target: Writer = own or writer  # type: ignore[assignment]
+            exporter = _open_exporter(otlp_endpoint)
+            sink = Sink(_Both(target, exporter) if exporter else target, catalog)
         except Exception:
             STATS.error("instrument")
             return False
-        _RUNNING.sink, _RUNNING.writer = sink, own
+        _RUNNING.sink, _RUNNING.writer, _RUNNING.exporter = sink, own, exporter
         _RUNNING.undo = _patch_all(sink)
     atexit.register(_at_exit)
     return True
@@ -162,13 +196,15 @@ def flush(timeout: float = 10.0) -> bool:
     if sink is None:
         return True
     drained = sink.drain(timeout)
-    return (writer.flush(timeout) if writer is not None else True) and drained
+    exported = _RUNNING.exporter.flush(timeout) if _RUNNING.exporter is not None else True
+    return (writer.flush(timeout) if writer is not None else True) and drained and exported
 
 
 def uninstrument(timeout: float = 10.0) -> None:
     """Undo :func:`instrument`: restore the SDKs, record what is pending, close."""
     with _RUNNING.lock:
         sink, writer, undo = _RUNNING.sink, _RUNNING.writer, _RUNNING.undo
+        exporter, _RUNNING.exporter = _RUNNING.exporter, None
         _RUNNING.sink, _RUNNING.writer, _RUNNING.undo = None, None, []
     for step in undo:
         step()
@@ -176,6 +212,8 @@ def uninstrument(timeout: float = 10.0) -> None:
         sink.close()
     if writer is not None:
         writer.close(timeout)
+    if exporter is not None:
+        exporter.close(timeout)
     atexit.unregister(_at_exit)
 
 
