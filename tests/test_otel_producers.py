@@ -12,7 +12,9 @@ Each patches the official ``openai`` (or ``anthropic``) SDK, which calls the rep
 (``tests/replay_upstream.py``) directly; the spans it makes, named as the GenAI
 semantic conventions say (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/,
 or the producer's own older names), go out through the official OTLP/HTTP
-exporter to ``/v1/traces`` of a live gateway writing to a real SQLite ledger.
+exporter to ``/v1/traces`` of a live gateway writing to a real SQLite ledger (or,
+encoded by that exporter, as OTLP JSON and then again as protobuf: each span
+must still give one row).
 The same calls are then made through that gateway by an uninstrumented client;
 the rows recorded from the spans must equal the gateway's in provider, model,
 tokens, cost and status.
@@ -24,16 +26,20 @@ gpt-4o-mini $0.15 input, $0.60 output: 10 x 0.15 + 6 x 0.6 = 5.1 -> $0.0000051.
 
 from __future__ import annotations
 
+import base64
 import inspect
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as AnthropicLLMetry
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -42,8 +48,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OpenLLMetry
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as ContribV2
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from gateway_support import live_gateway, openai_and_claude
 from llmtally.catalog import Catalog
@@ -146,24 +152,55 @@ def _unwrap_sdks() -> int:
     return removed
 
 
+class JsonThenProtobuf(SpanExporter):
+    """Each batch of the producer's spans sent as OTLP JSON (trace and span ids in
+    hex, https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding), then
+    again as protobuf, as an exporter retrying a batch would: the OTLP exporter's
+    own encoder makes the message, so the spans are the producer's."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        message = encode_spans(spans)
+        as_json = json_format.MessageToDict(message)
+        for resource in as_json["resourceSpans"]:
+            for scope in resource["scopeSpans"]:
+                for span in scope["spans"]:
+                    for name in ("traceId", "spanId", "parentSpanId"):
+                        if name in span:
+                            span[name] = base64.b64decode(span[name]).hex()
+        sent = httpx.post(self.endpoint, json=as_json)
+        assert sent.status_code == 200, sent.text
+        again = httpx.post(
+            self.endpoint,
+            content=message.SerializeToString(),
+            headers={"content-type": "application/x-protobuf"},
+        )
+        assert again.status_code == 200, again.text
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
 def _spans_then_gateway(
     ledger: tuple[Store, LedgerWriter],
     producer: Callable[[], BaseInstrumentor],
     calls: Callable[[str], None],
     count: int,
+    exporter: Callable[[str], SpanExporter] = lambda url: OTLPSpanExporter(endpoint=url),
 ) -> tuple[list[Call], list[Call]]:
     """``calls`` (given a base URL) made straight to the upstream under the
     producer, then through the gateway: the rows from the producer's spans and
-    the rows the gateway recorded, in call order."""
+    the rows the gateway recorded, in call order (each span recorded once)."""
     store, writer = ledger
     with (
         ReplayUpstream() as upstream,
         live_gateway(openai_and_claude(upstream.url), None, writer) as (url, _),
     ):
         provider = TracerProvider()
-        provider.add_span_processor(
-            SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces"))
-        )
+        provider.add_span_processor(SimpleSpanProcessor(exporter(f"{url}/v1/traces")))
         instrumentor = producer()
         instrumentor.instrument(tracer_provider=provider)
         try:
@@ -181,6 +218,7 @@ def _spans_then_gateway(
             writer.flush(0.01)
         assert writer.flush(10)
     rows = sorted(store.list(limit=100), key=lambda call: call.started_at)
+    assert len(rows) == 2 * count
     spans = [call for call in rows if call.endpoint.startswith("otel:")]
     gateway = [call for call in rows if not call.endpoint.startswith("otel:")]
     return spans, gateway
@@ -201,15 +239,21 @@ PRODUCERS = [
     pytest.param(ContribV2, O4_OPENAI_V2, id="openai-v2"),
     pytest.param(OpenLLMetry, O4_OPENLLMETRY, id="openllmetry", marks=OLD_PYDANTIC),
 ]
+ENCODINGS = [
+    pytest.param(lambda url: OTLPSpanExporter(endpoint=url), id="protobuf"),
+    pytest.param(JsonThenProtobuf, id="json-then-protobuf"),
+]
 
 
+@pytest.mark.parametrize("exporter", ENCODINGS)
 @pytest.mark.parametrize(("producer", "o4"), PRODUCERS)
 def test_producer_spans_give_the_rows_the_gateway_records(
     ledger: tuple[Store, LedgerWriter],
     producer: Callable[[], BaseInstrumentor],
     o4: tuple[int, int, Decimal],
+    exporter: Callable[[str], SpanExporter],
 ) -> None:
-    spans, gateway = _spans_then_gateway(ledger, producer, _openai_calls, len(EXPECTED))
+    spans, gateway = _spans_then_gateway(ledger, producer, _openai_calls, len(EXPECTED), exporter)
     assert [_key(call) for call in gateway] == EXPECTED
     gateway_o4 = gateway[2].usage
     assert (gateway_o4.cache_read_tokens, gateway_o4.reasoning_tokens) == (1024, 192)
