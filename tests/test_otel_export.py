@@ -268,6 +268,14 @@ def test_a_gateway_whose_export_fails_records_and_answers_as_usual(catalog: Cata
         with live_gateway(config, catalog) as (base, keeper):
             _send_through(base, ["openai_chat"])
             assert keeper.next_call(0).cost is not None
+            failed = 'llmtally_otel_export_spans_total{outcome="failed"} 1.0'
+            for _ in range(500):  # counted on /metrics once the export gave up
+                page = httpx.get(f"{base}/metrics").text
+                if failed in page:
+                    break
+                time.sleep(0.01)
+            assert failed in page
+            assert 'llmtally_otel_export_spans_total{outcome="exported"} 0.0' in page
 
 
 @pytest.mark.parametrize(

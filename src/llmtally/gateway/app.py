@@ -25,6 +25,7 @@ import aiohttp
 
 from llmtally.catalog import Catalog
 from llmtally.gateway.budget_gate import BudgetGate
+from llmtally.gateway.call_ingest import CALLS_PATH, CallIngest
 from llmtally.gateway.client_watch import CLIENT_CLOSED_STATUS, CLIENT_DISCONNECTED, ClientWatch
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.finish import Finisher
@@ -51,6 +52,7 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+_Ingest = Callable[[Scope, Receive, Send, dict[str, str]], Awaitable[None]]  # with its headers
 
 # No provider's request nests anywhere near this; a JSON schema for tools might reach 20.
 MAX_JSON_DEPTH = 64
@@ -217,7 +219,7 @@ class Gateway:
         self.metrics = GatewayMetrics(ledger=recorder)  # the writer's stats(), if it has them
         # the writer's backpressure and durable acks, if it has them
         self._ledger = recorder if isinstance(recorder, LedgerControl) else None
-        self.exporter = open_exporter(config.otel_export)  # OTLP spans and metrics, or None
+        self.exporter = open_exporter(config.otel_export, self.metrics.registry)  # or None
         recorder = MeteredRecorder(recorder, self.metrics, self.exporter)
         self.config, self.recorder, self.catalog, self.gate = config, recorder, catalog, gate
         self.budgets = budgets  # budgets and rate limits: reserve, then settle
@@ -227,6 +229,8 @@ class Gateway:
 
         # OTLP/HTTP POST /v1/traces, counted on /metrics
         self.traces = TraceIngest(recorder, catalog, self._admit, self.metrics.registry)
+        self.calls_in = CallIngest.of(self)  # POST /llmtally/v1/calls: forwarded SDK calls
+        self._ingest: dict[str, _Ingest] = {"/v1/traces": self.traces, CALLS_PATH: self.calls_in}
         self.guard = guard or BrowserGuard.for_listener(
             "127.0.0.1", config.allowed_hosts, config.allowed_origins
         )
@@ -267,14 +271,15 @@ class Gateway:
         if refusal is not None:
             await self._refuse(send, path, refusal.status, refusal.message)
             return
+        ingest = self._ingest.get(path)  # before the dashboard's paths (/llmtally/...)
+        if ingest is not None:
+            await ingest(scope, receive, send, headers)
+            return
         if method == "GET" and path == "/metrics":
             await self._metrics(scope, send)
             return
         if self.web is not None and not is_api_path(path):
             await self.web(scope, receive, send)
-            return
-        if path == "/v1/traces":
-            await self.traces(scope, receive, send, headers)
             return
         if method == "GET" and path == "/v1/models":  # with keys, only for key holders
             denied = self._admit(headers)

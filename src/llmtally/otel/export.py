@@ -22,9 +22,12 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:
@@ -228,6 +231,29 @@ def _retry_after(value: str | None) -> float:
         return 0.0
 
 
-def open_exporter(settings: OtlpExport | None) -> OtlpExporter | None:
-    """An exporter when export is configured, else None."""
-    return OtlpExporter(settings) if settings is not None else None
+def open_exporter(
+    settings: OtlpExport | None, registry: CollectorRegistry | None = None
+) -> OtlpExporter | None:
+    """An exporter when export is configured, else None; its counters go on
+    ``registry`` (the gateway's /metrics) as ``llmtally_otel_export_spans_total``."""
+    if settings is None:
+        return None
+    exporter = OtlpExporter(settings)
+    if registry is not None:
+        registry.register(_Counters(exporter.stats))
+    return exporter
+
+
+class _Counters(Collector):
+    def __init__(self, stats: ExportStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "llmtally_otel_export_spans",
+            "Recorded calls exported as OTLP spans, or not, by outcome",
+            labels=["outcome"],
+        )
+        for outcome in ("exported", "dropped", "failed"):
+            family.add_metric([outcome], getattr(self.stats, f"{outcome}_spans"))
+        yield family
