@@ -274,6 +274,9 @@ class Call:
     # What was unusual about the call, as short names: ``client_disconnected`` (the
     # client left mid-stream), ``budget_unchecked`` (let through unchecked).
     flags: tuple[str, ...] = ()
+    # What the producer itself said the call cost (an OTel span's cost attribute,
+    # an imported tool's spend), USD; kept beside ``cost``, never instead of it.
+    source_cost: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:

@@ -68,6 +68,7 @@ def call_json(call: Call, bodies: CallBodies | None = None) -> dict[str, Any]:
         "cost_usd": None if call.cost is None else _amount(call.cost.total),
         "cost": None,
         "cost_error": call.cost_error,
+        "source_cost_usd": _amount(call.source_cost),  # what the call's producer reported
     }
     if call.cost is not None:
         c = call.cost
@@ -196,7 +197,7 @@ def _shown(key: str, value: Any) -> str:
         return duration_ms(value)
     if key == "output_tokens_per_s":
         return f"{value:,.1f}"
-    if key == "cost_usd" or key.startswith("cost.breakdown."):
+    if key in ("cost_usd", "source_cost_usd") or key.startswith("cost.breakdown."):
         return usd_exact(Decimal(value))
     if key == "flags":
         return ", ".join(value)

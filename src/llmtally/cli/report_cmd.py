@@ -1,10 +1,13 @@
-"""``llmtally report``: spend per model, provider, user, feature, key, tag, trace, day or hour."""
+"""``llmtally report``: spend per model, provider, user, feature, key, tag, trace, day or hour,
+and, when calls carry their producer's own cost, llmtally's cost beside it
+(``llmtally.cli.source_cost_render``)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -17,6 +20,7 @@ if TYPE_CHECKING:  # imported where used, so that the command line starts quickl
     from rich.table import Table
 
     from llmtally.analytics import ReportRow
+    from llmtally.analytics.source_costs import SourceCostRow
 
 __all__ = ["report"]
 
@@ -103,6 +107,37 @@ def _render(fmt: str, by: str, rows: list[ReportRow], total: ReportRow, title: s
         Console(highlight=False).print(_table(by, rows, total, title))
 
 
+def _render_with_sources(fmt: str, by: str, found: _Found, title: str) -> None:
+    """The report, and beside it the producers' own cost when any call has one:
+    a second table, or ``source_costs`` in JSON (null when none; CSV: not shown)."""
+    from llmtally.cli.source_cost_render import source_cost_json, source_cost_table
+
+    if fmt == "json":
+        print_json(
+            {
+                "by": by,
+                "rows": [row_json(r) for r in found.rows],
+                "total": row_json(found.total),
+                "source_costs": source_cost_json(found.source_rows, found.source_total),
+            }
+        )
+        return
+    _render(fmt, by, found.rows, found.total, title)
+    if fmt == "table" and found.source_total is not None:
+        from rich.console import Console
+
+        table = source_cost_table(by, found.source_rows, found.source_total)
+        Console(highlight=False).print(table)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    rows: list[ReportRow]
+    total: ReportRow
+    source_rows: list[SourceCostRow]
+    source_total: SourceCostRow | None
+
+
 def report(
     since: str = typer.Option("7d", "--since", help="30m, 6h, 7d, or a date/time."),
     until: str | None = typer.Option(None, "--until", help="End (excluded): 1d, or a date/time."),
@@ -114,6 +149,7 @@ def report(
 ) -> None:
     """Spend per group over a time range, the most costly first."""
     from llmtally.analytics import GROUPS, spend_report, spend_total
+    from llmtally.analytics.source_costs import source_cost_report, source_cost_total
 
     if by not in GROUPS:
         fail(f"--by: {by!r} is not one of {', '.join(GROUPS)}")
@@ -122,12 +158,16 @@ def report(
     start, end = _range(since, until)
     try:
         with open_ledger(database) as store:
-            rows = spend_report(store, start, by, end)  # type: ignore[arg-type]
-            total = spend_total(store, start, end)
+            found = _Found(
+                spend_report(store, start, by, end),  # type: ignore[arg-type]
+                spend_total(store, start, end),
+                source_cost_report(store, start, by, end),  # type: ignore[arg-type]
+                source_cost_total(store, start, end),
+            )
     except ValueError as exc:
         fail(str(exc))
     window = f"{start:%Y-%m-%d %H:%M} to {'now' if end is None else f'{end:%Y-%m-%d %H:%M}'} UTC"
-    if not rows:
+    if not found.rows:
         stderr().print(f"no calls in the ledger from {window}; try a wider --since")
-    if rows or fmt != "table":
-        _render(fmt, by, rows, total, f"spend by {by}, {window}")
+    if found.rows or fmt != "table":
+        _render_with_sources(fmt, by, found, f"spend by {by}, {window}")

@@ -134,8 +134,8 @@ class _Batch:
             self.summary.unpriced += 1
             return
         self.summary.cost += call.cost.total
-        if row.source_cost is not None:
-            self.summary.source_cost += row.source_cost
+        if call.source_cost is not None:  # as the ledger keeps it (an absurd one is not)
+            self.summary.source_cost += call.source_cost
             self.summary.compared_cost += call.cost.total
             self.summary.source_cost_rows += 1
 

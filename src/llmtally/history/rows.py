@@ -3,8 +3,9 @@
 Every reader (:mod:`llmtally.history.formats`) turns its tool's row into an
 :class:`ImportedCall`; :func:`to_call` prices it with llmtally's meter at the
 call's own date, exactly as the gateway prices a call it forwards, and keeps the
-source's own cost beside it (in the import summary: the ledger has no column
-for it yet).
+source's own cost beside it (``Call.source_cost``; a figure that cannot be a
+call's cost, above ``llmtally.source_cost.MAX_SOURCE_COST``, is dropped and the
+call flagged ``source_cost_ignored``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from decimal import Decimal
 
 from llmtally.catalog import Catalog
 from llmtally.meter import cost, savings
+from llmtally.source_cost import checked_source_cost
 from llmtally.usage import Call, Usage, stable_ulid
 
 __all__ = ["ImportedCall", "RowError", "to_call"]
@@ -66,6 +68,8 @@ def to_call(row: ImportedCall, catalog: Catalog) -> Call:
     except (LookupError, ValueError) as exc:  # unknown model, no price, missing rate
         reason = str(exc)
         provider = provider or "unknown"
+    reported = None if row.source_cost is None else checked_source_cost(row.source_cost)
+    ignored = reported is None and row.source_cost is not None
     return Call(
         id=row.call_id,
         started_at=row.started_at,
@@ -87,4 +91,6 @@ def to_call(row: ImportedCall, catalog: Catalog) -> Call:
         key_id=row.key_id,
         trace_id=row.trace_id,
         parent_id=row.parent_id,
+        source_cost=reported,
+        flags=("source_cost_ignored",) if ignored else (),
     )

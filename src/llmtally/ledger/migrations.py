@@ -34,6 +34,7 @@ from llmtally.ledger.schema import (
     calls_v4_columns,
     calls_v7_columns,
     calls_v9_columns,
+    calls_v11_columns,
     gateway_keys_v1_columns,
     gateway_keys_v8_columns,
     lab_cells_v1_columns,
@@ -143,6 +144,18 @@ def m0010_alerts(conn: Connection) -> None:
     Table("alert_deliveries", meta, *alert_deliveries_v10_columns())
     Table("alert_attempts", meta, *alert_attempts_v10_columns())
     meta.create_all(conn)
+
+
+@migration
+def m0011_source_cost(conn: Connection) -> None:
+    """The cost the producer itself reported (an OTel span's, an imported tool's),
+    kept beside llmtally's own, and the partial index the comparison reads."""
+    columns = calls_v11_columns()
+    _add_columns(conn, "calls", columns)
+    table = Table("calls", MetaData(), *calls_v1_columns(), *columns)
+    for index in table.indexes:
+        if index.name == "ix_calls_source_cost":
+            index.create(conn)
 
 
 def _add_columns(

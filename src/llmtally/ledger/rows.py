@@ -59,9 +59,17 @@ _PLAIN = (
     "saved_tier",
     "prompt_fingerprint",
     "input_context_tokens",
+    "source_cost",
 )
 # Columns added after the first release: a spooled row written before them lacks them.
-_LATER = ("saved_cache", "saved_tier", "prompt_fingerprint", "input_context_tokens", "flags")
+_LATER = (
+    "saved_cache",
+    "saved_tier",
+    "prompt_fingerprint",
+    "input_context_tokens",
+    "flags",
+    "source_cost",
+)
 _FIXED_COLUMNS = frozenset(c.name for c in calls.columns if isinstance(c.type, Fixed))
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Numeric,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.schema import SchemaItem
@@ -54,6 +55,7 @@ __all__ = [
     "calls_v4_columns",
     "calls_v7_columns",
     "calls_v9_columns",
+    "calls_v11_columns",
     "check_fixed",
     "gateway_keys",
     "gateway_keys_v1_columns",
@@ -395,6 +397,26 @@ def calls_v9_columns() -> list[SchemaItem]:
     return [Column("flags", Text)]
 
 
+def calls_v11_columns() -> list[SchemaItem]:
+    """What migration 0011 added to ``calls``. Never edit.
+
+    ``source_cost``: what the producer of the call (an OTel span's own cost
+    attribute, an imported tool's spend) said it cost, in USD; NULL when it said
+    nothing, or gave another currency or an amount that cannot be true. It sits
+    beside llmtally's ``cost_total``, never replaces it. The partial index keeps
+    the comparison (``llmtally report``) to the calls that have one.
+    """
+    return [
+        Column("source_cost", Fixed),
+        Index(
+            "ix_calls_source_cost",
+            "started_at",
+            sqlite_where=text("source_cost IS NOT NULL"),
+            postgresql_where=text("source_cost IS NOT NULL"),
+        ),
+    ]
+
+
 metadata = MetaData()
 calls = Table(
     "calls",
@@ -403,6 +425,7 @@ calls = Table(
     *calls_v4_columns(),
     *calls_v7_columns(),
     *calls_v9_columns(),
+    *calls_v11_columns(),
 )
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table(

@@ -19,6 +19,9 @@ older names still emitted by many producers as fallbacks:
   ``error.type``, ``http.response.status_code``, start and end times. Without a
   status code, an ``error.type`` that is one (``"429"``) or names an openai /
   anthropic SDK error (``RateLimitError``, also as ``<class '...'>``) gives it.
+- The producer's own cost (``gen_ai.usage.cost.*``, OpenLIT's
+  ``gen_ai.usage.cost``), kept beside llmtally's as ``source_cost``
+  (:mod:`llmtally.otel.span_cost`).
 
 A span is a model call when its operation is one of ``chat``,
 ``text_completion``, ``generate_content``, ``embeddings`` (or it names no
@@ -40,6 +43,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from llmtally.catalog import Catalog
 from llmtally.meter import Cost, Savings, cost, savings
 from llmtally.otel.decode import hex_id
+from llmtally.otel.span_cost import span_cost
 from llmtally.usage import Call, Usage, UsageError, stable_ulid
 
 __all__ = [
@@ -258,6 +262,7 @@ def call_from_span(
     paid, reason, saved = _priced(usage, status, catalog, provider, served or model, started)
     latency_ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
     operation = _text(attrs, "gen_ai.operation.name") or "chat"
+    reported = span_cost(attrs, flags)  # the producer's own figure, kept beside ours
     return Call(
         id=stable_ulid(started, _SOURCE, ids.trace_id + ids.span_id),
         started_at=started,
@@ -279,6 +284,7 @@ def call_from_span(
         parent_id=ids.parent_id,
         key_id=key_id,
         flags=tuple(flags),
+        source_cost=reported,
     )
 
 

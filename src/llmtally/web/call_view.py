@@ -1,5 +1,6 @@
 """What the call page shows of one call: tokens by kind and by role, cost by
-component, the price used, timings, bodies. Plain data for the template.
+component, the price used, the cost its producer reported beside llmtally's,
+timings, bodies. Plain data for the template.
 
 The bodies are shown as stored: the gateway redacted them before storing
 (API keys, bearer tokens, the config's patterns) and never stores headers.
@@ -70,6 +71,9 @@ class CallView:
     response: Body
     key: GatewayKey | None
     parent_known: bool
+    # llmtally's cost minus the one the call's producer reported (an OTel span's,
+    # an imported tool's); None unless both are known
+    source_difference: Decimal | None = None
 
 
 def pretty_body(text: str | None, truncated: bool) -> Body:
@@ -129,4 +133,11 @@ def call_view(
         ),
         key=key,
         parent_known=parent_known,
+        source_difference=_source_difference(call),
     )
+
+
+def _source_difference(call: Call) -> Decimal | None:
+    if call.cost is None or call.source_cost is None:
+        return None
+    return call.cost.total - call.source_cost
