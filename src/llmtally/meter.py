@@ -269,8 +269,10 @@ def savings(usage: Usage, price: Price, paid: Cost) -> Savings:
     """``cache``: the cost with every cached token billed as plain input, minus
     ``paid`` (cache-write premiums make it negative); ``tier``: the standard
     tier's cost minus ``paid`` (batch and flex save, priority costs more)."""
-    uncached = replace(usage, cache_read_tokens=0, cache_write_tokens=0, cache_write_1h_tokens=0)
-    cache = cost(uncached, price).total - paid.total if uncached != usage else _ZERO
+    cache = _ZERO
+    if usage.cache_read_tokens or usage.cache_write_tokens or usage.cache_write_1h_tokens:
+        bare = replace(usage, cache_read_tokens=0, cache_write_tokens=0, cache_write_1h_tokens=0)
+        cache = cost(bare, price).total - paid.total
     tier = _ZERO
     if usage.service_tier != "standard":
         tier = cost(replace(usage, service_tier="standard"), price).total - paid.total

@@ -203,8 +203,7 @@ class _UlidClock:
             else:
                 rand = int.from_bytes(os.urandom(10), "big")
             self._last_ms, self._last_random = ms, rand
-        value = (ms & ((1 << 48) - 1)) << _RANDOM_BITS | rand
-        return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+        return _ulid_text(ms, rand)
 
 
 _ULIDS = _UlidClock()
@@ -226,9 +225,17 @@ def stable_ulid(at: dt.datetime, source: str, source_id: str) -> str:
         raise ValueError("at must be timezone-aware")
     ms = int(at.timestamp() * 1000)
     digest = hashlib.sha256(f"{source}\x00{source_id}".encode()).digest()
-    rand = int.from_bytes(digest[:10], "big")
+    return _ulid_text(ms, int.from_bytes(digest[:10], "big"))
+
+
+# Two Crockford characters per 10 bits: 13 look-ups make the 26 characters.
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+
+
+def _ulid_text(ms: int, rand: int) -> str:
+    """The 26 characters of a ULID: 48 bits of milliseconds, then 80 random bits."""
     value = (ms & ((1 << 48) - 1)) << _RANDOM_BITS | rand
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 
 
 @dataclass(frozen=True, slots=True)
