@@ -1,8 +1,9 @@
 """Record the calls applications make with the official LLM SDKs, unchanged.
 
 ``llmtally.instrument()`` patches the installed SDKs once (today the ``openai``
-SDK, whatever the endpoint, and the ``anthropic`` SDK's Messages API: sync and
-async clients, plain and streamed);
+SDK, whatever the endpoint, the ``anthropic`` SDK's Messages API and the
+``google-genai`` SDK's generateContent on the Gemini API: sync and async
+clients, plain and streamed);
 ``llmtally.attribute(user=..., feature=..., tags=...)`` says who and what the
 calls inside a block are for. Each call is read, priced and recorded by the
 gateway's own code, into the same ledger. Nothing llmtally does changes what

@@ -112,6 +112,9 @@ class Watch:
     finished_at: float | None = None
     ending: str = "complete"  # complete | closed (by the application) | cut | unreachable
     error: str | None = None
+    # Gemini's path names the model and whether it streams; other wires say so in the body
+    model: str | None = None
+    stream: bool | None = None
 
 
 def _request_json(raw: bytes) -> dict[str, Any]:
@@ -147,8 +150,8 @@ def _headers(watch: Watch) -> dict[str, str]:
     return {**watch.attribution, **sent}
 
 
-def _exchange(watch: Watch, request: Mapping[str, Any], ending: str) -> Exchange:
-    model = request.get("model")
+def _exchange(watch: Watch, request: Mapping[str, Any], ending: str, stream: bool) -> Exchange:
+    model = watch.model or request.get("model")
     ex = Exchange(
         started_at=watch.started_at,
         t0=watch.t0,
@@ -160,7 +163,7 @@ def _exchange(watch: Watch, request: Mapping[str, Any], ending: str) -> Exchange
         headers=_headers(watch),
         status=watch.status,
         error=watch.error,
-        stream=bool(request.get("stream")),
+        stream=stream,
         finished_at=watch.finished_at,
         first_byte_at=watch.chunks[0][0] if watch.chunks else watch.finished_at,
     )
@@ -176,11 +179,12 @@ def _exchange(watch: Watch, request: Mapping[str, Any], ending: str) -> Exchange
 def to_call(watch: Watch, catalog: Catalog, redact: Redactor) -> Call:
     """The priced call, read by the gateway's own functions."""
     request = _request_json(watch.request)
-    streamed = bool(request.get("stream")) and watch.wire.stream is not None
+    stream = bool(request.get("stream")) if watch.stream is None else watch.stream
+    streamed = stream and watch.wire.stream is not None
     acc = _accumulated(watch) if streamed and 0 < watch.status < 400 else None
     # The SDK closes a stream once its last event is in (before the body's end).
     ending = "complete" if acc is not None and acc.finished else watch.ending
-    ex = _exchange(watch, request, ending)
+    ex = _exchange(watch, request, ending, stream)
     body = watch.body if watch.body is not None else b"".join(c for _, c in watch.chunks)
     if ending != "unreachable":
         settle(ex, body, acc)

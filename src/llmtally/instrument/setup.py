@@ -3,7 +3,7 @@
 Calls go to the ledger through a :class:`~llmtally.ledger.LedgerWriter` (write-behind,
 spooled to disk while the database is down, replayed later), flushed at exit.
 An SDK that is not installed is skipped; each SDK module's ``patch(sink)``
-returns its undo (``openai_sdk``, ``anthropic_sdk``; google-genai slots in beside).
+returns its undo (``openai_sdk``, ``anthropic_sdk``, ``google_sdk``).
 """
 
 from __future__ import annotations
@@ -135,10 +135,10 @@ def _open_exporter(otlp: str | OtlpExport | None) -> OtlpExporter | None:
 
 
 def _patch_all(sink: Sink) -> list[Callable[[], None]]:
-    from llmtally.instrument import anthropic_sdk, openai_sdk
+    from llmtally.instrument import anthropic_sdk, google_sdk, openai_sdk
 
     undo = []
-    for patch in (openai_sdk.patch, anthropic_sdk.patch):
+    for patch in (openai_sdk.patch, anthropic_sdk.patch, google_sdk.patch):
         try:
             done = patch(sink)
         except Exception:
