@@ -10,12 +10,13 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import Price, Rates
 from llmtally.gateway.client_watch import CLIENT_DISCONNECTED
-from llmtally.meter import Cost, Savings, cost, savings, time_cost
+from llmtally.meter import Cost, time_cost
+from llmtally.pricing import Priced, price_usage
 from llmtally.providers.wires import Wire
 from llmtally.tokens.chat import MessageCount
 from llmtally.usage import Call, Usage, new_ulid
@@ -99,29 +100,19 @@ def _priced_by_time(ex: Exchange, usd_per_hour: Decimal) -> Cost:
     return time_cost(price, usd_per_hour, _seconds(ex.t0, first), _seconds(first, end))
 
 
-class _Priced(NamedTuple):
-    cost: Cost | None
-    reason: str | None = None
-    savings: Savings | None = None
-
-
-def _priced(ex: Exchange, usage: Usage, catalog: Catalog) -> _Priced:
+def _priced(ex: Exchange, usage: Usage, catalog: Catalog) -> Priced:
     # a client that left mid-stream still held the machine until then
     held = ex.status < 400 or CLIENT_DISCONNECTED in ex.flags
     if ex.usd_per_hour is not None and held:
-        return _Priced(_priced_by_time(ex, ex.usd_per_hour))
+        return Priced(_priced_by_time(ex, ex.usd_per_hour))
     if ex.usage is None:
         if ex.usage_error is not None:
-            return _Priced(None, ex.usage_error)
+            return Priced(None, ex.usage_error)
         if ex.status >= 400:
-            return _Priced(None, f"the call failed (HTTP {ex.status}) and reported no usage")
-        return _Priced(None, f"no usage reported (HTTP {ex.status})")
-    try:
-        price = catalog.price_at(ex.provider, ex.model_served or ex.model_requested, ex.started_at)
-        paid = cost(usage, price)
-        return _Priced(paid, None, savings(usage, price, paid))
-    except (LookupError, ValueError) as exc:  # unknown model, no price, missing rate
-        return _Priced(None, str(exc))
+            return Priced(None, f"the call failed (HTTP {ex.status}) and reported no usage")
+        return Priced(None, f"no usage reported (HTTP {ex.status})")
+    model = ex.model_served or ex.model_requested
+    return price_usage(usage, catalog, ex.provider, model, ex.started_at)
 
 
 def build_call(ex: Exchange, catalog: Catalog) -> Call:

@@ -1,7 +1,9 @@
 """``llmtally.instrument()``: patch the installed SDKs once, record into the ledger.
 
 Calls go to the ledger through a :class:`~llmtally.ledger.LedgerWriter` (write-behind,
-spooled to disk while the database is down, replayed later), flushed at exit.
+spooled to disk while the database is down, replayed later), or to a running
+gateway's ledger through a :class:`~llmtally.instrument.forward.Forwarder` (spooled
+while the gateway is down), flushed at exit.
 An SDK that is not installed is skipped; each SDK module's ``patch(sink)``
 returns its undo (``openai_sdk``, ``anthropic_sdk``, ``google_sdk``).
 """
@@ -21,6 +23,7 @@ from llmtally.instrument.record import STATS, Sink, Writer
 
 if TYPE_CHECKING:
     from llmtally.catalog import Catalog
+    from llmtally.instrument.forward import Forwarder
     from llmtally.ledger import LedgerWriter, Store
     from llmtally.otel.export import OtlpExport, OtlpExporter
     from llmtally.usage import Call
@@ -34,7 +37,7 @@ class _Running:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.sink: Sink | None = None
-        self.writer: LedgerWriter | None = None  # ours to close
+        self.writer: LedgerWriter | Forwarder | None = None  # ours to close
         self.exporter: OtlpExporter | None = None  # ours to close
         self.undo: list[Callable[[], None]] = []
 
@@ -134,6 +137,19 @@ def _open_exporter(otlp: str | OtlpExport | None) -> OtlpExporter | None:
     return OtlpExporter(settings)
 
 
+def _open_own(
+    database_url: str | None, spool_path: Path | None, url: str | None, key: str | None
+) -> LedgerWriter | Forwarder:
+    """A forwarder to the gateway at ``url`` (else ``LLMTALLY_GATEWAY_URL``) when
+    one is named, with its key (else ``LLMTALLY_GATEWAY_KEY``); else a ledger writer."""
+    url = url or os.environ.get("LLMTALLY_GATEWAY_URL") or None
+    if url is None:
+        return _open_writer(database_url, spool_path)
+    from llmtally.instrument.forward import Forwarder
+
+    return Forwarder(url, key or os.environ.get("LLMTALLY_GATEWAY_KEY") or None, spool_path)
+
+
 def _patch_all(sink: Sink) -> list[Callable[[], None]]:
     from llmtally.instrument import anthropic_sdk, google_sdk, openai_sdk
 
@@ -156,20 +172,29 @@ def instrument(
     catalog: Catalog | None = None,
     writer: Writer | None = None,
     otlp_endpoint: str | OtlpExport | None = None,
+    gateway_url: str | None = None,
+    gateway_key: str | None = None,
 ) -> bool:
     """Record every call the installed LLM SDKs make (see the package docstring).
 
     ``database_url``: the ledger (default ``LLMTALLY_DATABASE_URL``, else the
     SQLite file the CLI uses); ``writer``: any object with ``submit(call)``
     instead of a ledger; ``otlp_endpoint`` (default ``LLMTALLY_OTLP_ENDPOINT``): also
-    export each call as an OTLP span and metrics (:mod:`llmtally.otel.export`).
+    export each call as an OTLP span and metrics (:mod:`llmtally.otel.export`);
+    ``gateway_url`` (default ``LLMTALLY_GATEWAY_URL``) and ``gateway_key`` (default
+    ``LLMTALLY_GATEWAY_KEY``): send calls to that gateway's ledger instead of a
+    database (:mod:`llmtally.instrument.forward`).
     Idempotent: a second call changes nothing. Returns whether the
     instrumentation is running; it never raises."""
     with _RUNNING.lock:
         if _RUNNING.sink is not None:
             return True
         try:
-            own = _open_writer(database_url, spool_path) if writer is None else None
+            own = (
+                _open_own(database_url, spool_path, gateway_url, gateway_key)
+                if writer is None
+                else None
+            )
             if catalog is None:
                 from llmtally.config import open_catalog
 

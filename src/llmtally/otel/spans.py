@@ -41,9 +41,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from llmtally.catalog import Catalog
-from llmtally.meter import Cost, Savings, cost, savings
 from llmtally.otel.decode import hex_id
 from llmtally.otel.span_cost import span_cost
+from llmtally.pricing import Priced, price_usage
 from llmtally.usage import Call, Usage, UsageError, stable_ulid
 
 __all__ = [
@@ -290,18 +290,13 @@ def call_from_span(
 
 def _priced(
     usage: Usage, status: int, catalog: Catalog, provider: str, model: str, at: dt.datetime
-) -> tuple[Cost | None, str | None, Savings | None]:
+) -> Priced:
     """The cost as the gateway works it out; no usage reported: no cost, and why."""
     if usage.source == "estimated":
         if status >= 400:
-            return None, f"the call failed (HTTP {status}) and reported no usage", None
-        return None, "the span reports no gen_ai.usage attributes", None
-    try:
-        price = catalog.price_at(provider, model, at)
-        paid = cost(usage, price)
-        return paid, None, savings(usage, price, paid)
-    except (LookupError, ValueError) as exc:  # unknown provider or model, missing rate
-        return None, str(exc), None
+            return Priced(None, f"the call failed (HTTP {status}) and reported no usage")
+        return Priced(None, "the span reports no gen_ai.usage attributes")
+    return price_usage(usage, catalog, provider, model, at)
 
 
 def _rate(tokens: int, latency_ms: float) -> float | None:
