@@ -338,6 +338,9 @@ def test_bad_bodies_get_the_right_status_and_a_json_error_and_write_nothing(
             answer = httpx.post(url + CALLS, content=_batch(simple_call(0)), headers=headers)
             assert answer.status_code == status and "error" in answer.json()
         assert httpx.get(url + CALLS, headers=ledger.auth()).status_code == 405
+        page = {**ledger.auth(), "origin": "https://evil.example"}  # a web page's request
+        foreign = httpx.post(url + CALLS, content=_batch(simple_call(0)), headers=page)
+        assert foreign.status_code == 403 and "error" in foreign.json()  # JSON, as an API path
         refused = _metric(url, 'llmtally_ingest_batches_total{result="refused"}')
         rejected = _metric(url, 'llmtally_ingest_calls_total{result="rejected"}')
         assert not ledger.rows()

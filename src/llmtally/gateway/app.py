@@ -68,9 +68,9 @@ _API_PATH = re.compile(r"^/v\d+(beta\d*|alpha\d*)?(/|$)")
 
 def is_api_path(path: str) -> bool:
     """Paths the gateway answers itself, with JSON errors: every versioned API
-    path (``/v1``, ``/v1beta``, ``/v2/...``) and ``/metrics``; the rest is the
-    dashboard's."""
-    return path == "/metrics" or _API_PATH.match(path) is not None
+    path (``/v1``, ``/v1beta``, ``/v2/...``), ``/metrics`` and the calls ingest
+    (``/llmtally/v1/calls``); the rest is the dashboard's."""
+    return path in ("/metrics", CALLS_PATH) or _API_PATH.match(path) is not None
 
 
 class Recorder(Protocol):
