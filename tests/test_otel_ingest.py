@@ -383,3 +383,26 @@ def test_status_and_kind_of_sdk_error_spans(ledger: tuple[Store, LedgerWriter]) 
     )
     assert row.provider == "unknown" and row.cost is None
     assert row.cost_error == "the call failed (HTTP 500) and reported no usage"
+
+
+def test_a_full_ledger_refuses_the_export_with_503_and_retry_after(
+    ledger: tuple[Store, LedgerWriter], tmp_path: Path
+) -> None:
+    """OTLP exporters retry a 503 (https://opentelemetry.io/docs/specs/otlp/#retryable-response-codes):
+    the spans are refused whole while the ledger holds all it may, then taken."""
+    store, writer = ledger
+    full = LedgerWriter(store, tmp_path / "full-spool.jsonl", max_held=0)
+    export = json.dumps(_export(_json_span(CHAT, 0, 1, gen_ai__request__model="gpt-4o-mini")))
+    try:
+        with live_gateway(CONFIG, None, full) as (url, _):
+            answer = httpx.post(f"{url}/v1/traces", content=export, headers=JSON)
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "5"
+            assert "ledger is full" in answer.json()["message"]
+            assert _metric(url, 'llmtally_otlp_exports_total{result="refused"}') == 1
+    finally:
+        full.close()
+    assert store.list(limit=10) == []
+    with live_gateway(CONFIG, None, writer) as (url, _):
+        assert httpx.post(f"{url}/v1/traces", content=export, headers=JSON).status_code == 200
+    assert list(_rows(store, writer)) == ["gpt-4o-mini"]

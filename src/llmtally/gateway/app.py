@@ -227,8 +227,7 @@ class Gateway:
         self._finisher = Finisher(config, recorder, catalog)
         from llmtally.otel.ingest import TraceIngest  # it imports the gateway's key gate
 
-        # OTLP/HTTP POST /v1/traces, counted on /metrics
-        self.traces = TraceIngest(recorder, catalog, self._admit, self.metrics.registry)
+        self.traces = TraceIngest.of(self)  # OTLP/HTTP POST /v1/traces, counted on /metrics
         self.calls_in = CallIngest.of(self)  # POST /llmtally/v1/calls: forwarded SDK calls
         self._ingest: dict[str, _Ingest] = {"/v1/traces": self.traces, CALLS_PATH: self.calls_in}
         self.guard = guard or BrowserGuard.for_listener(
@@ -304,11 +303,14 @@ class Gateway:
         if isinstance(admitted, Denied):
             await self._deny(send, wire.family, admitted)
             return
-        # before any reservation; calls still being priced are held in memory too
-        if self._ledger is not None and self._ledger.is_full(self._finisher.pending):
+        if self.ledger_is_full():  # before any reservation
             await self._ledger_full(send, wire.family)
             return
         await self._forward(scope, receive, send, wire, admitted)
+
+    def ledger_is_full(self) -> bool:
+        """The writer holds all it may; calls still being priced are held in memory too."""
+        return self._ledger is not None and self._ledger.is_full(self._finisher.pending)
 
     async def _ledger_full(self, send: Send, family: Family) -> None:
         self.metrics.refused.labels(LEDGER_FULL).inc()

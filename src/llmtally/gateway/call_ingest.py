@@ -82,16 +82,11 @@ class CallIngest:
     @classmethod
     def of(cls, gateway: Gateway) -> CallIngest:
         """The route of ``gateway``: its recorder, catalog, key gate and ledger."""
-        ledger, finisher = gateway._ledger, gateway._finisher  # its parts
-
-        def full() -> bool:  # calls still being priced are held in memory too
-            return ledger is not None and ledger.is_full(finisher.pending)
-
         return cls(
             gateway.recorder,
             gateway.catalog,
             gateway._admit,
-            full,
+            gateway.ledger_is_full,
             gateway.config.ledger.retry_after_s,
             gateway.metrics.registry,
         )

@@ -5,14 +5,15 @@ body a web page cannot send without a CORS preflight: ``application/json`` or
 ``application/x-protobuf`` only), reads the body within the limits, decodes and
 prices every GenAI span off the event loop, and only then hands the calls to
 the gateway's recorder: a refused export writes nothing. Rows are idempotent by
-span id, so an exporter's retry adds nothing.
+span id, so an exporter's retry adds nothing. While the ledger's writer is full
+an export is refused with 503 and ``Retry-After``, which OTLP exporters retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -29,6 +30,9 @@ from llmtally.otel.decode import (
 )
 from llmtally.otel.spans import Outcome, read_spans, spans_of
 from llmtally.usage import Call
+
+if TYPE_CHECKING:
+    from llmtally.gateway.app import Gateway
 
 __all__ = ["TRACES_PATH", "IngestCounts", "TraceIngest"]
 
@@ -75,10 +79,25 @@ class TraceIngest:
         admit: Callable[[dict[str, str]], Admitted | Denied],
         registry: CollectorRegistry | None = None,
         limits: IngestLimits | None = None,
+        full: Callable[[], bool] = lambda: False,
+        retry_after_s: int = 5,
     ) -> None:
         self.recorder, self.catalog, self.admit = recorder, catalog, admit
         self.limits = limits or IngestLimits()
         self.counts = IngestCounts(registry)
+        self.full, self.retry_after_s = full, retry_after_s
+
+    @classmethod
+    def of(cls, gateway: Gateway) -> TraceIngest:
+        """The receiver of ``gateway``: its recorder, catalog, key gate and ledger."""
+        return cls(
+            gateway.recorder,
+            gateway.catalog,
+            gateway._admit,
+            gateway.metrics.registry,
+            full=gateway.ledger_is_full,
+            retry_after_s=gateway.config.ledger.retry_after_s,
+        )
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
@@ -89,7 +108,8 @@ class TraceIngest:
         except OtlpError as exc:
             self.counts.exports.labels("refused").inc()
             body = status_body(exc.status, exc.message, encoding)
-            await _answer(send, exc.status, body, encoding)
+            wait = [(b"retry-after", b"%d" % self.retry_after_s)] if exc.status == 503 else []
+            await _answer(send, exc.status, body, encoding, wait)
             return
         except _Refused as refused:
             self.counts.exports.labels("refused").inc()
@@ -111,6 +131,8 @@ class TraceIngest:
         admitted = self.admit(headers)
         if isinstance(admitted, Denied):
             raise _Refused(admitted)
+        if self.full():
+            raise OtlpError(503, "the ledger is full for now: retry this export later")
         body = await _read(receive, self.limits.max_body_bytes)
         coding = headers.get("content-encoding", "")
         return await asyncio.to_thread(self._read_export, body, encoding, coding, admitted.key_id)
