@@ -368,7 +368,7 @@ def test_a_full_ledger_answers_503_and_the_forwarder_keeps_the_rows(
 
 
 def test_rows_the_gateway_refuses_are_set_aside_and_the_others_arrive(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     before = inst.internal_errors()
     spool = tmp_path / "forward-spool-3.jsonl"
@@ -390,6 +390,10 @@ def test_rows_the_gateway_refuses_are_set_aside_and_the_others_arrive(
     assert (wrong.counts["sent"], wrong.counts["rejected"]) == (0, 1)  # 401: not retried
     assert not _spooled(spool)
     assert inst.internal_errors() == before + 2  # counted once per refused batch
+    logged = [r for r in caplog.records if "forward_rejected" in r.getMessage()]
+    assert len(logged) == 2  # one line each, with the gateway's reason, no traceback
+    assert all(r.exc_info is None for r in logged)
+    assert "HTTP 401" in logged[1].getMessage() and "kept in" in logged[1].getMessage()
 
 
 _APP = """

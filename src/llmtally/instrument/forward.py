@@ -323,10 +323,9 @@ class Forwarder:
         self._retry_at = time.monotonic() + wait
 
     def _reject(self, rows: Sequence[Row], why: _Rejected) -> None:
-        try:
-            raise _RejectedRows(len(rows), self.rejects.path) from why
-        except _RejectedRows:
-            STATS.error("forward_rejected")  # logged, with the gateway's reason, and counted
+        # logged once per refused batch, with the gateway's reason (no traceback), and counted
+        kept = f"{len(rows)} forwarded calls kept in {self.rejects.path}"
+        STATS.error("forward_rejected", f"{why}; {kept}")
         try:
             self.rejects.append([(row, None) for row in rows])
         except OSError:
@@ -366,11 +365,6 @@ class Forwarder:
             return False
         self._replay_done[path] = last_line + 1
         return True
-
-
-class _RejectedRows(Exception):
-    def __init__(self, n: int, path: Path) -> None:
-        super().__init__(f"{n} forwarded calls refused by the gateway, kept in {path}")
 
 
 def _encode(rows: Sequence[Row]) -> bytes:

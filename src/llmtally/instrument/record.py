@@ -53,9 +53,13 @@ class Stats:
         self.recorded = 0
         self.errors: dict[str, int] = {}
 
-    def error(self, where: str) -> None:
-        """Count (and log) an error inside llmtally that the application never saw."""
-        _log.warning("llmtally instrumentation: error in %s", where, exc_info=True)
+    def error(self, where: str, reason: str | None = None) -> None:
+        """Count (and log) an error inside llmtally that the application never saw:
+        with the traceback being handled, or with ``reason`` alone when one is given."""
+        if reason is None:
+            _log.warning("llmtally instrumentation: error in %s", where, exc_info=True)
+        else:
+            _log.warning("llmtally instrumentation: error in %s: %s", where, reason)
         with self._lock:
             self.errors[where] = self.errors.get(where, 0) + 1
 
