@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from llmtally.asgi_body import BodyTooLarge, read_body
 from llmtally.catalog import Catalog
 from llmtally.gateway.budget_gate import BudgetGate
 from llmtally.gateway.call_ingest import CALLS_PATH, CallIngest
@@ -79,10 +80,6 @@ class Recorder(Protocol):
     def submit(self, call: Call, bodies: CallBodies | None = None) -> None: ...
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class _StreamCut(Exception):
     """The upstream stream broke after the response had started."""
 
@@ -112,19 +109,6 @@ class _Streaming:
 
     def flush(self) -> bytes:
         return self.filter.flush() if self.filter else b""
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 async def _respond(
@@ -367,8 +351,8 @@ class Gateway:
         started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
         headers = admitted.headers  # without the gateway key, which never goes upstream
         try:
-            raw = await _read_body(receive, self.config.max_body_bytes)
-        except _TooLarge:
+            raw = await read_body(receive, self.config.max_body_bytes)
+        except BodyTooLarge:
             limit = self.config.max_body_bytes
             await self._fail(
                 send, wire.family, 413, f"request body over the limit of {limit} bytes"

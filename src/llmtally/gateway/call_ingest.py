@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter
 
+from llmtally.asgi_body import BodyTooLarge, read_body
 from llmtally.catalog import Catalog
 from llmtally.gateway.call_rows import CallLimits, Refused, read_batch
 from llmtally.gateway.keys import Admitted, Denied
@@ -121,7 +122,10 @@ class CallIngest:
         if self.full():
             message = f"the gateway cannot record calls right now; retry in {self.retry_after_s} s"
             raise _Denied(Denied(503, message, LEDGER_FULL, self.retry_after_s))
-        body = await _read(receive, self.limits.max_body_bytes)
+        try:
+            body = await read_body(receive, self.limits.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise Refused(413, str(exc)) from None
         coding = headers.get("content-encoding", "")
         return await asyncio.to_thread(self._record, body, coding, admitted.key_id)
 
@@ -153,16 +157,3 @@ async def _answer(
         {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def _read(receive: Receive, limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, f"the body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
+from llmtally.asgi_body import BodyTooLarge, read_body
 from llmtally.catalog import Catalog
 from llmtally.gateway.keys import Admitted, Denied
 from llmtally.otel.decode import (
@@ -133,7 +134,10 @@ class TraceIngest:
             raise _Refused(admitted)
         if self.full():
             raise OtlpError(503, "the ledger is full for now: retry this export later")
-        body = await _read(receive, self.limits.max_body_bytes)
+        try:
+            body = await read_body(receive, self.limits.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise OtlpError(413, str(exc)) from None
         coding = headers.get("content-encoding", "")
         return await asyncio.to_thread(self._read_export, body, encoding, coding, admitted.key_id)
 
@@ -165,16 +169,3 @@ async def _answer(
     headers.extend(extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _read(receive: Receive, limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise OtlpError(413, f"the body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
