@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmtally.instrument.record import STATS
+from llmtally.ledger.batches import take_batch
 from llmtally.ledger.rows import call_to_row, row_to_json
 from llmtally.ledger.spool import Spool
 from llmtally.usage import Call
@@ -204,22 +205,7 @@ class Forwarder:
             STATS.error("forward_adopt")
 
     def _next_batch(self) -> list[Row]:
-        try:
-            batch = [self._queue.get(timeout=self.interval)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.interval
-        while len(batch) < self.batch_size:
-            remaining = 0.0 if self._stopping.is_set() else deadline - time.monotonic()
-            try:
-                batch.append(
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
-            except queue.Empty:
-                break
-        return batch
+        return take_batch(self._queue, self.batch_size, self.interval, self._stopping)
 
     def _handle(self, batch: list[Row]) -> None:
         left = batch

@@ -36,6 +36,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmtally.ledger.batches import take_batch
 from llmtally.ledger.db_thread import DbThread, Failure
 from llmtally.ledger.fallback import Fallback, default_fallback_dirs
 from llmtally.ledger.journal import GroupCommit
@@ -297,22 +298,7 @@ class LedgerWriter:
         return time.monotonic() >= self._give_up_at
 
     def _next_batch(self) -> list[Pair]:
-        try:
-            batch = [self._queue.get(timeout=self.flush_interval)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.flush_interval
-        while len(batch) < self.batch_size:
-            remaining = 0.0 if self._stopping.is_set() else deadline - time.monotonic()
-            try:
-                batch.append(
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
-            except queue.Empty:
-                break
-        return batch
+        return take_batch(self._queue, self.batch_size, self.flush_interval, self._stopping)
 
     def _ready(self) -> bool:
         """Whether to try the database now (not backing off, nothing in flight)."""
