@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 from llmtally.instrument.record import STATS
 from llmtally.ledger.batches import take_batch
 from llmtally.ledger.rows import call_to_row, row_to_json
-from llmtally.ledger.spool import Spool
+from llmtally.ledger.spool import Spool, pid_alive
 from llmtally.usage import Call
 
 __all__ = ["Forwarder", "default_spool"]
@@ -76,21 +76,11 @@ def default_spool() -> Path:
     return data_home() / f"forward-spool-{os.getpid()}.jsonl"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
-
-
 def _claim(base: Path) -> list[Spool]:
     """The spool a dead forwarding process left (``base`` and its ``.replaying``
     part), renamed to ours: one process wins each file."""
     found = _SPOOL.fullmatch(base.name)
-    if found is None or int(found[1]) == os.getpid() or _alive(int(found[1])):
+    if found is None or int(found[1]) == os.getpid() or pid_alive(int(found[1])):
         return []
     mine = base.with_name(f"forward-spool-{os.getpid()}.adopted-{found[2] or found[1]}.jsonl")
     taken = []

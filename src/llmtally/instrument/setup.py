@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmtally.instrument.record import STATS, Sink, Writer
+from llmtally.ledger.spool import pid_alive
 
 if TYPE_CHECKING:
     from llmtally.catalog import Catalog
@@ -53,20 +54,10 @@ def _default_spool() -> Path:
     return data_home() / f"instrument-spool-{os.getpid()}.jsonl"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
-
-
 def _claim(path: Path) -> Path | None:
     """Take a dead instrumented process's spool (renamed to ours: one process wins)."""
     found = _SPOOL.fullmatch(path.name)
-    if found is None or int(found[1]) == os.getpid() or _alive(int(found[1])):
+    if found is None or int(found[1]) == os.getpid() or pid_alive(int(found[1])):
         return None
     mine = path.with_name(f"instrument-spool-{os.getpid()}.adopted-{found[2] or found[1]}.jsonl")
     try:

@@ -24,7 +24,7 @@ from typing import Any
 
 from llmtally.ledger.rows import row_from_json, row_to_json
 
-__all__ = ["Pair", "Spool", "encode_lines", "fsync_dir"]
+__all__ = ["Pair", "Spool", "encode_lines", "fsync_dir", "pid_alive"]
 
 Pair = tuple[dict[str, Any], dict[str, Any] | None]  # (calls row, call_bodies row)
 _log = logging.getLogger(__name__)
@@ -44,6 +44,18 @@ def encode_lines(pairs: Sequence[Pair]) -> bytes:
         json.dumps({"call": row_to_json(row), "bodies": bodies}, separators=(",", ":")) + "\n"
         for row, bodies in pairs
     ).encode("utf-8")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine, whoever owns it: a spool
+    named after a process that does not is free to be claimed."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 class Spool:
