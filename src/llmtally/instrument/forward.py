@@ -325,16 +325,8 @@ class Forwarder:
 
     def _replay_file(self, spool: Spool, path: Path) -> bool:
         done = self._replay_done.get(path, 0)
-        chunk: list[Row] = []
-        last = done - 1
-        for number, (row, _) in spool.read(path, skip=done):
-            chunk.append(row)
-            last = number
-            if len(chunk) >= self.batch_size:
-                if not self._replay_chunk(path, chunk, last):
-                    return False
-                chunk = []
-        return not chunk or self._replay_chunk(path, chunk, last)
+        chunks = spool.chunks(path, self.batch_size, skip=done)
+        return all(self._replay_chunk(path, [row for row, _ in c], last) for c, last in chunks)
 
     def _replay_chunk(self, path: Path, chunk: list[Row], last_line: int) -> bool:
         if not self._ready() or self._deliver(chunk):

@@ -130,3 +130,17 @@ class Spool:
                     )
                     continue
                 yield number, pair
+
+    def chunks(self, path: Path, size: int, skip: int = 0) -> Iterator[tuple[list[Pair], int]]:
+        """The rows of :meth:`read` in lists of up to ``size``, each with the line
+        number of its last row (where a replay that stops after it resumes)."""
+        chunk: list[Pair] = []
+        last = skip - 1
+        for number, pair in self.read(path, skip):
+            chunk.append(pair)
+            last = number
+            if len(chunk) >= size:
+                yield chunk, last
+                chunk = []
+        if chunk:
+            yield chunk, last

@@ -447,16 +447,8 @@ class LedgerWriter:
 
     def _replay_file(self, spool: Spool, path: Path) -> bool:
         done = self._replay_done.get(path, 0)
-        chunk: list[Pair] = []
-        last = done - 1
-        for number, pair in spool.read(path, skip=done):
-            chunk.append(pair)
-            last = number
-            if len(chunk) >= self.batch_size:
-                if not self._replay_chunk(path, chunk, last):
-                    return False
-                chunk = []
-        return not chunk or self._replay_chunk(path, chunk, last)
+        chunks = spool.chunks(path, self.batch_size, skip=done)
+        return all(self._replay_chunk(path, chunk, last) for chunk, last in chunks)
 
     def _replay_chunk(self, path: Path, chunk: list[Pair], last_line: int) -> bool:
         if self._attempt(chunk) is None:
