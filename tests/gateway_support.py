@@ -70,16 +70,17 @@ def live_gateway(
     config: dict[str, Any],
     catalog: Catalog | None = None,
     recorder: Recorder | None = None,
+    port: int | None = None,
     **parts: Any,
 ) -> Iterator[tuple[str, ListRecorder]]:
-    """A gateway on 127.0.0.1 (uvicorn in a thread) and the recorder it writes to
-    (a new ListRecorder unless one is given, e.g. the ledger's writer); ``parts``
-    go to ``Gateway`` (``gate=``, ``budgets=``)."""
+    """A gateway on 127.0.0.1 (on ``port``, else a free one; uvicorn in a thread) and
+    the recorder it writes to (a new ListRecorder unless one is given, e.g. the
+    ledger's writer); ``parts`` go to ``Gateway`` (``gate=``, ``budgets=``)."""
     keeper = ListRecorder()
     app = Gateway(
         GatewayConfig.model_validate(config), recorder or keeper, catalog or Catalog.load(), **parts
     )
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

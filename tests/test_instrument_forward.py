@@ -26,7 +26,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -36,14 +35,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import uvicorn
 
 import llmtally
-from gateway_support import free_port
+from gateway_support import free_port, live_gateway
 from instrument_support import catalog, upstream  # noqa: F401
 from llmtally import instrument as inst
 from llmtally.catalog import Catalog
-from llmtally.gateway import Gateway, GatewayConfig
 from llmtally.gateway.keys import KeyGate
 from llmtally.instrument.forward import Forwarder
 from llmtally.ledger import LedgerWriter, Store, open_store
@@ -105,21 +102,9 @@ def serve(ledger: Ledger, port: int | None = None, writer: Any = None) -> Iterat
     """The gateway on 127.0.0.1:``port`` (uvicorn in a thread), keys required."""
     gate = KeyGate(KeyStore(ledger.store))
     gate.refresh()
-    config = GatewayConfig.model_validate(CONFIG)
-    app = Gateway(config, writer or ledger.writer, Catalog.load(), gate=gate)
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    recorder = writer or ledger.writer
+    with live_gateway(CONFIG, Catalog.load(), recorder, port, gate=gate) as (url, _):
+        yield url
 
 
 def _client(url: str) -> openai.OpenAI:
