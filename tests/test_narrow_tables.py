@@ -144,3 +144,56 @@ def test_the_language_tax_headers_are_whole_and_approximations_marked() -> None:
     assert f"~1.00x ({english['google/gemini-2.5-flash']:,})" in text
     assert f" 1.00x ({english['openai/gpt-4.1']:,})" in text
     assert "~ an approximation" in text
+
+
+def test_calls_keep_ids_and_costs_whole_when_ids_share_a_long_prefix(tmp_path: Path) -> None:
+    """Calls recorded in one millisecond by one process have ids that differ only
+    in their last character: the id column is then 26 wide, and the cost must still
+    be whole (it was cut to "$0." and "$0"). Costs by hand: gpt-4o 19 x $2.50 +
+    10 x $10 per 1M = $0.0001475 (shown $0.000148); claude-sonnet-4 2,095 x $3 +
+    2,051 x $3.75 + 503 x $15 per 1M = $0.02152125 (shown $0.02); gemini-2.5-flash
+    8 x $0.30 + 654 x $2.50 per 1M = $0.0016374 (shown $0.00164)."""
+    import datetime as dt
+
+    from llmtally.catalog import Catalog
+    from llmtally.ledger import open_store
+    from llmtally.meter import cost
+    from llmtally.usage import Call, Usage
+
+    catalog = Catalog.load()
+    at = dt.datetime(2026, 12, 6, 19, 58, tzinfo=dt.UTC)
+    made = [
+        ("01M96EZQAM9JA6PREH9AG3SQX7", "openai", "gpt-4o-2024-08-06", Usage(19, output_tokens=10)),
+        (
+            "01M96EZQAM9JA6PREH9AG3SQX8",
+            "anthropic",
+            "claude-sonnet-4-20250514",
+            Usage(4146, cache_write_tokens=2051, output_tokens=503),
+        ),
+        ("01M96EZQAM9JA6PREH9AG3SQX9", "google", "gemini-2.5-flash", Usage(8, output_tokens=654)),
+    ]
+    calls = [
+        Call(
+            id=call_id,
+            started_at=at,
+            provider=provider,
+            model_requested=model,
+            model_served=model,
+            endpoint="/v1/chat/completions",
+            status=200,
+            latency_ms=900.0,
+            usage=usage,
+            cost=cost(usage, catalog.price_at(provider, model, at)),
+        )
+        for call_id, provider, model, usage in made
+    ]
+    with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:
+        store.insert_many(calls)
+    lines = _readable(_run("calls"))
+    shown = "\n".join(lines)
+    for cost_text in ("$0.000148", "$0.02", "$0.00164"):
+        assert any(cost_text in line.split() for line in lines), shown
+    for call_id, *_ in made:  # whole, or folded onto the next line
+        assert call_id in shown.replace("\n", "") or call_id in "".join(
+            line.split()[0] for line in lines if line.strip()
+        ), shown

@@ -105,7 +105,8 @@ def _cost(call: Call) -> str:
 
 
 def _columns(table: Table, wide: bool) -> None:
-    table.add_column("id", no_wrap=True, style="cyan")
+    # ids of calls made in one millisecond share 25 characters: folded, not cut
+    table.add_column("id", overflow="fold", min_width=10, style="cyan")
     table.add_column("time (UTC)", no_wrap=True)
     table.add_column("provider/model", overflow="fold", ratio=1, min_width=16)
     numbers = ["HTTP", "tokens in/out" if wide else "tok in/out", "cost"]
@@ -122,6 +123,7 @@ def _calls_table(calls: list[Call], id_length: int, width: int) -> Table:
     from rich import box
     from rich.table import Table
 
+    from llmtally.fit_table import snug
     from llmtally.money import duration_ms
 
     wide = width >= WIDE
@@ -141,9 +143,9 @@ def _calls_table(calls: list[Call], id_length: int, width: int) -> Table:
         wider = [duration_ms(c.latency_ms), c.user or "", c.feature or ""] if wide else []
         table.add_row(*row, *wider)
     table.caption = "`llmtally calls show ID`: one call in full" + (
-        "" if wide else "; latency, user, feature: a wider terminal or --json"
+        "" if wide else "\nlatency, user, feature: a wider terminal or --json"
     )
-    return table
+    return snug(table)  # times, counts and money as wide as they are: never cut
 
 
 @app.callback(invoke_without_command=True)
