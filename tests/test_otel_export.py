@@ -324,3 +324,37 @@ def test_instrumented_sdk_calls_are_exported_as_children_of_the_active_span(
     assert Decimal(str(exported["llmtally.cost.usd"])) == GPT_4O_COST
     resource = receiver.on("/v1/traces")[0]
     assert resource.headers["content-encoding"] == "gzip"
+
+
+def test_a_span_sent_twice_to_the_gateway_is_exported_once(catalog: Catalog) -> None:
+    """An exporter retrying into /v1/traces: the ledger stores the span once (by its
+    id), and the export passes it on once too."""
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b175",
+        "name": "chat gpt-4o-mini",
+        "kind": 3,
+        "startTimeUnixNano": "1764600000000000000",
+        "endTimeUnixNano": "1764600001000000000",
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1000"}},
+            {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "100"}},
+        ],
+    }
+    export = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    with ReplayUpstream() as upstream, OtlpReceiver() as receiver:
+        config = _gateway_config(upstream.url, receiver.url)
+        with live_gateway(config, catalog) as (base, keeper):
+            for _ in range(2):
+                answer = httpx.post(f"{base}/v1/traces", json=export)
+                assert answer.status_code == 200, answer.text
+            page = httpx.get(f"{base}/metrics").text
+        spans = receiver.spans()
+    assert len(keeper.calls) == 2  # the ledger's writer drops the second by id
+    assert len(spans) == 1
+    # gpt-4o-mini: 1,000 x $0.15 + 100 x $0.60 per 1M = 150 + 60 = 210 -> $0.00021
+    assert attributes(spans[0].attributes)["llmtally.cost.usd"] == "0.00021"
+    assert 'llmtally_otel_export_spans_total{outcome="repeated"} 1.0' in page

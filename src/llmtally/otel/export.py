@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["ExportStats", "OtlpExport", "OtlpExporter", "open_exporter"]
 
 _RETRYABLE = frozenset({429, 502, 503, 504})
+# Calls sent again (an OTLP exporter retrying into /v1/traces, a forwarder's resend)
+# are exported once if their first time is among the last this many.
+_RECENT_IDS = 100_000
 _log = logging.getLogger("llmtally.otel.export")
 
 
@@ -77,6 +80,7 @@ class ExportStats:
     def __init__(self) -> None:
         self.exported_spans = 0
         self.dropped_spans = 0  # the queue was full
+        self.repeated_spans = 0  # a call exported a moment ago, sent again (an OTLP retry)
         self.failed_spans = 0  # the endpoint refused them or could not be reached
         self.failed_exports = 0
         self.exported_metrics = 0
@@ -93,6 +97,7 @@ class OtlpExporter:
         self.settings, self._clock = settings, clock
         self.stats = ExportStats()
         self._queue: deque[Call] = deque()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # ids exported lately
         self._cond = threading.Condition()
         self._submitted = self._finished = 0
         self._flushing = self._closed = False
@@ -104,9 +109,15 @@ class OtlpExporter:
     def submit(self, call: Call, bodies: CallBodies | None = None) -> None:
         """Queue one call's span; never blocks, never raises."""
         with self._cond:
+            if call.id in self._recent:  # the ledger stores it once: so is it exported
+                self.stats.repeated_spans += 1
+                return
             if self._closed or len(self._queue) >= self.settings.max_queue:
                 self.stats.dropped_spans += 1
                 return
+            self._recent[call.id] = None
+            if len(self._recent) > _RECENT_IDS:
+                self._recent.popitem(last=False)
             self._queue.append(call)
             self._submitted += 1
             if len(self._queue) >= self.settings.max_batch:
@@ -254,6 +265,6 @@ class _Counters(Collector):
             "Recorded calls exported as OTLP spans, or not, by outcome",
             labels=["outcome"],
         )
-        for outcome in ("exported", "dropped", "failed"):
+        for outcome in ("exported", "dropped", "failed", "repeated"):
             family.add_metric([outcome], getattr(self.stats, f"{outcome}_spans"))
         yield family

@@ -131,7 +131,7 @@ def _cost_attributes(call: Call) -> dict[str, str | int | float | Sequence[str] 
         "gen_ai.usage.cost.amount": float(total),
         "gen_ai.usage.cost.currency": "USD",
         "gen_ai.usage.cost.source": "local",
-        "llmtally.cost.usd": str(total),
+        "llmtally.cost.usd": format(total.normalize(), "f"),  # exact, no trailing zeros
     }
 
 
