@@ -180,6 +180,15 @@ def test_bad_input_is_one_line_never_a_traceback(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["skipped_rows"][0] == {"where": "line 1", "reason": "longer than 1048576 bytes"}
     assert (data["imported"], data["skipped"]) == (5, 5)
+    # another tool's file: every row refused, which is an error (exit 1), not a success
+    wrong = runner.invoke(app, ["import", "langfuse", str(HELICONE), "--database", url])
+    assert wrong.exit_code == 1, wrong.output
+    assert "0 imported" in wrong.output and "no row could be read as langfuse" in wrong.output
+    # a generic row pretty-printed over three lines (not one per line): the same
+    spread = tmp_path / "spread.jsonl"
+    spread.write_text('{"id": "req-1", "provider": "openai",\n "model": "gpt-4o-mini",\n}\n')
+    split = runner.invoke(app, ["import", "jsonl", str(spread), "--database", url])
+    assert split.exit_code == 1 and "malformed JSON" in split.output
 
 
 def test_langfuse_observations(store: Store) -> None:  # noqa: F811

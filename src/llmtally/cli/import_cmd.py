@@ -81,6 +81,9 @@ def import_history(
         print_json(summary.to_json())
     else:
         _render(summary)
+    if summary.skipped_count and not (summary.imported or summary.already):
+        # every row refused: most likely another tool's file, or JSON not one per line
+        fail(f"{shown}: no row could be read as {tool}'s format (see the reasons above)", code=1)
 
 
 def _open_ledger(database: str | None) -> Store:
