@@ -403,3 +403,15 @@ def test_an_upstream_error_that_echoes_the_key_is_stored_without_it(
     assert call.status == 401 and "Incorrect API key provided: [redacted]" in (call.error or "")
     assert secret not in (call.error or "")
     assert bodies is not None and secret not in (bodies.response_body or "")
+
+
+def test_the_answer_has_one_date_and_one_server_header(gateway: tuple[str, ListRecorder]) -> None:
+    """The upstream's Date and Server are not passed on beside the gateway's own
+    (the test upstream, Python's http.server, sends both, as real providers do)."""
+    url, recorder = gateway
+    before = len(recorder.calls)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
+    answer = httpx.post(f"{url}/v1/chat/completions", json=body)
+    recorder.next_call(before)
+    assert len(answer.headers.get_list("date")) == 1
+    assert answer.headers.get_list("server") == ["uvicorn"]

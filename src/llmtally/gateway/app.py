@@ -59,8 +59,11 @@ _Ingest = Callable[[Scope, Receive, Send, dict[str, str]], Awaitable[None]]  # w
 MAX_JSON_DEPTH = 64
 _FAILURE_LIMIT = 64 * 1024  # an error body read whole, at most this much
 _TRACEBACK = re.compile(rb"Traceback \(most recent call last\)|File \\?\"[^\"]+\.py\\?\", line \d+")
+# not passed on from the upstream: hop-by-hop and framing headers, and the ones the
+# gateway's own server writes (a second Date or Server would contradict it)
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+    | {"date", "server"}
 )
 
 
