@@ -427,7 +427,7 @@ def test_the_call_page_shows_the_sources_cost_and_the_difference(imported: Store
         web.close()
     shown = " ".join(page[page.index('<p id="source-cost">') :].split("</p>")[0].split())
     assert shown == (
-        '<p id="source-cost">reported by the source: '
+        '<p id="source-cost">cost reported with the call (by the tool that sent it): '
         '<span class="money" title="$0.081">$0.08</span> '
         '(llmtally: <span class="money" title="$0.051">$0.05</span>, '
         "<span title=\"llmtally's cost minus the source's\">difference</span> "
