@@ -197,3 +197,44 @@ def test_calls_keep_ids_and_costs_whole_when_ids_share_a_long_prefix(tmp_path: P
         assert call_id in shown.replace("\n", "") or call_id in "".join(
             line.split()[0] for line in lines if line.strip()
         ), shown
+
+
+def test_report_keeps_totals_and_names_whole_and_names_gateway_keys(tmp_path: Path) -> None:
+    """At 80 columns the footer's token total was cut ("143,9…") and model names
+    wrapped; a gateway key is shown by its name, its id below it."""
+    import datetime as dt
+
+    from llmtally.ledger import open_store
+    from llmtally.usage import Call, Usage
+
+    made = json.loads(_run("keys", "create", "--name", "workers", "--json"))
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    calls = [
+        Call(
+            id=f"01M96EZQAM9JA6PREH9AG3SQ{n:02d}",
+            started_at=now,
+            provider="anthropic",
+            model_requested="claude-sonnet-4-20250514",
+            model_served="claude-sonnet-4-20250514",
+            endpoint="/v1/messages",
+            status=200,
+            latency_ms=900.0,
+            usage=Usage(71_951, output_tokens=20_500),
+            cost_error="left unpriced for this test",
+            key_id=made["id"],
+        )
+        for n in range(2)
+    ]
+    with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:
+        store.insert_many(calls)
+    lines = _readable(_run("report", "--by", "model"))
+    assert _row(lines, "claude-sonnet-4-20250514")[:4] == [
+        "claude-sonnet-4-20250514",
+        "2",
+        "143,902",  # 2 x 71,951
+        "41,000",  # 2 x 20,500
+    ]
+    assert _row(lines, "total")[:4] == ["total", "2", "143,902", "41,000"]
+    lines = _readable(_run("report", "--by", "key"))
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["workers"])
+    assert lines[at + 1].split() == [made["id"]]

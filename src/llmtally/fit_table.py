@@ -3,7 +3,7 @@
 - :func:`plain_table`: the house style for tables read at 80 columns (a rule
   under the header, no frame, one space between columns), as ``calls`` shows.
 - :func:`snug`: after the rows are in, each column that must not wrap made
-  exactly as wide as its widest cell and its header's longest word (a long
+  exactly as wide as its widest cell (footer included) and its header's longest word (a long
   header such as ``memory GB`` wraps at its spaces instead of widening it).
 - :func:`fits`: whether a table fits the console at its natural width, so a
   command can show every column when they fit and its narrow layout when not.
@@ -60,7 +60,7 @@ def snug(table: Table) -> Table:
     for column in table.columns:
         if not column.no_wrap:
             continue
-        cells = [c for c in column.cells if isinstance(c, (str, Text))]
+        cells = [c for c in (*column.cells, column.footer) if isinstance(c, (str, Text))]
         header = column.header if isinstance(column.header, str) else ""
         column.width = max([_longest_word(header), 1, *map(_width, cells)])
         column.no_wrap = False

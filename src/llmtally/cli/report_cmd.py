@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported where used, so that the command line starts quickl
 
     from llmtally.analytics import ReportRow
     from llmtally.analytics.source_costs import SourceCostRow
+    from llmtally.ledger import Store
 
 __all__ = ["report"]
 
@@ -63,9 +64,13 @@ def _cost(row: ReportRow) -> str:
     return usd(row.cost_total) if _priced(row) else "unpriced"
 
 
-def _table(by: str, rows: list[ReportRow], total: ReportRow, title: str) -> Table:
+def _table(
+    by: str, rows: list[ReportRow], total: ReportRow, title: str, key_names: dict[str, str]
+) -> Table:
     from rich import box
     from rich.table import Table
+
+    from llmtally.fit_table import snug
 
     table = Table(
         title=title, show_footer=True, box=box.SIMPLE, show_edge=False, padding=(0, 1, 0, 0)
@@ -78,7 +83,7 @@ def _table(by: str, rows: list[ReportRow], total: ReportRow, title: str) -> Tabl
         table.add_column(name, footer=footer, justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
-            "(none)" if row.key is None else row.key,
+            _label(row.key, key_names),
             f"{row.calls:,}",
             f"{row.input_tokens:,}",
             f"{row.output_tokens:,}",
@@ -91,10 +96,24 @@ def _table(by: str, rows: list[ReportRow], total: ReportRow, title: str) -> Tabl
         calls = "1 call" if total.unpriced == 1 else f"{total.unpriced:,} calls"
         notes.append(f"{calls} unpriced (failed, or no price): counted apart, not in cost")
     table.caption = "; ".join(notes) or None
-    return table
+    return snug(table)  # numbers as wide as they are, headers wrapped: names stay whole
 
 
-def _render(fmt: str, by: str, rows: list[ReportRow], total: ReportRow, title: str) -> None:
+def _label(key: str | None, names: dict[str, str]) -> str:
+    """A group as shown: a gateway key by its name, its id on the line below."""
+    if key is None:
+        return "(none)"
+    return f"{names[key]}\n{key}" if key in names else key
+
+
+def _render(
+    fmt: str,
+    by: str,
+    rows: list[ReportRow],
+    total: ReportRow,
+    title: str,
+    names: dict[str, str] | None = None,
+) -> None:
     if fmt == "json":
         print_json({"by": by, "rows": [row_json(r) for r in rows], "total": row_json(total)})
     elif fmt == "csv":
@@ -104,7 +123,7 @@ def _render(fmt: str, by: str, rows: list[ReportRow], total: ReportRow, title: s
     else:
         from rich.console import Console
 
-        Console(highlight=False).print(_table(by, rows, total, title))
+        Console(highlight=False).print(_table(by, rows, total, title, names or {}))
 
 
 def _render_with_sources(fmt: str, by: str, found: _Found, title: str) -> None:
@@ -122,7 +141,7 @@ def _render_with_sources(fmt: str, by: str, found: _Found, title: str) -> None:
             }
         )
         return
-    _render(fmt, by, found.rows, found.total, title)
+    _render(fmt, by, found.rows, found.total, title, found.key_names)
     if fmt == "table" and found.source_total is not None:
         from rich.console import Console
 
@@ -136,6 +155,13 @@ class _Found:
     total: ReportRow
     source_rows: list[SourceCostRow]
     source_total: SourceCostRow | None
+    key_names: dict[str, str]  # gateway key id -> name, for --by key
+
+
+def _key_names(store: Store) -> dict[str, str]:
+    from llmtally.ledger.keys import KeyStore
+
+    return {key.id: key.name for key in KeyStore(store).list()}
 
 
 def report(
@@ -163,6 +189,7 @@ def report(
                 spend_total(store, start, end),
                 source_cost_report(store, start, by, end),  # type: ignore[arg-type]
                 source_cost_total(store, start, end),
+                _key_names(store) if by == "key" else {},
             )
     except ValueError as exc:
         fail(str(exc))
