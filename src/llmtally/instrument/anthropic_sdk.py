@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmtally.instrument.context import headers_for_call
 from llmtally.instrument.openai_sdk import _Tap
+from llmtally.instrument.patching import swap_methods
 from llmtally.instrument.record import STATS, Watch
 from llmtally.providers.wires import ANTHROPIC
 
@@ -116,18 +117,15 @@ def patch(sink: Sink) -> Callable[[], None] | None:
         from anthropic import _base_client as base
     except ImportError:
         return None
-    sync_class, async_class = base.SyncAPIClient, base.AsyncAPIClient
-    sync_original = getattr(sync_class, "_attempt_request", None)
-    async_original = getattr(async_class, "_attempt_request", None)
-    if sync_original is None or async_original is None:
-        STATS.error("anthropic.patch")  # an SDK this module does not know: calls unrecorded
-        return None
     tap = _AnthropicTap(sink)
-    setattr(sync_class, "_attempt_request", _sync_attempt(sync_original, tap))  # noqa: B010
-    setattr(async_class, "_attempt_request", _async_attempt(async_original, tap))  # noqa: B010
-
-    def undo() -> None:
-        setattr(sync_class, "_attempt_request", sync_original)  # noqa: B010
-        setattr(async_class, "_attempt_request", async_original)  # noqa: B010
-
-    return undo
+    return swap_methods(
+        "anthropic",
+        [
+            (base.SyncAPIClient, "_attempt_request", lambda original: _sync_attempt(original, tap)),
+            (
+                base.AsyncAPIClient,
+                "_attempt_request",
+                lambda original: _async_attempt(original, tap),
+            ),
+        ],
+    )

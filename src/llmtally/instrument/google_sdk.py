@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from llmtally.instrument.context import headers_for_call
 from llmtally.instrument.openai_sdk import _Tap
+from llmtally.instrument.patching import swap_methods
 from llmtally.instrument.record import STATS, Watch
 from llmtally.providers.wires import GEMINI, GEMINI_PATH
 
@@ -240,18 +241,12 @@ def patch(sink: Sink) -> Callable[[], None] | None:
         from google.genai import _api_client as api
     except ImportError:
         return None
-    base = api.BaseApiClient
-    sync_original = getattr(base, "_request_once", None)
-    async_original = getattr(base, "_async_request_once", None)
-    if sync_original is None or async_original is None:
-        STATS.error("google.patch")  # an SDK this module does not know: calls unrecorded
-        return None
     tap = _GoogleTap(sink)
-    setattr(base, "_request_once", _sync_once(sync_original, tap))  # noqa: B010
-    setattr(base, "_async_request_once", _async_once(async_original, tap))  # noqa: B010
-
-    def undo() -> None:
-        setattr(base, "_request_once", sync_original)  # noqa: B010
-        setattr(base, "_async_request_once", async_original)  # noqa: B010
-
-    return undo
+    base = api.BaseApiClient
+    return swap_methods(
+        "google",
+        [
+            (base, "_request_once", lambda original: _sync_once(original, tap)),
+            (base, "_async_request_once", lambda original: _async_once(original, tap)),
+        ],
+    )

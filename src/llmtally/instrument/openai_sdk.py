@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from llmtally.instrument.context import headers_for_call
+from llmtally.instrument.patching import swap_methods
 from llmtally.instrument.record import STATS, Watch, wire_for
 
 if TYPE_CHECKING:
@@ -215,13 +216,10 @@ def patch(sink: Sink) -> Callable[[], None] | None:
     except ImportError:
         return None
     tap = _Tap(sink)
-    sync_original = base.SyncAPIClient._send_request
-    async_original = base.AsyncAPIClient._send_request
-    base.SyncAPIClient._send_request = _sync_send(sync_original, tap)  # type: ignore[method-assign]
-    base.AsyncAPIClient._send_request = _async_send(async_original, tap)  # type: ignore[method-assign]
-
-    def undo() -> None:
-        base.SyncAPIClient._send_request = sync_original  # type: ignore[method-assign]
-        base.AsyncAPIClient._send_request = async_original  # type: ignore[method-assign]
-
-    return undo
+    return swap_methods(
+        "openai",
+        [
+            (base.SyncAPIClient, "_send_request", lambda original: _sync_send(original, tap)),
+            (base.AsyncAPIClient, "_send_request", lambda original: _async_send(original, tap)),
+        ],
+    )
