@@ -16,6 +16,7 @@ from llmtally.cli import (
     keys_cmd,
     lab_cmd,
     prices_cmd,
+    reconcile_cmd,
     report_cmd,
     selfhost_cmd,
     serve_cmd,
@@ -44,6 +45,7 @@ app.command("import")(import_cmd.import_history)
 app.command("estimate")(estimate_cmd.estimate)
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(selfhost_cmd.app, name="selfhost")
+app.add_typer(reconcile_cmd.app, name="reconcile")
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from llmtally.ledger.schema import (
     lab_cells_v1_columns,
     lab_runs_v1_columns,
 )
+from llmtally.reconcile.tables import provider_costs_v12_columns, provider_usage_v12_columns
 
 __all__ = ["MIGRATIONS", "Migration", "applied_migrations", "migrate"]
 
@@ -156,6 +157,16 @@ def m0011_source_cost(conn: Connection) -> None:
     for index in table.indexes:
         if index.name == "ix_calls_source_cost":
             index.create(conn)
+
+
+@migration
+def m0012_provider_reports(conn: Connection) -> None:
+    """The providers' own usage and cost reports (llmtally.reconcile), one row
+    per provider bucket and group."""
+    meta = MetaData()
+    Table("provider_usage", meta, *provider_usage_v12_columns())
+    Table("provider_costs", meta, *provider_costs_v12_columns())
+    meta.create_all(conn)
 
 
 def _add_columns(
