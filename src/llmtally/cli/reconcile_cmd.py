@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from llmtally.cli import reconcile_fetch
 from llmtally.cli.common import fail, print_json
 
 if TYPE_CHECKING:
@@ -92,3 +93,6 @@ def _render(result: ImportResult) -> None:
             skipped = f"{tally.skipped:,} row{'' if tally.skipped == 1 else 's'}"
             out.print(f"  {skipped} of other services skipped", markup=False)
         out.print(f"  {_period(tally)}", markup=False)
+
+
+app.command("fetch")(reconcile_fetch.fetch)
