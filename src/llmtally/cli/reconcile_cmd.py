@@ -1,4 +1,5 @@
-"""``llmtally reconcile import FILE``: the providers' own usage and cost reports in."""
+"""``llmtally reconcile``: the ledger matched with the bills (cli.reconcile_compare);
+``reconcile import FILE`` and ``reconcile fetch``: the providers' own usage and cost reports in."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmtally.cli import reconcile_fetch
+from llmtally.cli import reconcile_compare, reconcile_fetch
 from llmtally.cli.common import fail, print_json
 
 if TYPE_CHECKING:
@@ -16,10 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="Match the ledger with the providers' own usage and cost reports.",
-    no_args_is_help=True,
-)
+app = typer.Typer(help="Match the ledger with the providers' own usage and cost reports.")
 DatabaseOption = typer.Option(
     None, "--database", help="Ledger database URL (env LLMTALLY_DATABASE_URL)."
 )
@@ -96,3 +94,4 @@ def _render(result: ImportResult) -> None:
 
 
 app.command("fetch")(reconcile_fetch.fetch)
+app.callback(invoke_without_command=True)(reconcile_compare.reconcile)
