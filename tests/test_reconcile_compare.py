@@ -289,6 +289,20 @@ def test_failed_calls_the_provider_did_bill_explain_nothing(store: Store) -> Non
     assert row.unexplained == Decimal(0)
 
 
+def test_unrecorded_usage_of_a_model_the_catalog_lacks_is_shown_not_priced(
+    store: Store,  # noqa: F811
+) -> None:
+    stray = Seen(dt.date(2026, 11, 5), "gpt-unheard-of", "key_x", None, input=1_000, output=10)
+    _bill(store, openai=[stray], anthropic=[], billed={dt.date(2026, 11, 5): Decimal("0.50")})
+    result = _result(store)
+    [e] = result.explanations
+    assert (e.kind, e.model, e.effect) == ("unrecorded", "gpt-unheard-of", None)
+    assert "not priced" in e.detail
+    [row] = result.day_rows()
+    # nothing in the ledger, $0.50 billed, nothing priced to explain it: all unexplained
+    assert (row.difference, row.unexplained) == (Decimal("-0.50"), Decimal("-0.50"))
+
+
 def test_a_difference_no_explainer_accounts_for_is_shown(store: Store) -> None:  # noqa: F811
     store.insert_many([A1])
     _bill(
@@ -343,6 +357,22 @@ def test_the_command_at_80_columns(ledger_url: str) -> None:
     assert "from key key_bypass (project proj_side): $0.09 (450,000 tokens)" in text
     assert "not billed: anthropic/claude-sonnet-4-5 2026-11-04: $0.06" in text
     assert "unexplained:" not in text.split("explanations:")[1]
+
+
+def test_a_clean_month_at_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'clean.sqlite3'}"
+    with open_store(url) as opened:
+        opened.insert_many([A1])
+        _bill(
+            opened,
+            openai=[],
+            anthropic=seen([A1], "apikey_gateway"),
+            billed={(dt.date(2026, 11, 4), "claude-sonnet-4-5"): Decimal("0.36825")},
+        )
+    result = _cli(url)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith("ledger vs billed 0.000%")
+    assert "explanations:" not in result.output
 
 
 def test_the_command_as_json(ledger_url: str) -> None:
