@@ -18,6 +18,8 @@ alerts:
       budget: 01JB...             # its id in ``llmtally budgets list`` (or key:<key id>)
   anomalies:                      # the last hour against the same hour of past days
     - {name: spikes, factor: 3, floor_usd: "5", baseline_days: 7}
+  reconcile:                      # the last days against the providers' own reports
+    - {name: bill-check, days: 7, unrecorded_usd: "10", drift: true}
 ```
 
 A rule's ``webhooks`` names the webhooks it goes to (all of them when left
@@ -42,6 +44,7 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "NAME_PATTERN",
     "PERIODS",
+    "ReconcileRule",
     "SCOPE_FIELDS",
     "AlertsConfig",
     "AnomalyRule",
@@ -178,7 +181,28 @@ class AnomalyRule(_Rule):
     baseline_days: int = Field(default=7, ge=1, le=28)
 
 
-Rule = SpendRule | AnomalyRule
+class ReconcileRule(_Rule):
+    """What reconciling the last ``days`` full UTC days with the providers' reports
+    (``llmtally reconcile``) shows: an alert when the unrecorded spend (usage the
+    providers billed that no capture path recorded) passes ``unrecorded_usd``,
+    and one per model whose bill shows a price the catalog lacks (``drift``).
+    The scope is not used: reconciliation covers every call."""
+
+    kind: Literal["reconcile"] = "reconcile"
+    days: int = Field(default=7, ge=1, le=92)
+    unrecorded_usd: Decimal | None = Field(default=None, ge=0, le=Decimal("1e9"))
+    drift: bool = True
+
+    @model_validator(mode="after")
+    def _something_to_watch(self) -> ReconcileRule:
+        if self.unrecorded_usd is None and not self.drift:
+            raise ValueError("give unrecorded_usd, or leave drift on: nothing to watch")
+        if self.scope.items():
+            raise ValueError("a reconcile rule covers every call: leave out scope")
+        return self
+
+
+Rule = SpendRule | AnomalyRule | ReconcileRule
 
 
 class Delivery(_Strict):
@@ -197,6 +221,7 @@ class AlertsConfig(_Strict):
     webhooks: dict[str, Webhook] = {}
     rules: list[SpendRule] = []
     anomalies: list[AnomalyRule] = []
+    reconcile: list[ReconcileRule] = []  # ledger against the providers' bills
     delivery: Delivery = Delivery()
 
     @field_validator("webhooks")
@@ -223,7 +248,7 @@ class AlertsConfig(_Strict):
         return self
 
     def all_rules(self) -> list[Rule]:
-        return [*self.rules, *self.anomalies]
+        return [*self.rules, *self.anomalies, *self.reconcile]
 
 
 def _is_name(text: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from llmtally.alerts.config import AnomalyRule, Rule, SpendRule
+from llmtally.alerts.config import AnomalyRule, ReconcileRule, Rule, SpendRule
 from llmtally.alerts.status import RuleStatus
 from llmtally.alerts.store import FiredAlert
 from llmtally.money import usd
@@ -36,6 +36,12 @@ def rule_summary(rule: Rule) -> str:
             return f"{on}at {levels}%"
         pace = "; pace" if rule.pace and rule.period != "total" else ""
         return f"{on}{usd(rule.amount_usd)}{_PER[rule.period]} at {levels}%{pace}"
+    if isinstance(rule, ReconcileRule):
+        watched = (
+            [] if rule.unrecorded_usd is None else [f"unrecorded > {usd(rule.unrecorded_usd)}"]
+        )
+        watched += ["price drift"] if rule.drift else []
+        return f"bills, last {rule.days} days: {'; '.join(watched)}"
     assert isinstance(rule, AnomalyRule)
     return (
         f"spike > {rule.factor.normalize():f}x usual ({rule.baseline_days} days), "
@@ -58,6 +64,8 @@ def status_summary(status: RuleStatus) -> str:
         return f"not evaluated: {status.problem.split(': ', 1)[-1]}"
     if status.used is not None:
         return f"{usd(status.spend)} ({_percent(status.used)})"
+    if isinstance(status.rule, ReconcileRule):
+        return "see `llmtally reconcile`"
     return f"{usd(status.spend)} last hour, usual {usd(status.usual)}"
 
 
@@ -78,6 +86,11 @@ def alert_summary(alert: FiredAlert, with_cause: bool = True) -> str:
         return f"{alert.level}% of {usd(alert.amount)}{per}"
     if alert.kind == "pace":
         return f"on pace: {usd(alert.projected)} of {usd(alert.amount)}{per}"
+    if alert.kind == "unrecorded":
+        return f"unrecorded {usd(alert.spend)} > {usd(alert.amount)}"
+    if alert.kind == "drift":
+        model = alert.scope.get("model", "?")
+        return f"price drift on {model}: {usd(alert.spend)}"
     usual = alert.baseline or Decimal(0)
     head = f"{alert.spend / usual:.1f}x usual" if usual > 0 else "spike from $0"
     cause = cause_summary(alert) if with_cause else None

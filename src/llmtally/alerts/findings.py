@@ -16,7 +16,7 @@ from llmtally.money import usd
 
 __all__ = ["Cause", "Finding", "Growth", "Kind", "alert_text", "dedup_key"]
 
-Kind = Literal["threshold", "pace", "anomaly"]
+Kind = Literal["threshold", "pace", "anomaly", "unrecorded", "drift"]
 _PERIOD_WORDS = {"day": "daily", "week": "weekly", "month": "monthly", "total": "total"}
 
 
@@ -80,7 +80,10 @@ def dedup_key(found: Finding) -> str:
     start = found.period_start.isoformat() if found.period_start else "all"
     level = "" if found.level is None else str(found.level)
     amount = "" if found.amount is None else f"{found.amount.normalize():f}"
-    return "|".join([found.rule, found.kind, level, amount, found.period, start])
+    parts = [found.rule, found.kind, level, amount, found.period, start]
+    if found.kind == "drift":  # one rule finds drift on several models: one alert each
+        parts.append(_scope_text(found.scope))
+    return "|".join(parts)
 
 
 def _scope_text(scope: dict[str, str]) -> str:
@@ -108,7 +111,24 @@ def alert_text(found: Finding) -> str:
             f"{head}on pace to overrun the {budget}: {usd(found.spend)} spent in "
             f"{elapsed} of the {found.period} projects {usd(found.projected)}."
         )
+    if found.kind in ("unrecorded", "drift"):
+        return _reconcile_text(found)
     return _anomaly_text(head, found)
+
+
+def _reconcile_text(found: Finding) -> str:
+    head = f"llmtally alert {found.rule!r}: "
+    if found.kind == "unrecorded":
+        return (
+            f"{head}{usd(found.spend)} of usage the providers report was recorded by no "
+            f"capture path (above {usd(found.amount)}); see `llmtally reconcile`."
+        )
+    since = found.period_start.strftime("%Y-%m-%d") if found.period_start else "?"
+    return (
+        f"{head}the bill for {_scope_text(found.scope)} implies a price the catalog lacks "
+        f"since {since} ({usd(found.spend)} so far); `llmtally reconcile --apply` "
+        "writes the dated price."
+    )
 
 
 def _anomaly_text(head: str, found: Finding) -> str:

@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 
 from llmtally.alerts.budget_rules import check_budget_rules, with_budgets
-from llmtally.alerts.config import AlertsConfig, AnomalyRule, Rule, SpendRule
+from llmtally.alerts.config import AlertsConfig, AnomalyRule, ReconcileRule, Rule, SpendRule
 from llmtally.alerts.deliver import Deliverer, Sent, target_of
 from llmtally.alerts.evaluate import anomaly_finding, spend_findings
 from llmtally.alerts.findings import Finding
+from llmtally.alerts.reconcile_rules import reconcile_findings
 from llmtally.alerts.store import AlertStore, FiredAlert
 from llmtally.alerts.webhooks import Sender, post_json
+from llmtally.catalog import Catalog
 from llmtally.ledger.store import Store
 
 __all__ = ["AlertService", "CheckResult", "merged_rules"]
@@ -68,8 +70,10 @@ class AlertService:
         clock: Callable[[], dt.datetime] = _utc_now,
         sender: Sender = post_json,
         environ: Mapping[str, str] = os.environ,
+        catalog: Catalog | None = None,
     ) -> None:
         self.alerts = AlertStore(store)
+        self.catalog = catalog  # reconcile rules price with it (default: the configured one)
         self.store, self.config, self.clock, self.environ = store, config, clock, environ
         self.deliverer = Deliverer(self.alerts, config, clock, sender, environ)
         self._stop = threading.Event()
@@ -86,6 +90,13 @@ class AlertService:
         for problem in problems.values():
             self._warn(f"{problem}; the rule is left out")
         return found
+
+    def _catalog(self) -> Catalog:
+        if self.catalog is None:
+            from llmtally.config import open_catalog
+
+            self.catalog = open_catalog()
+        return self.catalog
 
     def _warn(self, message: str) -> None:
         if message not in self._warned:
@@ -106,6 +117,9 @@ class AlertService:
     def _findings(self, rule: Rule, now: dt.datetime) -> list[Finding]:
         if isinstance(rule, SpendRule):
             found = spend_findings(self.store, rule, now)
+            return [f for f in found if not self.alerts.taken(f.key)]
+        if isinstance(rule, ReconcileRule):
+            found = reconcile_findings(self.store, self._catalog(), rule, now)
             return [f for f in found if not self.alerts.taken(f.key)]
         assert isinstance(rule, AnomalyRule)
         spike = anomaly_finding(self.store, rule, now, self.alerts.taken)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from llmtally.alerts.budget_rules import with_budgets
-from llmtally.alerts.config import AlertsConfig, AnomalyRule, Rule, SpendRule
+from llmtally.alerts.config import AlertsConfig, AnomalyRule, ReconcileRule, Rule, SpendRule
 from llmtally.alerts.evaluate import HOUR, period_window, usual_spend
 from llmtally.alerts.service import merged_rules
 from llmtally.alerts.spend import scope_spend
@@ -40,6 +40,8 @@ def _status(store: Store, rule: Rule, source: str, now: dt.datetime) -> RuleStat
         start, end = period_window(period, now)
         spent = scope_spend(store, rule.scope, start, end)
         return RuleStatus(rule, source, spent, spent / amount, None)
+    if isinstance(rule, ReconcileRule):  # shown by `llmtally reconcile`, not priced here
+        return RuleStatus(rule, source, Decimal(0), None, None)
     assert isinstance(rule, AnomalyRule)
     spent = scope_spend(store, rule.scope, now - HOUR, now)
     return RuleStatus(rule, source, spent, None, usual_spend(store, rule, now))
