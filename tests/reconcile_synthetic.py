@@ -55,6 +55,7 @@ class Seen:
     cache_write: int = 0
     cache_write_1h: int = 0
     output: int = 0
+    service_tier: str = "standard"  # as the provider billed it (Anthropic's words)
 
 
 def seen(calls: Iterable[Call], api_key_id: str, project_id: str | None = None) -> list[Seen]:
@@ -79,12 +80,14 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
-def _groups(
-    requests: Iterable[Seen],
-) -> dict[dt.date, dict[tuple[str, str, str | None], list[Seen]]]:
-    days: dict[dt.date, dict[tuple[str, str, str | None], list[Seen]]] = {}
+Group = tuple[str, str, str | None, str]  # model, key, project, service tier
+
+
+def _groups(requests: Iterable[Seen]) -> dict[dt.date, dict[Group, list[Seen]]]:
+    days: dict[dt.date, dict[Group, list[Seen]]] = {}
     for r in requests:
-        days.setdefault(r.day, {}).setdefault((r.model, r.api_key_id, r.project_id), []).append(r)
+        group = (r.model, r.api_key_id, r.project_id, r.service_tier)
+        days.setdefault(r.day, {}).setdefault(group, []).append(r)
     return dict(sorted(days.items()))
 
 
@@ -115,10 +118,10 @@ def openai_usage_page(requests: Iterable[Seen]) -> dict[str, Any]:
                 "user_id": None,
                 "api_key_id": key,
                 "model": model,
-                "batch": False,
-                "service_tier": "default",
+                "batch": tier == "batch",
+                "service_tier": "default" if tier in ("standard", "batch") else tier,
             }
-            for (model, key, project), rs in groups.items()
+            for (model, key, project, tier), rs in groups.items()
         ]
         buckets.append(_openai_bucket(day, results))
     return _page(buckets, openai=True)
@@ -157,7 +160,7 @@ def anthropic_usage_page(requests: Iterable[Seen]) -> dict[str, Any]:
     buckets = []
     for day, groups in _groups(requests).items():
         results = []
-        for (model, key, workspace), rs in groups.items():
+        for (model, key, workspace, tier), rs in groups.items():
             writes = sum(r.cache_write for r in rs)
             hour = sum(r.cache_write_1h for r in rs)
             reads = sum(r.cache_read for r in rs)
@@ -174,7 +177,7 @@ def anthropic_usage_page(requests: Iterable[Seen]) -> dict[str, Any]:
                     "api_key_id": key,
                     "workspace_id": workspace,
                     "model": model,
-                    "service_tier": "standard",
+                    "service_tier": tier,
                     "context_window": "0-200k",
                 }
             )
@@ -182,22 +185,28 @@ def anthropic_usage_page(requests: Iterable[Seen]) -> dict[str, Any]:
     return _page(buckets, openai=False)
 
 
-def anthropic_cost_page(billed: Mapping[tuple[dt.date, str], Decimal]) -> dict[str, Any]:
-    """A cost report page: per day, one line per model (amounts in cents, as strings)."""
+Billed = Decimal | Mapping[str, Decimal]  # one amount, or by token_type
+
+
+def anthropic_cost_page(billed: Mapping[tuple[dt.date, str], Billed]) -> dict[str, Any]:
+    """A cost report page: per day, one line per model, or per model and token_type
+    ("uncached_input_tokens", "output_tokens", ...) where the amount is given by
+    token type (amounts in cents, as strings)."""
     days: dict[dt.date, list[dict[str, Any]]] = {}
     for (day, model), amount in sorted(billed.items()):
-        cents = amount * 100
-        days.setdefault(day, []).append(
-            {
-                "currency": "USD",
-                "amount": format(cents, "f"),
-                "workspace_id": None,
-                "description": f"{model} usage",
-                "cost_type": "tokens",
-                "context_window": "0-200k",
-                "model": model,
-                "service_tier": "standard",
-                "token_type": None,
-            }
-        )
+        lines = amount.items() if isinstance(amount, Mapping) else [(None, amount)]
+        for token_type, part in lines:
+            days.setdefault(day, []).append(
+                {
+                    "currency": "USD",
+                    "amount": format(part * 100, "f"),
+                    "workspace_id": None,
+                    "description": f"{model} usage",
+                    "cost_type": "tokens",
+                    "context_window": "0-200k",
+                    "model": model,
+                    "service_tier": "standard",
+                    "token_type": token_type,
+                }
+            )
     return _page([_anthropic_bucket(d, rs) for d, rs in sorted(days.items())], openai=False)

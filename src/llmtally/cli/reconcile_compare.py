@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from llmtally.catalog import Catalog
+    from llmtally.cli.reconcile_apply import Proposal
     from llmtally.reconcile.compare import Reconciliation, Row, View
     from llmtally.reconcile.explain import Explanation
 
@@ -55,6 +57,12 @@ def reconcile(
     ),
     home: Path | None = HomeOption,
     override: Path | None = OverrideOption,
+    apply: bool = typer.Option(
+        False,
+        "--apply",
+        help="Write the dated catalog entry each price drift implies to the override file "
+        "(without it, the entry is printed for review).",
+    ),
 ) -> None:
     """Match the ledger with the providers' own usage and cost reports."""
     if ctx.invoked_subcommand is not None:
@@ -72,20 +80,39 @@ def reconcile(
     start, end = day_bounds(start, end)
     if end <= start:
         fail(f"--until ({end:%Y-%m-%d}) is not after --since ({start:%Y-%m-%d})")
-    result = _run(database, home, override, start, end, provider)
+    catalog = open_catalog(home, override)
+    result = _run(database, catalog, start, end, provider)
     if not result.sides.has_reports:
         fail(NO_REPORTS, code=1)
     view: View = by
+    found, path = _proposals(result, catalog, home, override, apply)
     if as_json:
-        print_json(result.to_json(view))
+        print_json(result.to_json(view) | {"proposals": [p.to_json() for p in found]})
         return
     _render(result, view)
+    if found:
+        from rich.console import Console
+
+        from llmtally.cli.reconcile_apply import render_proposals
+
+        render_proposals(Console(highlight=False), found, path, apply)
+
+
+def _proposals(
+    result: Reconciliation, catalog: Catalog, home: Path | None, override: Path | None, apply: bool
+) -> tuple[list[Proposal], Path]:
+    """The drifts' catalog entries, written to the override file with ``--apply``."""
+    from llmtally.cli.reconcile_apply import apply_proposals, proposals
+    from llmtally.config import data_home, override_file
+
+    path = override_file(override, data_home(home))
+    found = proposals(result, catalog)
+    return (apply_proposals(found, path) if apply else found), path
 
 
 def _run(
     database: str | None,
-    home: Path | None,
-    override: Path | None,
+    catalog: Catalog,
     start: dt.datetime,
     end: dt.datetime,
     provider: str | None,
@@ -95,7 +122,6 @@ def _run(
     from llmtally.ledger import open_store
     from llmtally.reconcile.compare import reconcile as compare
 
-    catalog = open_catalog(home, override)
     try:
         with open_store(database) as store:
             return compare(store, catalog, start, end, provider)

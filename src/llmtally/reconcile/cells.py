@@ -17,7 +17,7 @@ are shown but never compared: Anthropic's usage report has no request count.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
 
@@ -76,6 +76,19 @@ class Tokens:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def _pool_writes(beyond: Tokens) -> Tokens:
+    """``beyond`` (reported - recorded) with cache writes one side has as 1h and the
+    other as 5m netted out: the same writes at another lifetime are a cache
+    mismatch (a price explainer's), not usage the ledger lacks."""
+    moved = min(max(beyond.cache_write_1h, 0), max(-beyond.cache_write_5m, 0))
+    moved -= min(max(beyond.cache_write_5m, 0), max(-beyond.cache_write_1h, 0))
+    return replace(
+        beyond,
+        cache_write_1h=beyond.cache_write_1h - moved,
+        cache_write_5m=beyond.cache_write_5m + moved,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FailedCall:
     """A call the ledger recorded with an error status (>= 400)."""
@@ -85,6 +98,7 @@ class FailedCall:
     kind: str  # "failed", or "cut stream" (a stream cut or left, priced by estimate)
     tokens: Tokens
     cost: Decimal | None
+    tier: str = "standard"  # the service tier the ledger priced it at
 
 
 @dataclass
@@ -100,6 +114,13 @@ class Cell:
     failed: list[FailedCall] = field(default_factory=list)
     usage: dict[Where, Tokens] = field(default_factory=dict)
     billed: Decimal | None = None  # cost lines that name this model
+    # For the price explainers (llmtally.reconcile.price_link): the succeeded calls
+    # by the service tier the ledger priced them at, the provider's usage by the
+    # tier it reports (standard / batch / flex / priority, else its own word), and
+    # the billed amount by token kind where the cost lines say (explain_types.line_kind).
+    ok_tiers: dict[str, Tokens] = field(default_factory=dict)
+    usage_tiers: dict[str, Tokens] = field(default_factory=dict)
+    billed_lines: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def reported(self) -> Tokens:
@@ -139,7 +160,7 @@ class Cell:
         traffic that bypassed every capture path), and the rest, from keys that
         also carried recorded calls (the ledger does not know the provider's
         key ids, so that rest cannot be split further)."""
-        left = (self.reported - self.ok).positive()
+        left = _pool_writes(self.reported - self.ok).positive()
         found: list[tuple[Where, Tokens]] = []
         for where, tokens in sorted(self.usage.items(), key=lambda kv: (-kv[1].total, str(kv[0]))):
             if tokens.total and left.covers(tokens):

@@ -25,6 +25,7 @@ from typing import Any
 from llmtally.catalog import Catalog
 from llmtally.meter import cost, decimal_text
 from llmtally.reconcile.cells import Cell, Tokens
+from llmtally.reconcile.explain_types import Explanation as PriceExplanation
 
 __all__ = [
     "EXPLAINERS",
@@ -35,6 +36,7 @@ __all__ = [
     "Pricer",
     "Source",
     "not_billed",
+    "price_differences",
     "unrecorded",
 ]
 
@@ -100,6 +102,9 @@ class Explanation:
     call_ids: tuple[str, ...] = ()
     sources: tuple[Source, ...] = ()  # where unrecorded usage came from
     extra: dict[str, Any] = field(default_factory=dict)
+    # A price explanation over several days (llmtally.reconcile.price_link) that this
+    # is one day's part of: a price drift's rates, for the proposed catalog entry.
+    priced: PriceExplanation | None = field(default=None, compare=False, repr=False)
 
     @property
     def amount(self) -> Decimal | None:
@@ -190,9 +195,22 @@ def unrecorded(cell: Cell, pricer: Pricer) -> list[Explanation]:
 
 # Per cell, in order.
 EXPLAINERS: list[Explainer] = [not_billed, unrecorded]
+
+
+def price_differences(
+    cells: Sequence[Cell], found: Sequence[Explanation], pricer: Pricer
+) -> list[Explanation]:
+    """Tier and cache mismatches, price drift and rounding in what the per-cell
+    explainers left (:mod:`llmtally.reconcile.price_link`, imported on use: it
+    builds on this module)."""
+    from llmtally.reconcile.price_link import explain_cells
+
+    return explain_cells(cells, found, pricer)
+
+
 # Over the whole period's cells, after the per-cell ones: where explanations that
 # need several days of a model go (price drift, tier / cache mismatches, rounding:
 # llmtally.reconcile.explain_price, through an adapter from cells to its rows).
 # Each gets every cell and the explanations found so far, and must not explain
 # again what those already did.
-PERIOD_EXPLAINERS: list[PeriodExplainer] = []
+PERIOD_EXPLAINERS: list[PeriodExplainer] = [price_differences]

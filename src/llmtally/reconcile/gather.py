@@ -30,10 +30,11 @@ from llmtally.gateway.recording import STREAM_CUT_STATUS
 from llmtally.ledger import Store
 from llmtally.ledger.schema import calls
 from llmtally.reconcile.cells import Cell, FailedCall, Tokens
+from llmtally.reconcile.explain_types import line_kind
 from llmtally.reconcile.store import utc
 from llmtally.reconcile.tables import provider_costs, provider_usage
 
-__all__ = ["TOKEN_USAGE_KINDS", "ModelNames", "Sides", "gather"]
+__all__ = ["TOKEN_USAGE_KINDS", "ModelNames", "Sides", "gather", "provider_tier"]
 
 # Usage reports whose tokens are the ledger's tokens (images and audio are not compared yet).
 TOKEN_USAGE_KINDS = ("completions", "embeddings", "messages")
@@ -115,7 +116,7 @@ def _ledger_rows(conn: Connection, sides: Sides, provider: str | None) -> Iterat
     query = select(
         c.id, c.started_at, c.provider, c.model_requested, c.model_served, c.status,
         c.flags, c.usage_source, c.input_tokens, c.cache_read_tokens, c.cache_write_tokens,
-        c.cache_write_1h_tokens, c.output_tokens, c.requests, c.cost_total,
+        c.cache_write_1h_tokens, c.output_tokens, c.requests, c.cost_total, c.service_tier,
     ).where(c.started_at >= sides.since, c.started_at < sides.until)  # fmt: skip
     if provider is not None:
         query = query.where(c.provider == provider)
@@ -129,9 +130,11 @@ def _add_ledger(conn: Connection, sides: Sides, names: ModelNames, provider: str
         tokens = _call_tokens(row)
         if row.status >= 400:
             kind = _failed_kind(row.status, row.usage_source, row.flags)
-            cell.failed.append(FailedCall(row.id, row.status, kind, tokens, row.cost_total))
+            failed = FailedCall(row.id, row.status, kind, tokens, row.cost_total, row.service_tier)
+            cell.failed.append(failed)
             continue
         cell.ok += tokens
+        cell.ok_tiers[row.service_tier] = cell.ok_tiers.get(row.service_tier, Tokens()) + tokens
         cell.ok_cost += row.cost_total or _ZERO
         cell.unpriced += row.cost_total is None
 
@@ -141,6 +144,29 @@ def _report_query(table: Any, sides: Sides, provider: str | None) -> Any:
         table.c.bucket_start >= sides.since, table.c.bucket_start < sides.until
     )
     return query if provider is None else query.where(table.c.provider == provider)
+
+
+# The providers' words for a service tier -> the catalog's (OpenAI's Usage API
+# says "default" / "flex" / "priority" / "scale", with ``batch`` apart; Anthropic's
+# usage report "standard" / "batch" / "priority"); any other word is kept as is.
+_TIER_WORDS = {
+    None: "standard",
+    "default": "standard",
+    "auto": "standard",
+    "standard": "standard",
+    "batch": "batch",
+    "flex": "flex",
+    "priority": "priority",
+    "scale": "priority",
+}
+
+
+def provider_tier(batch: bool | None, service_tier: str | None) -> str:
+    """The service tier a usage row was billed at, in the catalog's words."""
+    if batch:
+        return "batch"
+    word = service_tier.strip().lower() if service_tier else None
+    return _TIER_WORDS.get(word, word or "standard")
 
 
 def _add_usage(conn: Connection, sides: Sides, names: ModelNames, provider: str | None) -> None:
@@ -159,6 +185,8 @@ def _add_usage(conn: Connection, sides: Sides, names: ModelNames, provider: str 
         )
         where = (row.api_key_id, row.project_id)
         cell.usage[where] = cell.usage.get(where, Tokens()) + tokens
+        tier = provider_tier(row.batch, row.service_tier)
+        cell.usage_tiers[tier] = cell.usage_tiers.get(tier, Tokens()) + tokens
 
 
 def _add_costs(conn: Connection, sides: Sides, names: ModelNames, provider: str | None) -> None:
@@ -177,6 +205,8 @@ def _add_costs(conn: Connection, sides: Sides, names: ModelNames, provider: str 
             continue
         cell = sides.cell(day, row.provider, names(row.provider, row.model))
         cell.billed = (cell.billed or _ZERO) + amount
+        kind = line_kind(row.provider, row.line_item, row.token_type) or "(not by kind)"
+        cell.billed_lines[kind] = cell.billed_lines.get(kind, _ZERO) + amount
 
 
 def gather(
