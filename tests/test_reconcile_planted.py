@@ -339,3 +339,22 @@ def test_a_drift_of_one_rate_solved_from_the_per_kind_cost_lines(
     assert drift["per_kind_lines"] is True
     assert drift["billed_rates"] == {"input": "1.1", "output": "5"}
     assert [r.unexplained for r in result.day_rows()] == [0, 0, 0]
+
+
+def test_under_a_cent_is_rounding(store: Store) -> None:  # noqa: F811
+    store.insert_many([S1])
+    # s1 is $0.84 in the ledger; the bill says $0.845: half a cent, tokens the same
+    _import(store, seen([S1], "key_gw"), {(_day(2), SONNET): D("0.845")})
+    result = _result(store)
+    assert [(e.kind, e.effect) for e in result.explanations] == [("rounding", D("-0.005"))]
+    assert [r.unexplained for r in result.day_rows()] == [0]
+
+
+def test_a_tier_the_catalog_does_not_know_is_left_unexplained(store: Store) -> None:  # noqa: F811
+    store.insert_many([B1])
+    odd = [dataclasses.replace(s, service_tier="mystery") for s in seen([B1], "key_gw")]
+    _import(store, odd, {(_day(3), SONNET): D("0.375")})
+    result = _result(store)
+    assert result.explanations == []
+    [row] = result.day_rows()
+    assert row.unexplained == D("0.375")  # 0.75 - 0.375: not guessed at
