@@ -284,6 +284,7 @@ def test_overview_and_nav(tab: Watched) -> None:
         "Lab",
         "Alerts",
         "Budgets",
+        "Reconcile",
     ]
     page.click("header nav >> text=Explorer")
     page.wait_for_load_state("networkidle")

@@ -29,6 +29,7 @@ from llmtally.web.budget_pages import BudgetPages
 from llmtally.web.http import HTTPError, Receive, Request, Response, Scope, Send, read_body
 from llmtally.web.lab_pages import LabPages
 from llmtally.web.pages import Pages
+from llmtally.web.reconcile_pages import ReconcilePages
 from llmtally.web.render import Renderer
 from llmtally.web.static import StaticFiles
 from llmtally.web.throttle import LoginThrottle
@@ -74,6 +75,7 @@ class Dashboard:
         self.lab = LabPages(store, self.render)  # /lab and /lab/<run> (web/lab_pages.py)
         self.alerts = AlertPages(store, self.render, clock, alerts or AlertsConfig())  # /alerts
         self.budgets = BudgetPages(store, self.render, clock)  # /budgets (web/budget_pages.py)
+        self.reconcile = ReconcilePages(store, catalog, self.render, clock)  # /reconcile
         self.auth = AdminAuth(admin_token, clock) if admin_token else None
         self.throttle = login_throttle or LoginThrottle()  # wrong tokens, per client address
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="llmtally-web")
@@ -141,7 +143,12 @@ class Dashboard:
             raise HTTPError(405, f"{request.method} is not allowed here; the pages are read-only")
         if path != "/" and path.endswith("/"):
             return Response.redirect(path.rstrip("/") or "/")
-        lab = self.lab.route(request) or self.alerts.route(request) or self.budgets.route(request)
+        lab = (
+            self.lab.route(request)
+            or self.alerts.route(request)
+            or self.budgets.route(request)
+            or self.reconcile.route(request)
+        )
         if lab is not None:
             return lab
         for pattern, name in _PAGES:
