@@ -86,3 +86,25 @@ def test_rules_are_checked_and_described() -> None:
     )
     (rule,) = config.all_rules()
     assert rule_summary(rule) == "bills, last 14 days: unrecorded > $10.00; price drift"
+
+
+def test_a_price_drift_fires_once_per_model(store: Store) -> None:  # noqa: F811
+    """The planted month of tests/test_reconcile_planted.py: claude-haiku billed 10%
+    above the catalog from 2026-11-27 ($1.50 x 10% + $3.00 x 10% = $0.45 over two
+    days), and $0.45 of unrecorded sonnet traffic on 2026-11-02, outside this
+    rule's 7 days."""
+    from test_reconcile_planted import HAIKU
+    from test_reconcile_planted import _planted as planted_month
+
+    planted_month(store)
+    after = dt.datetime(2026, 11, 29, 9, tzinfo=dt.UTC)  # 7 days: 11-22 .. 11-28
+    config = AlertsConfig.model_validate(
+        {"reconcile": [{"name": "bills", "unrecorded_usd": "0.01", "drift": True}]}
+    )
+    service = AlertService(store, config, clock=lambda: after, sender=Sent(), catalog=CATALOG)
+    (fired,) = service.check().fired
+    assert (fired.kind, fired.spend) == ("drift", Decimal("0.45"))
+    assert fired.scope == {"provider": "anthropic", "model": HAIKU}
+    assert fired.period_start == dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    assert f"provider=anthropic, model={HAIKU} implies a price the catalog lacks" in fired.message
+    assert service.check().fired == []
