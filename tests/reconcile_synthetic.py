@@ -5,7 +5,9 @@
   result per model and API key with ``input_tokens`` (cached included),
   ``input_cached_tokens``, ``output_tokens``, ``num_model_requests``.
 - OpenAI Costs API (https://platform.openai.com/docs/api-reference/usage/costs):
-  daily buckets of ``{amount: {value, currency: "usd"}, line_item, project_id}``.
+  daily buckets of ``{amount: {value, currency: "usd"}, line_item, project_id}``;
+  grouped by line item, ``line_item`` is "<model>, <token kind>"
+  (``openai_model_costs_page``) or a line of no model.
 - Anthropic usage report, messages
   (https://docs.anthropic.com/en/api/admin-api/usage-cost/get-messages-usage-report):
   daily buckets (``starting_at`` / ``ending_at``, RFC 3339) of results with
@@ -36,6 +38,7 @@ __all__ = [
     "anthropic_cost_page",
     "anthropic_usage_page",
     "openai_costs_page",
+    "openai_model_costs_page",
     "openai_usage_page",
     "seen",
 ]
@@ -144,6 +147,33 @@ def openai_costs_page(billed: Mapping[dt.date, Decimal]) -> dict[str, Any]:
         for day, amount in sorted(billed.items())
     ]
     return _page(buckets, openai=True)
+
+
+def openai_model_costs_page(
+    billed: Mapping[tuple[dt.date, str], Mapping[str, Decimal]],
+    unnamed: Mapping[dt.date, Decimal] | None = None,
+) -> dict[str, Any]:
+    """A Costs page grouped by ``line_item`` (``group_by=line_item``): per day, one
+    line per model and token kind, ``line_item`` "<model>, <kind>" as OpenAI writes
+    it ("gpt-4o-mini-2024-07-18, input", "..., cached input", "..., output"; the
+    shape of tests/fixtures/reconcile/openai_costs.jsonl), and ``unnamed`` lines
+    that name no model ("web search tool calls")."""
+    days: dict[dt.date, list[dict[str, Any]]] = {}
+    for (day, model), kinds in sorted(billed.items()):
+        for word, amount in kinds.items():
+            days.setdefault(day, []).append(_openai_cost(amount, f"{model}, {word}"))
+    for day, amount in sorted((unnamed or {}).items()):
+        days.setdefault(day, []).append(_openai_cost(amount, "web search tool calls"))
+    return _page([_openai_bucket(d, rs) for d, rs in sorted(days.items())], openai=True)
+
+
+def _openai_cost(amount: Decimal, line_item: str) -> dict[str, Any]:
+    return {
+        "object": "organization.costs.result",
+        "amount": {"value": float(amount), "currency": "usd"},
+        "line_item": line_item,
+        "project_id": None,
+    }
 
 
 def _anthropic_bucket(day: dt.date, results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ __all__ = [
     "agree",
     "catalog_cost",
     "line_kind",
+    "openai_line",
     "total_of",
     "unit_price",
 ]
@@ -81,9 +82,23 @@ def line_kind(provider: str, line_item: str | None, token_type: str | None) -> T
     (then the day has no per-kind lines and the rate is solved from the total)."""
     if provider == "anthropic" and token_type:
         return _ANTHROPIC_TOKEN_TYPES.get(token_type)
-    if provider == "openai" and line_item and ", " in line_item:
-        return _OPENAI_LINE_ITEMS.get(line_item.rsplit(", ", 1)[1].strip().lower())
+    if provider == "openai":
+        parsed = openai_line(line_item)
+        return None if parsed is None else parsed[1]
     return None
+
+
+def openai_line(line_item: str | None) -> tuple[str, TokenKind] | None:
+    """An OpenAI Costs ``line_item`` "<model>, <token kind>" as (model as written,
+    kind); None when the line does not name a token kind of a model ("web search
+    tool calls", "ft-... training", an unknown suffix). The one parser of these
+    lines: import stores the model from it, gather and price_link the kind."""
+    if not line_item or ", " not in line_item:
+        return None
+    model, word = line_item.rsplit(", ", 1)
+    kind = _OPENAI_LINE_ITEMS.get(word.strip().lower())
+    model = model.strip()
+    return None if kind is None or not model else (model, kind)
 
 
 ExplanationKind = Literal["tier_mismatch", "cache_ttl_mismatch", "price_drift", "rounding"]

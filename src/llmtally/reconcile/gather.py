@@ -9,6 +9,10 @@ keyed by the catalog entry's id. So ``gpt-4o-2024-08-06`` in a report and
 meet in one cell. A name the catalog does not know keys its cell as written
 (lower case), so it can only meet the same name.
 
+Cost lines name their model in ``model`` (Anthropic's; OpenAI's from the line
+item "<model>, <token kind>" at import, and read the same way for rows stored
+before that); a line that names none is billed to its day x provider only.
+
 Days are UTC: a call's by its ``started_at``, a report bucket's by its start
 (reports fetched with daily or finer buckets fall wholly in one day).
 The ledger is read in one pass, row by row, summed in Python.
@@ -31,6 +35,7 @@ from llmtally.ledger import Store
 from llmtally.ledger.schema import calls
 from llmtally.reconcile.cells import Cell, FailedCall, Tokens
 from llmtally.reconcile.explain_types import line_kind
+from llmtally.reconcile.openai_report import cost_line_model
 from llmtally.reconcile.store import utc
 from llmtally.reconcile.tables import provider_costs, provider_usage
 
@@ -199,11 +204,14 @@ def _add_costs(conn: Connection, sides: Sides, names: ModelNames, provider: str 
             continue
         day = utc(row.bucket_start).date()
         sides.billed_days.add((day, row.provider))
-        if row.model is None:
+        model = row.model
+        if model is None and row.provider == "openai":  # stored before the model was read
+            model = cost_line_model(row.line_item)
+        if model is None:
             key = (day, row.provider)
             sides.unassigned[key] = sides.unassigned.get(key, _ZERO) + amount
             continue
-        cell = sides.cell(day, row.provider, names(row.provider, row.model))
+        cell = sides.cell(day, row.provider, names(row.provider, model))
         cell.billed = (cell.billed or _ZERO) + amount
         kind = line_kind(row.provider, row.line_item, row.token_type) or "(not by kind)"
         cell.billed_lines[kind] = cell.billed_lines.get(kind, _ZERO) + amount

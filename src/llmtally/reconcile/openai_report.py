@@ -20,6 +20,12 @@ audio_speeches ``characters``; audio_transcriptions ``seconds``. Cost results
 counts cached tokens inside input (a report with more cached than input is
 refused). The usage API does not name the organization: the account comes
 from the caller (``--account``, or the fetch client).
+
+A cost line "<model>, <token kind>" ("gpt-4o-2024-08-06, input", "..., cached
+input", "..., output") is stored with the model as written in ``model`` (gather
+matches it to the catalog, as it does usage rows); other lines keep ``model``
+NULL and are compared per day. The kind is read from ``line_item`` when needed
+(:func:`llmtally.reconcile.explain_types.openai_line`, the one parser).
 """
 
 from __future__ import annotations
@@ -27,16 +33,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmtally.reconcile.explain_types import openai_line
 from llmtally.reconcile.rows import (
     Bucket,
     ReportError,
     amount_field,
     count_field,
     epoch_field,
+    group_key,
     text_field,
 )
+from llmtally.reconcile.tables import COST_GROUP_COLUMNS
 
-__all__ = ["USAGE_KINDS", "is_openai_page", "openai_kind", "parse_openai_page"]
+__all__ = [
+    "USAGE_KINDS",
+    "cost_line_model",
+    "fill_cost_model",
+    "is_openai_page",
+    "openai_kind",
+    "parse_openai_page",
+]
 
 USAGE_KINDS = ("completions", "embeddings", "images", "audio_speeches", "audio_transcriptions")
 _RESULT = "organization.usage.{}.result"
@@ -150,9 +166,32 @@ def _cost(result: Mapping[str, Any], where: str) -> dict[str, Any]:
         raise ReportError(f"{where}: field 'amount': expected {{value, currency}}")
     currency = text_field(amount, "currency", f"{where}, amount", required=True)
     assert currency is not None
+    line_item = text_field(result, "line_item", where)
     return {
         "project_id": text_field(result, "project_id", where),
-        "line_item": text_field(result, "line_item", where),
+        "line_item": line_item,
+        "model": cost_line_model(line_item),
         "currency": currency.upper(),
         "amount": amount_field(amount.get("value"), "amount.value", where),
     }
+
+
+def cost_line_model(line_item: str | None) -> str | None:
+    """The model a cost line bills tokens of, as written; None when it names none."""
+    parsed = openai_line(line_item)
+    return None if parsed is None else parsed[0]
+
+
+def fill_cost_model(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored OpenAI cost row as an import would write it today: rows imported
+    before the model was read have ``model`` NULL; this fills it from the line
+    item and recomputes ``group_key``, so such a bucket imported again compares
+    equal (the same line, never a second row)."""
+    if row.get("model") is not None:
+        return row
+    model = cost_line_model(row.get("line_item"))
+    if model is None:
+        return row
+    filled = {**row, "model": model}
+    filled["group_key"] = group_key(filled, COST_GROUP_COLUMNS)
+    return filled

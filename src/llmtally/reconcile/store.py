@@ -6,7 +6,10 @@ new figures from the same source replace the bucket (a day fetched again once
 it is complete); different figures from another source, or a bucket that
 overlaps stored ones of another width, are an error and nothing is stored.
 The account each provider's reports are for is settled first (see
-:func:`resolve_accounts`).
+:func:`resolve_accounts`). OpenAI cost rows stored before the model was read
+from their line item are compared with it filled in; a bucket imported again
+then counts as already there and its rows are rewritten with the model (source
+and import time kept).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, select, union
 
+from llmtally.reconcile.openai_report import fill_cost_model
 from llmtally.reconcile.rows import MAX_COUNT, Bucket, ReportError
 from llmtally.reconcile.tables import (
     COST_GROUP_COLUMNS,
@@ -245,9 +249,13 @@ def _store_group(
         rows = {gk: _complete(row, key[2]) for gk, row in bucket.rows.items()}
         tally.buckets += 1
         tally.add_period(*period)
-        old = stored.get(period, [])
+        raw = stored.get(period, [])
+        old = _filled(key, raw)
         if old and _same(old, rows, table):
             tally.already += len(rows)
+            if old != raw:  # rows stored before OpenAI cost lines' model was read
+                _delete(conn, table, key, period)
+                inserts.extend(old)
             continue
         if old:
             others = sorted({row["source"] for row in old} - {source})
@@ -265,6 +273,14 @@ def _store_group(
             inserts.append(_insert_row(row, key, period, group, source, now, bucket.where))
     if inserts:
         conn.execute(table.insert(), inserts)
+
+
+def _filled(key: tuple[str, str, str], old: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored OpenAI cost rows with the model their line item names filled in (as
+    an import writes them now); other rows as stored."""
+    if key[0] != "openai" or key[2] != "costs":
+        return old
+    return [fill_cost_model(row) for row in old]
 
 
 def _same(old: list[dict[str, Any]], rows: dict[str, dict[str, Any]], table: Table) -> bool:
