@@ -26,6 +26,7 @@ exactly. A JSON number there is refused: the documented type is a string.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -36,6 +37,7 @@ from llmtally.reconcile.rows import (
     ReportError,
     amount_field,
     count_field,
+    parse_buckets,
     rfc3339_field,
     text_field,
 )
@@ -70,31 +72,14 @@ def anthropic_kind(page: Mapping[str, Any]) -> str | None:
 
 def parse_anthropic_page(page: Mapping[str, Any], kind: str, where: str) -> list[Bucket]:
     """The page's buckets; ``kind`` is ``usage:messages`` or ``costs``."""
-    data = page.get("data")
-    if not isinstance(data, list):
-        raise ReportError(f"{where}: field 'data': expected a list of buckets")
-    buckets = []
-    for number, raw in enumerate(data, start=1):
-        at = f"{where}, bucket {number}"
-        if not isinstance(raw, Mapping):
-            raise ReportError(f"{at}: expected a JSON object")
-        results = raw.get("results")
-        if not isinstance(results, list):
-            raise ReportError(f"{at}: field 'results': expected a list")
-        bucket = Bucket(
-            provider="anthropic",
-            kind=kind.removeprefix("usage:"),
-            start=rfc3339_field(raw, "starting_at", at),
-            end=rfc3339_field(raw, "ending_at", at),
-            where=at,
-        )
-        for index, result in enumerate(results, start=1):
-            spot = f"{at}, result {index}"
-            if not isinstance(result, Mapping):
-                raise ReportError(f"{spot}: expected a JSON object")
-            bucket.add(_cost(result, spot) if kind == "costs" else _usage(result, spot))
-        buckets.append(bucket)
-    return buckets
+
+    def times(raw: Mapping[str, Any], at: str) -> tuple[dt.datetime, dt.datetime]:
+        return rfc3339_field(raw, "starting_at", at), rfc3339_field(raw, "ending_at", at)
+
+    def row_of(result: Mapping[str, Any], spot: str) -> dict[str, Any]:
+        return _cost(result, spot) if kind == "costs" else _usage(result, spot)
+
+    return parse_buckets(page, "anthropic", kind, where, times, row_of)
 
 
 def _nested(result: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:

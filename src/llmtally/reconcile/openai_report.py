@@ -30,6 +30,7 @@ NULL and are compared per day. The kind is read from ``line_item`` when needed
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,7 @@ from llmtally.reconcile.rows import (
     count_field,
     epoch_field,
     group_key,
+    parse_buckets,
     text_field,
 )
 from llmtally.reconcile.tables import COST_GROUP_COLUMNS
@@ -87,31 +89,14 @@ def openai_kind(page: Mapping[str, Any]) -> str | None:
 
 def parse_openai_page(page: Mapping[str, Any], kind: str, where: str) -> list[Bucket]:
     """The page's buckets; ``kind`` is ``usage:<kind>`` or ``costs``."""
-    data = page.get("data")
-    if not isinstance(data, list):
-        raise ReportError(f"{where}: field 'data': expected a list of buckets")
-    buckets = []
-    for number, raw in enumerate(data, start=1):
-        at = f"{where}, bucket {number}"
-        if not isinstance(raw, Mapping):
-            raise ReportError(f"{at}: expected a JSON object")
-        results = raw.get("results")
-        if not isinstance(results, list):
-            raise ReportError(f"{at}: field 'results': expected a list")
-        bucket = Bucket(
-            provider="openai",
-            kind=kind.removeprefix("usage:"),
-            start=epoch_field(raw, "start_time", at),
-            end=epoch_field(raw, "end_time", at),
-            where=at,
-        )
-        for index, result in enumerate(results, start=1):
-            spot = f"{at}, result {index}"
-            if not isinstance(result, Mapping):
-                raise ReportError(f"{spot}: expected a JSON object")
-            bucket.add(_cost(result, spot) if kind == "costs" else _usage(result, kind, spot))
-        buckets.append(bucket)
-    return buckets
+
+    def times(raw: Mapping[str, Any], at: str) -> tuple[dt.datetime, dt.datetime]:
+        return epoch_field(raw, "start_time", at), epoch_field(raw, "end_time", at)
+
+    def row_of(result: Mapping[str, Any], spot: str) -> dict[str, Any]:
+        return _cost(result, spot) if kind == "costs" else _usage(result, kind, spot)
+
+    return parse_buckets(page, "openai", kind, where, times, row_of)
 
 
 def _object(result: Mapping[str, Any], expected: str, where: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +25,7 @@ __all__ = [
     "count_field",
     "epoch_field",
     "group_key",
+    "parse_buckets",
     "rfc3339_field",
     "text_field",
 ]
@@ -184,3 +185,35 @@ class Bucket:
         for name in figures:
             if row.get(name) is not None:
                 known[name] = (known.get(name) or 0) + row[name]
+
+
+Times = Callable[[Mapping[str, Any], str], tuple[dt.datetime, dt.datetime]]
+RowOf = Callable[[Mapping[str, Any], str], dict[str, Any]]
+
+
+def parse_buckets(
+    page: Mapping[str, Any], provider: str, kind: str, where: str, times: Times, row_of: RowOf
+) -> list[Bucket]:
+    """A report page's ``data`` buckets, each with its ``results`` made rows by
+    ``row_of``; ``times`` reads a bucket's start and end (each provider names them
+    its own way). Errors name the page, bucket and result."""
+    data = page.get("data")
+    if not isinstance(data, list):
+        raise ReportError(f"{where}: field 'data': expected a list of buckets")
+    buckets = []
+    for number, raw in enumerate(data, start=1):
+        at = f"{where}, bucket {number}"
+        if not isinstance(raw, Mapping):
+            raise ReportError(f"{at}: expected a JSON object")
+        results = raw.get("results")
+        if not isinstance(results, list):
+            raise ReportError(f"{at}: field 'results': expected a list")
+        start, end = times(raw, at)
+        bucket = Bucket(provider, kind.removeprefix("usage:"), start, end, where=at)
+        for index, result in enumerate(results, start=1):
+            spot = f"{at}, result {index}"
+            if not isinstance(result, Mapping):
+                raise ReportError(f"{spot}: expected a JSON object")
+            bucket.add(row_of(result, spot))
+        buckets.append(bucket)
+    return buckets
