@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from llmtally.cli import (
+    advise_cmd,
     alerts_cmd,
     budgets_cmd,
     calls_cmd,
@@ -46,6 +47,7 @@ app.command("estimate")(estimate_cmd.estimate)
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(selfhost_cmd.app, name="selfhost")
 app.add_typer(reconcile_cmd.app, name="reconcile")
+app.command("advise")(advise_cmd.advise)
 
 
 def main() -> None:

@@ -1,0 +1,77 @@
+"""``advise``: run the recommenders over a period and keep what pays.
+
+Recommenders run in the order of ``RECOMMENDERS``; each candidate is priced on
+the working copy (``llmtally.advisor.working``) on top of the changes kept before
+it, so overlapping changes are never counted twice. A candidate whose monthly
+saving is below the floor (or not positive) is reported as considered, not
+recommended, and its change is not kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from llmtally.advisor.batch import batch_recommender
+from llmtally.advisor.candidate import Candidate, Recommender
+from llmtally.advisor.duplicates import duplicates_recommender
+from llmtally.advisor.period import load_period
+from llmtally.advisor.recommendation import Advice, Considered, Recommendation
+from llmtally.advisor.working import Working
+from llmtally.catalog import Catalog
+from llmtally.ledger import Store
+from llmtally.money import usd
+
+__all__ = ["DEFAULT_FLOOR", "RECOMMENDERS", "SAMPLE_IDS", "advise"]
+
+DEFAULT_FLOOR = Decimal(1)
+SAMPLE_IDS = 10
+# In order: a response cache first (it removes calls), then changes to the calls
+# still sent. The prompt-caching recommender (advisor/cache_prefix.py) goes here.
+RECOMMENDERS: list[Recommender] = [duplicates_recommender, batch_recommender]
+
+
+def _recommendation(found: Candidate, period_saving: Decimal, to_month: Decimal) -> Recommendation:
+    return Recommendation(
+        kind=found.kind,
+        title=found.title,
+        where=found.where,
+        evidence=found.evidence,
+        calls=len(found.call_ids),
+        period_saving=period_saving,
+        monthly_saving=period_saving * to_month,
+        assumptions=found.assumptions,
+        confidence=found.confidence,
+        how_to_apply=found.how_to_apply,
+        call_ids=found.call_ids[:SAMPLE_IDS],
+    )
+
+
+def advise(
+    store: Store,
+    catalog: Catalog,
+    since: dt.datetime,
+    until: dt.datetime | None = None,
+    floor: Decimal = DEFAULT_FLOOR,
+    recommenders: list[Recommender] | None = None,
+) -> Advice:
+    """Recommendations over [since, until) (until: now), savings per 30 days."""
+    end = until or dt.datetime.now(dt.UTC)
+    period = load_period(store, since, end)
+    working = Working(period.calls, catalog)
+    kept: list[Recommendation] = []
+    considered: list[Considered] = []
+    for recommender in RECOMMENDERS if recommenders is None else recommenders:
+        found = recommender(period, working)
+        considered.extend(found.considered)
+        for candidate in found.candidates:
+            saving = working.saving(candidate.call_ids, candidate.change)
+            monthly = saving * period.to_month
+            if monthly <= 0 or monthly < floor:
+                reason = f"saves {usd(monthly)}/month, below the floor of {usd(floor)}"
+                considered.append(Considered(candidate.kind, candidate.where, reason, monthly))
+                continue
+            working.apply(candidate.call_ids, candidate.change)
+            kept.append(_recommendation(candidate, saving, period.to_month))
+    kept.sort(key=lambda r: r.monthly_saving, reverse=True)
+    return Advice(since, end, floor, tuple(kept), tuple(considered))
