@@ -49,15 +49,18 @@ class LedgerBuilder:
         streamed: bool = False,
         body: dict[str, object] | None = None,
         tags: tuple[str, ...] = (),
+        provider: str = "openai",
+        system: tuple[str, int] | None = None,
     ) -> str:
+        """``system``: the system prompt's (fingerprint, tokens), as the gateway records."""
         call_id = f"{feature}-{len(self.calls):04d}"
-        priced = price_usage(usage, self.catalog, "openai", model, at)
+        priced = price_usage(usage, self.catalog, provider, model, at)
         assert priced.cost is not None, priced.reason
         self.calls.append(
             Call(
                 id=call_id,
                 started_at=at,
-                provider="openai",
+                provider=provider,
                 model_requested=model,
                 model_served=model,
                 endpoint="/v1/chat/completions",
@@ -68,6 +71,8 @@ class LedgerBuilder:
                 cost=priced.cost,
                 feature=feature,
                 tags=tags,
+                prompt_fingerprint=None if system is None else system[0],
+                input_system_tokens=None if system is None else system[1],
             )
         )
         if body is not None:
@@ -111,4 +116,33 @@ def planted(catalog: Catalog, *, tiny: bool = True) -> LedgerBuilder:
             b.add("reports", "gpt-4o-mini", start + dt.timedelta(minutes=minutes), BIG, body=body)
     if tiny:
         b.add("tiny", "gpt-4o-mini", SINCE + _hours(7), TINY)
+    return b
+
+
+SONNET_CALL = Usage(input_tokens=2_500, output_tokens=200)  # 2,000 system + 500 user
+
+
+def cacheable(catalog: Catalog) -> LedgerBuilder:
+    """Prompt caching on claude-sonnet-4, a 2,000-token system prompt, 15 days:
+
+    - support, streamed: each day a burst of 40 calls one minute apart (cache it).
+    - tagging, not streamed: the same bursts (cache it, then batch it: combined).
+    - digest, streamed: a call every 2 hours (trap: every call would write).
+    """
+    b = LedgerBuilder(catalog)
+    for day in range(15):
+        for minute in range(40):
+            at = SINCE + dt.timedelta(days=day, hours=9, minutes=minute)
+            for feature, streamed in (("support", True), ("tagging", False)):
+                system = (f"fp-{feature}", 2_000)
+                b.add(
+                    feature, "claude-sonnet-4", at, SONNET_CALL,
+                    streamed=streamed, provider="anthropic", system=system,
+                )  # fmt: skip
+        for hour in range(0, 24, 2):
+            at = SINCE + dt.timedelta(days=day, hours=hour, minutes=30)
+            b.add(
+                "digest", "claude-sonnet-4", at, SONNET_CALL,
+                streamed=True, provider="anthropic", system=("fp-digest", 2_000),
+            )  # fmt: skip
     return b

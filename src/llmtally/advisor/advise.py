@@ -16,6 +16,7 @@ from llmtally.advisor.batch import batch_recommender
 from llmtally.advisor.candidate import Candidate, Recommender
 from llmtally.advisor.duplicates import duplicates_recommender
 from llmtally.advisor.period import load_period
+from llmtally.advisor.prompt_cache import prompt_cache_recommender
 from llmtally.advisor.recommendation import Advice, Considered, Recommendation
 from llmtally.advisor.working import Working
 from llmtally.catalog import Catalog
@@ -27,8 +28,15 @@ __all__ = ["DEFAULT_FLOOR", "RECOMMENDERS", "SAMPLE_IDS", "advise"]
 DEFAULT_FLOOR = Decimal(1)
 SAMPLE_IDS = 10
 # In order: a response cache first (it removes calls), then changes to the calls
-# still sent. The prompt-caching recommender (advisor/cache_prefix.py) goes here.
-RECOMMENDERS: list[Recommender] = [duplicates_recommender, batch_recommender]
+# still sent: prompt caching (advisor/prompt_cache.py) before batch, because the
+# cache plan follows the calls' observed times, which real-time calls keep and a
+# batch does not; batch is then priced on the cached usage (its discount applies
+# to cache reads and writes too), so what waiting adds is shown on its own.
+RECOMMENDERS: list[Recommender] = [
+    duplicates_recommender,
+    prompt_cache_recommender,
+    batch_recommender,
+]
 
 
 def _recommendation(found: Candidate, period_saving: Decimal, to_month: Decimal) -> Recommendation:
