@@ -154,6 +154,14 @@ def test_cli_table_fits_80_columns(
     assert "chat" in out  # the trap, under considered
 
 
+def test_cli_with_nothing_above_the_floor_prints_no_empty_table(
+    database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out = _cli(database, monkeypatch, tmp_path, "--floor", "1000")
+    assert out.startswith("nothing to recommend above the floor in this period")
+    assert "all together" not in out and "considered, not recommended" in out
+
+
 def test_cli_json(database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     data = json.loads(_cli(database, monkeypatch, tmp_path, "--json", "--floor", "1.10"))
     assert data["floor"] == "1.1" and data["monthly_saving"] == "11.2"

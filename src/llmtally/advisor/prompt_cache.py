@@ -116,7 +116,7 @@ def _as_now(item: PeriodCall, working: Working) -> Call | None:
     call = item.call
     usage = working.state(call.id).usage
     # Working keeps its catalog private; the core has no accessor for it yet.
-    catalog = working._catalog
+    catalog = working.catalog
     priced = price_usage(usage, catalog, call.provider, call.model, call.started_at)
     return None if priced.cost is None else replace(call, usage=usage, cost=priced.cost)
 

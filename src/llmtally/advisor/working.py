@@ -53,6 +53,11 @@ class Working:
         self._state = {cid: CallState(item.call.usage) for cid, item in self._calls.items()}
         self._catalog = catalog
 
+    @property
+    def catalog(self) -> Catalog:
+        """The prices every state is priced with."""
+        return self._catalog
+
     def state(self, call_id: str) -> CallState:
         return self._state[call_id]
 

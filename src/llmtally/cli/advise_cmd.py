@@ -46,19 +46,27 @@ def _print(console: Console, advice: Advice) -> None:
     from rich import box
     from rich.table import Table
 
+    from llmtally.fit_table import snug
     from llmtally.money import usd
 
     window = f"{advice.since:%Y-%m-%d %H:%M} to {advice.until:%Y-%m-%d %H:%M} UTC"
-    table = Table(title=f"advice, traffic of {window}", box=box.SIMPLE, show_footer=True)
-    table.add_column("#", justify="right", footer="")
-    table.add_column("recommendation", overflow="fold", footer="all together")
-    table.add_column("where", overflow="fold")
+    table = Table(
+        title=f"advice, traffic of {window}",
+        box=box.SIMPLE,
+        show_footer=True,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    table.add_column("#", justify="right", footer="", no_wrap=True)
+    table.add_column("recommendation", overflow="fold", footer="all together", ratio=1)
+    table.add_column("where", overflow="fold", ratio=1)
     table.add_column("$/month", justify="right", no_wrap=True, footer=usd(advice.monthly_saving))
     table.add_column("confidence", no_wrap=True)
     for n, item in enumerate(advice.recommendations, 1):
         saving = usd(item.monthly_saving)
         table.add_row(str(n), item.title, _where(item.where), saving, item.confidence.level)
-    console.print(table)
+    if advice.recommendations:  # money and counts as wide as they are; names share the rest
+        console.print(snug(table))
     for n, item in enumerate(advice.recommendations, 1):
         where = f"{item.where['feature']} on {item.where['model']}"
         console.print(f"\n[bold]{n}. {item.title}[/]: {where} ({item.calls:,} calls)")
