@@ -56,7 +56,8 @@ unit: $(STAMP) browser
 # Tests write their screenshots to a temporary folder; this regenerates docs/screenshots.
 screenshots: $(STAMP) browser
 	LLMTALLY_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_web_browser.py tests/test_lab_browser.py \
-		tests/test_alerts_web.py tests/test_budgets_web.py tests/test_reconcile_web.py
+		tests/test_alerts_web.py tests/test_budgets_web.py tests/test_reconcile_web.py \
+		tests/test_advice_web.py
 
 test: lint typecheck unit
 

@@ -285,6 +285,7 @@ def test_overview_and_nav(tab: Watched) -> None:
         "Alerts",
         "Budgets",
         "Reconcile",
+        "Advice",
     ]
     page.click("header nav >> text=Explorer")
     page.wait_for_load_state("networkidle")

@@ -23,6 +23,7 @@ from llmtally.alerts.config import AlertsConfig
 from llmtally.analytics.filters import FilterError
 from llmtally.catalog import Catalog
 from llmtally.ledger.store import Store
+from llmtally.web.advice_pages import AdvicePages
 from llmtally.web.alert_pages import AlertPages
 from llmtally.web.auth import AdminAuth, safe_next
 from llmtally.web.budget_pages import BudgetPages
@@ -76,6 +77,7 @@ class Dashboard:
         self.alerts = AlertPages(store, self.render, clock, alerts or AlertsConfig())  # /alerts
         self.budgets = BudgetPages(store, self.render, clock)  # /budgets (web/budget_pages.py)
         self.reconcile = ReconcilePages(store, catalog, self.render, clock)  # /reconcile
+        self.advice = AdvicePages(store, catalog, self.render, clock)  # /advice
         self.auth = AdminAuth(admin_token, clock) if admin_token else None
         self.throttle = login_throttle or LoginThrottle()  # wrong tokens, per client address
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="llmtally-web")
@@ -148,6 +150,7 @@ class Dashboard:
             or self.alerts.route(request)
             or self.budgets.route(request)
             or self.reconcile.route(request)
+            or self.advice.route(request)
         )
         if lab is not None:
             return lab
