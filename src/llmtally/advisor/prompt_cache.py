@@ -25,13 +25,13 @@ from llmtally.advisor.cache_prefix import (
     advise_cache_prefix,
     cached_usage,
     group_by_fingerprint,
+    minimum_prefix_tokens,
 )
 from llmtally.advisor.candidate import Candidate, Found
 from llmtally.advisor.grouping import NO_FEATURE
 from llmtally.advisor.period import Period, PeriodCall
 from llmtally.advisor.recommendation import Confidence, Considered
 from llmtally.advisor.working import CallState, Change, Working
-from llmtally.pricing import price_usage
 from llmtally.usage import Call
 
 __all__ = ["KIND", "prompt_cache_recommender"]
@@ -115,16 +115,30 @@ def _as_now(item: PeriodCall, working: Working) -> Call | None:
     when the catalog cannot price it."""
     call = item.call
     usage = working.state(call.id).usage
-    # Working keeps its catalog private; the core has no accessor for it yet.
-    catalog = working.catalog
-    priced = price_usage(usage, catalog, call.provider, call.model, call.started_at)
-    return None if priced.cost is None else replace(call, usage=usage, cost=priced.cost)
+    paid = working.cost(call.id, usage)  # price_usage's cost, memoised per price and usage
+    return None if paid is None else replace(call, usage=usage, cost=paid)
+
+
+def _may_cache(call: Call, known: dict[tuple[str, str], bool]) -> bool:
+    """Whether the call could be in a prefix group at all: ``group_by_fingerprint``
+    drops calls without a fingerprint or system/tools counts and
+    ``advise_cache_prefix`` providers without a known prompt cache. Checked before
+    re-pricing (the costly part); the same calls are kept either way."""
+    if call.prompt_fingerprint is None:
+        return False
+    if call.input_system_tokens is None and call.input_tools_tokens is None:
+        return False
+    key = (call.provider, call.model)
+    if key not in known:
+        known[key] = minimum_prefix_tokens(*key) is not None
+    return known[key]
 
 
 def prompt_cache_recommender(period: Period, working: Working) -> Found:
     """One candidate per (fingerprint, provider, model) whose cached prefix pays."""
     sent = _sent(period, working)
-    now = (_as_now(item, working) for item in sent.values())
+    known: dict[tuple[str, str], bool] = {}
+    now = (_as_now(item, working) for item in sent.values() if _may_cache(item.call, known))
     calls = [call for call in now if call is not None]
     found = Found()
     for advice in advise_cache_prefix(group_by_fingerprint(calls), _period_days(period)):
