@@ -245,6 +245,16 @@ class Watched:
         self.check()
         return self.page
 
+    def via_nav(self, start: str, name: str, path: str) -> Page:
+        """Open ``start``, click the nav's ``name``: the page at ``path``, marked active."""
+        page = self.open(start)
+        page.click(f"nav >> text={name}")
+        page.wait_for_load_state("networkidle")
+        assert page.url.endswith(path), page.url
+        assert page.locator("nav a.active").inner_text() == name
+        self.check()
+        return page
+
     def check(self) -> None:
         assert self.problems == [], self.problems
 

@@ -218,11 +218,7 @@ def test_the_advice_page_in_chromium(
     with served(gateway_with(site)) as url:
         context = browser.new_context(viewport={"width": 1280, "height": 700})
         tab = Watched(context.new_page(), url, screenshots)
-        page = tab.open("/reconcile")
-        page.click("nav >> text=Advice")
-        page.wait_for_load_state("networkidle")
-        assert page.url.endswith("/advice")
-        assert page.locator("nav a.active").inner_text() == "Advice"
+        page = tab.via_nav("/reconcile", "Advice", "/advice")
         page = tab.open(PERIOD)
         assert page.locator("#total-saving").inner_text() == "$12.25"
         first = page.locator("li.rec").first

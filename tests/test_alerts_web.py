@@ -135,11 +135,7 @@ def test_the_alerts_page_in_chromium(
     with served(gateway_with(site)) as url:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         tab = Watched(context.new_page(), url, screenshots)
-        page = tab.open("/")
-        page.click("nav >> text=Alerts")
-        page.wait_for_load_state("networkidle")
-        assert page.url.endswith("/alerts")
-        assert page.locator("nav a.active").inner_text() == "Alerts"
+        page = tab.via_nav("/", "Alerts", "/alerts")
         assert page.locator("#alert-rules tbody tr").count() == 3
         assert page.locator("#alerts-fired tbody tr").count() == 3
         spike = page.locator('#alerts-fired tr[data-kind="anomaly"]')

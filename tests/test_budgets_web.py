@@ -208,11 +208,7 @@ def test_the_budgets_page_in_chromium(
     with served(gateway_with(site)) as url:
         context = browser.new_context(viewport={"width": 1280, "height": 560})
         tab = Watched(context.new_page(), url, screenshots)
-        page = tab.open("/alerts")
-        page.click("nav >> text=Budgets")
-        page.wait_for_load_state("networkidle")
-        assert page.url.endswith("/budgets")
-        assert page.locator("nav a.active").inner_text() == "Budgets"
+        page = tab.via_nav("/alerts", "Budgets", "/budgets")
         rows = page.locator("#budgets tbody tr")
         assert rows.count() == 6
         assert page.locator("#budgets tr.level-full .pct").inner_text() == "100%"

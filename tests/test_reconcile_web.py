@@ -362,11 +362,7 @@ def test_the_reconcile_page_in_chromium(
     with served(gateway_with(site)) as url:
         context = browser.new_context(viewport={"width": 1280, "height": 700})
         tab = Watched(context.new_page(), url, screenshots)
-        page = tab.open("/budgets")
-        page.click("nav >> text=Reconcile")
-        page.wait_for_load_state("networkidle")
-        assert page.url.endswith("/reconcile")
-        assert page.locator("nav a.active").inner_text() == "Reconcile"
+        page = tab.via_nav("/budgets", "Reconcile", "/reconcile")
         page = tab.open(PERIOD)
         chart = page.locator("#reconcile-chart")
         chart.locator(".main-svg").first.wait_for()
