@@ -17,9 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 
+from llmtally.advisor import Advice, advise
 from llmtally.catalog import Catalog
-from llmtally.ledger import Store
+from llmtally.ledger import Store, open_store
 from llmtally.ledger.rows import CallBodies
 from llmtally.pricing import price_usage
 from llmtally.usage import Call, Usage
@@ -146,3 +148,13 @@ def cacheable(catalog: Catalog) -> LedgerBuilder:
                 streamed=True, provider="anthropic", system=("fp-digest", 2_000),
             )  # fmt: skip
     return b
+
+
+def advice_of(database: str, catalog: Catalog, **options: object) -> Advice:
+    """``advise`` over the synthetic period of the ledger at ``database``."""
+    with open_store(database) as store:
+        return advise(store, catalog, SINCE, UNTIL, **options)  # type: ignore[arg-type]
+
+
+def savings_by_kind_and_feature(advice: Advice) -> dict[tuple[str, str], Decimal]:
+    return {(r.kind, r.where["feature"]): r.monthly_saving for r in advice.recommendations}

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from advisor_synthetic import SINCE, UNTIL, planted
-from llmtally.advisor import Advice, advise
+from advisor_synthetic import SINCE, UNTIL, advice_of, planted, savings_by_kind_and_feature
+from llmtally.advisor import advise
 from llmtally.advisor.batch import batch_recommender
 from llmtally.advisor.duplicates import duplicates_within
 from llmtally.advisor.period import load_period
@@ -43,18 +43,9 @@ def database(tmp_path: Path, catalog: Catalog) -> str:
     return url
 
 
-def _advice(database: str, catalog: Catalog, **options: object) -> Advice:
-    with open_store(database) as store:
-        return advise(store, catalog, SINCE, UNTIL, **options)  # type: ignore[arg-type]
-
-
-def _found(advice: Advice) -> dict[tuple[str, str], Decimal]:
-    return {(r.kind, r.where["feature"]): r.monthly_saving for r in advice.recommendations}
-
-
 def test_every_planted_opportunity_with_its_saving(database: str, catalog: Catalog) -> None:
-    advice = _advice(database, catalog)
-    assert _found(advice) == {
+    advice = advice_of(database, catalog)
+    assert savings_by_kind_and_feature(advice) == {
         # reports: 50 bodies x 4 sends within 45 min -> 150 repeats x $0.021 = $3.15; x2
         ("duplicates", "reports"): Decimal("6.30"),
         # faq: 20 bodies x 3 sends within 50 min -> 40 repeats x $0.035 = $1.40; x2.
@@ -73,7 +64,7 @@ def test_every_planted_opportunity_with_its_saving(database: str, catalog: Catal
 
 
 def test_the_traps_are_considered_not_recommended(database: str, catalog: Catalog) -> None:
-    advice = _advice(database, catalog)
+    advice = advice_of(database, catalog)
     considered = {(c.kind, c.where["feature"]): c for c in advice.considered}
     assert considered[("batch", "chat")].reason == (
         "all 100 calls stream: someone is waiting for the answer"
@@ -82,7 +73,7 @@ def test_the_traps_are_considered_not_recommended(database: str, catalog: Catalo
     # tiny: 1,000 in x 0.075/1M + 100 out x 0.30/1M = $0.000105 saved in 15 days; x2
     assert considered[("batch", "tiny")].monthly_saving == Decimal("0.00021")
     assert "below the floor of $1.00" in considered[("batch", "tiny")].reason
-    assert ("batch", "chat") not in _found(advice)
+    assert ("batch", "chat") not in savings_by_kind_and_feature(advice)
     faq = next(r for r in advice.recommendations if r.where["feature"] == "faq")
     assert "10 identical requests came after the window ended: not counted" in faq.assumptions
     assert faq.confidence.level == "medium" and faq.calls == 40
@@ -92,8 +83,8 @@ def test_combined_saving_is_not_the_sum(database: str, catalog: Catalog) -> None
     with open_store(database) as store:
         alone = advise(store, catalog, SINCE, UNTIL, recommenders=[batch_recommender])
     # reports alone: 200 calls x $0.0105 = $2.10; x2 = $4.20
-    assert _found(alone)[("batch", "reports")] == Decimal("4.20")
-    both = _advice(database, catalog)
+    assert savings_by_kind_and_feature(alone)[("batch", "reports")] == Decimal("4.20")
+    both = advice_of(database, catalog)
     reports = [r for r in both.recommendations if r.where["feature"] == "reports"]
     # combined: standard 200 x 0.021 = 4.20 minus 50 firsts at batch 50 x 0.0105 = 0.525
     # -> 3.675 in 15 days, $7.35 a month; the sum 6.30 + 4.20 = 10.50 would count twice
@@ -104,8 +95,8 @@ def test_combined_saving_is_not_the_sum(database: str, catalog: Catalog) -> None
 
 
 def test_the_floor(database: str, catalog: Catalog) -> None:
-    advice = _advice(database, catalog, floor=Decimal("1.10"))
-    assert ("batch", "reports") not in _found(advice)
+    advice = advice_of(database, catalog, floor=Decimal("1.10"))
+    assert ("batch", "reports") not in savings_by_kind_and_feature(advice)
     left = next(c for c in advice.considered if c.where["feature"] == "reports")
     assert left.monthly_saving == Decimal("1.05")
     assert advice.monthly_saving == Decimal("11.20")  # 12.25 - 1.05
@@ -116,7 +107,7 @@ def test_a_wider_window_counts_the_later_repeats(database: str, catalog: Catalog
     with open_store(database) as store:
         advice = advise(store, catalog, SINCE, UNTIL, recommenders=[three_hours])
     # faq: 40 + 10 repeats x $0.035 = $1.75; x2
-    assert _found(advice)[("duplicates", "faq")] == Decimal("3.50")
+    assert savings_by_kind_and_feature(advice)[("duplicates", "faq")] == Decimal("3.50")
 
 
 def test_streaming_signal(database: str) -> None:

@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from advisor_synthetic import SINCE, UNTIL, cacheable
-from llmtally.advisor import Advice, advise
+from advisor_synthetic import SINCE, UNTIL, advice_of, cacheable, savings_by_kind_and_feature
 from llmtally.advisor.batch import batch_recommender
 from llmtally.advisor.prompt_cache import prompt_cache_recommender
 from llmtally.catalog import Catalog
@@ -49,19 +48,10 @@ def database(tmp_path: Path, catalog: Catalog) -> str:
     return url
 
 
-def _advice(database: str, catalog: Catalog, **options: object) -> Advice:
-    with open_store(database) as store:
-        return advise(store, catalog, SINCE, UNTIL, **options)  # type: ignore[arg-type]
-
-
-def _found(advice: Advice) -> dict[tuple[str, str], Decimal]:
-    return {(r.kind, r.where["feature"]): r.monthly_saving for r in advice.recommendations}
-
-
 def test_a_repeated_system_prompt_one_minute_apart_is_cached(
     database: str, catalog: Catalog
 ) -> None:
-    advice = _advice(database, catalog)
+    advice = advice_of(database, catalog)
     support = next(r for r in advice.recommendations if r.where["feature"] == "support")
     assert support.kind == "prompt_cache" and support.monthly_saving == CACHE_MONTHLY
     assert f"{support.monthly_saving:.2f}" == "6.27"
@@ -74,8 +64,8 @@ def test_a_repeated_system_prompt_one_minute_apart_is_cached(
 
 
 def test_two_hours_apart_is_considered_not_recommended(database: str, catalog: Catalog) -> None:
-    advice = _advice(database, catalog)
-    assert ("prompt_cache", "digest") not in _found(advice)
+    advice = advice_of(database, catalog)
+    assert ("prompt_cache", "digest") not in savings_by_kind_and_feature(advice)
     digest = [c for c in advice.considered if c.kind == "prompt_cache"]
     assert [c.where["feature"] for c in digest] == ["digest"]
     # 12 calls a day x 15 days = 180 calls, each a 5 min write ($0.0015 more):
@@ -85,7 +75,7 @@ def test_two_hours_apart_is_considered_not_recommended(database: str, catalog: C
 
 
 def test_batchable_and_cacheable_is_priced_under_both(database: str, catalog: Catalog) -> None:
-    found = _found(_advice(database, catalog))
+    found = savings_by_kind_and_feature(advice_of(database, catalog))
     assert found[("prompt_cache", "tagging")] == CACHE_MONTHLY
     # Batch on the cached usage: a burst costs 0.012 + 39 x 0.0051 = $0.2109,
     # batch halves it: saves $0.10545; x15 = $1.58175; x2 = $3.1635 a month.
@@ -101,8 +91,8 @@ def test_batchable_and_cacheable_is_priced_under_both(database: str, catalog: Ca
 def test_the_order_does_not_change_the_combined_saving(database: str, catalog: Catalog) -> None:
     # Batch first: $6.30 a month, then caching on batched usage saves half of
     # $6.273 = $3.1365; together the same $9.4365.
-    found = _found(
-        _advice(database, catalog, recommenders=[batch_recommender, prompt_cache_recommender])
+    found = savings_by_kind_and_feature(
+        advice_of(database, catalog, recommenders=[batch_recommender, prompt_cache_recommender])
     )
     assert found[("batch", "tagging")] == Decimal("6.30")
     assert found[("prompt_cache", "tagging")] == Decimal("3.1365")
