@@ -6,6 +6,7 @@ import typer
 
 from llmtally.cli import (
     advise_cmd,
+    advise_verify,
     alerts_cmd,
     budgets_cmd,
     calls_cmd,
@@ -47,7 +48,7 @@ app.command("estimate")(estimate_cmd.estimate)
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(selfhost_cmd.app, name="selfhost")
 app.add_typer(reconcile_cmd.app, name="reconcile")
-app.command("advise")(advise_cmd.advise)
+app.add_typer(advise_cmd.advise_app, name="advise")
 
 
 def main() -> None:

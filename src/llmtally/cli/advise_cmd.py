@@ -1,5 +1,9 @@
 """``llmtally advise``: recommendations with the dollars each saves a month, as a
-table (each with its assumptions and how to apply it below) or exact JSON."""
+table (each with its assumptions and how to apply it below) or exact JSON.
+
+``advise_app`` is a command group: run bare (``llmtally advise --since 30d``) its
+callback gives the advice as before; subcommands (``advise verify``, registered in
+:mod:`llmtally.cli.advise_verify`, and others in their own modules) hang off it."""
 
 from __future__ import annotations
 
@@ -18,7 +22,12 @@ if TYPE_CHECKING:  # imported where used, so that the command line starts quickl
 
     from llmtally.advisor import Advice
 
-__all__ = ["advise"]
+__all__ = ["advise", "advise_app"]
+
+advise_app = typer.Typer(
+    help="Recommendations with the dollars each saves a month, and the evidence for them.",
+    invoke_without_command=True,
+)
 
 
 def _floor(text: str) -> Decimal:
@@ -90,7 +99,9 @@ def _indented(console: Console, text: str, indent: int = 2) -> None:
     console.print(Padding(Text(text), (0, 0, 0, indent), expand=False))
 
 
+@advise_app.callback(invoke_without_command=True)
 def advise(
+    ctx: typer.Context,
     since: str = typer.Option("30d", "--since", help="30d, 2w, or a date/time."),
     until: str | None = typer.Option(None, "--until", help="End (excluded): a date/time."),
     floor: str = typer.Option("1", "--floor", help="Recommend nothing saving less, USD/month."),
@@ -98,6 +109,8 @@ def advise(
     database: str | None = DatabaseOption,
 ) -> None:
     """Recommendations with the dollars each saves a month at the period's traffic."""
+    if ctx.invoked_subcommand is not None:  # `advise verify ...`: the subcommand's own options
+        return
     from llmtally.advisor import advise as run_advisor
     from llmtally.advisor.export import advice_json
 
