@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,9 +26,11 @@ from llmtally.advisor import advise
 from llmtally.advisor.batch import batch_recommender
 from llmtally.advisor.duplicates import duplicates_within
 from llmtally.advisor.period import load_period
+from llmtally.advisor.repeat_rows import repeated_calls
 from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.ledger import open_store
+from test_ledger_support import db_url, pg_base_url  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +39,11 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture
-def database(tmp_path: Path, catalog: Catalog) -> str:
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    with open_store(url) as store:
+def database(db_url: str, catalog: Catalog) -> str:  # noqa: F811
+    """The ledger on SQLite and on PostgreSQL (the advisor's SQL runs on both)."""
+    with open_store(db_url) as store:
         planted(catalog).store(store)
-    return url
+    return db_url
 
 
 def test_every_planted_opportunity_with_its_saving(database: str, catalog: Catalog) -> None:
@@ -110,13 +113,17 @@ def test_a_wider_window_counts_the_later_repeats(database: str, catalog: Catalog
     assert savings_by_kind_and_feature(advice)[("duplicates", "faq")] == Decimal("3.50")
 
 
-def test_streaming_signal(database: str) -> None:
+def test_streaming_signal_and_repeated_bodies(database: str, catalog: Catalog) -> None:
     with open_store(database) as store:
-        period = load_period(store, SINCE, UNTIL)
-    streamed = {item.call.feature for item in period.calls if item.streamed}
+        period = load_period(store, catalog, SINCE, UNTIL)
+        repeated = repeated_calls(period)
+    streamed = {cell.feature for cell in period.cells if cell.streamed}
     assert streamed == {"chat", "faq"}
-    hashed = {item.call.feature for item in period.calls if item.body_sha256}
-    assert hashed == {"faq", "reports"}
+    # faq: 20 bodies x 3 + 10 x 2 = 80; reports: 50 bodies x 4 = 200
+    by_feature = Counter(period.cells[r.cell].feature for r in repeated)
+    assert by_feature == {"faq": 80, "reports": 200}
+    # every call of the period is in one cell: 100 + 100 + 80 + 200 + 1
+    assert sum(cell.calls for cell in period.cells) == 481
 
 
 def test_an_empty_ledger_advises_nothing(tmp_path: Path, catalog: Catalog) -> None:

@@ -29,6 +29,7 @@ from llmtally.advisor.prompt_cache import prompt_cache_recommender
 from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.ledger import open_store
+from test_ledger_support import db_url, pg_base_url  # noqa: F401
 
 # A burst: 39 reads x $0.0054 - 1 write x $0.0015 = 0.2106 - 0.0015 = $0.2091;
 # 15 bursts: $3.1365 in the period; x2 = $6.273 a month.
@@ -41,11 +42,11 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture
-def database(tmp_path: Path, catalog: Catalog) -> str:
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    with open_store(url) as store:
+def database(db_url: str, catalog: Catalog) -> str:  # noqa: F811
+    """The ledger on SQLite and on PostgreSQL (the advisor's SQL runs on both)."""
+    with open_store(db_url) as store:
         cacheable(catalog).store(store)
-    return url
+    return db_url
 
 
 def test_a_repeated_system_prompt_one_minute_apart_is_cached(

@@ -122,12 +122,14 @@ def _tier_and_cliffs(price: Price, name: str) -> tuple[Tier | None, tuple[LongCo
     return tier, tier.long_context or price.long_context
 
 
-def _plan(price: Price, usage: Usage) -> _Plan:
-    """The rates for this request after its service tier and long-context cliff."""
+def _plan(price: Price, usage: Usage, prompt_tokens: int | None = None) -> _Plan:
+    """The rates for this request after its service tier and long-context cliff
+    (crossed by ``prompt_tokens``, the request's whole prompt: its input tokens)."""
     tier, cliffs = _tier_and_cliffs(price, usage.service_tier)
+    prompt = usage.input_tokens if prompt_tokens is None else prompt_tokens
     cliff = None
     for candidate in cliffs:
-        if usage.input_tokens > candidate.above:
+        if prompt > candidate.above:
             cliff = candidate
     key = (usage.service_tier, cliff.above if cliff else None)
     plan = price.memo.get(key)
@@ -236,9 +238,14 @@ def _unit_parts(usage: Usage, plan: _Plan, price: Price) -> tuple[Decimal, Decim
     return request, audio, images
 
 
-def cost(usage: Usage, price: Price) -> Cost:
-    """The cost of ``usage`` at ``price``, one exact Decimal per component."""
-    plan = _plan(price, usage)
+def cost(usage: Usage, price: Price, prompt_tokens: int | None = None) -> Cost:
+    """The cost of ``usage`` at ``price``, one exact Decimal per component.
+
+    ``usage`` may be the sum of many requests on the same side of every
+    long-context cliff (``requests`` of them, as the advisor prices groups of
+    calls): ``prompt_tokens``, one request's prompt size, then decides the cliff
+    in place of the summed ``input_tokens``."""
+    plan = _plan(price, usage, prompt_tokens)
     rates = plan.per_token
     text_in, read, write, audio_in = _input_parts(usage, rates, price)
     out, reasoning, audio_out, image_out = _output_parts(usage, rates, price)

@@ -15,9 +15,10 @@ from decimal import Decimal
 from llmtally.advisor.batch import batch_recommender
 from llmtally.advisor.candidate import Candidate, Recommender
 from llmtally.advisor.duplicates import duplicates_recommender
-from llmtally.advisor.period import load_period
+from llmtally.advisor.period import Period, load_period
 from llmtally.advisor.prompt_cache import prompt_cache_recommender
 from llmtally.advisor.recommendation import Advice, Considered, Recommendation
+from llmtally.advisor.samples import sample_ids
 from llmtally.advisor.working import Working
 from llmtally.catalog import Catalog
 from llmtally.ledger import Store
@@ -39,19 +40,20 @@ RECOMMENDERS: list[Recommender] = [
 ]
 
 
-def _recommendation(found: Candidate, period_saving: Decimal, to_month: Decimal) -> Recommendation:
+def _recommendation(found: Candidate, period_saving: Decimal, period: Period) -> Recommendation:
+    samples = found.sample_ids[:SAMPLE_IDS] or sample_ids(period, found.where, SAMPLE_IDS)
     return Recommendation(
         kind=found.kind,
         title=found.title,
         where=found.where,
         evidence=found.evidence,
-        calls=len(found.call_ids),
+        calls=found.calls,
         period_saving=period_saving,
-        monthly_saving=period_saving * to_month,
+        monthly_saving=period_saving * period.to_month,
         assumptions=found.assumptions,
         confidence=found.confidence,
         how_to_apply=found.how_to_apply,
-        call_ids=found.call_ids[:SAMPLE_IDS],
+        call_ids=samples,
     )
 
 
@@ -65,21 +67,22 @@ def advise(
 ) -> Advice:
     """Recommendations over [since, until) (until: now), savings per 30 days."""
     end = until or dt.datetime.now(dt.UTC)
-    period = load_period(store, since, end)
-    working = Working(period.calls, catalog)
+    period = load_period(store, catalog, since, end)
+    working = Working(period.cells, catalog)
     kept: list[Recommendation] = []
     considered: list[Considered] = []
     for recommender in RECOMMENDERS if recommenders is None else recommenders:
         found = recommender(period, working)
         considered.extend(found.considered)
         for candidate in found.candidates:
-            saving = working.saving(candidate.call_ids, candidate.change)
+            saving = working.saving(candidate.parts)
             monthly = saving * period.to_month
             if monthly <= 0 or monthly < floor:
                 reason = f"saves {usd(monthly)}/month, below the floor of {usd(floor)}"
                 considered.append(Considered(candidate.kind, candidate.where, reason, monthly))
                 continue
-            working.apply(candidate.call_ids, candidate.change)
-            kept.append(_recommendation(candidate, saving, period.to_month))
+            working.apply(candidate.parts)
+            working.answered.update(candidate.answered_ids)
+            kept.append(_recommendation(candidate, saving, period))
     kept.sort(key=lambda r: r.monthly_saving, reverse=True)
     return Advice(since, end, floor, tuple(kept), tuple(considered))

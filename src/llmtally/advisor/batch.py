@@ -1,8 +1,8 @@
 """Batch what can wait: a feature's calls that no one watches stream in, sent
 through the provider's batch API at its batch price.
 
-A call can wait when it did not stream (``llmtally.advisor.period``: no
-``ttft_ms``, no ``"stream": true`` body) or when its caller tagged it
+A call can wait when it did not stream (``llmtally.advisor.cells``: no
+``ttft_ms``) or when its caller tagged it
 ``batchable``. Calls already at a non-standard tier are left as they are. A
 feature whose calls all stream is reported as considered, not recommended; a
 model without a batch price likewise. The saving is the meter's standard cost
@@ -12,14 +12,14 @@ minus its batch cost of exactly those calls (``Working.saving``).
 from __future__ import annotations
 
 from llmtally.advisor.candidate import Candidate, Found
+from llmtally.advisor.cells import BATCHABLE_TAG, Cell
 from llmtally.advisor.grouping import Key, by_feature_model, call_filter, where
-from llmtally.advisor.period import Period, PeriodCall
+from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered
 from llmtally.advisor.working import Working, to_tier
 
 __all__ = ["BATCHABLE_TAG", "batch_recommender"]
 
-BATCHABLE_TAG = "batchable"
 KIND = "batch"
 
 _OPENAI = """\
@@ -51,17 +51,17 @@ def _how(key: Key) -> str:
     return text.replace("FEATURE", feature).replace("PROVIDER", provider).replace("MODEL", model)
 
 
-def _can_wait(item: PeriodCall) -> bool:
-    return BATCHABLE_TAG in item.call.tags or not item.streamed
+def _can_wait(cell: Cell) -> bool:
+    return cell.batchable or not cell.streamed
 
 
-def _has_batch_price(items: list[PeriodCall], working: Working) -> bool:
-    cid = items[0].call.id
+def _has_batch_price(cells: list[Cell], working: Working) -> bool:
+    cid = cells[0].id
     return working.price(cid, to_tier("batch")(working.state(cid))) is not None
 
 
-def _confidence(items: list[PeriodCall]) -> Confidence:
-    if all(BATCHABLE_TAG in item.call.tags for item in items):
+def _confidence(cells: list[Cell]) -> Confidence:
+    if all(cell.batchable for cell in cells):
         return Confidence("high", f"every call is tagged {BATCHABLE_TAG!r} by its caller")
     return Confidence(
         "medium",
@@ -80,10 +80,10 @@ def _assumptions(streamed: int) -> tuple[str, ...]:
     return tuple(said)
 
 
-def _group(key: Key, items: list[PeriodCall], period: Period, working: Working) -> Found:
-    standard = [item for item in items if item.call.usage.service_tier == "standard"]
-    waiting = [item for item in standard if _can_wait(item)]
-    streamed = len(standard) - len(waiting)
+def _group(key: Key, cells: list[Cell], period: Period, working: Working) -> Found:
+    standard = [cell for cell in cells if cell.tier == "standard"]
+    waiting = [cell for cell in standard if _can_wait(cell)]
+    streamed = sum(cell.calls for cell in standard) - sum(cell.calls for cell in waiting)
     if not standard:
         return Found()
     if not waiting:
@@ -92,13 +92,14 @@ def _group(key: Key, items: list[PeriodCall], period: Period, working: Working) 
     if not _has_batch_price(waiting, working):
         reason = f"{key[2]} has no batch price in the catalog"
         return Found(considered=[Considered(KIND, where(key), reason)])
+    change = to_tier("batch")
     candidate = Candidate(
         kind=KIND,
         title="Batch the calls that can wait",
         where=where(key),
         evidence={**call_filter(key, period), "streamed": "no"},
-        call_ids=tuple(item.call.id for item in waiting),
-        change=to_tier("batch"),
+        parts=tuple((cell.id, change) for cell in waiting),
+        calls=sum(cell.calls for cell in waiting),
         assumptions=_assumptions(streamed),
         confidence=_confidence(waiting),
         how_to_apply=_how(key),
@@ -109,8 +110,8 @@ def _group(key: Key, items: list[PeriodCall], period: Period, working: Working) 
 def batch_recommender(period: Period, working: Working) -> Found:
     """One candidate per (feature, model) with calls that can wait."""
     found = Found()
-    for key, items in sorted(by_feature_model(period.calls).items()):
-        part = _group(key, items, period, working)
+    for key, cells in sorted(by_feature_model(period.cells).items()):
+        part = _group(key, cells, period, working)
         found.candidates.extend(part.candidates)
         found.considered.extend(part.considered)
     return found

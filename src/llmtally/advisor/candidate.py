@@ -13,24 +13,32 @@ from dataclasses import dataclass, field
 
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered
-from llmtally.advisor.working import Change, Working
+from llmtally.advisor.working import Part, Working
 
 __all__ = ["Candidate", "Found", "Recommender"]
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A change to ``call_ids``; the advisor prices it on the working copy."""
+    """A change to some cells (``parts``: each cell's id and its change) touching
+    ``calls`` calls; the advisor prices it on the working copy.
+
+    ``sample_ids``: calls to show as evidence (when empty, the advisor takes the
+    first calls matching ``where``); ``answered_ids``: calls the change stops
+    sending (a response cache answers them), which later recommenders leave out.
+    """
 
     kind: str
     title: str
     where: dict[str, str]
     evidence: dict[str, str]
-    call_ids: tuple[str, ...]
-    change: Change
+    parts: tuple[Part, ...]
+    calls: int
     assumptions: tuple[str, ...]
     confidence: Confidence
     how_to_apply: str
+    sample_ids: tuple[str, ...] = ()
+    answered_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,12 @@
 """Duplicates: identical requests repeated within a window, which a response
 cache would answer without calling the model.
 
-Identical means the same SHA-256 of the stored request body
-(``llmtally.advisor.period``); calls without a whole stored body are not
-considered. Per body, the first call opens a window (default 1 h, a cache entry's
-lifetime); the calls inside it are repeats, and the first call after it opens the
-next window. The saving is the cost of the repeats (they would cost $0); the
-first call of each window is still paid.
+Identical means the same SHA-256 of the request body
+(``llmtally.advisor.repeat_rows``); calls without one are not considered. Per
+body, the first call opens a window (default 1 h, a cache entry's lifetime); the
+calls inside it are repeats, and the first call after it opens the next window.
+The saving is the cost of the repeats (they would cost $0); the first call of
+each window is still paid.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from llmtally.advisor.candidate import Candidate, Found, Recommender
-from llmtally.advisor.grouping import Key, by_feature_model, call_filter, where
-from llmtally.advisor.period import Period, PeriodCall
+from llmtally.advisor.grouping import Key, call_filter, where
+from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered
-from llmtally.advisor.working import Working, answered_from_cache
+from llmtally.advisor.repeat_rows import Repeat, repeated_calls
+from llmtally.advisor.usage_sum import add
+from llmtally.advisor.working import Part, Working, without
+from llmtally.usage import Usage
 
 __all__ = ["DEFAULT_WINDOW", "duplicates_recommender", "duplicates_within", "repeats"]
 
@@ -44,29 +47,28 @@ def span(window: dt.timedelta) -> str:
     return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
-def repeats(items: Iterable[PeriodCall], window: dt.timedelta) -> tuple[list[PeriodCall], int]:
+def repeats(items: Iterable[Repeat], window: dt.timedelta) -> tuple[list[Repeat], int]:
     """(the calls a cache with entries kept ``window`` would answer, the number of
     identical requests sent again after their window ended)."""
-    by_body: dict[str, list[PeriodCall]] = defaultdict(list)
+    by_body: dict[str, list[Repeat]] = defaultdict(list)
     for item in items:
-        if item.body_sha256 is not None:
-            by_body[item.body_sha256].append(item)
-    answered: list[PeriodCall] = []
+        by_body[item.digest].append(item)
+    answered: list[Repeat] = []
     late = 0
     for sent in by_body.values():
-        opened = sent[0].call.started_at
+        opened = sent[0].started_at
         for item in sent[1:]:
-            if item.call.started_at - opened < window:
+            if item.started_at - opened < window:
                 answered.append(item)
             else:
-                opened = item.call.started_at
+                opened = item.started_at
                 late += 1
-    answered.sort(key=lambda item: (item.call.started_at, item.call.id))
+    answered.sort(key=lambda item: (item.started_at, item.call_id))
     return answered, late
 
 
-def _confidence(items: list[PeriodCall]) -> Confidence:
-    if all(item.body is not None and item.body.get("temperature") == 0 for item in items):
+def _confidence(items: list[Repeat]) -> Confidence:
+    if all(item.temperature_zero for item in items):
         return Confidence("high", "the repeated requests ask for temperature 0")
     return Confidence(
         "medium",
@@ -84,21 +86,41 @@ def _assumptions(window: dt.timedelta, late: int) -> tuple[str, ...]:
     return tuple(said)
 
 
+def _parts(found: list[Repeat]) -> tuple[Part, ...]:
+    """Per cell: stop sending its answered calls (their summed usage)."""
+    per_cell: dict[int, tuple[Usage, int]] = {}
+    for item in found:
+        usage, n = per_cell.get(item.cell, (Usage(requests=0), 0))
+        per_cell[item.cell] = (add(usage, item.usage), n + 1)
+    return tuple((cid, without(usage, n)) for cid, (usage, n) in sorted(per_cell.items()))
+
+
 def _candidate(
-    key: Key, found: list[PeriodCall], late: int, period: Period, window: dt.timedelta
+    key: Key, found: list[Repeat], late: int, period: Period, window: dt.timedelta
 ) -> Candidate:
     seconds = str(int(window.total_seconds()))
+    ids = tuple(item.call_id for item in found)
     return Candidate(
         kind=KIND,
         title="Cache repeated responses",
         where=where(key),
         evidence={**call_filter(key, period), "window_s": seconds},
-        call_ids=tuple(item.call.id for item in found),
-        change=answered_from_cache,
+        parts=_parts(found),
+        calls=len(found),
         assumptions=_assumptions(window, late),
         confidence=_confidence(found),
         how_to_apply=_HOW.replace("WINDOW", span(window)).replace("SECONDS", seconds),
+        sample_ids=ids,
+        answered_ids=ids,
     )
+
+
+def _grouped(period: Period, found: list[Repeat]) -> dict[Key, list[Repeat]]:
+    groups: dict[Key, list[Repeat]] = defaultdict(list)
+    for item in found:
+        cell = period.cells[item.cell]
+        groups[(cell.feature, cell.provider, cell.model)].append(item)
+    return groups
 
 
 def duplicates_within(window: dt.timedelta = DEFAULT_WINDOW) -> Recommender:
@@ -106,7 +128,7 @@ def duplicates_within(window: dt.timedelta = DEFAULT_WINDOW) -> Recommender:
 
     def recommend(period: Period, working: Working) -> Found:
         result = Found()
-        for key, items in sorted(by_feature_model(period.calls).items()):
+        for key, items in sorted(_grouped(period, repeated_calls(period)).items()):
             found, late = repeats(items, window)
             if found:
                 result.candidates.append(_candidate(key, found, late, period, window))

@@ -1,24 +1,23 @@
-"""Grouping the period's calls by where a change would be made (feature, model)."""
+"""Grouping the period's cells by where a change would be made (feature, model)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
 
-from llmtally.advisor.period import Period, PeriodCall
+from llmtally.advisor.cells import NO_FEATURE, Cell
+from llmtally.advisor.period import Period
 
-__all__ = ["NO_FEATURE", "by_feature_model", "call_filter", "where"]
+__all__ = ["NO_FEATURE", "Key", "by_feature_model", "call_filter", "where"]
 
-NO_FEATURE = "(none)"
 Key = tuple[str, str, str]  # feature, provider, model
 
 
-def by_feature_model(items: Iterable[PeriodCall]) -> dict[Key, list[PeriodCall]]:
-    """Calls per (feature, provider, model that answered), in time order."""
-    groups: dict[Key, list[PeriodCall]] = defaultdict(list)
-    for item in items:
-        call = item.call
-        groups[(call.feature or NO_FEATURE, call.provider, call.model)].append(item)
+def by_feature_model(cells: Iterable[Cell]) -> dict[Key, list[Cell]]:
+    """Cells per (feature, provider, model that answered), in their order."""
+    groups: dict[Key, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        groups[(cell.feature, cell.provider, cell.model)].append(cell)
     return dict(groups)
 
 

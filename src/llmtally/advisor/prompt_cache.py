@@ -1,150 +1,161 @@
-"""Cache prompt prefixes: the advisor's recommender over ``advisor/cache_prefix.py``.
+"""Cache prompt prefixes: one candidate per (fingerprint, provider, model) whose
+cached prefix pays, from the replay in ``advisor/prefix_rows.py``.
 
-It runs the cache simulation on the working copy, not on the ledger as recorded:
-calls a response cache already answers (duplicates) are not sent, so they
-neither read nor write the prefix, and every other call is simulated with its
-current usage. Each recommended prefix becomes a candidate whose change applies
-the chosen plan call by call (:func:`cached_usage`: a read, a write, or as is),
-so the core prices it on top of the changes before it and the recommenders
-after it (batch) see the cached usage. A prefix whose best TTL does not pay
-(written more often than read) is reported as considered, with the reason.
-
-The core's ``Change`` sees only a call's state, not its id; the plan differs per
-call (the first of a burst writes, the rest read), so the change looks up the
-state object each call had when the plan was made (held here, so it stays the
-same object) and leaves any other state as it is.
+Each TTL the provider offers is priced (5 min everywhere; 1 h on Anthropic) on
+the working copy: per cell, the prefix tokens its calls would read become cache
+reads and the ones they would write cache writes (``cache_prefix.cache_change``),
+re-priced by the meter; the TTL with the larger saving is chosen (a tie keeps
+the shorter: cheaper writes, the default). A prefix under the provider's
+minimum cacheable size is not considered; one whose best TTL does not pay (a
+prefix reused less often than the TTL: every call a write, writes at a premium)
+is reported as considered, with the reason. Calls a response cache answers are
+left out (not sent), and the batch recommender after this one sees the cached
+usage.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 
 from llmtally.advisor.cache_prefix import (
-    CachePrefixAdvice,
-    advise_cache_prefix,
-    cached_usage,
-    group_by_fingerprint,
+    TTLS_OFFERED,
+    Ttl,
+    assumptions,
+    cache_change,
+    how_to_apply,
     minimum_prefix_tokens,
 )
 from llmtally.advisor.candidate import Candidate, Found
-from llmtally.advisor.grouping import NO_FEATURE
-from llmtally.advisor.period import Period, PeriodCall
+from llmtally.advisor.period import Period
+from llmtally.advisor.prefix_rows import PrefixCell, prefix_cells
 from llmtally.advisor.recommendation import Confidence, Considered
-from llmtally.advisor.working import CallState, Change, Working
-from llmtally.usage import Call
+from llmtally.advisor.working import Part, Working
+from llmtally.meter import decimal_text
 
-__all__ = ["KIND", "prompt_cache_recommender"]
+__all__ = ["KIND", "PrefixOption", "prompt_cache_recommender"]
 
 KIND = "prompt_cache"
+Group = tuple[str, str, str]  # fingerprint, provider, model
 
 
-def _sent(period: Period, working: Working) -> dict[str, PeriodCall]:
-    """The calls still sent (not answered by a response cache), by id."""
-    return {i.call.id: i for i in period.calls if not working.state(i.call.id).cached}
+@dataclass(frozen=True, slots=True)
+class PrefixOption:
+    """One TTL for a prefix: calls reading and writing it, and what it saves."""
+
+    ttl: Ttl
+    reads: int
+    writes: int
+    unchanged: int
+    saving: Decimal
+    parts: tuple[Part, ...]
 
 
-def _where(advice: CachePrefixAdvice, sent: dict[str, PeriodCall]) -> dict[str, str]:
-    features = sorted({sent[c].call.feature or NO_FEATURE for c in advice.call_ids})
+def _option(key: Group, rows: list[PrefixCell], ttl: Ttl, working: Working) -> PrefixOption:
+    provider = key[1]
+    parts = tuple(
+        (row.cell, cache_change(row.read_tokens[ttl], row.write_tokens[ttl], ttl, provider))
+        for row in rows
+    )
+    return PrefixOption(
+        ttl=ttl,
+        # the hit rate's numerator counts the calls that already read from a cache too
+        reads=sum(row.reads[ttl] + row.already_read for row in rows),
+        writes=sum(row.writes[ttl] for row in rows),
+        unchanged=sum(row.unchanged for row in rows),
+        saving=working.saving(parts),
+        parts=parts,
+    )
+
+
+def _where(key: Group, rows: list[PrefixCell], period: Period) -> dict[str, str]:
+    features = sorted({period.cells[row.cell].feature for row in rows})
     return {
         "feature": ", ".join(features),
-        "provider": advice.provider,
-        "model": advice.model,
-        "fingerprint": advice.fingerprint,
+        "provider": key[1],
+        "model": key[2],
+        "fingerprint": key[0],
     }
 
 
-def _evidence(advice: CachePrefixAdvice, period: Period) -> dict[str, str]:
-    return {
-        "fingerprint": advice.fingerprint,
-        "model": advice.model,
-        "since": period.since.isoformat(),
-        "until": period.until.isoformat(),
-        "ttl": advice.ttl,
-        "hit_rate": str(advice.hit_rate.quantize(Decimal("0.001"))),
-    }
+def _reason(best: PrefixOption, other: PrefixOption | None, calls: int) -> str:
+    if best.saving > 0:
+        why = f"{best.reads} of {calls} calls read the prefix"
+        if other is not None:
+            why += (
+                f"; the {best.ttl} TTL saves more than {other.ttl} ({decimal_text(other.saving)})"
+            )
+        return why
+    return (
+        f"reused less often than the TTL: {best.writes} writes and {best.reads} reads; "
+        f"net of write premiums, caching would cost {decimal_text(-best.saving)} USD more "
+        "over the period"
+    )
 
 
-def _plan_change(advice: CachePrefixAdvice, working: Working) -> Change:
-    """The change that applies ``advice``'s plan to each of its calls."""
-    planned: dict[int, tuple[CallState, CallState]] = {}
-    for step in advice.plan:
-        state = working.state(step.call_id)
-        usage = cached_usage(state.usage, step.tokens, step.action, advice.ttl, advice.provider)
-        planned[id(state)] = (state, replace(state, usage=usage))
-
-    def change(state: CallState) -> CallState:
-        found = planned.get(id(state))
-        return found[1] if found is not None and found[0] is state else state
-
-    return change
-
-
-def _confidence(advice: CachePrefixAdvice) -> Confidence:
-    if advice.provider == "anthropic":
+def _confidence(provider: str) -> Confidence:
+    if provider == "anthropic":
         return Confidence("high", "the reads and writes follow the observed call times")
     return Confidence(
-        "medium",
-        f"{advice.provider} caches implicitly with no published TTL: 5 minutes assumed",
+        "medium", f"{provider} caches implicitly with no published TTL: 5 minutes assumed"
     )
 
 
-def _candidate(
-    advice: CachePrefixAdvice, period: Period, working: Working, sent: dict[str, PeriodCall]
-) -> Candidate:
-    return Candidate(
+def _group(key: Group, rows: list[PrefixCell], period: Period, working: Working) -> Found:
+    fingerprint, provider, model = key
+    options = [_option(key, rows, ttl, working) for ttl in TTLS_OFFERED.get(provider, ("5m",))]
+    best = options[0]
+    for option in options[1:]:
+        if option.saving > best.saving:
+            best = option
+    other = next((o for o in options if o is not best), None)
+    calls = sum(row.calls for row in rows)
+    reason = _reason(best, other, calls)
+    if best.saving <= 0:
+        monthly = best.saving * period.to_month
+        return Found(considered=[Considered(KIND, _where(key, rows, period), reason, monthly)])
+    prefix = max(row.prefix_max for row in rows)
+    hit_rate = Decimal(best.reads) / Decimal(calls)
+    candidate = Candidate(
         kind=KIND,
-        title=f"Cache the {advice.prefix_tokens:,}-token prompt prefix ({advice.ttl} TTL)",
-        where=_where(advice, sent),
-        evidence=_evidence(advice, period),
-        call_ids=tuple(step.call_id for step in advice.plan),
-        change=_plan_change(advice, working),
-        assumptions=(*advice.assumptions, "calls a response cache answers are not sent"),
-        confidence=_confidence(advice),
-        how_to_apply=advice.how_to_apply,
+        title=f"Cache the {prefix:,}-token prompt prefix ({best.ttl} TTL)",
+        where=_where(key, rows, period),
+        evidence={
+            "fingerprint": fingerprint,
+            "model": model,
+            "since": period.since.isoformat(),
+            "until": period.until.isoformat(),
+            "ttl": best.ttl,
+            "hit_rate": str(hit_rate.quantize(Decimal("0.001"))),
+            "reads": str(best.reads),
+            "writes": str(best.writes),
+            "why": reason,
+        },
+        parts=best.parts,
+        calls=calls - best.unchanged,
+        assumptions=assumptions(calls, f"{period.days.normalize():f}", provider, best.ttl),
+        confidence=_confidence(provider),
+        how_to_apply=how_to_apply(provider, best.ttl),
     )
+    return Found(candidates=[candidate])
 
 
-def _period_days(period: Period) -> Decimal:
-    return Decimal(int((period.until - period.since).total_seconds())) / Decimal(86400)
-
-
-def _as_now(item: PeriodCall, working: Working) -> Call | None:
-    """The call with its current usage, priced at the catalog price in force (a
-    call read back from the ledger carries its price's id, not its rates); None
-    when the catalog cannot price it."""
-    call = item.call
-    usage = working.state(call.id).usage
-    paid = working.cost(call.id, usage)  # price_usage's cost, memoised per price and usage
-    return None if paid is None else replace(call, usage=usage, cost=paid)
-
-
-def _may_cache(call: Call, known: dict[tuple[str, str], bool]) -> bool:
-    """Whether the call could be in a prefix group at all: ``group_by_fingerprint``
-    drops calls without a fingerprint or system/tools counts and
-    ``advise_cache_prefix`` providers without a known prompt cache. Checked before
-    re-pricing (the costly part); the same calls are kept either way."""
-    if call.prompt_fingerprint is None:
-        return False
-    if call.input_system_tokens is None and call.input_tools_tokens is None:
-        return False
-    key = (call.provider, call.model)
-    if key not in known:
-        known[key] = minimum_prefix_tokens(*key) is not None
-    return known[key]
+def _eligible(key: Group, rows: list[PrefixCell]) -> bool:
+    minimum = minimum_prefix_tokens(key[1], key[2])
+    return minimum is not None and min(row.prefix_min for row in rows) >= minimum
 
 
 def prompt_cache_recommender(period: Period, working: Working) -> Found:
     """One candidate per (fingerprint, provider, model) whose cached prefix pays."""
-    sent = _sent(period, working)
-    known: dict[tuple[str, str], bool] = {}
-    now = (_as_now(item, working) for item in sent.values() if _may_cache(item.call, known))
-    calls = [call for call in now if call is not None]
+    groups: dict[Group, list[PrefixCell]] = defaultdict(list)
+    for row in prefix_cells(period, working.answered):
+        cell = period.cells[row.cell]
+        groups[(row.fingerprint, cell.provider, cell.model)].append(row)
     found = Found()
-    for advice in advise_cache_prefix(group_by_fingerprint(calls), _period_days(period)):
-        if advice.status == "recommended":
-            found.candidates.append(_candidate(advice, period, working, sent))
-        else:
-            monthly = advice.period_saving * period.to_month
-            found.considered.append(Considered(KIND, _where(advice, sent), advice.reason, monthly))
+    for key, rows in sorted(groups.items()):
+        if _eligible(key, rows):
+            part = _group(key, rows, period, working)
+            found.candidates.extend(part.candidates)
+            found.considered.extend(part.considered)
     return found

@@ -1,19 +1,21 @@
 """The working copy that keeps savings from being counted twice.
 
-Each call of the period has a state: the usage it would be billed for (with its
-service tier) and whether a response cache would answer it (then it costs $0).
-Recommendations apply in order: each one's saving is the re-priced cost of its
-calls in the current state minus their cost with its change applied, and the
-change is then kept in the state. So a later recommendation is priced on top of
-the earlier ones, and the sum of the savings is the saving of all changes
-together (e.g. batch on a feature whose repeats a cache answers saves only on the
-calls still sent). Costs come from the meter at the price in force at each call.
+Each cell of the period (``llmtally.advisor.cells``: calls billed alike, summed)
+has a state: the summed usage it would be billed for, the calls still sent (a
+response cache answers the others), one request's prompt size (for long-context
+cliffs) and the model it would be sent to. Recommendations apply in order: each
+one's saving is the re-priced cost of its cells in the current state minus their
+cost with its change applied, and the change is then kept in the state. So a
+later recommendation is priced on top of the earlier ones, and the sum of the
+savings is the saving of all changes together (e.g. batch on a feature whose
+repeats a cache answers saves only on the calls still sent). Costs come from the
+meter at the price in force at the cell's first call (every call of a cell is
+billed at the same rates, see ``cells``).
 
-Costs are memoised per (catalog price in force, usage): most calls of a period
-share a handful of prices and many repeat a usage, and a state is priced twice
-(before and after each change). The price object is the key's identity (the
-catalog returns the same object for the same entry and time-of-day window) and is
-kept beside the result, so a recycled id can never hit a stale entry.
+Costs are memoised per (catalog price, usage, prompt size): a state is priced
+twice (before and after each change). The price object is the key's identity
+(the catalog returns the same object for the same entry and time-of-day window)
+and is kept beside the result, so a recycled id can never hit a stale entry.
 """
 
 from __future__ import annotations
@@ -22,98 +24,119 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from llmtally.advisor.period import PeriodCall
+from llmtally.advisor.cells import Cell
+from llmtally.advisor.usage_sum import subtract
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import Price
-from llmtally.meter import Cost, cost, savings
+from llmtally.meter import Cost, cost
 from llmtally.usage import ServiceTier, Usage
 
-__all__ = ["CallState", "Change", "Working"]
+__all__ = ["CellState", "Change", "Part", "Working", "to_model", "to_tier", "without"]
 
 
 @dataclass(frozen=True, slots=True)
-class CallState:
-    """How a call would be billed under the changes applied so far."""
+class CellState:
+    """How a cell would be billed under the changes applied so far."""
 
     usage: Usage
-    cached: bool = False
+    calls: int
+    prompt_tokens: int
+    provider: str
+    model: str
 
 
-Change = Callable[[CallState], CallState]
+Change = Callable[[CellState], CellState]
+Part = tuple[int, Change]  # a cell's id and the change to it
 
 
 def to_tier(tier: ServiceTier) -> Change:
-    """The change that sends a call at another service tier."""
+    """The change that sends a cell's calls at another service tier."""
     return lambda state: replace(state, usage=replace(state.usage, service_tier=tier))
 
 
-def answered_from_cache(state: CallState) -> CallState:
-    """The change that answers a call from a response cache (nothing billed)."""
-    return replace(state, cached=True)
+def to_model(provider: str, model: str) -> Change:
+    """The change that sends a cell's calls to another model (same token counts)."""
+    return lambda state: replace(state, provider=provider, model=model)
 
 
-def _priced(usage: Usage, price: Price) -> Cost | None:
-    """``price_usage``'s cost once its price is found (the same steps and errors:
-    its savings are computed too, so a usage they cannot price has no cost here
-    either), without looking the price up a second time."""
+def without(usage: Usage, calls: int) -> Change:
+    """The change that stops sending ``calls`` of a cell whose usage is ``usage``
+    (a response cache answers them: nothing billed)."""
+
+    def change(state: CellState) -> CellState:
+        return replace(state, usage=subtract(state.usage, usage), calls=state.calls - calls)
+
+    return change
+
+
+def _priced(usage: Usage, price: Price, prompt_tokens: int) -> Cost | None:
     try:
-        paid = cost(usage, price)
-        savings(usage, price, paid)
+        return cost(usage, price, prompt_tokens)
     except (LookupError, ValueError):
         return None
-    return paid
 
 
 class Working:
-    """Every call's state; prices states with the catalog (memoised, see above)."""
+    """Every cell's state; prices states with the catalog (memoised, see above)."""
 
-    def __init__(self, calls: Iterable[PeriodCall], catalog: Catalog) -> None:
-        self._calls = {item.call.id: item for item in calls}
-        self._state = {cid: CallState(item.call.usage) for cid, item in self._calls.items()}
+    def __init__(self, cells: Iterable[Cell], catalog: Catalog) -> None:
+        self._cells = {cell.id: cell for cell in cells}
+        self._state = {
+            cid: CellState(cell.usage, cell.calls, cell.prompt_tokens, cell.provider, cell.model)
+            for cid, cell in self._cells.items()
+        }
         self._catalog = catalog
-        self._memo: dict[tuple[int, Usage], tuple[Price, Cost | None]] = {}
+        self._memo: dict[tuple[int, Usage, int], tuple[Price, Cost | None]] = {}
+        self.answered: set[str] = set()  # calls a kept change stops sending
 
     @property
     def catalog(self) -> Catalog:
         """The prices every state is priced with."""
         return self._catalog
 
-    def state(self, call_id: str) -> CallState:
-        return self._state[call_id]
+    @property
+    def cells(self) -> Iterable[Cell]:
+        return self._cells.values()
 
-    def price(self, call_id: str, state: CallState) -> Decimal | None:
-        """The call's cost in ``state``; None when it cannot be priced."""
-        if state.cached:
+    def cell(self, cell_id: int) -> Cell:
+        return self._cells[cell_id]
+
+    def state(self, cell_id: int) -> CellState:
+        return self._state[cell_id]
+
+    def price(self, cell_id: int, state: CellState) -> Decimal | None:
+        """The cell's cost in ``state``; None when it cannot be priced."""
+        if not state.calls:
             return Decimal(0)
-        paid = self.cost(call_id, state.usage)
+        paid = self.cost(cell_id, state)
         return None if paid is None else paid.total
 
-    def cost(self, call_id: str, usage: Usage) -> Cost | None:
-        """The meter's cost of the call with ``usage`` at the price in force when it
-        started (``llmtally.pricing.price_usage``'s, memoised); None: cannot be priced."""
-        call = self._calls[call_id].call
+    def cost(self, cell_id: int, state: CellState) -> Cost | None:
+        """The meter's cost of the cell in ``state`` at the price in force at its
+        first call (memoised); None: it cannot be priced."""
+        first = self._cells[cell_id].first
         try:
-            price = self._catalog.price_at(call.provider, call.model, call.started_at)
+            price = self._catalog.price_at(state.provider, state.model, first)
         except (LookupError, ValueError):
             return None
-        key = (id(price), usage)
+        key = (id(price), state.usage, state.prompt_tokens)
         found = self._memo.get(key)
         if found is None or found[0] is not price:
-            found = (price, _priced(usage, price))
+            found = (price, _priced(state.usage, price, state.prompt_tokens))
             self._memo[key] = found
         return found[1]
 
-    def saving(self, call_ids: Iterable[str], change: Change) -> Decimal:
-        """What ``change`` saves on ``call_ids`` from their current state (calls
+    def saving(self, parts: Iterable[Part]) -> Decimal:
+        """What the changes save on their cells from their current state (cells
         that cannot be priced either way save nothing)."""
         total = Decimal(0)
-        for cid in call_ids:
+        for cid, change in parts:
             now = self._state[cid]
             before, after = self.price(cid, now), self.price(cid, change(now))
             if before is not None and after is not None:
                 total += before - after
         return total
 
-    def apply(self, call_ids: Iterable[str], change: Change) -> None:
-        for cid in call_ids:
+    def apply(self, parts: Iterable[Part]) -> None:
+        for cid, change in parts:
             self._state[cid] = change(self._state[cid])
