@@ -1,0 +1,315 @@
+"""``llmtally advise verify`` as a library call: sample the feature's recorded
+prompts, replay them through each candidate model as a lab run, judge each
+answer, and price the move.
+
+Steps, everything checkable checked before any call: the feature's calls in the
+period and the sample (:mod:`llmtally.advisor.verify_sample`); the candidates
+routed through the gateway config and priced in the catalog; the user's checks
+compiled; then an experiment (``experiment.yaml`` and ``replays.jsonl``) written to
+``$LLMTALLY_HOME/verify/<feature>-<time>/`` and run by the lab like any other
+(``llmtally.lab.session.run_experiment``, a new run each time), so the replays
+go through a gateway into the ledger, under ``--max-usd``, and show in
+``llmtally lab show``. The prompt is ``{system}`` / ``{user}`` of each row;
+the agreement check reads ``{recorded}`` and ``{agreement_min}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmtally.advisor.verify import Verification, run_name, verification_of
+from llmtally.advisor.verify_agree import AGREEMENT_CHECK, MIN_COLUMN, RECORDED_COLUMN
+from llmtally.advisor.verify_sample import Sample, known_features, read_sample
+from llmtally.advisor.verify_saving import Repricing, month_factor, reprice
+from llmtally.catalog import Catalog
+from llmtally.gateway.config import GatewayConfig, RouteError
+from llmtally.lab.checks import compile_checks
+from llmtally.lab.runner import Progress
+from llmtally.lab.spec import CheckSpec, Experiment, ExperimentError, ModelSpec, Source
+from llmtally.lab.store import LabStore
+from llmtally.ledger import Store
+
+__all__ = [
+    "AGREEMENT_FUNCTION",
+    "Candidate",
+    "VerifyError",
+    "VerifyReport",
+    "VerifyRequest",
+    "candidates",
+    "check_specs",
+    "verify_feature",
+]
+
+AGREEMENT_FUNCTION = "llmtally.advisor.verify_agree:agreement"
+MAX_TOKENS_FLOOR = 64
+MAX_TOKENS_CAP = 16_384
+_FEATURE_MAX = 120 - len(run_name(""))  # a lab run's name is at most 120 characters
+
+
+class VerifyError(ValueError):
+    """What is wrong with a verification, before any call is made."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRequest:
+    feature: str
+    models: tuple[str, ...]
+    since: dt.datetime
+    until: dt.datetime
+    sample: int = 20
+    checks: tuple[CheckSpec, ...] = ()
+    agreement_min: Decimal = Decimal("0.6")
+    max_tokens: int | None = None  # None: twice the sample's longest recorded answer
+    max_usd: Decimal | None = None
+    config: Path | None = None
+    database_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A candidate model, as the gateway routes it and the catalog prices it."""
+
+    model: str
+    provider: str  # the catalog provider
+    catalog_model: str  # the name the catalog knows it by (the upstream's)
+    anthropic: bool  # an Anthropic Messages upstream (temperature 0 to 1)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    feature: str
+    since: dt.datetime
+    until: dt.datetime
+    calls: int  # the feature's successful calls in the period
+    with_bodies: int  # of them with a whole stored request and answer
+    picked: int
+    skipped: Mapping[str, int]  # reason -> sampled calls that could not be replayed
+    verification: Verification
+    repricing: Mapping[str, Repricing] = field(default_factory=dict)  # by candidate
+    experiment: Path | None = None
+    stop_reason: str | None = None
+
+
+def check_specs(texts: Sequence[str], file: Path | None) -> tuple[CheckSpec, ...]:
+    """The checks of ``--check SPEC`` (each a YAML mapping in the lab's syntax, e.g.
+    ``'contains: refund'``) and ``--checks FILE`` (a YAML list, or ``checks:`` of
+    one), compiled once to find a bad one now; file references made absolute."""
+    specs: list[CheckSpec] = []
+    if file is not None:
+        specs += _file_checks(file)
+    for text in texts:
+        specs += _compiled(Source(Path("--check"), text), [_loaded(text, "--check")])
+    names = [spec.name for spec in specs]
+    if AGREEMENT_CHECK in names:
+        raise VerifyError(
+            f"the check name {AGREEMENT_CHECK!r} is kept for the agreement with the recorded "
+            "answer: name the check otherwise"
+        )
+    return tuple(specs)
+
+
+def _loaded(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise VerifyError(f"{where} {text!r}: not YAML: {exc}") from None
+
+
+def _file_checks(path: Path) -> list[CheckSpec]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise VerifyError(f"--checks {path}: cannot read it ({reason})") from None
+    data = _loaded(text, f"--checks {path}:")
+    items = data.get("checks") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise VerifyError(f"--checks {path}: a list of checks, or a mapping with `checks:`")
+    return _compiled(Source(path, text), items)
+
+
+def _compiled(source: Source, items: list[Any]) -> list[CheckSpec]:
+    """``items`` validated as checks and compiled (a bad regex, schema or function
+    found now), with their Python files and schema files as absolute paths."""
+    what = "--check" if source.path == Path("--check") else f"--checks {source.path}"
+    data = {"prompts": [{"id": "p", "user": "u"}], "models": [{"model": "m"}], "checks": items}
+    try:
+        experiment = Experiment.model_validate(data)
+    except ValueError as exc:
+        shown = source.text if what == "--check" else "a check"
+        raise VerifyError(f"{what} {shown!r}: not a check of the lab's syntax: {exc}") from None
+    try:
+        compile_checks(experiment, source)
+    except ExperimentError as exc:
+        raise VerifyError(f"{what}: {exc}") from None
+    return [_absolute(spec, source.folder) for spec in experiment.checks]
+
+
+def _absolute(spec: CheckSpec, folder: Path) -> CheckSpec:
+    update: dict[str, Any] = {}
+    if spec.python is not None:
+        where, _, function = spec.python.rpartition(":")
+        if where.endswith(".py"):
+            update["python"] = f"{(folder / where).resolve()}:{function}"
+    if isinstance(spec.json_schema, str):
+        update["json_schema"] = str((folder / spec.json_schema).resolve())
+    return spec.model_copy(update=update) if update else spec
+
+
+def candidates(models: Sequence[str], config: GatewayConfig, catalog: Catalog) -> list[Candidate]:
+    """Each model routed and priced now; VerifyError names one that is not."""
+    found: list[Candidate] = []
+    for model in models:
+        try:
+            route, upstream = config.route(model)
+        except RouteError as exc:
+            raise VerifyError(f"unknown model {model!r}: {exc}") from None
+        name = route.upstream_model(model)
+        try:
+            catalog.price_at(upstream.price_provider, name, dt.datetime.now(dt.UTC))
+        except (LookupError, ValueError) as exc:
+            raise VerifyError(f"unknown model {model!r}: {exc}") from None
+        found.append(Candidate(model, upstream.price_provider, name, upstream.kind == "anthropic"))
+    return found
+
+
+def _sample(store: Store, request: VerifyRequest) -> Sample:
+    sample = read_sample(store, request.feature, request.since, request.until, request.sample)
+    window = f"from {request.since:%Y-%m-%d %H:%M} to {request.until:%Y-%m-%d %H:%M} UTC"
+    if not sample.calls:
+        known = known_features(store, request.since, request.until)
+        seen = f" (features with calls then: {', '.join(known)})" if known else ""
+        raise VerifyError(
+            f"unknown feature {request.feature!r}: no successful calls {window}{seen}"
+        )
+    if not sample.with_bodies:
+        raise VerifyError(
+            f"feature {request.feature!r} has {len(sample.calls):,} calls {window}, none with a "
+            "whole stored request and answer to replay (the gateway stores bodies with "
+            "`ledger: {store_bodies: true}` in llmtally.yaml)"
+        )
+    if not sample.replays:
+        reasons = "; ".join(f"{n} with {why}" for why, n in sample.skipped.items())
+        raise VerifyError(f"none of the {sample.picked} sampled calls can be replayed: {reasons}")
+    return sample
+
+
+def _max_tokens(request: VerifyRequest, sample: Sample) -> int:
+    if request.max_tokens is not None:
+        return request.max_tokens
+    ids = {replay.call_id for replay in sample.replays}
+    longest = max((c.usage.output_tokens for c in sample.calls if c.id in ids), default=0)
+    return min(MAX_TOKENS_CAP, max(MAX_TOKENS_FLOOR, 2 * longest))
+
+
+def _folder(feature: str) -> Path:
+    from llmtally.config import data_home
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", feature).strip("-")[:60] or "feature"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return data_home() / "verify" / f"{slug}-{stamp}"
+
+
+def _model_spec(candidate: Candidate, temperature: float | None, max_tokens: int) -> ModelSpec:
+    if temperature is not None and candidate.anthropic:
+        temperature = min(temperature, 1.0)  # the Messages API takes 0 to 1
+    return ModelSpec(model=candidate.model, temperature=temperature, max_tokens=max_tokens)
+
+
+def write_experiment(
+    request: VerifyRequest, sample: Sample, targets: Sequence[Candidate], folder: Path
+) -> Path:
+    """The lab experiment of the replays (``experiment.yaml`` beside ``replays.jsonl``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    threshold = str(request.agreement_min)
+    with (folder / "replays.jsonl").open("w", encoding="utf-8") as out:
+        for replay in sample.replays:
+            row = {
+                "call_id": replay.call_id,
+                "system": replay.system or "",
+                "user": replay.user,
+                RECORDED_COLUMN: replay.recorded,
+                MIN_COLUMN: threshold,
+            }
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    temperature, max_tokens = _temperature_of(sample), _max_tokens(request, sample)
+    agreement = {"name": AGREEMENT_CHECK, "python": AGREEMENT_FUNCTION}
+    experiment = {
+        "name": run_name(request.feature),
+        "description": (
+            f"llmtally advise verify: {len(sample.replays)} recorded prompts of feature "
+            f"{request.feature!r}, agreement: word F1 >= {threshold}"
+        ),
+        "prompts": [{"id": "recorded", "system": "{system}", "user": "{user}"}],
+        "dataset": "replays.jsonl",
+        "models": [
+            _model_spec(t, temperature, max_tokens).model_dump(mode="json", exclude_none=True)
+            for t in targets
+        ],
+        "checks": [
+            *(s.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+              for s in request.checks),
+            agreement,
+        ],
+    }  # fmt: skip
+    path = folder / "experiment.yaml"
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def _temperature_of(sample: Sample) -> float | None:
+    """The temperature every sampled request asked for, when they agree (else None:
+    the provider's default)."""
+    seen = {replay.temperature for replay in sample.replays}
+    return seen.pop() if len(seen) == 1 else None
+
+
+def verify_feature(request: VerifyRequest, catalog: Catalog, progress: Progress) -> VerifyReport:
+    """Sample, replay and judge; raises VerifyError (or the lab's errors) when it cannot."""
+    from llmtally.gateway.serve import resolve_config
+    from llmtally.lab.session import LabOptions, run_experiment
+    from llmtally.ledger import open_store
+
+    if len(request.feature) > _FEATURE_MAX:
+        raise VerifyError(f"a feature name of up to {_FEATURE_MAX} characters, please")
+    config, _ = resolve_config(request.config)
+    targets = candidates(request.models, config, catalog)
+    with open_store(request.database_url) as store:
+        sample = _sample(store, request)
+    to_month = month_factor(request.since, request.until)
+    priced = {
+        t.model: reprice(sample.calls, catalog, t.provider, t.catalog_model, to_month)
+        for t in targets
+    }
+    path = write_experiment(request, sample, targets, _folder(request.feature))
+    options = LabOptions(
+        config=request.config,
+        database_url=request.database_url,
+        max_usd=request.max_usd,
+        new=True,
+    )
+    outcome = run_experiment(path, options, progress, catalog)
+    with open_store(request.database_url) as store:
+        verification = verification_of(LabStore(store), outcome.run.id)
+    return VerifyReport(
+        feature=request.feature,
+        since=request.since,
+        until=request.until,
+        calls=len(sample.calls),
+        with_bodies=sample.with_bodies,
+        picked=sample.picked,
+        skipped=sample.skipped,
+        verification=verification,
+        repricing=priced,
+        experiment=path,
+        stop_reason=outcome.run.stop_reason,
+    )
