@@ -31,7 +31,16 @@ from llmtally.catalog.price import Price
 from llmtally.meter import Cost, cost
 from llmtally.usage import ServiceTier, Usage
 
-__all__ = ["CellState", "Change", "Part", "Working", "to_model", "to_tier", "without"]
+__all__ = [
+    "CellState",
+    "Change",
+    "Part",
+    "Working",
+    "at_flat_cost",
+    "to_model",
+    "to_tier",
+    "without",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,7 @@ class CellState:
     prompt_tokens: int
     provider: str
     model: str
+    flat: Decimal | None = None  # a cost that no longer follows the tokens (self-hosting)
 
 
 Change = Callable[[CellState], CellState]
@@ -67,6 +77,12 @@ def without(usage: Usage, calls: int) -> Change:
         return replace(state, usage=subtract(state.usage, usage), calls=state.calls - calls)
 
     return change
+
+
+def at_flat_cost(amount: Decimal) -> Change:
+    """The change that bills a cell ``amount`` whatever its tokens (its share of
+    machines of one's own, say)."""
+    return lambda state: replace(state, flat=amount)
 
 
 def _priced(usage: Usage, price: Price, prompt_tokens: int) -> Cost | None:
@@ -108,6 +124,8 @@ class Working:
         """The cell's cost in ``state``; None when it cannot be priced."""
         if not state.calls:
             return Decimal(0)
+        if state.flat is not None:
+            return state.flat
         paid = self.cost(cell_id, state)
         return None if paid is None else paid.total
 
