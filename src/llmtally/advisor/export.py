@@ -6,12 +6,14 @@ zeros), never rounded text; times are ISO 8601 UTC.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from llmtally.advisor.realised import Realised
 from llmtally.advisor.recommendation import Advice, Considered, Recommendation
 from llmtally.meter import decimal_text
 
-__all__ = ["advice_json"]
+__all__ = ["advice_json", "realised_json"]
 
 
 def _recommendation(item: Recommendation) -> dict[str, Any]:
@@ -40,6 +42,28 @@ def _considered(item: Considered) -> dict[str, Any]:
     }
 
 
+def _amount(value: Decimal | None) -> str | None:
+    return None if value is None else decimal_text(value)
+
+
+def realised_json(item: Realised) -> dict[str, Any]:
+    """One realised saving as JSON-ready values (see docs/advice-schema.md)."""
+    return {
+        "kind": item.kind,
+        "where": item.where,
+        "applied_at": item.applied_at.isoformat(),
+        "how_known": item.how_known,
+        "calls_before": item.calls_before,
+        "calls_after": item.calls_after,
+        "cost_per_call_before": _amount(item.cost_per_call_before),
+        "cost_per_call_after": _amount(item.cost_per_call_after),
+        "period_saving": decimal_text(item.period_saving),
+        "monthly_saving": decimal_text(item.monthly_saving),
+        "method": item.method,
+        "note": item.note,
+    }
+
+
 def advice_json(advice: Advice) -> dict[str, Any]:
     """The advice as JSON-ready values (see docs/advice-schema.md)."""
     return {
@@ -49,4 +73,5 @@ def advice_json(advice: Advice) -> dict[str, Any]:
         "monthly_saving": decimal_text(advice.monthly_saving),
         "recommendations": [_recommendation(r) for r in advice.recommendations],
         "considered": [_considered(c) for c in advice.considered],
+        "realised": [realised_json(r) for r in advice.realised],
     }

@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from llmtally.advisor.realised import Realised
 
 __all__ = ["Advice", "Confidence", "Considered", "Recommendation"]
 
@@ -64,6 +67,8 @@ class Advice:
     floor: Decimal
     recommendations: tuple[Recommendation, ...] = ()
     considered: tuple[Considered, ...] = field(default_factory=tuple)
+    # What changes applied before ``until`` have saved (llmtally.advisor.realised).
+    realised: tuple[Realised, ...] = ()
 
     @property
     def monthly_saving(self) -> Decimal:

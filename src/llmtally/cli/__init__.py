@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from llmtally.cli import (
+    advise_applied,
     advise_cmd,
     advise_verify,
     alerts_cmd,
@@ -49,6 +50,7 @@ app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(selfhost_cmd.app, name="selfhost")
 app.add_typer(reconcile_cmd.app, name="reconcile")
 app.add_typer(advise_cmd.advise_app, name="advise")
+advise_cmd.advise_app.command("applied")(advise_applied.applied)
 
 
 def main() -> None:

@@ -113,6 +113,7 @@ def advise(
         return
     from llmtally.advisor import advise as run_advisor
     from llmtally.advisor.export import advice_json
+    from llmtally.advisor.realised import with_realised
 
     least = _floor(floor)
     start = _moment(since, "--since")
@@ -120,7 +121,7 @@ def advise(
     catalog = open_catalog()
     try:
         with open_ledger(database) as store:
-            advice = run_advisor(store, catalog, start, end, least)
+            advice = with_realised(store, catalog, run_advisor(store, catalog, start, end, least))
     except ValueError as exc:
         fail(str(exc))
     if as_json:
@@ -128,7 +129,10 @@ def advise(
         return
     from rich.console import Console
 
+    from llmtally.cli.advise_applied import print_realised
+
     console = Console(highlight=False)
     if not advice.recommendations:
         console.print("nothing to recommend above the floor in this period")
     _print(console, advice)
+    print_realised(console, advice.realised)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, text
 from sqlalchemy.sql.schema import SchemaItem
 
+from llmtally.ledger.applied_table import advice_applied_v14_columns
 from llmtally.ledger.budget_tables import budget_tables
 from llmtally.ledger.rollup_tables import CONTEXT_COLUMNS, rollup_tables
 from llmtally.ledger.rollups import rebuild_rollups
@@ -166,6 +167,15 @@ def m0012_provider_reports(conn: Connection) -> None:
     meta = MetaData()
     Table("provider_usage", meta, *provider_usage_v12_columns())
     Table("provider_costs", meta, *provider_costs_v12_columns())
+    meta.create_all(conn)
+
+
+@migration
+def m0014_advice_applied(conn: Connection) -> None:
+    """The changes a person marks as applied (``llmtally advise applied``), whose
+    realised saving the advisor measures (llmtally.advisor.realised)."""
+    meta = MetaData()
+    Table("advice_applied", meta, *advice_applied_v14_columns())
     meta.create_all(conn)
 
 

@@ -3,11 +3,12 @@ dollars each change saves a month.
 
 The figures are those of ``llmtally advise`` (the same
 :func:`llmtally.advisor.advise` over the same period and floor); the page only
-reads. Filters: ``since`` (default 30d), ``until`` (default now) and ``floor``
-(USD a month, default 1). Input it cannot use (a bad date, a floor that is not
-an amount, a period over :data:`MAX_DAYS`, an unknown parameter) is answered by
-the page itself with status 400 and the message beside the filters, so the
-person can correct it there.
+reads. Below the recommendations, the realised savings of changes applied
+(``llmtally.advisor.realised``). Filters: ``since`` (default 30d), ``until``
+(default now) and ``floor`` (USD a month, default 1). Input it cannot use (a
+bad date, a floor that is not an amount, a period over :data:`MAX_DAYS`, an
+unknown parameter) is answered by the page itself with status 400 and the
+message beside the filters, so the person can correct it there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from llmtally.advisor import Advice, advise
 from llmtally.advisor.advise import DEFAULT_FLOOR
+from llmtally.advisor.realised import with_realised
 from llmtally.advisor.recommendation import Recommendation
 from llmtally.analytics.filters import FILTER_PARAMS, FilterError, check_text, parse_since
 from llmtally.catalog import Catalog
@@ -111,6 +113,7 @@ class AdvicePages:
             return self._render(params, None, str(exc), status=400)
         try:
             found = advise(self.store, self.catalog, wanted.since, wanted.until, wanted.floor)
+            found = with_realised(self.store, self.catalog, found)
         except (ValueError, OverflowError) as exc:  # dates the ledger cannot compare
             return self._render(params, None, f"since / until: {exc}", status=400)
         return self._render(params, found, None)
