@@ -32,6 +32,7 @@ from llmtally.ledger import open_store
 from llmtally.ledger.rows import CallBodies
 from llmtally.money import usd
 from replay_upstream import ReplayUpstream
+from test_ledger_support import BACKENDS, pg_base_url, pg_schema  # noqa: F401
 
 GEMINI_MODEL = "gemini-2.5-flash"  # tests/fixtures/transcripts/gemini_stream_generate_content.json
 PERIOD = ["--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
@@ -97,10 +98,24 @@ def _verify(*args: str, database: str, config: Path) -> Any:
     return CliRunner().invoke(app, command, env={"COLUMNS": "80"})
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def ledger_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The ledger on SQLite (a file) and on PostgreSQL (a schema of its own)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'ledger.sqlite3'}"
+        return
+    with pg_schema(request.getfixturevalue("pg_base_url")) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def verified(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[Verified]:
+def verified(
+    tmp_path_factory: pytest.TempPathFactory, catalog: Catalog, ledger_url: str
+) -> Iterator[Verified]:
     tmp = tmp_path_factory.mktemp("verify")
-    database = f"sqlite:///{tmp / 'ledger.sqlite3'}"
+    database = ledger_url
     build_ledger(catalog, database)
     with pytest.MonkeyPatch.context() as patch, ReplayUpstream() as upstream:
         patch.setenv("LLMTALLY_HOME", str(tmp / "home"))
@@ -226,6 +241,7 @@ def test_the_table_fits_80_columns_and_shows_the_saving(verified: Verified) -> N
         (["support", "--models", OPENAI_MODEL, "--check", "regex: ("], "not a regular"),
         (["support", "--models", OPENAI_MODEL, "--check", "frobnicate: 1"], "not a check"),
         (["support", "--models", OPENAI_MODEL, "--agreement", "2"], "--agreement"),
+        (["support", "--models", OPENAI_MODEL, "--check", "{name: agreement, regex: x}"], "kept"),
     ],
 )
 def test_bad_input_is_a_message_and_exit_code_1(
@@ -361,3 +377,61 @@ def test_what_the_lab_cannot_replay_says_why(
 
     with pytest.raises(Unreplayable, match=reason):
         prompt_of(endpoint, request_body)
+
+
+def test_checks_from_a_file_with_a_python_check_beside_it(verified: Verified) -> None:
+    """``--checks`` reads the lab's check list; a Python check's file is found beside
+    the checks file (the experiment is written elsewhere). "Hello! How can I help?"
+    is 22 characters: under 30 passes, and it ends with "?"."""
+    folder = verified.tmp / "checks"
+    folder.mkdir(exist_ok=True)
+    (folder / "mine.py").write_text(
+        "def asks(output, row):\n    return output.rstrip().endswith('?')\n"
+    )
+    (folder / "checks.yaml").write_text(
+        "checks:\n  - {length: {max: 30}}\n  - {python: 'mine.py:asks', name: asks back}\n"
+    )
+    done = _verify(
+        "support", "--models", OPENAI_MODEL, *PERIOD, "--sample", "2", "--json",
+        "--checks", str(folder / "checks.yaml"),
+        database=verified.database, config=verified.config,
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["checks"] == ["length 0..30 chars", "asks back"]
+    (mini,) = report["candidates"]
+    assert (mini["replays"], mini["checks_passed"]) == (2, 2)
+
+
+def test_a_budget_stop_is_reported_and_not_taken_as_evidence(verified: Verified) -> None:
+    # One replay's worst case is its prompt plus --max-tokens 2,000 at $0.60/M
+    # (over $0.0012): above --max-usd $0.0001, so nothing is sent.
+    done = _verify(
+        "support", "--models", OPENAI_MODEL, *PERIOD, "--sample", "2", "--json",
+        "--max-tokens", "2000", "--max-usd", "0.0001",
+        database=verified.database, config=verified.config,
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["status"] == "budget" and "--max-usd" in report["stop_reason"]
+    (mini,) = report["candidates"]
+    assert (mini["replays"], mini["pending"], mini["sample_cost"]) == (0, 2, "0")
+    assert mini["repricing"]["monthly_saving"] == "6.58"  # priced without a replay
+    with open_store(verified.database) as store:
+        found = latest_verification(store, "support")
+    assert found is not None and found.run_id != report["run_id"]  # an earlier run
+    assert found.status == "complete"
+
+
+def test_a_missing_api_key_is_named_before_any_call(tmp_path: Path, verified: Verified) -> None:
+    config = tmp_path / "llmtally.yaml"
+    config.write_text(
+        "upstreams:\n"
+        "  openai: {kind: openai, base_url: 'http://127.0.0.1:9', api_key_env: VERIFY_NO_KEY}\n"
+        "routes:\n  - {match: '*', upstream: openai}\n"
+    )
+    done = _verify(
+        "support", "--models", OPENAI_MODEL, *PERIOD, database=verified.database, config=config
+    )
+    assert done.exit_code == 1
+    assert "$VERIFY_NO_KEY" in done.output and "Traceback" not in done.output

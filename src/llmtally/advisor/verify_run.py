@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,13 +167,19 @@ def _absolute(spec: CheckSpec, folder: Path) -> CheckSpec:
 
 
 def candidates(models: Sequence[str], config: GatewayConfig, catalog: Catalog) -> list[Candidate]:
-    """Each model routed and priced now; VerifyError names one that is not."""
+    """Each model routed, priced and with its API key now; VerifyError names one that is not."""
     found: list[Candidate] = []
     for model in models:
         try:
             route, upstream = config.route(model)
         except RouteError as exc:
             raise VerifyError(f"unknown model {model!r}: {exc}") from None
+        env = upstream.api_key_env
+        if env and not os.environ.get(env):
+            raise VerifyError(
+                f"{model} goes to upstream {route.upstream!r}, which reads its API key from "
+                f"${env}, and that variable is not set"
+            )
         name = route.upstream_model(model)
         try:
             catalog.price_at(upstream.price_provider, name, dt.datetime.now(dt.UTC))
