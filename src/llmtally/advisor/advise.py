@@ -18,6 +18,7 @@ from llmtally.advisor.duplicates import duplicates_recommender
 from llmtally.advisor.period import Period, load_period
 from llmtally.advisor.prompt_cache import prompt_cache_recommender
 from llmtally.advisor.recommendation import Advice, Considered, Recommendation
+from llmtally.advisor.right_size import right_size_recommender
 from llmtally.advisor.samples import sample_ids
 from llmtally.advisor.working import Working
 from llmtally.catalog import Catalog
@@ -35,6 +36,7 @@ SAMPLE_IDS = 10
 # to cache reads and writes too), so what waiting adds is shown on its own.
 RECOMMENDERS: list[Recommender] = [
     duplicates_recommender,
+    right_size_recommender,  # before caching and batch: see advisor/right_size.py
     prompt_cache_recommender,
     batch_recommender,
 ]
