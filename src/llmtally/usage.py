@@ -284,6 +284,15 @@ class Call:
     # What the producer itself said the call cost (an OTel span's cost attribute,
     # an imported tool's spend), USD; kept beside ``cost``, never instead of it.
     source_cost: Decimal | None = None
+    # Facts of the request and response the cost advisor reads without the bodies
+    # (llmtally.providers.request_facts): the hex SHA-256 of the JSON request body
+    # as sent; why the output stopped (stop, length, tool_calls, content_filter,
+    # other); the output cap asked for; the reasoning asked for (an effort name,
+    # or ``budget:<tokens>``).
+    request_sha256: str | None = None
+    finish_reason: str | None = None
+    max_output_tokens: int | None = None
+    reasoning_effort: str | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:

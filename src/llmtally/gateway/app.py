@@ -396,6 +396,8 @@ class Gateway:
             key_id=admitted.key_id,
             stream=gemini.stream if gemini else bool(request.get("stream")),
             usd_per_hour=upstream.usd_per_hour,
+            # as sent (the upstream may get it rewritten); hashed on the finisher's thread
+            request_body=None if is_multipart(headers.get("content-type", "")) else raw,
         )
         if self.budgets is not None:
             held = await self.budgets.reserve_for(ex, upstream, len(raw))

@@ -15,6 +15,7 @@ from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange, build_call
 from llmtally.gateway.redact import Redactor, secrets_of
 from llmtally.ledger.rows import CallBodies
 from llmtally.providers.estimate import settle_usage
+from llmtally.providers.request_facts import finish_reason
 from llmtally.providers.streams import StreamAccumulator
 from llmtally.usage import Usage
 
@@ -54,6 +55,7 @@ def _read_body(ex: Exchange, response: bytes) -> None:
     if body is not None:
         served = body.get("model") or body.get("modelVersion")
         ex.model_served = served if isinstance(served, str) else None
+        ex.finish_reason = finish_reason(ex.wire.name, body)
     if ex.status >= 400 and ex.error is None and response:
         ex.error = response[:2000].decode("utf-8", "replace")
     try:
@@ -65,6 +67,7 @@ def _read_body(ex: Exchange, response: bytes) -> None:
 def _settle_stream(ex: Exchange, acc: StreamAccumulator) -> None:
     """Reported usage from the stream, else an estimate flagged ``estimated``."""
     ex.model_served = acc.model
+    ex.finish_reason = acc.finish_reason
     ex.first_byte_at = acc.first_token_at or ex.first_byte_at
     if not acc.finished and ex.error is None:
         ex.error = "stream ended before its last event"
@@ -79,7 +82,7 @@ def _settle_stream(ex: Exchange, acc: StreamAccumulator) -> None:
 
 
 def settle(ex: Exchange, response: bytes, acc: StreamAccumulator | None) -> None:
-    """Fill in ``ex``'s usage, served model and error from what came back: the
+    """Fill in ``ex``'s usage, served model, finish reason and error from what came back: the
     stream's accumulator, else the whole response body. The gateway's finisher
     and the SDK instrumentation (:mod:`llmtally.instrument`) read calls this one way."""
     if acc is not None:

@@ -17,6 +17,7 @@ from llmtally.catalog.price import Price, Rates
 from llmtally.gateway.client_watch import CLIENT_DISCONNECTED
 from llmtally.meter import Cost, time_cost
 from llmtally.pricing import Priced, price_usage
+from llmtally.providers.request_facts import max_output_tokens, reasoning_effort, request_sha256
 from llmtally.providers.wires import Wire
 from llmtally.tokens.chat import MessageCount
 from llmtally.usage import Call, Usage, new_ulid
@@ -59,6 +60,8 @@ class Exchange:
     fingerprint: str | None = None  # of the system prompt
     flags: list[str] = field(default_factory=list)  # Call.flags
     hold: Hold | None = None  # the call's budget reservation, settled once recorded
+    request_body: bytes | None = None  # the JSON body exactly as the client sent it
+    finish_reason: str | None = None  # normalised, from the response (or its stream)
 
 
 def attribution(headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,5 +154,9 @@ def build_call(ex: Exchange, catalog: Catalog) -> Call:
         input_latest_user_tokens=roles.latest_user if roles else None,
         input_context_tokens=roles.context if roles else None,
         flags=tuple(dict.fromkeys(ex.flags)),
+        request_sha256=request_sha256(ex.request_body),
+        finish_reason=ex.finish_reason,
+        max_output_tokens=max_output_tokens(ex.wire.name, ex.request_json),
+        reasoning_effort=reasoning_effort(ex.wire.name, ex.request_json),
         **attribution(ex.headers, ex.request_json),
     )

@@ -121,12 +121,13 @@ class Watch:
     stream: bool | None = None
 
 
-def _request_json(raw: bytes) -> dict[str, Any]:
+def _request_json(raw: bytes) -> dict[str, Any] | None:
+    """The request body as a JSON object; None when it is none (a form, say)."""
     try:
-        body = json.loads(raw) if raw else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
+        body = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _accumulated(watch: Watch) -> StreamAccumulator:
@@ -182,13 +183,15 @@ def _exchange(watch: Watch, request: Mapping[str, Any], ending: str, stream: boo
 
 def to_call(watch: Watch, catalog: Catalog, redact: Redactor) -> Call:
     """The priced call, read by the gateway's own functions."""
-    request = _request_json(watch.request)
+    parsed = _request_json(watch.request)
+    request = parsed if parsed is not None else {}
     stream = bool(request.get("stream")) if watch.stream is None else watch.stream
     streamed = stream and watch.wire.stream is not None
     acc = _accumulated(watch) if streamed and 0 < watch.status < 400 else None
     # The SDK closes a stream once its last event is in (before the body's end).
     ending = "complete" if acc is not None and acc.finished else watch.ending
     ex = _exchange(watch, request, ending, stream)
+    ex.request_body = watch.request if parsed is not None else None
     body = watch.body if watch.body is not None else b"".join(c for _, c in watch.chunks)
     if ending != "unreachable":
         settle(ex, body, acc)

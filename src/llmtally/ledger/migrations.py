@@ -36,6 +36,7 @@ from llmtally.ledger.schema import (
     calls_v7_columns,
     calls_v9_columns,
     calls_v11_columns,
+    calls_v13_columns,
     gateway_keys_v1_columns,
     gateway_keys_v8_columns,
     lab_cells_v1_columns,
@@ -168,6 +169,14 @@ def m0012_provider_reports(conn: Connection) -> None:
     Table("provider_usage", meta, *provider_usage_v12_columns())
     Table("provider_costs", meta, *provider_costs_v12_columns())
     meta.create_all(conn)
+
+
+@migration
+def m0013_request_facts(conn: Connection) -> None:
+    """Facts of each call's request and response (its body's SHA-256, why the
+    output stopped, the output cap and reasoning asked for), so the advisor need
+    not read stored bodies. Calls recorded before have NULL: not known."""
+    _add_columns(conn, "calls", calls_v13_columns())
 
 
 @migration

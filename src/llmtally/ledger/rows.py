@@ -60,6 +60,10 @@ _PLAIN = (
     "prompt_fingerprint",
     "input_context_tokens",
     "source_cost",
+    "request_sha256",
+    "finish_reason",
+    "max_output_tokens",
+    "reasoning_effort",
 )
 # Columns added after the first release: a spooled row written before them lacks them.
 _LATER = (
@@ -69,6 +73,10 @@ _LATER = (
     "input_context_tokens",
     "flags",
     "source_cost",
+    "request_sha256",
+    "finish_reason",
+    "max_output_tokens",
+    "reasoning_effort",
 )
 _FIXED_COLUMNS = frozenset(c.name for c in calls.columns if isinstance(c.type, Fixed))
 

@@ -56,6 +56,7 @@ __all__ = [
     "calls_v7_columns",
     "calls_v9_columns",
     "calls_v11_columns",
+    "calls_v13_columns",
     "check_fixed",
     "gateway_keys",
     "gateway_keys_v1_columns",
@@ -417,6 +418,26 @@ def calls_v11_columns() -> list[SchemaItem]:
     ]
 
 
+def calls_v13_columns() -> list[SchemaItem]:
+    """What migration 0013 added to ``calls``. Never edit.
+
+    Facts of the request and response, recorded with the call so that the cost
+    advisor reads them over millions of calls without the stored bodies
+    (:mod:`llmtally.providers.request_facts`); NULL when unknown:
+    ``request_sha256`` (hex SHA-256 of the JSON request body as the client sent
+    it), ``finish_reason`` (``stop``, ``length``, ``tool_calls``,
+    ``content_filter`` or ``other``), ``max_output_tokens`` (the output cap the
+    request asked for), ``reasoning_effort`` (an effort name or
+    ``budget:<tokens>``, at most 32 characters).
+    """
+    return [
+        Column("request_sha256", Text),
+        Column("finish_reason", Text),
+        Column("max_output_tokens", BigInteger),
+        Column("reasoning_effort", Text),
+    ]
+
+
 metadata = MetaData()
 calls = Table(
     "calls",
@@ -426,6 +447,7 @@ calls = Table(
     *calls_v7_columns(),
     *calls_v9_columns(),
     *calls_v11_columns(),
+    *calls_v13_columns(),
 )
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table(

@@ -12,6 +12,8 @@ never raises on a malformed event (it is counted in ``malformed``).
 - ``finished``: the format's terminal event was seen;
 - ``model``: the model that served the request, when the stream says;
 - ``error``: the payload of an in-stream error event, if one came;
+- ``finish_reason``: why the output stopped, normalised
+  (:mod:`llmtally.providers.request_facts`), as the last event that said so had it;
 - :meth:`~StreamAccumulator.usage`: the final reported usage once seen, read by
   the parser its wire picks for the provider that served it
   (:meth:`llmtally.providers.wires.Wire.parse_usage`; token semantics live
@@ -41,6 +43,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from llmtally.providers.request_facts import (
+    FinishReason,
+    anthropic_finish,
+    chat_choice_finish,
+    gemini_finish,
+    responses_finish,
+)
 from llmtally.providers.streams_sse import SSEEvent, SSEParser
 from llmtally.usage import Usage
 
@@ -82,6 +91,7 @@ class StreamAccumulator(ABC):
         self.finished = False
         self.model: str | None = None
         self.error: Mapping[str, Any] | None = None
+        self.finish_reason: FinishReason | None = None
         self.events = 0
         self.malformed = 0
 
@@ -128,6 +138,11 @@ class StreamAccumulator(ABC):
                 self.first_token_at = self._clock()
             self._parts.append(value)
 
+    def _finished_because(self, reason: FinishReason | None) -> None:
+        """Keep the latest event's reason (an event without one changes nothing)."""
+        if reason is not None:
+            self.finish_reason = reason
+
     def _on_done(self) -> None:
         self.malformed += 1  # only OpenAI Chat ends with [DONE]
 
@@ -156,6 +171,8 @@ class OpenAIChatStream(StreamAccumulator):
             self._usage, self._usage_final = usage, True
         choices = payload.get("choices")
         for choice in choices if isinstance(choices, list) else ():
+            if (_mapping(choice) or {}).get("index", 0) == 0:  # choices[0]'s, as unstreamed
+                self._finished_because(chat_choice_finish(choice))
             delta = _mapping((_mapping(choice) or {}).get("delta")) or {}
             self._output(delta.get("reasoning_content"))
             self._output(delta.get("content"))
@@ -192,6 +209,7 @@ class OpenAIResponsesStream(StreamAccumulator):
                 self.model = response["model"]
             if kind in _RESPONSES_END:
                 self.finished = True
+                self._finished_because(responses_finish(response))
                 if (usage := _mapping(response.get("usage"))) is not None:
                     self._usage, self._usage_final = usage, True
 
@@ -223,6 +241,7 @@ class AnthropicStream(StreamAccumulator):
                 self.model = message["model"]
             self._merge(_mapping(message.get("usage")) or {})
         elif kind == "message_delta":
+            self._finished_because(anthropic_finish(_mapping(payload.get("delta")) or {}))
             if (usage := _mapping(payload.get("usage"))) is not None:
                 self._merge(usage)
                 self._usage_final = True
@@ -244,6 +263,7 @@ class GeminiStream(StreamAccumulator):
             return
         if isinstance(payload.get("modelVersion"), str):
             self.model = payload["modelVersion"]
+        self._finished_because(gemini_finish(payload))
         candidates = payload.get("candidates")
         for candidate in candidates if isinstance(candidates, list) else ():
             candidate = _mapping(candidate) or {}
