@@ -435,3 +435,32 @@ def test_a_missing_api_key_is_named_before_any_call(tmp_path: Path, verified: Ve
     )
     assert done.exit_code == 1
     assert "$VERIFY_NO_KEY" in done.output and "Traceback" not in done.output
+
+
+def test_a_machine_of_your_own_without_a_catalog_price_replays_with_no_saving(
+    tmp_path: Path, verified: Verified
+) -> None:
+    """An upstream priced by the hour (``usd_per_hour``) whose model the catalog does
+    not price is replayed; its saving is unknown (null), not $0."""
+    config = tmp_path / "llmtally.yaml"
+    replay_url = gateway_url(verified.config)
+    config.write_text(
+        "upstreams:\n"
+        f"  mine: {{kind: openai, base_url: '{replay_url}', provider: local, usd_per_hour: '1'}}\n"
+        "routes:\n  - {match: '*', upstream: mine}\n"
+    )
+    done = _verify(
+        "support", "--models", OPENAI_MODEL, *PERIOD, "--sample", "1", "--json",
+        database=verified.database, config=config,
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    (mine,) = json.loads(done.stdout)["candidates"]
+    assert mine["replays"] == 1
+    assert mine["repricing"]["calls"] == 0 and mine["repricing"]["unpriced"] == 100
+    assert mine["repricing"]["monthly_saving"] is None
+
+
+def gateway_url(config: Path) -> str:
+    """The replay upstream's URL in a config written by ``gateway_config``."""
+    line = next(line for line in config.read_text().splitlines() if "openai:" in line)
+    return line.split("base_url: '", 1)[1].split("'", 1)[0]

@@ -167,7 +167,9 @@ def _absolute(spec: CheckSpec, folder: Path) -> CheckSpec:
 
 
 def candidates(models: Sequence[str], config: GatewayConfig, catalog: Catalog) -> list[Candidate]:
-    """Each model routed, priced and with its API key now; VerifyError names one that is not."""
+    """Each model routed, priced and with its API key now; VerifyError names one that
+    is not. A model on a machine of your own (``usd_per_hour``) needs no catalog price
+    to be replayed: its saving is then unknown (no call can be re-priced)."""
     found: list[Candidate] = []
     for model in models:
         try:
@@ -184,7 +186,8 @@ def candidates(models: Sequence[str], config: GatewayConfig, catalog: Catalog) -
         try:
             catalog.price_at(upstream.price_provider, name, dt.datetime.now(dt.UTC))
         except (LookupError, ValueError) as exc:
-            raise VerifyError(f"unknown model {model!r}: {exc}") from None
+            if upstream.usd_per_hour is None:  # a machine of your own runs without one
+                raise VerifyError(f"unknown model {model!r}: {exc}") from None
         found.append(Candidate(model, upstream.price_provider, name, upstream.kind == "anthropic"))
     return found
 
@@ -201,8 +204,8 @@ def _sample(store: Store, request: VerifyRequest) -> Sample:
     if not sample.with_bodies:
         raise VerifyError(
             f"feature {request.feature!r} has {len(sample.calls):,} calls {window}, none with a "
-            "whole stored request and answer to replay (the gateway stores bodies with "
-            "`ledger: {store_bodies: true}` in llmtally.yaml)"
+            "whole stored request and answer to replay (the gateway stores them with "
+            "`record_bodies: true`, its default, whole up to `body_limit_bytes`)"
         )
     if not sample.replays:
         reasons = "; ".join(f"{n} with {why}" for why, n in sample.skipped.items())

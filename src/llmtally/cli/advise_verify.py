@@ -230,14 +230,15 @@ def _repricing_json(priced: Repricing | None) -> dict[str, Any] | None:
 
     if priced is None:
         return None
+    known = priced.calls > 0  # none priced: no saving to say (not a saving of 0)
     return {
         "provider": priced.provider,
         "calls": priced.calls,
         "unpriced": priced.unpriced,
-        "period_cost": decimal_text(priced.current),
-        "period_cost_on_candidate": decimal_text(priced.candidate),
-        "period_saving": decimal_text(priced.saving),
-        "monthly_saving": decimal_text(priced.monthly_saving),
+        "period_cost": decimal_text(priced.current) if known else None,
+        "period_cost_on_candidate": decimal_text(priced.candidate) if known else None,
+        "period_saving": decimal_text(priced.saving) if known else None,
+        "monthly_saving": decimal_text(priced.monthly_saving) if known else None,
     }
 
 
