@@ -5,6 +5,12 @@ the working copy (``llmtally.advisor.working``) on top of the changes kept befor
 it, so overlapping changes are never counted twice. A candidate whose monthly
 saving is below the floor (or not positive) is reported as considered, not
 recommended, and its change is not kept.
+
+Fine-tuning and self-hosting come last (``fine_tune``, ``self_host``): each
+replaces a model's API bill with another cost, so it is priced on the cheapest
+API usage the others found (cached, batched, trimmed); self-hosting after
+everything else, fine-tuning included, since its instances are compared with
+whatever is still billed per token.
 """
 
 from __future__ import annotations
@@ -14,12 +20,16 @@ from decimal import Decimal
 
 from llmtally.advisor.batch import batch_recommender
 from llmtally.advisor.candidate import Candidate, Recommender
+from llmtally.advisor.cap_output import cap_output_recommender
 from llmtally.advisor.duplicates import duplicates_recommender
+from llmtally.advisor.fine_tune import fine_tune_recommender
 from llmtally.advisor.period import Period, load_period
 from llmtally.advisor.prompt_cache import prompt_cache_recommender
 from llmtally.advisor.recommendation import Advice, Considered, Recommendation
 from llmtally.advisor.right_size import right_size_recommender
 from llmtally.advisor.samples import sample_ids
+from llmtally.advisor.self_host import self_host_recommender
+from llmtally.advisor.trim import trim_recommender
 from llmtally.advisor.working import Working
 from llmtally.catalog import Catalog
 from llmtally.ledger import Store
@@ -39,6 +49,10 @@ RECOMMENDERS: list[Recommender] = [
     right_size_recommender,  # before caching and batch: see advisor/right_size.py
     prompt_cache_recommender,
     batch_recommender,
+    trim_recommender,  # after caching and batch: see advisor/trim.py
+    cap_output_recommender,
+    fine_tune_recommender,  # last but one: see above
+    self_host_recommender,  # last: see above
 ]
 
 
@@ -67,7 +81,8 @@ def advise(
     floor: Decimal = DEFAULT_FLOOR,
     recommenders: list[Recommender] | None = None,
 ) -> Advice:
-    """Recommendations over [since, until) (until: now), savings per 30 days."""
+    """Recommendations over the whole UTC days of [since, until) (until: now),
+    savings per 30 days."""
     end = until or dt.datetime.now(dt.UTC)
     period = load_period(store, catalog, since, end)
     working = Working(period.cells, catalog)
@@ -87,4 +102,4 @@ def advise(
             working.answered.update(candidate.answered_ids)
             kept.append(_recommendation(candidate, saving, period))
     kept.sort(key=lambda r: r.monthly_saving, reverse=True)
-    return Advice(since, end, floor, tuple(kept), tuple(considered))
+    return Advice(period.since, period.until, floor, tuple(kept), tuple(considered))

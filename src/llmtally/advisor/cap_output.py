@@ -1,0 +1,143 @@
+"""Cap output and reasoning (issue 15): output tokens a feature pays for and could
+bound, per (feature, provider, model) with text output (``cap_rows``).
+
+- **A long tail of outputs.** The cap is the nearest-rank p95 of the group's
+  output tokens; the tail is long when the longest output is at least twice the
+  cap (runaway answers, not the usual length). Capping max_tokens there saves
+  sum(max(0, output - cap)) output tokens, of which sum(max(0, reasoning - cap))
+  reasoning (it comes first in the output; the subsets stay valid), re-priced
+  on the working copy over the calls a response cache does not answer. Traps,
+  considered and not recommended: at least 1 in 20 calls already stopped at
+  max_tokens (``finish_reason`` ``length``: the limit binds; a lower one cuts
+  more answers), or reasoning is most of the output (a cap counts the reasoning
+  too: a capped call may stop before it answers).
+- **Reasoning share.** A group whose reasoning tokens are more than half of its
+  output: a lower effort's saving is never shown without lab evidence that it
+  passes the same checks (``llmtally advise verify`` replays models, not
+  efforts, today), so it is considered, with its share and the command that
+  gathers the evidence; no saving is claimed.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from llmtally.advisor.candidate import Candidate, Found
+from llmtally.advisor.cap_rows import QUANTILE, OutputGroup, output_groups, over_cap_cells
+from llmtally.advisor.grouping import call_filter, where
+from llmtally.advisor.period import Period
+from llmtally.advisor.recommendation import Confidence, Considered
+from llmtally.advisor.token_changes import fewer_output
+from llmtally.advisor.working import Working
+
+__all__ = ["KIND", "LENGTH_SHARE", "REASONING_SHARE", "TAIL_FACTOR", "cap_output_recommender"]
+
+KIND = "cap_output"
+TAIL_FACTOR = 2  # the longest output at least this many times the cap: a long tail
+LENGTH_SHARE = Decimal("0.05")  # calls already stopped by max_tokens: the limit binds
+REASONING_SHARE = Decimal("0.5")  # reasoning above this share of the output: effort, not cap
+
+_OPENAI = """\
+# FEATURE (MODEL): QUANTILE% of the outputs fit in CAP tokens
+response = client.chat.completions.create(
+    model="MODEL", messages=messages,
+    max_completion_tokens=CAP,
+)
+if response.choices[0].finish_reason == "length":
+    log.warning("FEATURE answer cut at CAP tokens")"""
+_ANTHROPIC = """\
+# FEATURE (MODEL): QUANTILE% of the outputs fit in CAP tokens
+response = client.messages.create(
+    model="MODEL", messages=messages,
+    max_tokens=CAP,
+)
+if response.stop_reason == "max_tokens":
+    log.warning("FEATURE answer cut at CAP tokens")"""
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{(Decimal(100 * part) / whole).quantize(Decimal('0.1'))}%"
+
+
+def _reasoning(group: OutputGroup) -> Considered | None:
+    if not group.output or Decimal(group.reasoning) / group.output <= REASONING_SHARE:
+        return None
+    feature, _, model = group.key
+    asked = "" if group.effort is None else f"; effort asked: {group.effort}"
+    reason = (
+        f"reasoning is {_percent(group.reasoning, group.output)} of the output tokens "
+        f"({group.reasoning:,} of {group.output:,}{asked}); a lower effort is not "
+        "recommended without lab evidence that it passes the same checks: run "
+        f"`llmtally advise verify {feature} --models {model}`"
+    )
+    return Considered(KIND, where(group.key), reason)
+
+
+def _confidence(group: OutputGroup, over: int) -> Confidence:
+    cut = f"{over:,} of {group.calls:,} outputs are longer than the cap and would be cut"
+    if group.unknown:
+        return Confidence(
+            "low",
+            f"{cut}; {group.unknown:,} calls have no recorded finish reason: whether "
+            "outputs already stop at max_tokens is not known",
+        )
+    return Confidence(
+        "medium", f"{cut}; check on the sample calls that the longest are runaway answers"
+    )
+
+
+def _tail(group: OutputGroup, period: Period, working: Working) -> Candidate | Considered | None:
+    cap = group.cap
+    if not cap or group.longest < TAIL_FACTOR * cap:
+        return None
+    if Decimal(group.length) / group.calls >= LENGTH_SHARE:
+        reason = (
+            f"{group.length:,} of {group.calls:,} calls ({_percent(group.length, group.calls)}) "
+            "already stopped at max_tokens: a lower cap would cut more answers"
+        )
+        return Considered(KIND, where(group.key), reason)
+    if group.output and Decimal(group.reasoning) / group.output > REASONING_SHARE:
+        return None  # the reasoning share is considered on its own
+    rows = [row for row in over_cap_cells(period, group.key, cap, working.answered) if row.output]
+    over = sum(row.calls for row in rows)
+    if not over:
+        return None
+    feature, provider, model = group.key
+    template = _ANTHROPIC if provider == "anthropic" else _OPENAI
+    how = template.replace("FEATURE", feature).replace("MODEL", model)
+    return Candidate(
+        kind=KIND,
+        title=f"Cap the output at {cap:,} tokens (p{QUANTILE})",
+        where=where(group.key),
+        evidence={
+            **call_filter(group.key, period),
+            "cap_tokens": str(cap),
+            "longest_output_tokens": str(group.longest),
+            "calls_over_cap": str(over),
+            "stopped_at_max_tokens": str(group.length),
+        },
+        parts=tuple((row.cell, fewer_output(row.output, row.reasoning)) for row in rows),
+        calls=over,
+        assumptions=(
+            f"the cap is the p{QUANTILE} of the {group.calls:,} outputs; the longest is "
+            f"{group.longest:,} tokens, {group.longest // cap}x the cap: runaway answers",
+            "a capped answer stops at the cap; the calls under it are unchanged",
+            "reasoning counts toward the cap and comes first in the output",
+            f"the traffic of the {period.days.normalize():f} day(s) repeats over a 30-day month",
+        ),
+        confidence=_confidence(group, over),
+        how_to_apply=how.replace("QUANTILE", str(QUANTILE)).replace("CAP", str(cap)),
+    )
+
+
+def cap_output_recommender(period: Period, working: Working) -> Found:
+    """Candidates for long output tails; high reasoning shares and binding limits
+    considered (see the module docstring)."""
+    found = Found()
+    for group in output_groups(period):
+        for result in (_tail(group, period, working), _reasoning(group)):
+            if isinstance(result, Candidate):
+                found.candidates.append(result)
+            elif isinstance(result, Considered):
+                found.considered.append(result)
+    return found

@@ -1,0 +1,222 @@
+"""Trim prompts (issue 15): input tokens a feature sends that it can do without.
+
+Three rules, per (feature, provider, model); savings re-priced on the working
+copy by removing exactly the tokens named (``token_changes.fewer_input``: the
+cheapest kind first, so a cached prefix never overstates it), on the calls a
+response cache does not answer:
+
+- **Tools declared but never called.** Calls that send tool schemas
+  (``input_tools_tokens`` > 0) and none of which, in the period, ended with
+  ``finish_reason`` ``tool_calls``: sending no tools saves exactly their tools
+  tokens. Traps, considered and not recommended: the tools are called (even
+  once: a rare case may need them), or some of those calls have no recorded
+  finish reason (recorded before migration 0013: cannot tell). Skipped on a
+  ledger without the ``finish_reason`` column.
+- **History that grows without bound.** A group's traces (``trace_id``) whose
+  history tokens rise from one call to the next and never drop. The cap H is
+  the lower median of the traces' largest history: at least half of the
+  conversations never reach it and are unchanged; only the long ones lose their
+  oldest turns. Saving: sum(max(0, history - H)) input tokens over the calls,
+  one SQL aggregate per cell. Trap: history that already drops within a trace
+  (a window or a summary bounds it) is considered, not recommended.
+- **A system prompt that dominates.** Its share of the input tokens counted by
+  role is above one half: how much of a prompt's text can go cannot be known
+  from counts, so it is only considered, with its share; no saving is claimed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from llmtally.advisor.candidate import Candidate, Found
+from llmtally.advisor.grouping import Key, by_feature_model, call_filter, where
+from llmtally.advisor.period import Period
+from llmtally.advisor.recommendation import Confidence, Considered, Level
+from llmtally.advisor.token_changes import fewer_input
+from llmtally.advisor.trim_rows import (
+    HistoryGroup,
+    ToolsCell,
+    history_cells,
+    history_groups,
+    tools_cells,
+)
+from llmtally.advisor.working import Working
+
+__all__ = ["KIND", "SYSTEM_SHARE", "trim_recommender"]
+
+KIND = "trim_prompt"
+SYSTEM_SHARE = Decimal("0.5")  # a system prompt above this share of the input dominates
+_SURE_CALLS = 1000  # calls without a tool call for "high" confidence
+
+_TOOLS_OPENAI = """\
+# FEATURE (MODEL): no call of the period called a tool; send none
+response = client.chat.completions.create(
+    model="MODEL",
+    messages=messages,
+    # tools=TOOLS,  # removed: never called, TOKENS tokens a call
+)"""
+_TOOLS_ANTHROPIC = """\
+# FEATURE (MODEL): no call of the period called a tool; send none
+response = client.messages.create(
+    model="MODEL", max_tokens=MAX_TOKENS, messages=messages,
+    # tools=TOOLS,  # removed: never called, TOKENS tokens a call
+)"""
+_HISTORY = """\
+HISTORY_CAP = @CAP@  # tokens: half of @FEATURE@'s conversations never exceed it
+
+def capped(history, limit=HISTORY_CAP):
+    \"\"\"The latest turns of the history that fit in limit tokens.\"\"\"
+    kept, used = [], 0
+    for message in reversed(history):
+        used += count_tokens(message)
+        if used > limit:
+            break
+        kept.append(message)
+    return kept[::-1]
+
+messages = [system, *capped(history), latest_user]"""
+
+
+def _same_traffic(period: Period) -> str:
+    return f"the traffic of the {period.days.normalize():f} day(s) repeats over a 30-day month"
+
+
+def _cheapest_first() -> str:
+    return (
+        "the tokens removed are priced as the cheapest the cell was billed for "
+        "(cache reads first): never more than the recorded rate"
+    )
+
+
+def _tools(key: Key, rows: list[ToolsCell], period: Period) -> Candidate | Considered | None:
+    total = sum(row.calls for row in rows)
+    called = sum(row.called for row in rows)
+    unknown = sum(row.unknown for row in rows)
+    if called:
+        reason = f"the tools are called: {called:,} of {total:,} calls ended with a tool call"
+        return Considered(KIND, where(key), reason)
+    if unknown:
+        reason = (
+            f"{unknown:,} of {total:,} calls with tools have no recorded finish reason: "
+            "cannot tell whether the tools are used"
+        )
+        return Considered(KIND, where(key), reason)
+    sent = [row for row in rows if row.tokens]
+    calls, tokens = sum(row.sent for row in sent), sum(row.tokens for row in sent)
+    if not calls:
+        return None
+    each = tokens // calls
+    level: Level = "high" if total >= _SURE_CALLS else "medium"
+    template = _TOOLS_ANTHROPIC if key[1] == "anthropic" else _TOOLS_OPENAI
+    how = template.replace("FEATURE", key[0]).replace("MODEL", key[2])
+    return Candidate(
+        kind=KIND,
+        title="Remove the tool schemas no call uses",
+        where=where(key),
+        evidence={**call_filter(key, period), "tools_tokens": str(tokens), "tool_calls": "0"},
+        parts=tuple((row.cell, fewer_input(row.tokens)) for row in sent),
+        calls=calls,
+        assumptions=(
+            f"the {total:,} calls sending tool schemas never ended with a tool call: "
+            "the answers are the same without them",
+            "the tools tokens are the schemas' own (as counted by role)",
+            _cheapest_first(),
+            _same_traffic(period),
+        ),
+        confidence=Confidence(
+            level, f"none of {total:,} calls with tools in the period called one; a rarer input may"
+        ),
+        how_to_apply=how.replace("TOKENS", f"{each:,}"),
+    )
+
+
+def _history(
+    group: HistoryGroup, period: Period, working: Working
+) -> Candidate | Considered | None:
+    key = group.key
+    if group.drops:
+        reason = (
+            f"the history already drops {group.drops:,} time(s) within its traces: "
+            "a window or a summary bounds it"
+        )
+        return Considered(KIND, where(key), reason)
+    cap = group.median_peak
+    if not group.rises or group.longest <= cap:
+        return None
+    rows = [row for row in history_cells(period, key, cap, working.answered) if row.tokens]
+    calls, tokens = sum(row.calls for row in rows), sum(row.tokens for row in rows)
+    if not calls:
+        return None
+    return Candidate(
+        kind=KIND,
+        title=f"Cap the conversation history at {cap:,} tokens",
+        where=where(key),
+        evidence={
+            **call_filter(key, period),
+            "history_cap_tokens": str(cap),
+            "traces": str(group.traces),
+            "longest_history_tokens": str(group.longest),
+            "history_tokens_over_cap": str(tokens),
+        },
+        parts=tuple((row.cell, fewer_input(row.tokens)) for row in rows),
+        calls=calls,
+        assumptions=(
+            f"the cap is the median of the {group.traces:,} traces' largest history: "
+            "at least half of the conversations never reach it",
+            "the oldest turns above the cap are dropped; nothing replaces them "
+            "(a summary would add its own tokens)",
+            "the answers stay as good without the oldest turns",
+            _cheapest_first(),
+            _same_traffic(period),
+        ),
+        confidence=Confidence(
+            "low",
+            "the model no longer sees the oldest turns of long conversations: "
+            "check the sample calls' answers before applying",
+        ),
+        how_to_apply=_HISTORY.replace("@CAP@", f"{cap:_}").replace("@FEATURE@", key[0]),
+    )
+
+
+def _system_shares(period: Period) -> list[Considered]:
+    found = []
+    for key, cells in sorted(by_feature_model(period.cells).items()):
+        system = sum(cell.roles.system for cell in cells)
+        counted = sum(cell.roles.counted for cell in cells)
+        total = sum(
+            cell.roles.system
+            + cell.roles.tools
+            + cell.roles.history
+            + cell.roles.latest_user
+            + cell.roles.context
+            for cell in cells
+        )
+        if total and Decimal(system) / total > SYSTEM_SHARE:
+            share = (Decimal(100 * system) / total).quantize(Decimal("0.1"))
+            reason = (
+                f"the system prompt is {share}% of the input tokens ({system // counted:,} "
+                f"tokens a call over {counted:,} calls): shorten it or cache it; no saving "
+                "is claimed, as how much of its text can go is not known from counts"
+            )
+            found.append(Considered(KIND, where(key), reason))
+    return found
+
+
+def trim_recommender(period: Period, working: Working) -> Found:
+    """Candidates for unused tools and unbounded history; dominant system prompts
+    considered (see the module docstring)."""
+    found = Found()
+    groups: dict[Key, list[ToolsCell]] = defaultdict(list)
+    for row in tools_cells(period, working.answered):
+        cell = period.cells[row.cell]
+        groups[(cell.feature, cell.provider, cell.model)].append(row)
+    results = [_tools(key, rows, period) for key, rows in sorted(groups.items())]
+    results += [_history(group, period, working) for group in history_groups(period)]
+    for result in results:
+        if isinstance(result, Candidate):
+            found.candidates.append(result)
+        elif isinstance(result, Considered):
+            found.considered.append(result)
+    found.considered.extend(_system_shares(period))
+    return found
