@@ -180,6 +180,9 @@ def test_evidence_confidence_and_how_to_apply(
     }  # fmt: skip
     assert summarise.evidence["agreement_rate"] == "0.90"
     assert summarise.confidence.level == "medium"  # 20 replays: fewer than 30
+    assert summarise.confidence.why == (
+        "20 replays in the lab: check pass rate 1.00, agreement 0.90 (fewer than 30 replays)"
+    )
     assert 'client.chat.completions.create(model="gpt-4o-mini"' in summarise.how_to_apply
     assert f"llmtally lab show {runs['summarise']}" in summarise.how_to_apply
     assert any("tokenizer may count differently" in a for a in summarise.assumptions)

@@ -239,12 +239,15 @@ def _options(key: Key, cells: list[Cell], working: Working, lab: _Lab) -> list[_
 def _confidence(found: CandidateEvidence) -> Confidence:
     levels: tuple[Level, ...] = ("high", "medium", "low")
     level = 0 if found.replays >= HIGH_REPLAYS else 1
-    why = f"{found.replays} replays of recorded prompts in the lab"
+    rates = f"agreement {_rate(found.agreement_rate)}"
+    if found.checks_passed is not None:
+        rates = f"check pass rate {_rate(found.check_pass_rate)}, {rates}"
+    why = f"{found.replays} replays in the lab: {rates}"
+    if level:
+        why += f" (fewer than {HIGH_REPLAYS} replays)"
     if found.checks_passed is None:
         level += 1
         why += "; no checks of your own were given: agreement with the recorded answers only"
-    elif level:
-        why += f" (fewer than {HIGH_REPLAYS})"
     return Confidence(levels[level], why)
 
 
@@ -252,7 +255,7 @@ def _how(key: Key, best: _Option, run_id: str) -> str:
     feature, provider, model = key
     call = _CALL_SITE.get(best.provider, 'model="MODEL"').replace("MODEL", best.model)
     return (
-        f"# Send feature {feature}'s calls (header x-llmtally-feature: {feature})\n"
+        f"# Send the calls of feature {feature} (header x-llmtally-feature: {feature})\n"
         f"# to {best.model} instead of {model}, where they are made:\n"
         f"{call}\n"
         f"# The lab's replays: llmtally lab show {run_id}"
