@@ -29,7 +29,7 @@ import yaml
 
 from llmtally.advisor.verify import Verification, run_name, verification_of
 from llmtally.advisor.verify_agree import AGREEMENT_CHECK, MIN_COLUMN, RECORDED_COLUMN
-from llmtally.advisor.verify_sample import Sample, known_features, read_sample
+from llmtally.advisor.verify_sample import Sample, feature_calls, known_features, read_sample
 from llmtally.advisor.verify_saving import Repricing, month_factor, reprice
 from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError
@@ -203,7 +203,7 @@ def _sample(store: Store, request: VerifyRequest) -> Sample:
         )
     if not sample.with_bodies:
         raise VerifyError(
-            f"feature {request.feature!r} has {len(sample.calls):,} calls {window}, none with a "
+            f"feature {request.feature!r} has {sample.calls:,} calls {window}, none with a "
             "whole stored request and answer to replay (the gateway stores them with "
             "`record_bodies: true`, its default, whole up to `body_limit_bytes`)"
         )
@@ -216,8 +216,7 @@ def _sample(store: Store, request: VerifyRequest) -> Sample:
 def _max_tokens(request: VerifyRequest, sample: Sample) -> int:
     if request.max_tokens is not None:
         return request.max_tokens
-    ids = {replay.call_id for replay in sample.replays}
-    longest = max((c.usage.output_tokens for c in sample.calls if c.id in ids), default=0)
+    longest = max(replay.output_tokens for replay in sample.replays)
     return min(MAX_TOKENS_CAP, max(MAX_TOKENS_FLOOR, 2 * longest))
 
 
@@ -295,11 +294,9 @@ def verify_feature(request: VerifyRequest, catalog: Catalog, progress: Progress)
     targets = candidates(request.models, config, catalog)
     with open_store(request.database_url) as store:
         sample = _sample(store, request)
-    to_month = month_factor(request.since, request.until)
-    priced = {
-        t.model: reprice(sample.calls, catalog, t.provider, t.catalog_model, to_month)
-        for t in targets
-    }
+        every = feature_calls(store, request.feature, request.since, request.until)
+        wanted = [(t.model, t.provider, t.catalog_model) for t in targets]
+        priced = reprice(every, catalog, wanted, month_factor(request.since, request.until))
     path = write_experiment(request, sample, targets, _folder(request.feature))
     options = LabOptions(
         config=request.config,
@@ -314,7 +311,7 @@ def verify_feature(request: VerifyRequest, catalog: Catalog, progress: Progress)
         feature=request.feature,
         since=request.since,
         until=request.until,
-        calls=len(sample.calls),
+        calls=sample.calls,
         with_bodies=sample.with_bodies,
         picked=sample.picked,
         skipped=sample.skipped,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,13 +63,14 @@ class Replay:
     user: str
     recorded: str
     temperature: float | None  # what the recorded request asked for
+    output_tokens: int  # of the recorded answer, as billed
 
 
 @dataclass(frozen=True, slots=True)
 class Sample:
     """The period's calls of the feature and the sample taken from them."""
 
-    calls: tuple[Call, ...]  # every successful call of the feature in the period
+    calls: int  # the feature's successful calls in the period
     with_bodies: int  # of them, with a whole stored request and response
     picked: int  # sampled (before skipping those that cannot be replayed)
     replays: tuple[Replay, ...]
@@ -87,16 +88,25 @@ def _in_period(feature: str, since: dt.datetime, until: dt.datetime) -> Any:
 
 
 def feature_calls(
-    store: Store, feature: str, since: dt.datetime, until: dt.datetime
-) -> tuple[Call, ...]:
-    """The feature's successful calls started in [since, until), oldest first."""
+    store: Store, feature: str, since: dt.datetime, until: dt.datetime, page: int = 5_000
+) -> Iterator[Call]:
+    """The feature's successful calls started in [since, until), oldest first, read
+    ``page`` rows at a time (a server-side cursor on PostgreSQL): one pass, whatever
+    the period's size, holds one page."""
     query = (
         select(calls)
         .where(_in_period(feature, since, until))
         .order_by(calls.c.started_at, calls.c.id)
     )
+    with store.engine.connect().execution_options(yield_per=page) as conn:
+        for row in conn.execute(query).mappings():
+            yield row_to_call(row)
+
+
+def _count(store: Store, feature: str, since: dt.datetime, until: dt.datetime) -> int:
+    query = select(func.count()).select_from(calls).where(_in_period(feature, since, until))
     with store.engine.connect() as conn:
-        return tuple(row_to_call(row) for row in conn.execute(query).mappings())
+        return int(conn.execute(query).scalar_one())
 
 
 def known_features(store: Store, since: dt.datetime, until: dt.datetime) -> list[str]:
@@ -137,12 +147,12 @@ def _whole_bodies(feature: str, since: dt.datetime, until: dt.datetime) -> Any:
 def read_sample(
     store: Store, feature: str, since: dt.datetime, until: dt.datetime, size: int
 ) -> Sample:
-    """The feature's calls, and up to ``size`` of them sampled for replay."""
-    every = feature_calls(store, feature, since, until)
+    """How many calls the feature has, and up to ``size`` of them sampled for replay."""
+    every = _count(store, feature, since, until)
     with store.engine.connect() as conn:
         ids = [str(row[0]) for row in conn.execute(_whole_bodies(feature, since, until))]
         picked = [ids[i] for i in spread(len(ids), size)]
-        query = select(calls.c.id, calls.c.endpoint, call_bodies).join(
+        query = select(calls.c.id, calls.c.endpoint, calls.c.output_tokens, call_bodies).join(
             call_bodies, call_bodies.c.call_id == calls.c.id
         )
         rows = {}
@@ -155,24 +165,25 @@ def read_sample(
     for call_id in picked:
         row = rows[call_id]
         try:
-            replays.append(_replay(call_id, row["endpoint"], row["request_body"], dict(row)))
+            replays.append(_replay(call_id, dict(row)))
         except Unreplayable as why:
             skipped[str(why)] += 1
     return Sample(every, len(ids), len(picked), tuple(replays), dict(skipped))
 
 
-def _replay(call_id: str, endpoint: str, request_body: str, row: Mapping[str, Any]) -> Replay:
+def _replay(call_id: str, row: Mapping[str, Any]) -> Replay:
     try:
-        request = json.loads(request_body)
+        request = json.loads(row["request_body"])
     except ValueError:
         raise Unreplayable("a stored request that is not JSON") from None
     if not isinstance(request, dict):
         raise Unreplayable(NOT_CHAT)
-    system, user = prompt_of(endpoint, request)
+    system, user = prompt_of(row["endpoint"], request)
     recorded = response_text(row["response_body"])
     if recorded is None:
         raise Unreplayable(NO_ANSWER)
-    return Replay(call_id, system, user, recorded, _temperature(request))
+    tokens = int(row["output_tokens"] or 0)
+    return Replay(call_id, system, user, recorded, _temperature(request), tokens)
 
 
 def _temperature(request: Mapping[str, Any]) -> float | None:

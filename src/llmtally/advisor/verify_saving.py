@@ -12,7 +12,7 @@ on that day) is left out of both sums and counted as ``unpriced``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -83,20 +83,39 @@ def _metered(usage: Usage, price: Price) -> Decimal | None:
         return None
 
 
+@dataclass(slots=True)
+class _Tally:
+    current: Decimal = Decimal(0)
+    candidate: Decimal = Decimal(0)
+    priced: int = 0
+    unpriced: int = 0
+
+
 def reprice(
-    calls: Iterable[Call], catalog: Catalog, provider: str, model: str, to_month: Decimal
-) -> Repricing:
-    """The calls re-priced on ``model`` (of catalog ``provider``)."""
+    calls: Iterable[Call],
+    catalog: Catalog,
+    candidates: Sequence[tuple[str, str, str]],
+    to_month: Decimal,
+) -> dict[str, Repricing]:
+    """The calls re-priced on each candidate, ``(name, catalog provider, catalog
+    model)``, in one pass over ``calls`` (a stream: nothing is kept); by name."""
     prices = _Prices(catalog)
-    current = candidate = Decimal(0)
-    priced = unpriced = 0
+    tallies = {name: _Tally() for name, _, _ in candidates}
     for call in calls:
         before = prices.cost(call.provider, call.model, call.started_at, call.usage)
-        after = prices.cost(provider, model, call.started_at, call.usage)
-        if before is None or after is None:
-            unpriced += 1
-            continue
-        priced += 1
-        current += before
-        candidate += after
-    return Repricing(model, provider, priced, unpriced, current, candidate, to_month)
+        for name, provider, model in candidates:
+            after = prices.cost(provider, model, call.started_at, call.usage)
+            tally = tallies[name]
+            if before is None or after is None:
+                tally.unpriced += 1
+                continue
+            tally.current += before
+            tally.candidate += after
+            tally.priced += 1
+    return {
+        name: Repricing(
+            name, provider, tallies[name].priced, tallies[name].unpriced,
+            tallies[name].current, tallies[name].candidate, to_month,
+        )
+        for name, provider, _ in candidates
+    }  # fmt: skip
