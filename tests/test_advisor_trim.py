@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 
 from advisor_synthetic import SINCE, UNTIL, advice_of, savings_by_kind_and_feature
 from advisor_synthetic_more import MoreBuilder, minutes, prompt
+from llmtally.advisor.token_changes import fewer_input
 from llmtally.advisor.trim import trim_recommender
+from llmtally.advisor.working import CellState
 from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.ledger import open_store
@@ -155,6 +157,28 @@ def test_alone_the_trim_is_priced_at_the_standard_rate(database: str, catalog: C
     assert savings_by_kind_and_feature(alone)[("trim_prompt", "nightly")] == Decimal("4.00")
     # faq, no response cache: 100 x 8,000 x 2.50/M = $2.00; x2
     assert savings_by_kind_and_feature(alone)[("trim_prompt", "faq")] == Decimal("4.00")
+
+
+@pytest.mark.parametrize(
+    ("tokens", "left"),
+    [
+        # 3,000 cache reads first, then 3,000 of the 5,000 plain tokens
+        (6_000, (4_000, 0, 2_000, 500)),
+        # reads 3,000 + plain 5,000 + the 1,500 five-minute writes; the 1 h writes last
+        (9_500, (500, 0, 500, 500)),
+        (10_000, (0, 0, 0, 0)),
+    ],
+)
+def test_input_is_removed_cheapest_first(tokens: int, left: tuple[int, ...]) -> None:
+    usage = Usage(
+        input_tokens=10_000, cache_read_tokens=3_000,
+        cache_write_tokens=2_000, cache_write_1h_tokens=500, output_tokens=100,
+    )  # fmt: skip
+    after = fewer_input(tokens)(CellState(usage, 1, 10_000, "anthropic", "claude-sonnet-4")).usage
+    assert (
+        after.input_tokens, after.cache_read_tokens,
+        after.cache_write_tokens, after.cache_write_1h_tokens,
+    ) == left  # fmt: skip
 
 
 def test_cli_json_carries_trim_prompt(

@@ -1,0 +1,129 @@
+"""The cap_output recommender (advisor/cap_output.py) on a synthetic ledger, on
+SQLite and PostgreSQL: the planted long tails with their hand-computed monthly
+saving, the traps considered with their reason, not recommended.
+
+USD per 1M tokens (openai.yaml): gpt-4o output 10.00; o4-mini output 4.40
+(reasoning billed as output). The period is 15 days: a month is twice the period.
+The cap is the nearest-rank p95: the value at rank ceil(0.95 n) in output order.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from advisor_synthetic import SINCE, UNTIL, advice_of, savings_by_kind_and_feature
+from advisor_synthetic_more import MoreBuilder, minutes
+from llmtally.advisor.token_changes import fewer_output
+from llmtally.advisor.working import CellState
+from llmtally.catalog import Catalog
+from llmtally.cli import app
+from llmtally.ledger import open_store
+from llmtally.usage import Usage
+from test_ledger_support import db_url, pg_base_url  # noqa: F401
+
+
+def test_a_cap_cuts_the_reasoning_first_and_keeps_it_within_the_output() -> None:
+    state = CellState(_out(22_000, 11_000), 1, 1_000, "openai", "o4-mini")
+    # capped at 2,000: 20,000 output tokens go, 9,000 of them reasoning
+    after = fewer_output(20_000, 9_000)(state)
+    assert (after.usage.output_tokens, after.usage.reasoning_tokens) == (2_000, 2_000)
+
+
+def _out(tokens: int, reasoning: int = 0) -> Usage:
+    return Usage(input_tokens=1_000, output_tokens=tokens, reasoning_tokens=reasoning)
+
+
+def cappable(catalog: Catalog) -> MoreBuilder:
+    """- essay, gpt-4o: 95 outputs of 1,000 tokens, 5 runaways of 21,000 (cap them).
+    - think, o4-mini: 190 outputs of 2,000 (400 reasoning), 10 of 22,000 (11,000
+      reasoning): reasoning 31% of the output; cap the tail, reasoning cut too.
+    - extract, gpt-4o: 6 outputs cut at 500 and 4 at 20,000 by max_tokens, 90 of
+      1,000 (trap: 10% already stop at max_tokens).
+    - plan, o4-mini: 50 outputs of 5,000, 4,000 of them reasoning, effort high
+      (trap: 80% reasoning; a lower effort needs lab evidence).
+    """
+    b = MoreBuilder(catalog)
+    for i in range(100):
+        tokens = 21_000 if i % 20 == 0 else 1_000
+        b.more("essay", "gpt-4o", minutes(60 * i), _out(tokens), finish_reason="stop")
+    for i in range(200):
+        usage = _out(22_000, 11_000) if i % 20 == 0 else _out(2_000, 400)
+        b.more("think", "o4-mini", minutes(30 * i + 1), usage, finish_reason="stop")
+    extract = [(500, "length")] * 6 + [(20_000, "length")] * 4 + [(1_000, "stop")] * 90
+    for i, (tokens, finish) in enumerate(extract):
+        b.more("extract", "gpt-4o", minutes(60 * i + 2), _out(tokens), finish_reason=finish)
+    for i in range(50):
+        b.more(
+            "plan", "o4-mini", minutes(60 * i + 3), _out(5_000, 4_000),
+            finish_reason="stop", reasoning_effort="high",
+        )  # fmt: skip
+    return b
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.load()
+
+
+@pytest.fixture
+def database(db_url: str, catalog: Catalog) -> str:  # noqa: F811
+    with open_store(db_url) as store:
+        cappable(catalog).store(store)
+    return db_url
+
+
+def test_long_tails_capped_with_their_savings(database: str, catalog: Catalog) -> None:
+    advice = advice_of(database, catalog)
+    assert savings_by_kind_and_feature(advice) == {
+        # essay: p95 of 95 x 1,000 and 5 x 21,000 is rank 95 -> 1,000; the 5
+        # runaways lose 20,000 each: 100,000 x 10.00/M = $1.00; x2
+        ("cap_output", "essay"): Decimal("2.00"),
+        # think: p95 of 190 x 2,000 and 10 x 22,000 is rank 190 -> 2,000; 10 x 20,000
+        # = 200,000 x 4.40/M = $0.88; x2
+        ("cap_output", "think"): Decimal("1.76"),
+    }
+    essay = next(r for r in advice.recommendations if r.where["feature"] == "essay")
+    assert essay.title == "Cap the output at 1,000 tokens (p95)"
+    assert essay.calls == 5 and essay.evidence["longest_output_tokens"] == "21000"
+    assert essay.confidence.level == "medium"
+    assert "max_completion_tokens=1000" in essay.how_to_apply
+    assert "21,000 tokens, 21x the cap" in essay.assumptions[0]
+
+
+def test_traps_are_considered_with_their_reason(database: str, catalog: Catalog) -> None:
+    advice = advice_of(database, catalog)
+    caps = {c.where["feature"]: c for c in advice.considered if c.kind == "cap_output"}
+    assert caps["extract"].reason == (
+        "10 of 100 calls (10.0%) already stopped at max_tokens: a lower cap would cut more answers"
+    )
+    # plan: 50 x 4,000 = 200,000 reasoning of 50 x 5,000 = 250,000 output: 80.0%
+    assert caps["plan"].reason == (
+        "reasoning is 80.0% of the output tokens (200,000 of 250,000; effort asked: high); "
+        "a lower effort is not recommended without lab evidence that it passes the same "
+        "checks: run `llmtally advise verify plan --models o4-mini`"
+    )
+    assert caps["extract"].monthly_saving is None and caps["plan"].monthly_saving is None
+    assert set(caps) == {"extract", "plan"}  # think: 31% reasoning, not considered
+    recommended = {r.where["feature"] for r in advice.recommendations}
+    assert not recommended & {"extract", "plan"}
+
+
+def test_cli_json_carries_cap_output(
+    database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
+    args = ["advise", "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(), "--json"]
+    done = CliRunner().invoke(app, [*args, "--database", database])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.output)
+    caps = {r["where"]["feature"]: r for r in data["recommendations"] if r["kind"] == "cap_output"}
+    assert caps["essay"]["monthly_saving"] == "2" and caps["essay"]["period_saving"] == "1"
+    assert caps["think"]["monthly_saving"] == "1.76"
+    assert caps["essay"]["evidence"]["cap_tokens"] == "1000"
+    considered = {c["where"]["feature"] for c in data["considered"] if c["kind"] == "cap_output"}
+    assert considered == {"extract", "plan"}
