@@ -16,6 +16,9 @@ bound, per (feature, provider, model) with text output (``cap_rows``).
   passes the same checks (``llmtally advise verify`` replays models, not
   efforts, today), so it is considered, with its share and the command that
   gathers the evidence; no saving is claimed.
+
+Registered after ``trim`` (see its docstring): a cap changes what the model may
+answer, so it is priced on top of every change that keeps the answers.
 """
 
 from __future__ import annotations

@@ -22,6 +22,17 @@ response cache does not answer:
 - **A system prompt that dominates.** Its share of the input tokens counted by
   role is above one half: how much of a prompt's text can go cannot be known
   from counts, so it is only considered, with its share; no saving is claimed.
+
+Its place in ``advise.RECOMMENDERS``: after the response cache, right-sizing,
+prompt caching and batch, and before ``cap_output``. Those change how the same
+request is answered or billed; trimming changes what the model sees, which is
+less certain, so it claims only what they leave: priced on their state (the
+tools of a cached prefix at the cache-read rate, a batched feature's at the
+batch rate, none on the calls a response cache answers). Run before prompt
+caching it would be wrong besides: the cache replay reads the recorded prefix
+(system + tools) from the ledger and would cache tools the trim removed.
+``cap_output`` touches only output tokens, so its saving does not depend on
+which of the two comes first.
 """
 
 from __future__ import annotations
