@@ -90,13 +90,9 @@ def tuned_cost(state: CellState, system: int, tune: FineTune) -> Decimal:
 
 
 def _eligible(row: FingerprintCell, period: Period, working: Working) -> bool:
-    state = working.state(row.cell)
-    return (
-        row.calls == period.cells[row.cell].calls
-        and state.calls > 0
-        and state.flat is None
-        and not period.cells[row.cell].key[-1]  # no media call
-    )
+    cell, state = period.cells[row.cell], working.state(row.cell)
+    media = bool(cell.usage.images) or cell.usage.audio_seconds is not None
+    return row.calls == cell.calls and state.calls > 0 and state.flat is None and not media
 
 
 def _plan(rows: list[FingerprintCell], tune: FineTune, working: Working) -> TunePlan | None:
