@@ -267,3 +267,38 @@ def test_every_ladder_step_is_a_cheaper_catalog_model(catalog: Catalog) -> None:
                 assert rates.output is not None and price.output is not None
                 assert rates.input <= price.input and rates.output <= price.output, other
                 assert (rates.input, rates.output) != (price.input, price.output), other
+
+
+def test_another_provider_and_the_unverified_that_would_save_more(
+    db_url: str,  # noqa: F811
+    catalog: Catalog,
+) -> None:
+    b = LedgerBuilder(catalog)
+    _calls(b, "support", "claude-sonnet-4", 100, streamed=True, provider="anthropic")
+    _calls(b, "reply", "gpt-4.1", 100, streamed=True)
+    _calls(b, "tag", "gpt-4o-mini", 100, streamed=True)
+    with open_store(db_url) as store:
+        b.store(store)
+        plant_verification(store, "support", {"gpt-4o-mini": (20, 20, 20)}, "openai")
+        plant_verification(store, "reply", {"gpt-4.1-mini": (20, 20, 20)}, "openai")
+        # the dated snapshot of the model tag already uses: nothing to move
+        plant_verification(store, "tag", {"gpt-4o-mini-2024-07-18": (20, 20, 20)}, "openai")
+    advice = _only_right_size(db_url, catalog)
+    assert _by_feature(advice) == {
+        # 100 x (10,000 x (3.00 - 0.15)/M + 1,000 x (15.00 - 0.60)/M)
+        # = 100 x (0.0285 + 0.0144) = $4.29; x2
+        "support": ("openai/gpt-4o-mini", Decimal("8.58")),
+        # 100 x (10,000 x (2.00 - 0.40)/M + 1,000 x (8.00 - 1.60)/M) = $2.24; x2
+        "reply": ("openai/gpt-4.1-mini", Decimal("4.48")),
+    }
+    support = next(r for r in advice.recommendations if r.where["feature"] == "support")
+    assert "openai's model" in support.how_to_apply
+    # support: claude-haiku-4-5 ($6.00) and claude-3-5-haiku ($6.60) save less than
+    # gpt-4o-mini: not worth a line. reply: gpt-4.1-nano would save $5.32 > $4.48.
+    assert [(c.where["feature"], c.reason) for c in advice.considered] == [
+        (
+            "reply",
+            "gpt-4.1-nano would save $5.32/month; not verified: run "
+            "`llmtally advise verify reply --models gpt-4.1-nano`",
+        )
+    ]

@@ -16,10 +16,11 @@ verification it has at least ``MIN_REPLAYS`` answered replays, a check pass rate
 of at least ``PASS_RATE_MIN`` (when the user gave checks) and an agreement rate
 with the recorded answers of at least ``AGREEMENT_RATE_MIN``. Of the passing
 candidates, the one that saves the most on this traffic (the cheapest) is the
-one recommendation of the (feature, model). Every other candidate is considered,
-not recommended, with why: not verified (with the command that would verify
-it), failed the lab (its rates), too few replays, more expensive on this
-traffic, or another passing model saves more.
+one recommendation of the (feature, model). Every other model the lab tried is
+considered, not recommended, with why: failed the lab (its rates), too few
+replays, more expensive on this traffic, or another passing model saves more;
+the ladder's models the lab has not tried are considered (one line, with the
+command that would verify them) when they would save more than the one chosen.
 
 Confidence comes from the replays: ``HIGH_REPLAYS`` or more is high, fewer is
 medium; one level lower when the user gave no checks (agreement alone).
@@ -120,13 +121,19 @@ _CALL_SITE = {
 }
 
 
-def ladder(catalog: Catalog, provider: str, model: str) -> tuple[str, ...]:
-    """The cheaper models of ``model``'s rung (a dated snapshot reads as its
-    catalog id); () when it has none."""
+def _catalog_id(catalog: Catalog, provider: str, model: str) -> tuple[str, str]:
+    """(provider, the catalog's id of ``model``): a dated snapshot reads as its
+    catalog entry; a name the catalog does not know stays as it is."""
     try:
-        model = catalog.lookup(provider, model).spec.id
+        ref = catalog.lookup(provider, model)
     except LookupError:
-        pass
+        return provider, model
+    return ref.provider, ref.spec.id
+
+
+def ladder(catalog: Catalog, provider: str, model: str) -> tuple[str, ...]:
+    """The cheaper models of ``model``'s rung; () when it has none."""
+    provider, model = _catalog_id(catalog, provider, model)
     return LADDER.get(provider, {}).get(model, ())
 
 
@@ -228,11 +235,14 @@ def _options(key: Key, cells: list[Cell], working: Working, lab: _Lab) -> list[_
         names += [c.model for c in verification.candidates if c.model not in names]
     options = []
     for name in names:
-        if name == model:
+        target = providers.get(name, provider)
+        if _catalog_id(working.catalog, target, name) == _catalog_id(
+            working.catalog, provider, model
+        ):
             continue
         found = None if verification is None else verification.candidate(name)
         evidence = None if found is None or verification is None else _Evidence(verification, found)
-        options.append(_option(cells, providers.get(name, provider), name, working, evidence))
+        options.append(_option(cells, target, name, working, evidence))
     return options
 
 
@@ -254,10 +264,15 @@ def _confidence(found: CandidateEvidence) -> Confidence:
 def _how(key: Key, best: _Option, run_id: str) -> str:
     feature, provider, model = key
     call = _CALL_SITE.get(best.provider, 'model="MODEL"').replace("MODEL", best.model)
+    across = ""
+    if best.provider != provider:
+        across = (
+            f"# ({best.provider}'s model: its client, or the llmtally gateway that routes it)\n"
+        )
     return (
         f"# Send the calls of feature {feature} (header x-llmtally-feature: {feature})\n"
         f"# to {best.model} instead of {model}, where they are made:\n"
-        f"{call}\n"
+        f"{across}{call}\n"
         f"# The lab's replays: llmtally lab show {run_id}"
     )
 
@@ -331,9 +346,9 @@ def _unverified(key: Key, options: list[_Option], period: Period) -> Considered:
     return Considered(KIND, where(key), f"{', '.join(said)}; {how}", best)
 
 
-def _judged(key: Key, options: list[_Option], period: Period) -> Found:
+def _judged(key: Key, options: list[_Option], period: Period) -> tuple[Found, Decimal]:
     """The models the lab tried: the one passing that saves most, recommended;
-    the others considered, with why."""
+    the others considered, with why. And the saving recommended (0: none)."""
     found = Found()
     passing = []
     for option in options:
@@ -346,19 +361,24 @@ def _judged(key: Key, options: list[_Option], period: Period) -> Found:
             found.considered.append(_considered(key, option, period, why))
         else:
             passing.append(option)
+    if not passing:
+        return found, Decimal(0)
     passing.sort(key=lambda o: o.saving, reverse=True)
-    if passing:
-        found.candidates.append(_recommend(key, passing[0], period))
+    found.candidates.append(_recommend(key, passing[0], period))
     for other in passing[1:]:
         why = f"it passed the lab too, but {passing[0].model} saves more"
         found.considered.append(_considered(key, other, period, why))
-    return found
+    return found, passing[0].saving
 
 
 def _group(key: Key, cells: list[Cell], period: Period, working: Working, lab: _Lab) -> Found:
-    options = _options(key, _movable(cells, working), working, lab)
-    found = _judged(key, [o for o in options if o.lab is not None], period)
-    unverified = [o for o in options if o.lab is None and o.saving > 0]
+    movable = _movable(cells, working)
+    if not movable:
+        return Found()
+    options = _options(key, movable, working, lab)
+    found, chosen = _judged(key, [o for o in options if o.lab is not None], period)
+    # unverified models worth verifying: those that would save more than the one chosen
+    unverified = [o for o in options if o.lab is None and o.saving > chosen]
     if unverified:
         found.considered.append(_unverified(key, unverified, period))
     return found
