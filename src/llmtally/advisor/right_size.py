@@ -2,14 +2,12 @@
 serves it (``llmtally advise verify``).
 
 Candidates per (feature, provider, model): the cheaper models of the same
-provider in ``LADDER`` (a small, hand-kept table: each step costs no more per
-input and per output token, one of them less; every id is a catalog id), plus
-every model the feature's latest verification tried
-(:func:`llmtally.advisor.verify.latest_verification`). Each is priced on the
-working copy with :func:`llmtally.advisor.working.to_model`: the feature's cells
-re-priced with the same token counts at the candidate's catalog price in force at
-each cell's first call (``SAME_TOKENS``: the candidate's tokenizer may count
-differently). Cells the candidate cannot price are left as they are.
+provider in ``LADDER`` (hand-kept: each step no dearer per input and per output
+token, one of them cheaper; catalog ids), plus every model the feature's latest
+verification tried (``latest_verification``). Each is priced on the working copy
+with ``to_model``: the cells re-priced with the same token counts at the
+candidate's catalog price (``SAME_TOKENS``: its tokenizer may count
+differently); cells the candidate cannot price are left as they are.
 
 A candidate is recommended only with lab evidence that it serves: in the latest
 verification it has at least ``MIN_REPLAYS`` answered replays, a check pass rate
@@ -22,8 +20,8 @@ replays, more expensive on this traffic, or another passing model saves more;
 the ladder's models the lab has not tried are considered (one line, with the
 command that would verify them) when they would save more than the one chosen.
 
-Confidence comes from the replays: ``HIGH_REPLAYS`` or more is high, fewer is
-medium; one level lower when the user gave no checks (agreement alone).
+Confidence: ``HIGH_REPLAYS`` replays or more is high, fewer is medium; one level
+lower when the user gave no checks (agreement alone).
 
 Its place in ``advise.RECOMMENDERS``: after duplicates (a response cache removes
 calls; the model change applies to the calls still sent) and before prompt
@@ -43,17 +41,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from sqlalchemy import select
+
 from llmtally.advisor.candidate import Candidate, Found
 from llmtally.advisor.cells import NO_FEATURE, Cell
 from llmtally.advisor.grouping import Key, by_feature_model, call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered, Level
-from llmtally.advisor.verify import CandidateEvidence, Verification, latest_verification
+from llmtally.advisor.verify import RUN_PREFIX, CandidateEvidence, Verification, latest_verification
 from llmtally.advisor.verify_saving import SAME_TOKENS
 from llmtally.advisor.working import Part, Working, to_model
 from llmtally.catalog import Catalog
 from llmtally.lab.store import LabStore, RunNotFoundError
 from llmtally.ledger import Store
+from llmtally.ledger.schema import lab_runs
 from llmtally.money import usd
 
 __all__ = [
@@ -167,9 +168,8 @@ def _failure(found: CandidateEvidence) -> str | None:
     if found.replays < MIN_REPLAYS:
         return f"too few replays in the lab: {found.replays} < {MIN_REPLAYS}"
     why = []
-    if found.checks_passed is not None and Fraction(found.checks_passed, found.replays) < (
-        PASS_RATE_MIN
-    ):
+    passed = found.checks_passed
+    if passed is not None and Fraction(passed, found.replays) < PASS_RATE_MIN:
         why.append(f"pass rate {_rate(found.check_pass_rate)} < {float(PASS_RATE_MIN):.2f}")
     if Fraction(found.agreed, found.replays) < AGREEMENT_RATE_MIN:
         why.append(f"agreement {_rate(found.agreement_rate)} < {float(AGREEMENT_RATE_MIN):.2f}")
@@ -186,15 +186,22 @@ def _providers(store: Store, verification: Verification) -> dict[str, str]:
 
 
 class _Lab:
-    """The latest verification of each feature, read once."""
+    """The latest verification of each feature, read once; one query first finds
+    the features that have any (most have none)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._seen: dict[str, tuple[Verification | None, dict[str, str]]] = {}
+        query = select(lab_runs.c.name).where(lab_runs.c.name.startswith(RUN_PREFIX)).distinct()
+        with store.engine.connect() as conn:
+            names = conn.execute(query).scalars()
+            self._verified = {str(name).removeprefix(RUN_PREFIX) for name in names}
 
     def of(self, feature: str) -> tuple[Verification | None, dict[str, str]]:
         if feature not in self._seen:
-            found = None if feature == NO_FEATURE else latest_verification(self._store, feature)
+            found = None
+            if feature in self._verified and feature != NO_FEATURE:
+                found = latest_verification(self._store, feature)
             providers = {} if found is None else _providers(self._store, found)
             self._seen[feature] = (found, providers)
         return self._seen[feature]
@@ -218,12 +225,8 @@ def _option(
 
 def _movable(cells: list[Cell], working: Working) -> list[Cell]:
     """The cells still sent to their recorded model (no earlier change moved them)."""
-    kept = []
-    for cell in cells:
-        state = working.state(cell.id)
-        if state.calls and state.flat is None and state.model == cell.model:
-            kept.append(cell)
-    return kept
+    states = [(cell, working.state(cell.id)) for cell in cells]
+    return [c for c, s in states if s.calls and s.flat is None and s.model == c.model]
 
 
 def _options(key: Key, cells: list[Cell], working: Working, lab: _Lab) -> list[_Option]:
