@@ -12,12 +12,12 @@ fine-tuned gpt-4o-mini 0.30 in / 1.20 out, training 3.00
   Fine-tuned, without the instruction: 500 x 0.30/1M + 200 x 1.20/1M = $0.00015 +
   $0.00024 = $0.00039 a call. Saving 1,000 x $0.01036 = $10.36 over the period,
   $20.72/month. Training: 1,000 x (500 + 200) x 3 = 2,100,000 tokens x $3.00/1M
-  = $6.30 once: pays back in 6.30 / 20.72 = 0.3 months; net of $6.30 / 3 = $2.10
+  = $6.30 once: pays back in 6.30 / 20.72 = 0.30 months; net of $6.30 / 3 = $2.10
   a month: $18.62/month ($9.31 over the period).
 - rare (trap): 10 gpt-4o calls, one a day, a 100-token instruction (fp-rare),
   600 input, 200 output. Now 600 x 2.50/1M + 200 x 10/1M = $0.0035; fine-tuned
   $0.00039; saving 10 x $0.00311 = $0.0311, $0.0622/month. Training the same
-  $6.30 (500 + 200 tokens an example): 6.30 / 0.0622 = 101.3 months; net
+  $6.30 (500 + 200 tokens an example): 6.30 / 0.0622 = 101.29 months; net
   $0.0622 - $2.10 = -$2.0378/month.
 - support: claude-sonnet-4 with a 2,000-token system prompt: no fine-tune of
   that model is known: neither recommended nor considered.
@@ -97,7 +97,7 @@ def test_a_long_repeated_instruction_is_fine_tuned(database: str, catalog: Catal
     assert found.evidence["instruction_tokens"] == "3000"
     assert found.evidence["training_usd"] == "6.3"  # 2,100,000 x $3.00/1M
     assert found.evidence["gross_monthly_usd"] == "20.72"
-    assert found.evidence["payback_months"] == "0.3"  # 6.30 / 20.72 = 0.304
+    assert found.evidence["payback_months"] == "0.30"  # 6.30 / 20.72 = 0.304
     assert found.evidence["horizon_months"] == "3"
     assert "1,000 examples x 700 tokens" in found.assumptions[0]
     assert 'fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18"' in found.how_to_apply
@@ -123,7 +123,7 @@ def test_a_rare_short_instruction_is_considered(database: str, catalog: Catalog)
     rare = considered["rare"]
     assert rare.kind == "fine_tune"
     assert rare.reason == (
-        "pays back in 101.3 months, beyond the 3-month horizon: training $6.30 once, "
+        "pays back in 101.29 months, beyond the 3-month horizon: training $6.30 once, "
         "saving $0.06/month"
     )
     # $0.0622 - $2.10

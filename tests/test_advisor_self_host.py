@@ -41,6 +41,10 @@ Traps:
   1M = 45,992,347,826 tokens/month; one instance makes 16 x 1,161 /
   33.239869184 = 558.85 tokens/s x 1,296,000 = 724,265,666 output tokens a month,
   x 4 tokens per output token = 2,897,062,665 tokens: it never pays off.
+- together ``deepseek-ai/DeepSeek-V3``, 10 calls: 671e9 parameters x 2 B = 1,342 GB
+  at fp16, + KV 61 layers x 576 values x 2 B = 70,272 B/token x 8,192 x 16 =
+  9.2 GB, + 134.2 GB overhead = 1,485.4 GB (int8: 671 + 9.2 + 67.1 = 747.3 GB),
+  above the 8 x 80 GB = 640 GB of the largest instance: fits on no instance.
 - openai ``gpt-4o-mini``: proprietary, no open weights to serve: not a candidate.
 """
 
@@ -90,6 +94,9 @@ def ledger(catalog: Catalog) -> LedgerBuilder:
         b.add("summary", "mistralai/Mixtral-8x7B-Instruct-v0.1", at, RAG, provider="together")
         b.add("chat", "llama-3.1-8b-instant", at, CHAT, provider="groq")
         b.add("tagging", "gpt-4o-mini", at, CHAT)
+    for i in range(10):
+        at = SINCE + dt.timedelta(hours=i)
+        b.add("extract", "deepseek-ai/DeepSeek-V3", at, RAG, provider="together")
     return b
 
 
@@ -169,6 +176,11 @@ def test_below_break_even_and_never_paying_are_considered(database: str, catalog
         "2,897,062,665 tokens/month at this traffic's mix, below the break-even of "
         "45,992,347,826 tokens/month"
     )
+    assert considered["deepseek-ai/DeepSeek-V3"].reason.startswith(
+        "fits on no instance: deepseek-v3 at fp16 needs 1485.4 GB (weights 1342.0 + "
+        "KV cache 9.2 + overhead 134.2)"
+    )
+    assert "int8 needs 747.3 GB" in considered["deepseek-ai/DeepSeek-V3"].reason
     assert "gpt-4o-mini" not in considered
     assert all(r.where["model"] != "gpt-4o-mini" for r in advice.recommendations)
 

@@ -136,7 +136,7 @@ def _where(key: Group, plan: TunePlan, period: Period) -> dict[str, str]:
 
 
 def _months(value: Decimal) -> str:
-    return f"{value:.1f}"
+    return f"{value:.2f}"
 
 
 def _considered(key: Group, plan: TunePlan, period: Period) -> Considered | None:
@@ -169,7 +169,8 @@ def _assumptions(plan: TunePlan, period: Period) -> tuple[str, ...]:
         f"{usd(plan.monthly(period))}/month",
         f"the fine-tuned {plan.tune.base} at ${plan.tune.input} in / ${plan.tune.output} out "
         f"per 1M (OpenAI fine-tuning prices read {CHECKED}), standard tier, no prompt cache",
-        f"the {plan.system:,}-token instruction is no longer sent; the rest of each call is",
+        f"the {plan.system:,}-token instruction is no longer sent; the rest of each call is sent "
+        "as now, with the same output",
         f"the same traffic as the period: {plan.calls:,} calls, scaled to 30 days",
     )
 

@@ -51,7 +51,7 @@ from llmtally.advisor.working import Working, at_flat_cost
 from llmtally.catalog import Catalog
 from llmtally.money import usd
 from llmtally.selfhost.economics import break_even_tokens
-from llmtally.selfhost.plan import Plan, PlanRow, Query, plan
+from llmtally.selfhost.plan import NoFitError, Plan, PlanRow, Query, plan
 from llmtally.selfhost.schema import ModelSpec
 from llmtally.selfhost.sizing import Quant
 from llmtally.selfhost.tables import (
@@ -276,8 +276,10 @@ def _group(
             compare=(), at=query_time,
         )  # fmt: skip
         result = plan(query, tables.instances, tables.models, working.catalog)
+    except NoFitError as exc:
+        return Found(considered=[Considered(KIND, where, f"fits on no instance: {exc}")])
     except SelfHostError as exc:
-        return Found(considered=[Considered(KIND, where, f"{spec.id}: {exc}")])
+        return Found(considered=[Considered(KIND, where, f"{spec.id} cannot be sized: {exc}")])
     sized = _size(result, traffic.output_tokens * period.to_month)
     if sized is None:  # pragma: no cover - plan raises NoFitError when no row fits
         return Found()
