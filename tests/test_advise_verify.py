@@ -239,7 +239,10 @@ def test_the_table_fits_80_columns_and_shows_the_saving(verified: Verified) -> N
         (["nightly", "--models", OPENAI_MODEL], "none with a whole stored request"),
         (["support", "--models", "gpt-nonexistent-9"], "unknown model 'gpt-nonexistent-9'"),
         (["support", "--models", OPENAI_MODEL, "--check", "regex: ("], "not a regular"),
-        (["support", "--models", OPENAI_MODEL, "--check", "frobnicate: 1"], "not a check"),
+        (
+            ["support", "--models", OPENAI_MODEL, "--check", "frobnicate: 1"],
+            "frobnicate: Extra inputs",
+        ),
         (["support", "--models", OPENAI_MODEL, "--agreement", "2"], "--agreement"),
         (["support", "--models", OPENAI_MODEL, "--check", "{name: agreement, regex: x}"], "kept"),
     ],

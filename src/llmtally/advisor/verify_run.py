@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from llmtally.advisor.verify import Verification, run_name, verification_of
 from llmtally.advisor.verify_agree import AGREEMENT_CHECK, MIN_COLUMN, RECORDED_COLUMN
@@ -35,7 +36,7 @@ from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError
 from llmtally.lab.checks import compile_checks
 from llmtally.lab.runner import Progress
-from llmtally.lab.spec import CheckSpec, Experiment, ExperimentError, ModelSpec, Source
+from llmtally.lab.spec import CHECK_KINDS, CheckSpec, Experiment, ExperimentError, ModelSpec, Source
 from llmtally.lab.store import LabStore
 from llmtally.ledger import Store
 
@@ -95,6 +96,7 @@ class VerifyReport:
     picked: int
     skipped: Mapping[str, int]  # reason -> sampled calls that could not be replayed
     verification: Verification
+    agreement_min: Decimal  # the word-F1 threshold asked for
     repricing: Mapping[str, Repricing] = field(default_factory=dict)  # by candidate
     experiment: Path | None = None
     stop_reason: str | None = None
@@ -141,18 +143,30 @@ def _file_checks(path: Path) -> list[CheckSpec]:
 def _compiled(source: Source, items: list[Any]) -> list[CheckSpec]:
     """``items`` validated as checks and compiled (a bad regex, schema or function
     found now), with their Python files and schema files as absolute paths."""
-    what = "--check" if source.path == Path("--check") else f"--checks {source.path}"
+    one = source.path == Path("--check")  # one --check, else a --checks file
+    what = f"--check {source.text!r}" if one else f"--checks {source.path}"
     data = {"prompts": [{"id": "p", "user": "u"}], "models": [{"model": "m"}], "checks": items}
     try:
         experiment = Experiment.model_validate(data)
-    except ValueError as exc:
-        shown = source.text if what == "--check" else "a check"
-        raise VerifyError(f"{what} {shown!r}: not a check of the lab's syntax: {exc}") from None
+    except ValidationError as exc:
+        reasons = "; ".join(_reason(error, one) for error in exc.errors())
+        kinds = ", ".join(CHECK_KINDS)
+        raise VerifyError(
+            f"{what}: {reasons} (a check has one of {kinds}; name and ignore_case optional)"
+        ) from None
     try:
         compile_checks(experiment, source)
     except ExperimentError as exc:
-        raise VerifyError(f"{what}: {exc}") from None
+        reason = re.sub(r"^--check:\d+: checks\.\d+\.", "", str(exc)) if one else str(exc)
+        raise VerifyError(f"{what}: {reason}") from None
     return [_absolute(spec, source.folder) for spec in experiment.checks]
+
+
+def _reason(error: Any, one: bool) -> str:
+    """A pydantic error as ``field: message`` (a --check's own fields, without
+    ``checks.0.``)."""
+    loc = [str(part) for part in error["loc"]][2 if one else 0 :]
+    return f"{'.'.join(loc)}: {error['msg']}" if loc else str(error["msg"])
 
 
 def _absolute(spec: CheckSpec, folder: Path) -> CheckSpec:
@@ -187,7 +201,9 @@ def candidates(models: Sequence[str], config: GatewayConfig, catalog: Catalog) -
             catalog.price_at(upstream.price_provider, name, dt.datetime.now(dt.UTC))
         except (LookupError, ValueError) as exc:
             if upstream.usd_per_hour is None:  # a machine of your own runs without one
-                raise VerifyError(f"unknown model {model!r}: {exc}") from None
+                said = str(exc)
+                message = said if said.startswith("unknown model") else f"{model!r}: {said}"
+                raise VerifyError(message) from None
         found.append(Candidate(model, upstream.price_provider, name, upstream.kind == "anthropic"))
     return found
 
@@ -316,6 +332,7 @@ def verify_feature(request: VerifyRequest, catalog: Catalog, progress: Progress)
         picked=sample.picked,
         skipped=sample.skipped,
         verification=verification,
+        agreement_min=request.agreement_min,
         repricing=priced,
         experiment=path,
         stop_reason=outcome.run.stop_reason,

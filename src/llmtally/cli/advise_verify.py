@@ -168,9 +168,9 @@ def _print(console: Console, report: VerifyReport) -> None:
     found = report.verification
     window = f"{report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
     console.print(
-        f"[bold]advise verify {escape(report.feature)}[/]: {found.sample} of "
-        f"{report.calls:,} calls replayed through each model (lab run {found.run_id}, "
-        f"{found.status})"
+        f"[bold]advise verify {escape(report.feature)}[/]: {found.sample} of its "
+        f"{report.calls:,} calls, each replayed through every model (lab run "
+        f"{found.run_id}: {found.status})"
     )
     table = Table(
         title=f"traffic of {window}", box=box.SIMPLE, show_edge=False, padding=(0, 1, 0, 0)
@@ -206,7 +206,7 @@ def _notes(report: VerifyReport) -> list[str]:
     found = report.verification
     checks = ", ".join(found.checks) if found.checks else "none given"
     notes = [
-        f"agree: word F1 with the recorded answer >= {found.agreement_min}; checks: {checks}",
+        f"agree: word F1 with the recorded answer >= {report.agreement_min}; checks: {checks}",
         f"assumes: {SAME_TOKENS}",
     ]
     for reason, count in report.skipped.items():
@@ -264,7 +264,6 @@ def report_json(report: VerifyReport) -> dict[str, Any]:
     from llmtally.advisor.verify_saving import SAME_TOKENS
 
     found = report.verification
-    threshold = found.agreement_min
     return {
         "feature": report.feature,
         "since": report.since.isoformat(),
@@ -277,7 +276,7 @@ def report_json(report: VerifyReport) -> dict[str, Any]:
         "calls": report.calls,
         "with_bodies": report.with_bodies,
         "sample": {"picked": report.picked, "replayed": found.sample, "skipped": report.skipped},
-        "agreement": {"measure": MEASURE, "min": None if threshold is None else str(threshold)},
+        "agreement": {"measure": MEASURE, "min": str(report.agreement_min)},
         "checks": list(found.checks),
         "assumptions": [SAME_TOKENS],
         "candidates": [_candidate_json(c, report) for c in found.candidates],
