@@ -23,10 +23,18 @@ answer, so it is priced on top of every change that keeps the answers.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 
 from llmtally.advisor.candidate import Candidate, Found
-from llmtally.advisor.cap_rows import QUANTILE, OutputGroup, output_groups, over_cap_cells
+from llmtally.advisor.cap_rows import (
+    QUANTILE,
+    OutputGroup,
+    OverCapCell,
+    output_groups,
+    over_cap_cells,
+)
+from llmtally.advisor.group_caps import GroupKey
 from llmtally.advisor.grouping import call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered
@@ -89,19 +97,29 @@ def _confidence(group: OutputGroup, over: int) -> Confidence:
     )
 
 
-def _tail(group: OutputGroup, period: Period, working: Working) -> Candidate | Considered | None:
-    cap = group.cap
-    if not cap or group.longest < TAIL_FACTOR * cap:
+def _tail_trap(group: OutputGroup) -> Considered | None:
+    """Why a long tail is not capped; None: no long tail, or nothing against it."""
+    if not _long_tail(group) or Decimal(group.length) / group.calls < LENGTH_SHARE:
         return None
-    if Decimal(group.length) / group.calls >= LENGTH_SHARE:
-        reason = (
-            f"{group.length:,} of {group.calls:,} calls ({_percent(group.length, group.calls)}) "
-            "already stopped at max_tokens: a lower cap would cut more answers"
-        )
-        return Considered(KIND, where(group.key), reason)
-    if group.output and Decimal(group.reasoning) / group.output > REASONING_SHARE:
-        return None  # the reasoning share is considered on its own
-    rows = [row for row in over_cap_cells(period, group.key, cap, working.answered) if row.output]
+    reason = (
+        f"{group.length:,} of {group.calls:,} calls ({_percent(group.length, group.calls)}) "
+        "already stopped at max_tokens: a lower cap would cut more answers"
+    )
+    return Considered(KIND, where(group.key), reason)
+
+
+def _long_tail(group: OutputGroup) -> bool:
+    return bool(group.cap) and group.longest >= TAIL_FACTOR * group.cap
+
+
+def _cappable(group: OutputGroup) -> bool:
+    reasoning_led = group.output and Decimal(group.reasoning) / group.output > REASONING_SHARE
+    return _long_tail(group) and not _tail_trap(group) and not reasoning_led
+
+
+def _tail(group: OutputGroup, rows: list[OverCapCell], period: Period) -> Candidate | None:
+    cap = group.cap
+    rows = [row for row in rows if row.output]
     over = sum(row.calls for row in rows)
     if not over:
         return None
@@ -136,9 +154,16 @@ def _tail(group: OutputGroup, period: Period, working: Working) -> Candidate | C
 def cap_output_recommender(period: Period, working: Working) -> Found:
     """Candidates for long output tails; high reasoning shares and binding limits
     considered (see the module docstring)."""
+    groups = output_groups(period)
+    caps = {group.key: group.cap for group in groups if _cappable(group)}
+    rows: dict[GroupKey, list[OverCapCell]] = defaultdict(list)
+    for row in over_cap_cells(period, caps, working.answered):
+        cell = period.cells[row.cell]
+        rows[(cell.feature, cell.provider, cell.model)].append(row)
     found = Found()
-    for group in output_groups(period):
-        for result in (_tail(group, period, working), _reasoning(group)):
+    for group in groups:
+        tail = _tail(group, rows[group.key], period) if group.key in caps else None
+        for result in (tail, _tail_trap(group), _reasoning(group)):
             if isinstance(result, Candidate):
                 found.candidates.append(result)
             elif isinstance(result, Considered):

@@ -8,7 +8,8 @@
   calls ended with ``finish_reason`` ``length`` (stopped by max_tokens) or have
   none recorded (every call, on a ledger without the column), and the reasoning
   effort asked for (``mixed`` when the calls asked for several).
-- ``over_cap_cells``: per cell of one group, on the calls still sent: the calls
+- ``over_cap_cells``: per cell of the capped groups (one statement for all,
+  ``group_caps``), on the calls still sent: the calls
   above a cap, sum(max(0, output - cap)) and sum(max(0, reasoning - cap)) (the
   reasoning comes first in the output: a cap cuts it only where it is longer).
 """
@@ -19,12 +20,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, case, func, literal, select
 
 from llmtally.advisor.cells import cell_keys, key_of, period_filter
+from llmtally.advisor.group_caps import GroupKey, group_columns, group_values, rows_with_caps
 from llmtally.advisor.period import Period
-from llmtally.advisor.sent_calls import only_sent, sent_condition
-from llmtally.advisor.trim_rows import GroupKey, group_columns, group_values
+from llmtally.advisor.sent_calls import only_sent
 from llmtally.ledger.schema import calls
 
 __all__ = ["QUANTILE", "OutputGroup", "OverCapCell", "output_groups", "over_cap_cells"]
@@ -129,41 +130,38 @@ def output_groups(period: Period) -> list[OutputGroup]:
     ]
 
 
-def _above(value: ColumnElement[Any], cap: int) -> ColumnElement[Any]:
-    return case((value > cap, value - cap), else_=0)
-
-
 def over_cap_cells(
-    period: Period, key: GroupKey, cap: int, answered: Iterable[str]
+    period: Period, caps: Mapping[GroupKey, int], answered: Iterable[str]
 ) -> list[OverCapCell]:
-    """Per cell of group ``key``: the still-sent calls' tokens above ``cap``."""
+    """Per cell of the capped groups: the still-sent calls' tokens above the cap."""
     keys = cell_keys(period.store, period.bounds)
-    same = and_(*(value == part for value, part in zip(group_values(), key, strict=True)))
+    names = [key.name for key in keys]
 
-    def query(sent: ColumnElement[bool] | None) -> Any:
-        def total(value: ColumnElement[Any]) -> ColumnElement[Any]:
-            return func.coalesce(func.sum(only_sent(value, sent)), 0)
-
-        return (
+    def query(sent: ColumnElement[bool] | None, cap: ColumnElement[Any]) -> Any:
+        per_call = (
             select(
                 *keys,
-                total(literal(1)).label("calls"),
-                total(_above(calls.c.output_tokens, cap)).label("output"),
-                total(_above(calls.c.reasoning_tokens, cap)).label("reasoning"),
+                calls.c.output_tokens.label("output"),
+                calls.c.reasoning_tokens.label("reasoning"),
+                cap.label("cap"),
+                only_sent(literal(1), sent).label("sent"),
             )
-            .where(
-                *period_filter(period.since, period.until),
-                *_text_only(),
-                calls.c.output_tokens > cap,
-                same,
+            .where(*period_filter(period.since, period.until), *_text_only())
+            .subquery()
+        )
+        c = per_call.c
+        reasoning = case((c.reasoning > c.cap, c.reasoning - c.cap), else_=0)
+        return (
+            select(
+                *(c[name] for name in names),
+                func.sum(c.sent).label("calls"),
+                func.sum(c.sent * (c.output - c.cap)).label("output"),
+                func.sum(c.sent * reasoning).label("reasoning"),
             )
-            .group_by(*(k.name for k in keys))
+            .where(c.cap.is_not(None), c.output > c.cap)
+            .group_by(*(c[name] for name in names))
         )
 
-    with period.store.engine.connect() as conn:
-        with sent_condition(conn, answered) as sent:
-            rows: list[Mapping[Any, Any]] = list(conn.execute(query(sent)).mappings())
-        conn.rollback()
     return [
         OverCapCell(
             period.cell_id(key_of(row)),
@@ -171,5 +169,5 @@ def over_cap_cells(
             int(row["output"]),
             int(row["reasoning"]),
         )
-        for row in rows
+        for row in rows_with_caps(period, caps, answered, query)
     ]

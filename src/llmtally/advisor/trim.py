@@ -46,6 +46,7 @@ from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered, Level
 from llmtally.advisor.token_changes import fewer_input
 from llmtally.advisor.trim_rows import (
+    HistoryCell,
     HistoryGroup,
     ToolsCell,
     history_cells,
@@ -142,20 +143,28 @@ def _tools(key: Key, rows: list[ToolsCell], period: Period) -> Candidate | Consi
     )
 
 
-def _history(
-    group: HistoryGroup, period: Period, working: Working
-) -> Candidate | Considered | None:
-    key = group.key
-    if group.drops:
-        reason = (
-            f"the history already drops {group.drops:,} time(s) within its traces: "
-            "a window or a summary bounds it"
-        )
-        return Considered(KIND, where(key), reason)
-    cap = group.median_peak
-    if not group.rises or group.longest <= cap:
+def _history_trap(group: HistoryGroup) -> Considered | None:
+    if not group.drops:
         return None
-    rows = [row for row in history_cells(period, key, cap, working.answered) if row.tokens]
+    reason = (
+        f"the history already drops {group.drops:,} time(s) within its traces: "
+        "a window or a summary bounds it"
+    )
+    return Considered(KIND, where(group.key), reason)
+
+
+def _history_caps(groups: list[HistoryGroup]) -> dict[Key, int]:
+    """The cap of each group whose history grows without bound past its median peak."""
+    return {
+        group.key: group.median_peak
+        for group in groups
+        if not group.drops and group.rises and group.longest > group.median_peak
+    }
+
+
+def _history(group: HistoryGroup, rows: list[HistoryCell], period: Period) -> Candidate | None:
+    key, cap = group.key, group.median_peak
+    rows = [row for row in rows if row.tokens]
     calls, tokens = sum(row.calls for row in rows), sum(row.tokens for row in rows)
     if not calls:
         return None
@@ -214,6 +223,18 @@ def _system_shares(period: Period) -> list[Considered]:
     return found
 
 
+def _histories(period: Period, working: Working) -> list[Candidate | Considered | None]:
+    groups = history_groups(period)
+    caps = _history_caps(groups)
+    rows: dict[Key, list[HistoryCell]] = defaultdict(list)
+    for row in history_cells(period, caps, working.answered):
+        cell = period.cells[row.cell]
+        rows[(cell.feature, cell.provider, cell.model)].append(row)
+    found: list[Candidate | Considered | None] = [_history_trap(group) for group in groups]
+    found += [_history(group, rows[group.key], period) for group in groups if group.key in caps]
+    return found
+
+
 def trim_recommender(period: Period, working: Working) -> Found:
     """Candidates for unused tools and unbounded history; dominant system prompts
     considered (see the module docstring)."""
@@ -223,8 +244,7 @@ def trim_recommender(period: Period, working: Working) -> Found:
         cell = period.cells[row.cell]
         groups[(cell.feature, cell.provider, cell.model)].append(row)
     results = [_tools(key, rows, period) for key, rows in sorted(groups.items())]
-    results += [_history(group, period, working) for group in history_groups(period)]
-    for result in results:
+    for result in results + _histories(period, working):
         if isinstance(result, Candidate):
             found.candidates.append(result)
         elif isinstance(result, Considered):

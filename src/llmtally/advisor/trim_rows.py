@@ -11,8 +11,9 @@ history per trace, aggregated per cell (``llmtally.advisor.cells``) or per
   counts; how often the history rose and dropped from one call of a trace to
   the next (``LAG`` over the trace in time order); and the median of the
   traces' largest history (the lower median: rank ceil(n / 2)).
-- ``history_cells``: per cell of one group, the history tokens above a cap,
-  summed over the calls still sent: sum(max(0, history - cap)).
+- ``history_cells``: per cell of the capped groups (one statement for all,
+  ``group_caps``), the history tokens above the group's cap, summed over the
+  calls still sent: sum(max(0, history - cap)).
 """
 
 from __future__ import annotations
@@ -21,26 +22,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, case, func, literal, select
 
-from llmtally.advisor.cells import NO_FEATURE, cell_keys, key_of, period_filter
+from llmtally.advisor.cells import cell_keys, key_of, period_filter
+from llmtally.advisor.group_caps import GroupKey, group_columns, group_values, rows_with_caps
 from llmtally.advisor.period import Period
 from llmtally.advisor.sent_calls import only_sent, sent_condition
 from llmtally.ledger.schema import calls
 
 __all__ = [
-    "GroupKey",
     "HistoryCell",
     "HistoryGroup",
     "ToolsCell",
-    "group_columns",
-    "group_values",
     "history_cells",
     "history_groups",
     "tools_cells",
 ]
-
-GroupKey = tuple[str, str, str]  # feature, provider, model
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +65,6 @@ class HistoryCell:
     cell: int
     calls: int  # calls still sent whose history is above the cap
     tokens: int  # their history tokens above the cap
-
-
-def group_values() -> list[ColumnElement[Any]]:
-    """(feature, provider, model) of a call, as ``cell_keys`` computes them."""
-    return [
-        func.coalesce(calls.c.feature, NO_FEATURE),
-        calls.c.provider,
-        func.coalesce(calls.c.model_served, calls.c.model_requested),
-    ]
-
-
-def group_columns() -> list[ColumnElement[Any]]:
-    """``group_values`` labelled g_feature, g_provider, g_model."""
-    names = ("g_feature", "g_provider", "g_model")
-    return [value.label(name) for value, name in zip(group_values(), names, strict=True)]
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
@@ -204,30 +186,40 @@ def history_groups(period: Period) -> list[HistoryGroup]:
 
 
 def history_cells(
-    period: Period, key: GroupKey, cap: int, answered: Iterable[str]
+    period: Period, caps: Mapping[GroupKey, int], answered: Iterable[str]
 ) -> list[HistoryCell]:
-    """Per cell of group ``key``: history tokens above ``cap`` on the calls still sent."""
-    history = calls.c.input_history_tokens
+    """Per cell of the capped groups: history tokens above the group's cap, on the
+    calls still sent."""
     keys = cell_keys(period.store, period.bounds)
-    same = and_(*(column == value for column, value in zip(group_values(), key, strict=True)))
+    names = [key.name for key in keys]
 
-    def query(sent: ColumnElement[bool] | None) -> Any:
-        return (
+    def query(sent: ColumnElement[bool] | None, cap: ColumnElement[Any]) -> Any:
+        per_call = (
             select(
                 *keys,
-                func.coalesce(func.sum(only_sent(literal(1), sent)), 0).label("calls"),
-                func.coalesce(func.sum(only_sent(history - cap, sent)), 0).label("tokens"),
+                calls.c.input_history_tokens.label("value"),
+                cap.label("cap"),
+                only_sent(literal(1), sent).label("sent"),
             )
             .where(
                 *period_filter(period.since, period.until),
                 calls.c.trace_id.is_not(None),
-                history > cap,
-                same,
+                calls.c.input_history_tokens.is_not(None),
             )
-            .group_by(*(k.name for k in keys))
+            .subquery()
+        )
+        over = per_call.c.value - per_call.c.cap
+        return (
+            select(
+                *(per_call.c[name] for name in names),
+                func.sum(per_call.c.sent).label("calls"),
+                func.sum(per_call.c.sent * over).label("tokens"),
+            )
+            .where(per_call.c.cap.is_not(None), per_call.c.value > per_call.c.cap)
+            .group_by(*(per_call.c[name] for name in names))
         )
 
     return [
         HistoryCell(period.cell_id(key_of(row)), int(row["calls"]), int(row["tokens"]))
-        for row in _per_cell(period, query, answered)
+        for row in rows_with_caps(period, caps, answered, query)
     ]
