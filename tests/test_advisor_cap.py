@@ -93,6 +93,8 @@ def test_long_tails_capped_with_their_savings(database: str, catalog: Catalog) -
     assert essay.confidence.level == "medium"
     assert "max_completion_tokens=1000" in essay.how_to_apply
     assert "21,000 tokens, 21x the cap" in essay.assumptions[0]
+    # the sample calls are the ones the cap would cut: the 5 runaways (every 20th)
+    assert essay.call_ids == tuple(f"essay-{i:04d}" for i in (0, 20, 40, 60, 80))
 
 
 def test_traps_are_considered_with_their_reason(database: str, catalog: Catalog) -> None:

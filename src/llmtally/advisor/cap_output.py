@@ -34,12 +34,13 @@ from llmtally.advisor.cap_rows import (
     output_groups,
     over_cap_cells,
 )
-from llmtally.advisor.group_caps import GroupKey
+from llmtally.advisor.group_caps import GroupKey, ids_above
 from llmtally.advisor.grouping import call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered
 from llmtally.advisor.token_changes import fewer_output
 from llmtally.advisor.working import Working
+from llmtally.ledger.schema import calls
 
 __all__ = ["KIND", "LENGTH_SHARE", "REASONING_SHARE", "TAIL_FACTOR", "cap_output_recommender"]
 
@@ -47,6 +48,7 @@ KIND = "cap_output"
 TAIL_FACTOR = 2  # the longest output at least this many times the cap: a long tail
 LENGTH_SHARE = Decimal("0.05")  # calls already stopped by max_tokens: the limit binds
 REASONING_SHARE = Decimal("0.5")  # reasoning above this share of the output: effort, not cap
+SAMPLE_IDS = 10  # sample calls: the longest outputs first
 
 _OPENAI = """\
 # FEATURE (MODEL): QUANTILE% of the outputs fit in CAP tokens
@@ -148,6 +150,7 @@ def _tail(group: OutputGroup, rows: list[OverCapCell], period: Period) -> Candid
         ),
         confidence=_confidence(group, over),
         how_to_apply=how.replace("QUANTILE", str(QUANTILE)).replace("CAP", str(cap)),
+        sample_ids=ids_above(period, group.key, calls.c.output_tokens, cap, SAMPLE_IDS),
     )
 
 

@@ -3,7 +3,8 @@ at once: the caps go to a temporary table for the length of one connection, and
 each call reads its group's cap by primary key (a scalar subquery: NULL when its
 group has none). ``trim`` caps history, ``cap_output`` caps output; both sum the
 tokens above the cap per cell (``llmtally.advisor.cells``) in one statement
-instead of one per group."""
+instead of one per group. ``ids_above``: the calls a cap would change, as
+sample calls to look at."""
 
 from __future__ import annotations
 
@@ -25,12 +26,19 @@ from sqlalchemy import (
     select,
 )
 
-from llmtally.advisor.cells import NO_FEATURE
+from llmtally.advisor.cells import NO_FEATURE, period_filter
 from llmtally.advisor.period import Period
 from llmtally.advisor.sent_calls import sent_condition
 from llmtally.ledger.schema import calls
 
-__all__ = ["GroupKey", "group_caps", "group_columns", "group_values", "rows_with_caps"]
+__all__ = [
+    "GroupKey",
+    "group_caps",
+    "group_columns",
+    "group_values",
+    "ids_above",
+    "rows_with_caps",
+]
 
 GroupKey = tuple[str, str, str]  # feature, provider, model
 
@@ -96,3 +104,19 @@ def rows_with_caps(
             rows: list[Mapping[Any, Any]] = list(conn.execute(query(sent, cap)).mappings())
         conn.rollback()
     return rows
+
+
+def ids_above(
+    period: Period, key: GroupKey, value: ColumnElement[Any], cap: int, limit: int
+) -> tuple[str, ...]:
+    """Up to ``limit`` ids of the period's calls of group ``key`` whose ``value`` is
+    above ``cap``, the largest first: the calls a cap would change, to look at."""
+    same = [part == wanted for part, wanted in zip(group_values(), key, strict=True)]
+    query = (
+        select(calls.c.id)
+        .where(*period_filter(period.since, period.until), *same, value > cap)
+        .order_by(value.desc(), calls.c.id)
+        .limit(limit)
+    )
+    with period.store.engine.connect() as conn:
+        return tuple(conn.execute(query).scalars())

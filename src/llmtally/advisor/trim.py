@@ -41,6 +41,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from llmtally.advisor.candidate import Candidate, Found
+from llmtally.advisor.group_caps import ids_above
 from llmtally.advisor.grouping import Key, by_feature_model, call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered, Level
@@ -54,12 +55,14 @@ from llmtally.advisor.trim_rows import (
     tools_cells,
 )
 from llmtally.advisor.working import Working
+from llmtally.ledger.schema import calls as calls_table
 
 __all__ = ["KIND", "SYSTEM_SHARE", "trim_recommender"]
 
 KIND = "trim_prompt"
 SYSTEM_SHARE = Decimal("0.5")  # a system prompt above this share of the input dominates
 _SURE_CALLS = 1000  # calls without a tool call for "high" confidence
+SAMPLE_IDS = 10  # sample calls of a cap: the most capped first
 
 _TOOLS_OPENAI = """\
 # FEATURE (MODEL): no call of the period called a tool; send none
@@ -196,6 +199,7 @@ def _history(group: HistoryGroup, rows: list[HistoryCell], period: Period) -> Ca
             "check the sample calls' answers before applying",
         ),
         how_to_apply=_HISTORY.replace("@CAP@", f"{cap:_}").replace("@FEATURE@", key[0]),
+        sample_ids=ids_above(period, key, calls_table.c.input_history_tokens, cap, SAMPLE_IDS),
     )
 
 
