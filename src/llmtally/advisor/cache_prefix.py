@@ -109,7 +109,8 @@ def assumptions(calls: int, days: str, provider: str, ttl: Ttl) -> tuple[str, ..
         "the prefix (system + tools tokens) is sent first and byte-identical in every call",
         "the cache lives from the last use: a read refreshes the TTL",
         "calls that already read from or wrote to a cache are counted as they are",
-        "calls a response cache answers are not sent",
+        "where a response cache answers some calls, the reads and writes are scaled "
+        "to the calls still sent",
     ]
     if provider in WRITE_PRICED:
         found.append(f"a cache write is billed at the {ttl} write rate")

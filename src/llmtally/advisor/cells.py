@@ -1,21 +1,24 @@
-"""The advised period's calls in groups ("cells"), summed in SQL.
+"""The advised period's calls in groups ("cells"), read from the advisor's rollup.
 
 The advisor must read a month of 10M calls in seconds, so it never loads a call
-as an object. One ``GROUP BY`` sums the period's successful calls per:
+as an object, nor scans the calls: ``ledger/advice_rollup.py`` sums each call,
+as it is written, into ``rollup_advice_day`` per:
 
-- feature, provider, model (served, else requested), service tier;
+- UTC day (prices change by date), feature, provider, model (served, else
+  requested), service tier;
 - whether the call streamed (the gateway sets ``ttft_ms`` only for streamed
   answers) and whether its caller tagged it ``batchable``;
-- UTC day (prices change by date), the segment of the day between time-of-day
-  price windows, and the bracket between long-context cliffs
-  (``llmtally.advisor.boundaries``): so every call of a cell would be billed at
-  the same rates, on any model, and a cell's summed usage prices exactly
-  (``meter.cost`` with one request's prompt size deciding the cliff);
+- the price window and long-context cliff it was priced in, so that every call
+  of a cell is billed at the same rates by its model and the cell's summed usage
+  prices exactly (``meter.cost`` with one request's prompt size deciding the
+  cliff);
 - a call with media units (images, audio seconds: priced per unit with rounding
   and minimums, not per token) is a cell of its own.
 
 A cell keeps the sums the recommenders need: usage by kind, input tokens by
-prompt role, the recorded cost, and its first and last call.
+prompt role, the recorded cost, the largest prompt, and its first and last call.
+The period is whole UTC days (``llmtally.advisor.period``). ``cell_keys`` gives
+the same key in SQL, for a recommender that sums some calls per cell itself.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, select
 
 from llmtally.advisor.boundaries import Boundaries
 from llmtally.ledger import Store
-from llmtally.ledger.schema import Fixed, calls
+from llmtally.ledger.advice_rollup import BATCHABLE_TAG, NO_FEATURE
+from llmtally.ledger.advice_tables import ADVICE_KEYS, ADVICE_TABLES, USAGE_COUNTS
+from llmtally.ledger.schema import calls
 from llmtally.usage import ImageUnits, ServiceTier, Usage
 
 __all__ = [
@@ -47,36 +52,10 @@ __all__ = [
     "period_filter",
 ]
 
-NO_FEATURE = "(none)"
-BATCHABLE_TAG = "batchable"
 ROLES = ("system", "tools", "history", "latest_user", "context")
-KEY_NAMES = (
-    "feature",
-    "provider",
-    "model",
-    "tier",
-    "streamed",
-    "batchable",
-    "day",
-    "segment",
-    "bracket",
-    "single",
-)
-_INT_KEYS = {"streamed", "batchable", "segment", "bracket"}
-_COUNTS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "input_audio_tokens",
-    "input_image_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "output_audio_tokens",
-    "output_image_tokens",
-    "characters",
-    "requests",
-)
+KEY_NAMES = ("bucket", *ADVICE_KEYS)
+_INT_KEYS = {"bucket", "streamed", "batchable", "cliff"}
+_CELLS = ADVICE_TABLES["rollup_advice_day"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +73,7 @@ class Roles:
 @dataclass(frozen=True, slots=True)
 class Cell:
     """Calls billed alike, summed. ``prompt_tokens``: the largest prompt of the cell
-    (every prompt of the cell is on the same side of every cliff)."""
+    (every prompt of the cell is on the same side of its model's cliffs)."""
 
     id: int
     feature: str
@@ -103,7 +82,7 @@ class Cell:
     tier: ServiceTier
     streamed: bool
     batchable: bool
-    day: str
+    day: dt.date
     first: dt.datetime
     last: dt.datetime
     calls: int
@@ -112,85 +91,63 @@ class Cell:
     roles: Roles
     cost: Decimal
     unpriced: int
-    key: tuple[Any, ...]  # the grouping values (``cell_keys``), to find the cell again
+    key: tuple[Any, ...]  # the grouping values (``KEY_NAMES``), to find the cell again
 
 
-def _dialect_time(store: Store, length: int) -> ColumnElement[Any]:
-    """The UTC start of a call as text, ``length`` characters of
-    ``YYYY-MM-DD HH:MM`` (10: the day)."""
+def _day_bucket(store: Store) -> ColumnElement[Any]:
+    """A call's UTC day as whole days since the Unix epoch, in SQL."""
+    started = calls.c.started_at
     if store.engine.dialect.name == "postgresql":
-        pattern = "YYYY-MM-DD HH24:MI"[: {10: 10, 16: 18}[length]]
-        return func.to_char(func.timezone("UTC", calls.c.started_at), pattern)
-    return func.substr(calls.c.started_at, 1, length)
+        return cast(func.floor(func.extract("epoch", started) / 86400), BigInteger)
+    # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' text
+    return cast(func.strftime("%s", func.substr(started, 1, 10)), Integer) / 86400
 
 
-def _steps(value: ColumnElement[Any], edges: tuple[Any, ...]) -> ColumnElement[Any]:
-    """How many of ``edges`` ``value`` is at or above (0 when there are none)."""
-    total: ColumnElement[Any] = literal(0)
-    for edge in edges:
-        total = total + case((value >= edge, 1), else_=0)
-    return total
-
-
-def cell_keys(store: Store, bounds: Boundaries) -> list[ColumnElement[Any]]:
-    """The grouping values of a call's cell, labelled, in SQL (``KEY_NAMES``)."""
-    clock = func.substr(_dialect_time(store, 16), 12, 5)  # HH:MM
+def cell_keys(store: Store, bounds: Boundaries | None = None) -> list[ColumnElement[Any]]:
+    """A call's cell key in SQL, labelled ``KEY_NAMES`` (as ``advice_rollup.row_key``
+    computes it when the call is written)."""
     media = calls.c.images.is_not(None) | calls.c.audio_seconds.is_not(None)
+    cliff = case(
+        (calls.c.cost_total.is_(None), -1), else_=func.coalesce(calls.c.long_context_above, 0)
+    )
     return [
+        _day_bucket(store).label("bucket"),
         func.coalesce(calls.c.feature, NO_FEATURE).label("feature"),
         calls.c.provider.label("provider"),
         func.coalesce(calls.c.model_served, calls.c.model_requested).label("model"),
         calls.c.service_tier.label("tier"),
         case((calls.c.ttft_ms.is_not(None), 1), else_=0).label("streamed"),
         case((calls.c.tags.like(f'%"{BATCHABLE_TAG}"%'), 1), else_=0).label("batchable"),
-        _dialect_time(store, 10).label("day"),
-        _steps(clock, tuple(t.strftime("%H:%M") for t in bounds.times)).label("segment"),
-        _steps(calls.c.input_tokens, tuple(c + 1 for c in bounds.cliffs)).label("bracket"),
+        func.coalesce(calls.c.price_window, "").label("price_window"),
+        cliff.label("cliff"),
         case((media, calls.c.id), else_="").label("single"),
     ]
 
 
-def _sums() -> list[ColumnElement[Any]]:
-    def total(column: ColumnElement[Any]) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(column), 0)
-
-    has_roles = calls.c.input_system_tokens.is_not(None)
-    return [
-        func.count().label("calls"),
-        *(total(calls.c[name]).label(name) for name in _COUNTS),
-        *(total(calls.c[f"input_{role}_tokens"]).label(f"role_{role}") for role in ROLES),
-        total(case((has_roles, 1), else_=0)).label("role_calls"),
-        func.max(calls.c.input_tokens).label("prompt_tokens"),
-        type_coerce(total(calls.c.cost_total), Fixed()).label("cost"),
-        total(case((calls.c.cost_total.is_(None), 1), else_=0)).label("unpriced"),
-        func.min(calls.c.started_at).label("first"),
-        func.max(calls.c.started_at).label("last"),
-        func.max(calls.c.images).label("images"),
-        type_coerce(func.max(calls.c.audio_seconds), Fixed()).label("audio_seconds"),
-    ]
+def key_of(row: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """A row's cell key (its ``KEY_NAMES`` columns) as plain values."""
+    return tuple(int(row[name]) if name in _INT_KEYS else row[name] for name in KEY_NAMES)
 
 
 def _utc(moment: dt.datetime | str) -> dt.datetime:
-    if isinstance(moment, str):  # SQLite's min/max of a text column
+    if isinstance(moment, str):
         moment = dt.datetime.fromisoformat(moment)
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def _usage(row: Mapping[Any, Any]) -> Usage:
     images = tuple(ImageUnits(**item) for item in json.loads(row["images"] or "[]"))
-    single = bool(row["single"])
-    counts: dict[str, Any] = {name: int(row[name]) for name in _COUNTS}
+    counts: dict[str, Any] = {name: int(row[name]) for name in USAGE_COUNTS}
     return Usage(
         **counts,
-        images=images if single else (),
-        audio_seconds=row["audio_seconds"] if single else None,
+        images=images,
+        audio_seconds=row["audio_seconds"],
         service_tier=row["tier"],
     )
 
 
 def _cell(index: int, row: Mapping[Any, Any]) -> Cell:
     sums: dict[str, Any] = {role: int(row[f"role_{role}"]) for role in ROLES}
-    roles = Roles(**sums, counted=int(row["role_calls"]))
     return Cell(
         id=index,
         feature=row["feature"],
@@ -199,22 +156,17 @@ def _cell(index: int, row: Mapping[Any, Any]) -> Cell:
         tier=row["tier"],
         streamed=bool(row["streamed"]),
         batchable=bool(row["batchable"]),
-        day=row["day"],
-        first=_utc(row["first"]),
-        last=_utc(row["last"]),
+        day=dt.date(1970, 1, 1) + dt.timedelta(days=int(row["bucket"])),
+        first=_utc(row["first_at"]),
+        last=_utc(row["last_at"]),
         calls=int(row["calls"]),
         usage=_usage(row),
         prompt_tokens=int(row["prompt_tokens"]),
-        roles=roles,
-        cost=row["cost"],
+        roles=Roles(**sums, counted=int(row["role_calls"])),
+        cost=row["cost_total"],
         unpriced=int(row["unpriced"]),
         key=key_of(row),
     )
-
-
-def key_of(row: Mapping[Any, Any]) -> tuple[Any, ...]:
-    """A row's cell key (its ``cell_keys`` columns) as plain values."""
-    return tuple(int(row[name]) if name in _INT_KEYS else row[name] for name in KEY_NAMES)
 
 
 def period_filter(since: dt.datetime, until: dt.datetime) -> list[ColumnElement[bool]]:
@@ -228,16 +180,18 @@ def period_filter(since: dt.datetime, until: dt.datetime) -> list[ColumnElement[
     ]
 
 
-def load_cells(
-    store: Store, bounds: Boundaries, since: dt.datetime, until: dt.datetime
-) -> tuple[Cell, ...]:
-    """The period's calls with a 2xx status, summed per cell, in a stable order."""
-    keys = cell_keys(store, bounds)
+def day_number(moment: dt.datetime) -> int:
+    """Whole UTC days since the Unix epoch (the rollup's bucket)."""
+    return int(moment.timestamp()) // 86400
+
+
+def load_cells(store: Store, since: dt.datetime, until: dt.datetime) -> tuple[Cell, ...]:
+    """The cells of the whole UTC days in [since, until), in a stable order."""
+    order = [_CELLS.c[name] for name in KEY_NAMES]
     query = (
-        select(*keys, *_sums())
-        .where(*period_filter(since, until))
-        .group_by(*(key.name for key in keys))  # by label: PostgreSQL compares
-        .order_by(*(key.name for key in keys))  # bound edges by placeholder
+        select(_CELLS)
+        .where(_CELLS.c.bucket >= day_number(since), _CELLS.c.bucket < day_number(until))
+        .order_by(*order)
     )
     with store.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()

@@ -1,6 +1,10 @@
 """The advised period: its calls summed in cells (``llmtally.advisor.cells``), and
-the ledger, for the recommenders that look at some calls one by one (repeated
-requests, prompt prefixes) with queries of their own."""
+the ledger, for the recommenders that look at some calls with queries of their own.
+
+A period is whole UTC days, as the advisor's rollups are kept: ``since`` and
+``until`` are taken back to the midnight (UTC) that starts their day, so "the
+last 30 days" is the 30 whole days before today, and a period must hold one.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from llmtally.advisor.cells import Cell, load_cells
 from llmtally.catalog import Catalog
 from llmtally.ledger import Store
 
-__all__ = ["MONTH_DAYS", "Period", "load_period"]
+__all__ = ["MONTH_DAYS", "Period", "load_period", "midnight", "whole_days"]
 
 MONTH_DAYS = 30
 
@@ -48,9 +52,26 @@ class Period:
         return self._by_key[key]
 
 
+def midnight(moment: dt.datetime) -> dt.datetime:
+    """The UTC midnight that starts ``moment``'s day."""
+    return dt.datetime.combine(moment.astimezone(dt.UTC).date(), dt.time(0), dt.UTC)
+
+
+def whole_days(since: dt.datetime, until: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """[since, until) taken back to whole UTC days; ValueError if none is left."""
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValueError("the period needs timezone-aware times")
+    start, end = midnight(since), midnight(until)
+    if end <= start:
+        raise ValueError(
+            f"the period must hold a whole UTC day: {start:%Y-%m-%d} 00:00 to "
+            f"{end:%Y-%m-%d} 00:00 holds none (advice is kept per whole day)"
+        )
+    return start, end
+
+
 def load_period(store: Store, catalog: Catalog, since: dt.datetime, until: dt.datetime) -> Period:
-    """The period's calls with a 2xx status, in cells."""
-    if since.tzinfo is None or until.tzinfo is None or until <= since:
-        raise ValueError("the period needs timezone-aware since < until")
+    """The whole UTC days of [since, until): their calls with a 2xx status, in cells."""
+    start, end = whole_days(since, until)
     bounds = catalog_boundaries(catalog)
-    return Period(since, until, load_cells(store, bounds, since, until), store, bounds)
+    return Period(start, end, load_cells(store, start, end), store, bounds)

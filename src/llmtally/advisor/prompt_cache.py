@@ -8,9 +8,10 @@ re-priced by the meter; the TTL with the larger saving is chosen (a tie keeps
 the shorter: cheaper writes, the default). A prefix under the provider's
 minimum cacheable size is not considered; one whose best TTL does not pay (a
 prefix reused less often than the TTL: every call a write, writes at a premium)
-is reported as considered, with the reason. Calls a response cache answers are
-left out (not sent), and the batch recommender after this one sees the cached
-usage.
+is reported as considered, with the reason. Where a response cache answers some
+calls of a cell (duplicates, priced before this), the cell's reads and writes
+are scaled to the calls still sent; the batch recommender after this one sees
+the cached usage.
 """
 
 from __future__ import annotations
@@ -52,10 +53,25 @@ class PrefixOption:
     parts: tuple[Part, ...]
 
 
+def _still_sent(tokens: int, row: PrefixCell, working: Working) -> int:
+    """``tokens`` of a cell's calls scaled to the share still sent (a response cache
+    answers the others; whole tokens, rounded down)."""
+    sent, total = working.state(row.cell).calls, working.cell(row.cell).calls
+    return tokens if sent == total else tokens * sent // total
+
+
 def _option(key: Group, rows: list[PrefixCell], ttl: Ttl, working: Working) -> PrefixOption:
     provider = key[1]
     parts = tuple(
-        (row.cell, cache_change(row.read_tokens[ttl], row.write_tokens[ttl], ttl, provider))
+        (
+            row.cell,
+            cache_change(
+                _still_sent(row.read_tokens[ttl], row, working),
+                _still_sent(row.write_tokens[ttl], row, working),
+                ttl,
+                provider,
+            ),
+        )
         for row in rows
     )
     return PrefixOption(
@@ -134,11 +150,24 @@ def _group(key: Group, rows: list[PrefixCell], period: Period, working: Working)
         },
         parts=best.parts,
         calls=calls - best.unchanged,
-        assumptions=assumptions(calls, f"{period.days.normalize():f}", provider, best.ttl),
+        assumptions=_assumptions(rows, calls, period, provider, best.ttl),
         confidence=_confidence(provider),
         how_to_apply=how_to_apply(provider, best.ttl),
     )
     return Found(candidates=[candidate])
+
+
+def _assumptions(
+    rows: list[PrefixCell], calls: int, period: Period, provider: str, ttl: Ttl
+) -> tuple[str, ...]:
+    said = assumptions(calls, f"{period.days.normalize():f}", provider, ttl)
+    late = sum(row.late for row in rows)
+    if late:
+        said += (
+            f"{late:,} calls were recorded after a later call of the same prefix and are "
+            "counted as writes: the saving is a lower bound",
+        )
+    return said
 
 
 def _eligible(key: Group, rows: list[PrefixCell]) -> bool:
@@ -149,7 +178,7 @@ def _eligible(key: Group, rows: list[PrefixCell]) -> bool:
 def prompt_cache_recommender(period: Period, working: Working) -> Found:
     """One candidate per (fingerprint, provider, model) whose cached prefix pays."""
     groups: dict[Group, list[PrefixCell]] = defaultdict(list)
-    for row in prefix_cells(period, working.answered):
+    for row in prefix_cells(period):
         cell = period.cells[row.cell]
         groups[(row.fingerprint, cell.provider, cell.model)].append(row)
     found = Found()

@@ -19,13 +19,33 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
-from llmtally.advisor.cells import cell_keys, key_of, period_filter
+from llmtally.advisor.cells import period_filter
 from llmtally.advisor.period import Period
 from llmtally.advisor.usage_sum import COUNTS
+from llmtally.ledger.advice_rollup import row_key
 from llmtally.ledger.schema import call_bodies, calls
 from llmtally.usage import Usage
 
 __all__ = ["Repeat", "repeated_calls"]
+
+
+# the columns ``advice_rollup.row_key`` reads, to find a call's cell
+_KEYED = (
+    "started_at",
+    "feature",
+    "provider",
+    "model_served",
+    "model_requested",
+    "service_tier",
+    "ttft_ms",
+    "tags",
+    "price_window",
+    "long_context_above",
+    "cost_total",
+    "id",
+    "images",
+    "audio_seconds",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +71,9 @@ def _temperature_zero(text: str | None) -> bool:
 def _rows(period: Period, digest: Any, where: list[Any]) -> Select[Any]:
     return (
         select(
-            calls.c.id,
-            calls.c.started_at,
             digest.label("digest"),
-            *cell_keys(period.store, period.bounds),
-            *(calls.c[name] for name in COUNTS),
+            *(calls.c[name] for name in _KEYED),
+            *(calls.c[name] for name in COUNTS if name not in _KEYED),
             call_bodies.c.request_body,
         )
         .outerjoin(call_bodies, call_bodies.c.call_id == calls.c.id)
@@ -93,7 +111,7 @@ def _repeat(period: Period, row: Mapping[Any, Any]) -> Repeat:
         call_id=row["id"],
         started_at=started.replace(tzinfo=dt.UTC) if started.tzinfo is None else started,
         digest=row["digest"],
-        cell=period.cell_id(key_of(row)),
+        cell=period.cell_id(row_key(row)),
         usage=Usage(**counts),
         temperature_zero=_temperature_zero(row["request_body"]),
     )

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, select, text
 from sqlalchemy.sql.schema import SchemaItem
 
+from llmtally.ledger.advice_rollup import rebuild_advice
+from llmtally.ledger.advice_tables import advice_tables
 from llmtally.ledger.applied_table import advice_applied_v14_columns
 from llmtally.ledger.budget_tables import budget_tables
 from llmtally.ledger.rollup_tables import CONTEXT_COLUMNS, rollup_tables
@@ -186,6 +188,16 @@ def m0014_advice_applied(conn: Connection) -> None:
     meta = MetaData()
     Table("advice_applied", meta, *advice_applied_v14_columns())
     meta.create_all(conn)
+
+
+@migration
+def m0015_advice_rollups(conn: Connection) -> None:
+    """The advisor's rollups (``ledger/advice_tables.py``), filled from the calls
+    already stored, in time order (the prompt-cache gaps follow it)."""
+    meta = MetaData()
+    advice_tables(meta)
+    meta.create_all(conn)
+    rebuild_advice(conn)
 
 
 def _add_columns(

@@ -23,6 +23,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from llmtally.config import database_url
+from llmtally.ledger.advice_rollup import apply_advice
 from llmtally.ledger.driver import Compiled, compile_insert, dialect_insert, driver_parameters
 from llmtally.ledger.migrations import migrate
 from llmtally.ledger.rollups import apply_rollups
@@ -171,8 +172,9 @@ class Store:
                 rows = [
                     row if row.keys() >= _CALL_DEFAULTS.keys() else _complete(row) for row in rows
                 ]
-                stored = self._insert_calls(conn, rows)
-                apply_rollups(conn, _first_of_each(rows, stored))
+                stored = _first_of_each(rows, self._insert_calls(conn, rows))
+                apply_rollups(conn, stored)
+                apply_advice(conn, stored)
             if bodies:
                 conn.execute(_upsert_nothing(self.dialect, call_bodies, "call_id"), list(bodies))
 

@@ -1,0 +1,119 @@
+"""The advisor's rollup tables (migration 0015), kept by ``ledger/advice_rollup.py``.
+
+- ``rollup_advice_day``: the successful calls (2xx) summed per UTC day and per
+  everything that decides how they are billed or what could change: feature,
+  provider, model (served, else requested), service tier, streamed (a time to
+  first token), tagged ``batchable``, the price window and long-context cliff
+  they were priced in (``calls.price_window``, ``long_context_above``; -1 for a
+  call that could not be priced), and ``single``: the id of a call with media
+  units (images, audio seconds: priced per unit, never summed), '' for others.
+  So every call of a row would be billed at the same rates by its model, and
+  the row's summed usage prices exactly.
+- ``rollup_prefix_day``: the same rows split by prompt fingerprint, with what a
+  provider's prompt cache would do on them for each TTL (reads and writes of the
+  shared prefix, in calls and tokens): each call's gap to the previous call of
+  its (fingerprint, provider, model) is taken when it is written.
+- ``advice_prefix_last``: the last call seen per (fingerprint, provider, model).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text
+
+from llmtally.ledger.schema import Fixed
+
+__all__ = [
+    "ADVICE_COUNTS",
+    "ADVICE_KEYS",
+    "PREFIX_COUNTS",
+    "TTLS",
+    "advice_tables",
+]
+
+ADVICE_KEYS = (
+    "feature",
+    "provider",
+    "model",
+    "tier",
+    "streamed",
+    "batchable",
+    "price_window",
+    "cliff",
+    "single",
+)
+USAGE_COUNTS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "input_audio_tokens",
+    "input_image_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "output_audio_tokens",
+    "output_image_tokens",
+    "characters",
+    "requests",
+)
+ROLE_COUNTS = tuple(
+    f"role_{role}" for role in ("system", "tools", "history", "latest_user", "context")
+)
+ADVICE_COUNTS = ("calls", *USAGE_COUNTS, *ROLE_COUNTS, "role_calls", "unpriced")
+TTLS = {"5m": 300, "1h": 3600}
+PREFIX_COUNTS = (
+    "calls",
+    "unchanged",
+    "already_read",
+    "late",
+    *(
+        f"{what}_{ttl}"
+        for ttl in TTLS
+        for what in ("reads", "read_tokens", "writes", "write_tokens")
+    ),
+)
+
+
+def _keys() -> list[Column[object]]:
+    kinds = {"streamed": Integer, "batchable": Integer, "cliff": BigInteger}
+    return [Column(name, kinds.get(name, Text), primary_key=True) for name in ADVICE_KEYS]
+
+
+def advice_tables(meta: MetaData) -> dict[str, Table]:
+    """The three tables, defined on ``meta``, by name."""
+    counts = [Column(name, BigInteger, nullable=False, default=0) for name in ADVICE_COUNTS]
+    advice = Table(
+        "rollup_advice_day",
+        meta,
+        Column("bucket", BigInteger, primary_key=True),
+        *_keys(),
+        *counts,
+        Column("cost_total", Fixed, nullable=False, default=0),
+        Column("prompt_tokens", BigInteger, nullable=False, default=0),  # the largest
+        Column("first_at", DateTime(timezone=True), nullable=False),
+        Column("last_at", DateTime(timezone=True), nullable=False),
+        Column("images", Text),  # a single call's, as in ``calls``
+        Column("audio_seconds", Fixed),
+    )
+    prefix = Table(
+        "rollup_prefix_day",
+        meta,
+        Column("bucket", BigInteger, primary_key=True),
+        Column("fingerprint", Text, primary_key=True),
+        *_keys(),
+        *(Column(name, BigInteger, nullable=False, default=0) for name in PREFIX_COUNTS),
+        Column("prefix_min", BigInteger, nullable=False),
+        Column("prefix_max", BigInteger, nullable=False),
+    )
+    last = Table(
+        "advice_prefix_last",
+        meta,
+        Column("fingerprint", Text, primary_key=True),
+        Column("provider", Text, primary_key=True),
+        Column("model", Text, primary_key=True),
+        Column("last_at", DateTime(timezone=True), nullable=False),
+    )
+    return {table.name: table for table in (advice, prefix, last)}
+
+
+advice_metadata = MetaData()
+ADVICE_TABLES = advice_tables(advice_metadata)
