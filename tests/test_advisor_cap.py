@@ -93,6 +93,10 @@ def test_long_tails_capped_with_their_savings(database: str, catalog: Catalog) -
     assert essay.confidence.level == "medium"
     assert "max_completion_tokens=1000" in essay.how_to_apply
     assert "21,000 tokens, 21x the cap" in essay.assumptions[0]
+    think = next(r for r in advice.recommendations if r.where["feature"] == "think")
+    said = "a call still reasoning at the cap returns no answer"
+    assert any(said in a for a in think.assumptions)
+    assert not any(said in a for a in essay.assumptions)  # gpt-4o does not reason
     # the sample calls are the ones the cap would cut: the 5 runaways (every 20th)
     assert essay.call_ids == tuple(f"essay-{i:04d}" for i in (0, 20, 40, 60, 80))
 

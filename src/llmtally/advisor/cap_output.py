@@ -119,6 +119,15 @@ def _cappable(group: OutputGroup) -> bool:
     return _long_tail(group) and not _tail_trap(group) and not reasoning_led
 
 
+def _reasoning_assumption(group: OutputGroup) -> tuple[str, ...]:
+    if not group.reasoning:
+        return ()
+    return (
+        "reasoning counts toward the cap and comes first: a call still reasoning at "
+        "the cap returns no answer",
+    )
+
+
 def _tail(group: OutputGroup, rows: list[OverCapCell], period: Period) -> Candidate | None:
     cap = group.cap
     rows = [row for row in rows if row.output]
@@ -145,8 +154,8 @@ def _tail(group: OutputGroup, rows: list[OverCapCell], period: Period) -> Candid
             f"the cap is the p{QUANTILE} of the {group.calls:,} outputs; the longest is "
             f"{group.longest:,} tokens, {group.longest // cap}x the cap: runaway answers",
             "a capped answer stops at the cap; the calls under it are unchanged",
-            "reasoning counts toward the cap and comes first in the output",
             f"the traffic of the {period.days.normalize():f} day(s) repeats over a 30-day month",
+            *_reasoning_assumption(group),
         ),
         confidence=_confidence(group, over),
         how_to_apply=how.replace("QUANTILE", str(QUANTILE)).replace("CAP", str(cap)),

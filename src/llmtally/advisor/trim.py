@@ -78,7 +78,7 @@ response = client.messages.create(
     # tools=TOOLS,  # removed: never called, TOKENS tokens a call
 )"""
 _HISTORY = """\
-HISTORY_CAP = @CAP@  # tokens: half of @FEATURE@'s conversations never exceed it
+HISTORY_CAP = @CAP@  # tokens: at least half of @FEATURE@'s conversations stay under it
 
 def capped(history, limit=HISTORY_CAP):
     \"\"\"The latest turns of the history that fit in limit tokens.\"\"\"
@@ -140,7 +140,9 @@ def _tools(key: Key, rows: list[ToolsCell], period: Period) -> Candidate | Consi
             _same_traffic(period),
         ),
         confidence=Confidence(
-            level, f"none of {total:,} calls with tools in the period called one; a rarer input may"
+            level,
+            f"none of {total:,} calls with tools in the period called one; an input not seen "
+            "in the period might",
         ),
         how_to_apply=how.replace("TOKENS", f"{each:,}"),
     )
