@@ -302,3 +302,58 @@ def test_advise_prints_the_realised_savings_at_80_columns(ledger_url: str) -> No
     out = _advise_cli(ledger_url)
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "realised savings" in out and "$14.81" in out and "$3.15" in out
+
+
+# -- exact re-pricing across time-of-day windows and long-context cliffs -------------------
+
+LONG = Usage(input_tokens=200_000, output_tokens=1_000)
+SHORT = Usage(input_tokens=100_000, output_tokens=1_000)
+DIGEST = Usage(input_tokens=100_000, output_tokens=10_000)
+
+
+def test_a_window_and_a_cliff_are_priced_call_by_call(store: Store) -> None:  # noqa: F811
+    """digest: deepseek-chat in August 2025 (0.27 in / 1.10 out, half price from 16:30 to
+    00:30 UTC) -> gpt-4o-mini (0.15 / 0.60) from Aug 6. Each day 4 calls of 100,000 in /
+    10,000 out at 00:29:00 (off-peak), 00:30:00 (peak: the window ends), 16:29:59 (peak)
+    and 16:30:00 (off-peak). deepseek-chat peak 0.027 + 0.011 = $0.038, off-peak $0.019;
+    gpt-4o-mini 0.015 + 0.006 = $0.021.
+
+    longdoc: gemini-1.5-pro (1.25 / 5.00; prompts over 128,000 tokens 2.50 / 10.00) ->
+    gemini-1.5-flash (0.075 / 0.30; over 128,000: 0.15 / 0.60) from Nov 6 2026. Each day
+    one call of 200,000 in / 1,000 out and one of 100,000 in / 1,000 out.
+    """
+    b = LedgerBuilder(CATALOG)
+    august = dt.datetime(2025, 8, 1, tzinfo=dt.UTC)
+    for day in range(10):
+        model, provider = ("deepseek-chat", "deepseek") if day < 5 else ("gpt-4o-mini", "openai")
+        for at in ("00:29:00", "00:30:00", "16:29:59", "16:30:00"):
+            moment = august + dt.timedelta(days=day) + _clock(at)
+            b.add("digest", model, moment, DIGEST, provider=provider)
+    for day in range(1, 16):
+        model = "gemini-1.5-pro" if day <= 5 else "gemini-1.5-flash"
+        for hour, usage in ((9, LONG), (15, SHORT)):
+            at = _day(day) + dt.timedelta(hours=hour)
+            b.add("longdoc", model, at, usage, provider="google")
+    b.store(store)
+
+    [digest] = realised_savings(store, CATALOG, august, august + dt.timedelta(days=10))
+    # a day after: deepseek-chat would have cost 2 x $0.038 + 2 x $0.019 = $0.114, gpt-4o-mini
+    # cost 4 x $0.021 = $0.084: $0.03 a day, x 5 days = $0.15 (a month: x 30/5 = $0.90)
+    assert (digest.period_saving, digest.monthly_saving) == (Decimal("0.15"), Decimal("0.9"))
+    # before, per call: (2 x $0.038 + 2 x $0.019) / 4 = $0.0285
+    assert (digest.calls_before, digest.cost_per_call_before) == (20, Decimal("0.0285"))
+
+    [longdoc] = realised_savings(store, CATALOG, SINCE, UNTIL)
+    # a day after, at gemini-1.5-pro: 0.2 x 2.50 + 0.001 x 10.00 = $0.51 (over the cliff) and
+    # 0.1 x 1.25 + 0.001 x 5.00 = $0.13 (under it); gemini-1.5-flash cost 0.2 x 0.15 +
+    # 0.001 x 0.60 = $0.0306 and 0.1 x 0.075 + 0.001 x 0.30 = $0.0078: $0.64 - $0.0384
+    # = $0.6016 a day, x 10 days = $6.016; a month x 3 = $18.048
+    assert (longdoc.period_saving, longdoc.monthly_saving) == (
+        Decimal("6.016"), Decimal("18.048"),
+    )  # fmt: skip
+    assert longdoc.cost_per_call_before == Decimal("0.32")  # ($0.51 + $0.13) / 2
+
+
+def _clock(text: str) -> dt.timedelta:
+    hours, minutes, seconds = (int(part) for part in text.split(":"))
+    return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
