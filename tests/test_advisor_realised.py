@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -357,3 +358,79 @@ def test_a_window_and_a_cliff_are_priced_call_by_call(store: Store) -> None:  # 
 def _clock(text: str) -> dt.timedelta:
     hours, minutes, seconds = (int(part) for part in text.split(":"))
     return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+# -- marked kinds, each measured its own way ----------------------------------------------
+
+
+def test_marked_right_size_is_re_priced_at_the_model_used_before(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'rs.sqlite3'}") as opened:
+        applied_ledger().store(opened)
+        mark_applied(opened, "right_size", "summarise", _day(6))
+        found = _by_feature(realised_savings(opened, CATALOG, SINCE, UNTIL))
+    x = found["summarise"]
+    # the model most calls used before (Oct 27 to Nov 6): gpt-4o; the 150 gpt-4o-mini calls
+    # after re-priced at it: 150 x $0.0329 = $4.935; 10 days after: x 3 = $14.805. Before:
+    # 150 calls at $0.035; after: 152 calls (the 2 stragglers at $0.035 too):
+    # (150 x $0.0021 + 2 x $0.035) / 152 = ($0.315 + $0.07) / 152 = $0.385 / 152
+    assert (x.how_known, x.period_saving, x.monthly_saving) == (
+        "marked", Decimal("4.935"), Decimal("14.805"),
+    )  # fmt: skip
+    assert (x.calls_before, x.calls_after) == (150, 152)
+    assert x.cost_per_call_after == Decimal("0.385") / 152
+    assert "gpt-4o" in x.method and "re-priced" in x.method
+
+
+def test_marked_duplicates_compare_spend_per_day(tmp_path: Path) -> None:
+    b = LedgerBuilder(CATALOG)
+    for day in range(1, 16):
+        for k in range(10 if day <= 10 else 5):  # a response cache from Nov 11 halves the calls
+            b.add("reports", "gpt-4o-mini", _day(day) + dt.timedelta(hours=k), Y_CALL)
+    with open_store(f"sqlite:///{tmp_path / 'dup.sqlite3'}") as opened:
+        b.store(opened)
+        mark_applied(opened, "duplicates", "reports", _day(11))
+        [dup] = realised_savings(opened, CATALOG, SINCE, UNTIL)
+    # after: Nov 11 to 16 (5 days), 25 calls x $0.021 = $0.525; before, as long: Nov 6 to 11,
+    # 50 calls x $0.021 = $1.05; saved $1.05 - $0.525 = $0.525, a month x 30/5 = $3.15
+    assert (dup.period_saving, dup.monthly_saving) == (Decimal("0.525"), Decimal("3.15"))
+    assert (dup.calls_before, dup.calls_after) == (50, 25)
+    assert dup.cost_per_call_before == dup.cost_per_call_after == Decimal("0.021")
+
+
+def test_marked_prompt_cache_sums_what_the_ledger_says_caching_saved(tmp_path: Path) -> None:
+    """claude-sonnet-4: 3.00 in, cache reads 0.30, 15.00 out. From Nov 11, each call of
+    10,000 in reads 8,000 from the cache: the ledger's saved_cache is 8,000 x (3.00 - 0.30)
+    / 1M = $0.0216 a call (set here as the gateway records it)."""
+    plain = Usage(input_tokens=10_000, output_tokens=500)
+    cached = Usage(input_tokens=10_000, cache_read_tokens=8_000, output_tokens=500)
+    b = LedgerBuilder(CATALOG)
+    for day in range(1, 16):
+        for k in range(4):
+            usage = plain if day <= 10 else cached
+            b.add("support", "claude-sonnet-4", _day(day) + dt.timedelta(hours=k), usage,
+                  provider="anthropic")  # fmt: skip
+    b.calls = [
+        replace(c, saved_cache=Decimal("0.0216")) if c.usage.cache_read_tokens else c
+        for c in b.calls
+    ]
+    with open_store(f"sqlite:///{tmp_path / 'pc.sqlite3'}") as opened:
+        b.store(opened)
+        mark_applied(opened, "prompt_cache", "support", _day(11))
+        [cache] = realised_savings(opened, CATALOG, SINCE, UNTIL)
+    # 5 days x 4 calls = 20 calls x $0.0216 = $0.432; a month x 30/5 = $2.592
+    assert (cache.period_saving, cache.monthly_saving) == (Decimal("0.432"), Decimal("2.592"))
+    # per call before: 0.01 x 3.00 + 0.0005 x 15.00 = $0.0375; after: 0.002 x 3.00 +
+    # 0.008 x 0.30 + 0.0005 x 15.00 = 0.006 + 0.0024 + 0.0075 = $0.0159
+    assert (cache.cost_per_call_before, cache.cost_per_call_after) == (
+        Decimal("0.0375"), Decimal("0.0159"),
+    )  # fmt: skip
+    assert "saved_cache" in cache.method
+
+
+def test_a_mark_with_no_calls_after_yet(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'new.sqlite3'}") as opened:
+        applied_ledger().store(opened)
+        mark_applied(opened, "cap_output", "support", UNTIL - dt.timedelta(minutes=1))
+        found = _by_feature(realised_savings(opened, CATALOG, SINCE, UNTIL))
+    z = found["support"]
+    assert (z.calls_after, z.period_saving, z.note) == (0, 0, "no calls since it was applied yet")
