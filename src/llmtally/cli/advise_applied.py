@@ -63,6 +63,7 @@ def _print_marks(console: Console, marks: Sequence[Applied]) -> None:
 def applied(
     kind: str | None = typer.Argument(
         None,
+        metavar="KIND",
         help="What was applied: batch, prompt_cache, duplicates, right_size, "
         "trim_prompt, cap_output, self_host or fine_tune.",
     ),
