@@ -2,7 +2,7 @@
 Python object per call, so that measuring stays fast on a ledger of millions.
 
 - :func:`daily_mix`: calls per (feature, provider, model, tier, UTC day), what
-  change detection reads.
+  change detection reads (from the advisor's day rollup: no scan of ``calls``).
 - :func:`totals`: calls, recorded cost and what caching saved, for one scope.
 - :func:`usage_groups`: the summed usage of a scope's calls per (provider, model,
   tier, day, time-of-day slot, long-context bucket, audio length, images), the
@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from llmtally.advisor.grouping import NO_FEATURE
 from llmtally.analytics.rollup_query import started_bucket
 from llmtally.ledger import Store
+from llmtally.ledger.advice_tables import ADVICE_TABLES
 from llmtally.ledger.rows import USAGE_COUNTS
 from llmtally.ledger.schema import calls
 from llmtally.usage import ImageUnits, ServiceTier
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 _MODEL = func.coalesce(calls.c.model_served, calls.c.model_requested)
+_EPOCH = dt.date(1970, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,24 +128,25 @@ def _day(value: Any) -> dt.date:
 
 
 def daily_mix(store: Store, since: dt.datetime, until: dt.datetime) -> list[DayMix]:
-    """Calls per (feature, provider, model, tier, UTC day) in ``[since, until)``."""
-    day = started_bucket(store.dialect, False).label("day")
-    feature = func.coalesce(calls.c.feature, NO_FEATURE).label("feature")
-    model = _MODEL.label("model")
-    keys = (feature, calls.c.provider, model, calls.c.service_tier, day)
+    """Successful calls per (feature, provider, model, tier, UTC day) on the days
+    that ``[since, until)`` touches, read from the advisor's day rollup
+    (``rollup_advice_day``, kept as calls are written): whole days, so a period
+    that starts or ends mid-day counts those days' other calls too."""
+    table = ADVICE_TABLES["rollup_advice_day"]
+    first = int(since.timestamp()) // 86400
+    last = (int(until.timestamp()) - 1) // 86400
+    keys = (table.c.feature, table.c.provider, table.c.model, table.c.tier, table.c.bucket)
     query = (
-        select(*keys, func.count().label("n"))
-        .where(
-            calls.c.started_at >= since.astimezone(dt.UTC),
-            calls.c.started_at < until.astimezone(dt.UTC),
-            calls.c.status >= 200,
-            calls.c.status < 300,
-        )
+        select(*keys, func.sum(table.c.calls))
+        .where(table.c.bucket >= first, table.c.bucket <= last)
         .group_by(*keys)
     )
     with store.engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [DayMix(r[0], r[1], r[2], r[3], _day(r[4]), int(r[5])) for r in rows]
+    return [
+        DayMix(r[0], r[1], r[2], r[3], _EPOCH + dt.timedelta(days=int(r[4])), int(r[5]))
+        for r in rows
+    ]
 
 
 def totals(store: Store, scope: Scope) -> Totals:
