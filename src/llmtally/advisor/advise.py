@@ -25,6 +25,7 @@ from llmtally.advisor.duplicates import duplicates_recommender
 from llmtally.advisor.fine_tune import fine_tune_recommender
 from llmtally.advisor.period import Period, load_period
 from llmtally.advisor.prompt_cache import prompt_cache_recommender
+from llmtally.advisor.realised import realised_savings
 from llmtally.advisor.recommendation import Advice, Considered, Recommendation
 from llmtally.advisor.right_size import right_size_recommender
 from llmtally.advisor.samples import sample_ids
@@ -102,4 +103,7 @@ def advise(
             working.answered.update(candidate.answered_ids)
             kept.append(_recommendation(candidate, saving, period))
     kept.sort(key=lambda r: r.monthly_saving, reverse=True)
-    return Advice(period.since, period.until, floor, tuple(kept), tuple(considered))
+    realised = realised_savings(store, catalog, period.since, period.until)
+    return Advice(
+        period.since, period.until, floor, tuple(kept), tuple(considered), realised=realised
+    )

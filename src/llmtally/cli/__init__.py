@@ -7,7 +7,7 @@ import typer
 from llmtally.cli import (
     advise_applied,
     advise_cmd,
-    advise_verify,
+    advise_verify,  # noqa: F401 (registers `advise verify` on advise_app)
     alerts_cmd,
     budgets_cmd,
     calls_cmd,
