@@ -25,6 +25,7 @@ from llmtally.ledger import open_store
 from llmtally.ledger.advice_tables import ADVICE_TABLES
 from llmtally.ledger.migrations import MIGRATIONS, migrate
 from llmtally.ledger.schema import Fixed, calls
+from llmtally.ledger.token_bins import EDGES, bin_of
 from llmtally.pricing import price_usage
 from llmtally.usage import Call, ImageUnits, Usage
 from test_ledger_support import db_url, pg_base_url  # noqa: F401
@@ -133,18 +134,28 @@ def test_the_migration_builds_the_rollup_from_stored_calls(db_url: str) -> None:
     with open_store(db_url) as store:
         store.insert_many(calls_made)
         incremental = _rollup(db_url)
-        table_names = ("rollup_advice_day", "rollup_prefix_day", "advice_prefix_last")
+        others = _other_rollups(db_url)
         with store.engine.begin() as conn:
-            for name in table_names:
-                conn.execute(ADVICE_TABLES[name].delete())
             conn.exec_driver_sql(
                 "DELETE FROM _llmtally_migrations WHERE name = 'm0015_advice_rollups'"
             )
-            for name in table_names:
-                ADVICE_TABLES[name].drop(conn)
+            conn.exec_driver_sql("DROP INDEX ix_calls_request_sha256")
+            for table in ADVICE_TABLES.values():
+                table.drop(conn)
         assert not _has_rollup(db_url)
         migrate(store.engine, MIGRATIONS)
     assert _rollup(db_url) == incremental
+    assert _other_rollups(db_url) == others
+
+
+def _other_rollups(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every advisor table but the day cells, sorted."""
+    with open_store(url) as store, store.engine.connect() as conn:
+        return {
+            name: sorted(tuple(row) for row in conn.execute(select(table)).all())
+            for name, table in ADVICE_TABLES.items()
+            if name != "rollup_advice_day"
+        }
 
 
 def _has_rollup(url: str) -> bool:
@@ -220,3 +231,64 @@ def test_media_rows_keep_their_units(db_url: str) -> None:  # noqa: F811
     assert row["single"] == "img"
     assert json.loads(row["images"]) == [{"n": 2, "size": "1024x1024", "quality": "hd"}]
     assert (row["unpriced"], row["cost_total"]) == (1, Decimal(0))
+
+
+def _fact_call(call_id: str, minutes: int, **changes: Any) -> Call:
+    fields: dict[str, Any] = {
+        "id": call_id,
+        "started_at": DAY + dt.timedelta(minutes=minutes),
+        "provider": "openai",
+        "model_requested": "gpt-4o",
+        "model_served": "gpt-4o",
+        "endpoint": "/v1/chat/completions",
+        "status": 200,
+        "latency_ms": 100.0,
+        "usage": Usage(input_tokens=5_000, output_tokens=100),
+        "cost_error": "not priced in this test",
+        "feature": "agent",
+        "trace_id": "t1",
+        "input_system_tokens": 100,
+        "input_tools_tokens": 0,
+        "input_latest_user_tokens": 50,
+    }
+    fields.update(changes)
+    return Call(**fields)
+
+
+def test_request_facts_history_steps_and_histograms(db_url: str) -> None:  # noqa: F811
+    made = [
+        # trace t1: history 1,000 -> 2,000 -> 3,000 -> 500 (two rises, one drop)
+        _fact_call("a", 0, input_history_tokens=1_000, finish_reason="tool_calls",
+                   input_tools_tokens=700, reasoning_effort="low"),
+        _fact_call("b", 1, input_history_tokens=2_000, finish_reason="stop",
+                   input_tools_tokens=700, reasoning_effort="high"),
+        _fact_call("c", 2, input_history_tokens=3_000, finish_reason="length",
+                   usage=Usage(input_tokens=5_000, output_tokens=1_437, reasoning_tokens=300)),
+        _fact_call("d", 3, input_history_tokens=500, finish_reason=None),
+    ]  # fmt: skip
+    with open_store(db_url) as store:
+        store.insert_many(made[:2])
+        store.insert_many(made[2:])  # the trace goes on in a later batch
+        with store.engine.connect() as conn:
+            (cell,) = conn.execute(select(ADVICE_TABLES["rollup_advice_day"])).mappings().all()
+            bins = conn.execute(select(ADVICE_TABLES["rollup_tokens_day"])).mappings().all()
+    assert (cell["text_calls"], cell["length_stops"], cell["finish_unknown"]) == (4, 1, 1)
+    # a and b sent 700 tools tokens each; a ended in a tool call
+    assert (cell["tools_calls"], cell["tools_used"], cell["tools_unknown"]) == (2, 1, 0)
+    assert cell["tools_tokens"] == 1_400
+    assert (cell["history_rises"], cell["history_drops"]) == (2, 1)
+    assert (cell["effort_min"], cell["effort_max"]) == ("high", "low")  # text order
+    histogram = {(b["metric"], b["bin"]): (b["calls"], b["tokens"]) for b in bins}
+    # outputs 100, 100, 1,437, 100: bins (80, 100] and (1,250, 1,500]
+    assert histogram[("output", bin_of(100))] == (3, 300)
+    assert histogram[("output", bin_of(1_437))] == (1, 1_437)
+    assert EDGES[bin_of(1_437)] == 1_500 and EDGES[bin_of(100)] == 100
+    # history 500, 1,000, 2,000, 3,000: each on an edge, each its own bin
+    assert [histogram[("history", bin_of(h))] for h in (500, 1_000, 2_000, 3_000)] == [
+        (1, 500),
+        (1, 1_000),
+        (1, 2_000),
+        (1, 3_000),
+    ]
+    assert histogram[("reasoning", bin_of(300))] == (1, 300)
+    assert histogram[("reasoning", 0)] == (3, 0)

@@ -97,7 +97,8 @@ def test_long_tails_capped_with_their_savings(database: str, catalog: Catalog) -
     said = "a call still reasoning at the cap returns no answer"
     assert any(said in a for a in think.assumptions)
     assert not any(said in a for a in essay.assumptions)  # gpt-4o does not reason
-    # the sample calls are the ones the cap would cut: the 5 runaways (every 20th)
+    # the sample calls are the ones the cap would cut, in time order: the 5 runaways
+    # (every 20th)
     assert essay.call_ids == tuple(f"essay-{i:04d}" for i in (0, 20, 40, 60, 80))
 
 

@@ -125,9 +125,9 @@ def test_planted_trims_with_their_savings(database: str, catalog: Catalog) -> No
     chat = next(r for r in advice.recommendations if r.where["feature"] == "chat")
     assert chat.title == "Cap the conversation history at 20,000 tokens"
     assert chat.calls == 8 and chat.evidence["history_tokens_over_cap"] == "240000"
-    # the calls above the cap, the longest history first: 400 + 20 + 100 calls before
-    # chat, then traces of 2, 3, 5 and 9 calls: the 80,000-token turn is call 538
-    assert len(chat.call_ids) == 8 and chat.call_ids[0] == "chat-0538"
+    # the 8 calls above the cap, in time order: 400 + 20 + 100 calls before chat, then
+    # traces of 2, 3, 5 and 9 calls: the 80,000-token turn (call 538) is one of them
+    assert len(chat.call_ids) == 8 and "chat-0538" in chat.call_ids
     assert chat.confidence.level == "low" and "HISTORY_CAP = 20_000" in chat.how_to_apply
     classify = next(r for r in advice.recommendations if r.where["feature"] == "classify")
     assert classify.calls == 100 and classify.confidence.level == "medium"

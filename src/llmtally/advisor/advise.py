@@ -58,7 +58,10 @@ RECOMMENDERS: list[Recommender] = [
 
 
 def _recommendation(found: Candidate, period_saving: Decimal, period: Period) -> Recommendation:
-    samples = found.sample_ids[:SAMPLE_IDS] or sample_ids(period, found.where, SAMPLE_IDS)
+    samples = found.sample_ids[:SAMPLE_IDS]
+    if not samples:
+        asked = found.sampler() if found.sampler is not None else ()
+        samples = asked[:SAMPLE_IDS] or sample_ids(period, found.where, SAMPLE_IDS)
     return Recommendation(
         kind=found.kind,
         title=found.title,

@@ -23,9 +23,10 @@ class Candidate:
     """A change to some cells (``parts``: each cell's id and its change) touching
     ``calls`` calls; the advisor prices it on the working copy.
 
-    ``sample_ids``: calls to show as evidence (when empty, the advisor takes the
-    first calls matching ``where``); ``answered_ids``: calls the change stops
-    sending (a response cache answers them), which later recommenders leave out.
+    ``sample_ids``: calls to show as evidence (when empty, ``sampler``'s, asked
+    only for a candidate that is kept; else the first calls matching ``where``);
+    ``answered_ids``: calls the change stops sending (a response cache answers
+    them), which later recommenders leave out.
     """
 
     kind: str
@@ -39,6 +40,7 @@ class Candidate:
     how_to_apply: str
     sample_ids: tuple[str, ...] = ()
     answered_ids: tuple[str, ...] = ()
+    sampler: Callable[[], tuple[str, ...]] | None = None  # sample ids, asked once kept
 
 
 @dataclass(frozen=True, slots=True)

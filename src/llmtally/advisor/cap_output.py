@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
+from functools import partial
 
 from llmtally.advisor.candidate import Candidate, Found
 from llmtally.advisor.cap_rows import (
@@ -159,7 +160,7 @@ def _tail(group: OutputGroup, rows: list[OverCapCell], period: Period) -> Candid
         ),
         confidence=_confidence(group, over),
         how_to_apply=how.replace("QUANTILE", str(QUANTILE)).replace("CAP", str(cap)),
-        sample_ids=ids_above(period, group.key, calls.c.output_tokens, cap, SAMPLE_IDS),
+        sampler=partial(ids_above, period, group.key, calls.c.output_tokens, cap, SAMPLE_IDS),
     )
 
 

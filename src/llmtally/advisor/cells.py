@@ -35,7 +35,7 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, sel
 from llmtally.advisor.boundaries import Boundaries
 from llmtally.ledger import Store
 from llmtally.ledger.advice_rollup import BATCHABLE_TAG, NO_FEATURE
-from llmtally.ledger.advice_tables import ADVICE_KEYS, ADVICE_TABLES, USAGE_COUNTS
+from llmtally.ledger.advice_tables import ADVICE_KEYS, ADVICE_TABLES, FACT_COUNTS, USAGE_COUNTS
 from llmtally.ledger.schema import calls
 from llmtally.usage import ImageUnits, ServiceTier, Usage
 
@@ -45,6 +45,7 @@ __all__ = [
     "NO_FEATURE",
     "ROLES",
     "Cell",
+    "Facts",
     "Roles",
     "cell_keys",
     "key_of",
@@ -71,6 +72,24 @@ class Roles:
 
 
 @dataclass(frozen=True, slots=True)
+class Facts:
+    """What the calls' request facts say (migration 0013; calls recorded before it
+    have none: ``finish_unknown`` / ``tools_unknown`` count them)."""
+
+    text_calls: int = 0  # text-only output (a token cap bounds it)
+    length_stops: int = 0  # of them, stopped by the output cap (finish_reason length)
+    finish_unknown: int = 0  # of them, no finish reason recorded
+    tools_calls: int = 0  # calls that sent tool schemas
+    tools_used: int = 0  # of them, ended with a tool call
+    tools_unknown: int = 0  # of them, no finish reason recorded
+    tools_tokens: int = 0  # their tools tokens
+    history_rises: int = 0  # traced calls whose history rose from the trace's previous call
+    history_drops: int = 0  # ... dropped from it
+    effort_min: str | None = None  # the reasoning effort asked for, least and greatest
+    effort_max: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Cell:
     """Calls billed alike, summed. ``prompt_tokens``: the largest prompt of the cell
     (every prompt of the cell is on the same side of its model's cliffs)."""
@@ -92,6 +111,7 @@ class Cell:
     cost: Decimal
     unpriced: int
     key: tuple[Any, ...]  # the grouping values (``KEY_NAMES``), to find the cell again
+    facts: Facts = Facts()
 
 
 def _day_bucket(store: Store) -> ColumnElement[Any]:
@@ -166,6 +186,11 @@ def _cell(index: int, row: Mapping[Any, Any]) -> Cell:
         cost=row["cost_total"],
         unpriced=int(row["unpriced"]),
         key=key_of(row),
+        facts=Facts(
+            **{name: int(row[name]) for name in FACT_COUNTS},
+            effort_min=row["effort_min"],
+            effort_max=row["effort_max"],
+        ),
     )
 
 

@@ -1,5 +1,6 @@
-"""The calls of each system prompt (``calls.prompt_fingerprint``) per cell, summed
-in one SQL query: how many, their instruction (system) tokens and the rest.
+"""The calls of each system prompt (``calls.prompt_fingerprint``) per cell, as the
+ledger sums them when they are written (``rollup_fingerprint_day``): how many,
+their instruction (system) tokens and the rest.
 
 The fine-tune recommender asks whether a fine-tuned model could replace a long,
 repeated instruction; it needs, per (fingerprint, cell), the calls, the system
@@ -14,11 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 
-from llmtally.advisor.cells import cell_keys, key_of, period_filter
+from llmtally.advisor.cells import KEY_NAMES, day_number, key_of
 from llmtally.advisor.period import Period
-from llmtally.ledger.schema import calls
+from llmtally.ledger.advice_tables import ADVICE_TABLES, FINGERPRINT_COUNTS
+
+_FINGERPRINTS = ADVICE_TABLES["rollup_fingerprint_day"]
 
 __all__ = ["FingerprintCell", "fingerprint_cells"]
 
@@ -38,29 +41,18 @@ class FingerprintCell:
 
 
 def _query(period: Period) -> Any:
-    keys = cell_keys(period.store, period.bounds)
-
-    def total(column: ColumnElement[Any]) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(column), 0)
-
-    fingerprint = calls.c.prompt_fingerprint.label("fingerprint")
+    keys = [_FINGERPRINTS.c[name] for name in KEY_NAMES]
+    f = _FINGERPRINTS.c
     return (
         select(
             *keys,
-            fingerprint,
-            func.count().label("calls"),
-            func.min(calls.c.input_system_tokens).label("system_min"),
-            func.max(calls.c.input_system_tokens).label("system_max"),
-            total(calls.c.input_system_tokens).label("system_tokens"),
-            total(calls.c.input_tokens).label("input_tokens"),
-            total(calls.c.output_tokens).label("output_tokens"),
+            f.fingerprint,
+            *(func.sum(f[name]).label(name) for name in FINGERPRINT_COUNTS),
+            func.min(f.system_min).label("system_min"),
+            func.max(f.system_max).label("system_max"),
         )
-        .where(
-            *period_filter(period.since, period.until),
-            calls.c.prompt_fingerprint.is_not(None),
-            calls.c.input_system_tokens.is_not(None),
-        )
-        .group_by(*(key.name for key in keys), "fingerprint")  # by label (see cells)
+        .where(f.bucket >= day_number(period.since), f.bucket < day_number(period.until))
+        .group_by(*keys, f.fingerprint)
     )
 
 

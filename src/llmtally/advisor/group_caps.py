@@ -110,12 +110,22 @@ def ids_above(
     period: Period, key: GroupKey, value: ColumnElement[Any], cap: int, limit: int
 ) -> tuple[str, ...]:
     """Up to ``limit`` ids of the period's calls of group ``key`` whose ``value`` is
-    above ``cap``, the largest first: the calls a cap would change, to look at."""
-    same = [part == wanted for part, wanted in zip(group_values(), key, strict=True)]
+    above ``cap``, the first in time: the calls a cap would change, to look at.
+    The feature is matched as stored (``ix_calls_feature`` finds its calls in time
+    order, so the query stops at the ``limit``-th, not after the whole group)."""
+    feature, provider, model = key
+    stored = calls.c.feature.is_(None) if feature == NO_FEATURE else calls.c.feature == feature
+    same = [
+        stored,
+        *(
+            part == wanted
+            for part, wanted in zip(group_values()[1:], (provider, model), strict=True)
+        ),
+    ]
     query = (
         select(calls.c.id)
         .where(*period_filter(period.since, period.until), *same, value > cap)
-        .order_by(value.desc(), calls.c.id)
+        .order_by(calls.c.feature, calls.c.started_at)
         .limit(limit)
     )
     with period.store.engine.connect() as conn:

@@ -83,9 +83,15 @@ def _rows(period: Period, digest: Any, where: list[Any]) -> Select[Any]:
 
 def _by_column(conn: Connection, period: Period) -> list[Mapping[Any, Any]]:
     column = calls.c.request_sha256
+    # digests sent twice in the period, read from ix_calls_request_sha256 alone
+    # (digest, started_at): the status is checked on the calls themselves
     seen = (
         select(column)
-        .where(*period_filter(period.since, period.until), column.is_not(None))
+        .where(
+            column.is_not(None),
+            calls.c.started_at >= period.since.astimezone(dt.UTC),
+            calls.c.started_at < period.until.astimezone(dt.UTC),
+        )
         .group_by(column)
         .having(func.count() > 1)
     )

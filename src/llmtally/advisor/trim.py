@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
+from functools import partial
 
 from llmtally.advisor.candidate import Candidate, Found
 from llmtally.advisor.group_caps import ids_above
@@ -201,7 +202,9 @@ def _history(group: HistoryGroup, rows: list[HistoryCell], period: Period) -> Ca
             "check the sample calls' answers before applying",
         ),
         how_to_apply=_HISTORY.replace("@CAP@", f"{cap:_}").replace("@FEATURE@", key[0]),
-        sample_ids=ids_above(period, key, calls_table.c.input_history_tokens, cap, SAMPLE_IDS),
+        sampler=partial(
+            ids_above, period, key, calls_table.c.input_history_tokens, cap, SAMPLE_IDS
+        ),
     )
 
 

@@ -1,7 +1,7 @@
 """The advisor's rollups (``ledger/advice_tables.py``), kept in step with ``calls``.
 
-``apply_rollups`` calls :func:`apply_advice` in the transaction that inserts a
-batch of calls. The batch's successful calls are summed per row key in Python
+``Store.insert_rows`` calls :func:`apply_advice` in the transaction that inserts
+a batch of calls. The batch's successful calls are summed per row key in Python
 and added with one ``INSERT .. ON CONFLICT DO UPDATE`` per table (sums added,
 the largest prompt and the first and last call kept), keys sorted so that
 concurrent writers on PostgreSQL lock rows in the same order.
@@ -13,30 +13,32 @@ The calls of a batch are taken in time order; the last call seen per
 written (a long call finishing after a short one that started later) cannot be
 placed: it is counted as a write and as ``late``, so the advisor's cache saving
 is then a lower bound, and says so. Calls a prompt cache is left out of: no
-fingerprint, no cost, no per-role counts, a provider without a known cache.
+fingerprint, no cost, no per-role counts, a provider without a known cache
+(``ledger/advice_prefix.py``). The request facts, history steps and token
+histograms are in ``ledger/advice_history.py``; the upserts in
+``ledger/advice_upsert.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, inspect, select, tuple_
-from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Connection, inspect, select, tuple_
 
-from llmtally.ledger.advice_tables import (
-    ADVICE_COUNTS,
-    ADVICE_TABLES,
-    PREFIX_COUNTS,
-    TTLS,
-    USAGE_COUNTS,
+from llmtally.ledger.advice_history import TOKEN_NAMES, history_steps, text_only, token_sums
+from llmtally.ledger.advice_prefix import (
+    CACHED_PROVIDERS,
+    FINGERPRINT_NAMES,
+    PREFIX_NAMES,
+    fingerprint_sums,
+    prefix_sums,
+    utc,
 )
-from llmtally.ledger.driver import Compiled, compile_insert, dialect_insert, driver_parameters
+from llmtally.ledger.advice_tables import ADVICE_COUNTS, USAGE_COUNTS
+from llmtally.ledger.advice_upsert import Key, Sums, add_into, write_sums
 from llmtally.ledger.schema import calls
 
 __all__ = [
@@ -50,19 +52,19 @@ __all__ = [
 
 NO_FEATURE = "(none)"
 BATCHABLE_TAG = "batchable"
-CACHED_PROVIDERS = ("anthropic", "openai", "google")
 _ROLES = ("system", "tools", "history", "latest_user", "context")
-_LAST = ADVICE_TABLES["advice_prefix_last"]
-_KEEP_LARGEST = {"prompt_tokens", "prefix_max", "last_at"}
-_KEEP_SMALLEST = {"prefix_min", "first_at"}
-_KEEP_FIRST = {"images", "audio_seconds"}
 _REBUILD_PAGE = 20_000
-
-Key = tuple[Any, ...]
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+_ADVICE_NAMES = (
+    *ADVICE_COUNTS,
+    "cost_total",
+    "prompt_tokens",
+    "first_at",
+    "last_at",
+    "images",
+    "audio_seconds",
+    "effort_min",
+    "effort_max",
+)
 
 
 def _batchable(tags: str | None) -> int:
@@ -72,7 +74,7 @@ def _batchable(tags: str | None) -> int:
 def row_key(row: Mapping[str, Any]) -> Key:
     """(day bucket, feature, provider, model, tier, streamed, batchable, price window,
     cliff, single) of a ``calls`` row."""
-    started = _utc(row["started_at"])
+    started = utc(row["started_at"])
     media = row.get("images") is not None or row.get("audio_seconds") is not None
     priced = row["cost_total"] is not None
     return (
@@ -95,158 +97,44 @@ def _roles(row: Mapping[str, Any]) -> list[int]:
     return [*(int(row.get(f"input_{role}_tokens") or 0) for role in _ROLES), 1]
 
 
-def _advice_values(row: Mapping[str, Any], started: dt.datetime) -> list[Any]:
-    cost = row["cost_total"]
+def _facts(row: Mapping[str, Any], step: int) -> list[int]:
+    """text_calls, length_stops, finish_unknown, tools_calls, tools_used,
+    tools_unknown, tools_tokens, history_rises, history_drops."""
+    finish = row.get("finish_reason")
+    text = text_only(row)
+    tools = int(row.get("input_tools_tokens") or 0)
+    sent = tools > 0
+    return [
+        int(text),
+        int(text and finish == "length"),
+        int(text and finish is None),
+        int(sent),
+        int(sent and finish == "tool_calls"),
+        int(sent and finish is None),
+        tools if sent else 0,
+        int(step > 0),
+        int(step < 0),
+    ]
+
+
+def _advice_values(row: Mapping[str, Any], step: int) -> list[Any]:
+    cost, started = row["cost_total"], utc(row["started_at"])
+    effort = row.get("reasoning_effort")
     return [
         1,
         *(int(row.get(name) or 0) for name in USAGE_COUNTS),
         *_roles(row),
         int(cost is None),
+        *_facts(row, step),
         Decimal(0) if cost is None else Decimal(cost),
         int(row["input_tokens"] or 0),
         started,
         started,
         row.get("images"),
         row.get("audio_seconds"),
+        effort,
+        effort,
     ]
-
-
-def _eligible(row: Mapping[str, Any]) -> bool:
-    return (
-        row.get("prompt_fingerprint") is not None
-        and row["cost_total"] is not None
-        and (
-            row.get("input_system_tokens") is not None or row.get("input_tools_tokens") is not None
-        )
-        and row["provider"] in CACHED_PROVIDERS
-    )
-
-
-def _group(row: Mapping[str, Any]) -> Key:
-    return (
-        row["prompt_fingerprint"],
-        row["provider"],
-        row["model_served"] or row["model_requested"],
-    )
-
-
-def _prefix_values(row: Mapping[str, Any], gap: dt.timedelta | None, late: bool) -> list[Any]:
-    prefix = int(row.get("input_system_tokens") or 0) + int(row.get("input_tools_tokens") or 0)
-    tokens = min(prefix, int(row["input_tokens"] or 0))
-    used = bool(row["cache_read_tokens"]) or bool(row["cache_write_tokens"])
-    values: list[Any] = [1, int(used), int(bool(row["cache_read_tokens"])), int(late)]
-    for seconds in TTLS.values():
-        read = not used and gap is not None and gap <= dt.timedelta(seconds=seconds)
-        write = not used and not read
-        values += [int(read), tokens if read else 0, int(write), tokens if write else 0]
-    return [*values, prefix, prefix]
-
-
-def _add(sums: dict[Key, list[Any]], key: Key, values: list[Any], names: tuple[str, ...]) -> None:
-    found = sums.get(key)
-    if found is None:
-        sums[key] = values
-        return
-    for i, name in enumerate(names):
-        if name in _KEEP_LARGEST:
-            found[i] = max(found[i], values[i])
-        elif name in _KEEP_SMALLEST:
-            found[i] = min(found[i], values[i])
-        elif name not in _KEEP_FIRST:
-            found[i] += values[i]
-
-
-_ADVICE_NAMES = (
-    *ADVICE_COUNTS,
-    "cost_total",
-    "prompt_tokens",
-    "first_at",
-    "last_at",
-    "images",
-    "audio_seconds",
-)
-_PREFIX_NAMES = (*PREFIX_COUNTS, "prefix_min", "prefix_max")
-
-
-def _last_seen(conn: Connection, groups: set[Key]) -> dict[Key, dt.datetime]:
-    found: dict[Key, dt.datetime] = {}
-    wanted = sorted(groups)
-    columns = tuple_(_LAST.c.fingerprint, _LAST.c.provider, _LAST.c.model)
-    for start in range(0, len(wanted), 500):
-        query = select(_LAST).where(columns.in_(wanted[start : start + 500]))
-        for row in conn.execute(query).mappings():
-            found[(row["fingerprint"], row["provider"], row["model"])] = _utc(row["last_at"])
-    return found
-
-
-def _prefix(
-    conn: Connection, rows: list[Mapping[str, Any]], keys: list[Key]
-) -> dict[Key, list[Any]]:
-    """The prefix rollup's sums of ``rows`` (in time order); ``advice_prefix_last``
-    moved on."""
-    todo = [(row, key) for row, key in zip(rows, keys, strict=True) if _eligible(row)]
-    if not todo:
-        return {}
-    last = _last_seen(conn, {_group(row) for row, _ in todo})
-    before = dict(last)
-    sums: dict[Key, list[Any]] = {}
-    for row, key in todo:
-        group, started = _group(row), _utc(row["started_at"])
-        previous = last.get(group)
-        late = previous is not None and started < previous
-        gap = None if previous is None or late else started - previous
-        _add(sums, (key[0], group[0], *key[1:]), _prefix_values(row, gap, late), _PREFIX_NAMES)
-        if not late:
-            last[group] = started
-    moved = [
-        {"fingerprint": g[0], "provider": g[1], "model": g[2], "last_at": at}
-        for g, at in sorted(last.items())
-        if before.get(g) != at
-    ]
-    if moved:
-        plan = _compiled(conn.dialect, "advice_prefix_last")
-        conn.exec_driver_sql(plan.sql, driver_parameters(plan, moved))
-    return sums
-
-
-def _upsert(dialect: str, table: Table) -> Insert:
-    keys = [c.name for c in table.primary_key.columns]
-    stmt = dialect_insert(dialect, table)
-    largest, smallest = ("greatest", "least") if dialect == "postgresql" else ("max", "min")
-    added: dict[str, Any] = {}
-    for column in table.columns:
-        name, new = column.name, stmt.excluded[column.name]
-        if name in keys:
-            continue
-        if name in _KEEP_LARGEST:
-            added[name] = getattr(func, largest)(column, new)
-        elif name in _KEEP_SMALLEST:
-            added[name] = getattr(func, smallest)(column, new)
-        elif name in _KEEP_FIRST:
-            added[name] = func.coalesce(column, new)
-        else:
-            added[name] = column + new
-    result: Insert = stmt.on_conflict_do_update(index_elements=keys, set_=added)
-    return result
-
-
-@functools.cache
-def _compiled(dialect: Dialect, name: str) -> Compiled:
-    table = ADVICE_TABLES[name]
-    return compile_insert(dialect, table, _upsert(dialect.name, table))
-
-
-def _write(conn: Connection, name: str, sums: dict[Key, list[Any]], names: tuple[str, ...]) -> None:
-    if not sums:
-        return
-    table = ADVICE_TABLES[name]
-    keys = [c.name for c in table.primary_key.columns]
-    updates = [
-        {**dict(zip(keys, key, strict=True)), **dict(zip(names, values, strict=True))}
-        for key, values in sorted(sums.items())
-    ]
-    plan = _compiled(conn.dialect, name)
-    conn.exec_driver_sql(plan.sql, driver_parameters(plan, updates))
 
 
 def rebuild_advice(conn: Connection) -> int:
@@ -271,10 +159,13 @@ def apply_advice(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
     """Add ``rows`` (newly inserted ``calls`` rows) to the advisor's rollups, in the
     caller's transaction."""
     ok = [row for row in rows if 200 <= int(row["status"]) < 300]
-    ok.sort(key=lambda row: (_utc(row["started_at"]), row["id"]))
+    ok.sort(key=lambda row: (utc(row["started_at"]), row["id"]))
     keys = [row_key(row) for row in ok]
-    sums: dict[Key, list[Any]] = {}
-    for row, key in zip(ok, keys, strict=True):
-        _add(sums, key, _advice_values(row, _utc(row["started_at"])), _ADVICE_NAMES)
-    _write(conn, "rollup_advice_day", sums, _ADVICE_NAMES)
-    _write(conn, "rollup_prefix_day", _prefix(conn, ok, keys), _PREFIX_NAMES)
+    steps = history_steps(conn, ok)
+    sums: Sums = {}
+    for row, key, step in zip(ok, keys, steps, strict=True):
+        add_into(sums, key, _advice_values(row, step), _ADVICE_NAMES)
+    write_sums(conn, "rollup_advice_day", sums, _ADVICE_NAMES)
+    write_sums(conn, "rollup_prefix_day", prefix_sums(conn, ok, keys), PREFIX_NAMES)
+    write_sums(conn, "rollup_tokens_day", token_sums(ok, keys), TOKEN_NAMES)
+    write_sums(conn, "rollup_fingerprint_day", fingerprint_sums(ok, keys), FINGERPRINT_NAMES)

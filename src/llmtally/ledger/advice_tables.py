@@ -14,6 +14,20 @@
   shared prefix, in calls and tokens): each call's gap to the previous call of
   its (fingerprint, provider, model) is taken when it is written.
 - ``advice_prefix_last``: the last call seen per (fingerprint, provider, model).
+- ``rollup_tokens_day``: per cell, histograms of the calls' output, reasoning
+  (text-only output) and history tokens, in the bins of ``ledger/token_bins.py``
+  (calls and tokens per bin), so a cap at a bin edge has exact tokens above it.
+- ``advice_trace_last``: the last call seen per trace and its history tokens,
+  for whether a conversation's history rises or drops from call to call.
+- ``rollup_fingerprint_day``: per cell and system prompt (fingerprint, with
+  per-role counts), the calls, their system, input and output tokens.
+
+``rollup_advice_day`` also counts what the request facts (migration 0013) say:
+calls with text-only output, of them stopped by the output cap (``length``) or
+without a finish reason; calls that sent tool schemas, of them ending in a tool
+call or without a finish reason, and their tools tokens; history rising and
+dropping from the previous call of the trace; the least and greatest reasoning
+effort asked for.
 """
 
 from __future__ import annotations
@@ -24,6 +38,9 @@ from llmtally.ledger.schema import Fixed
 
 __all__ = [
     "ADVICE_COUNTS",
+    "FACT_COUNTS",
+    "FINGERPRINT_COUNTS",
+    "METRICS",
     "ADVICE_KEYS",
     "PREFIX_COUNTS",
     "TTLS",
@@ -58,7 +75,20 @@ USAGE_COUNTS = (
 ROLE_COUNTS = tuple(
     f"role_{role}" for role in ("system", "tools", "history", "latest_user", "context")
 )
-ADVICE_COUNTS = ("calls", *USAGE_COUNTS, *ROLE_COUNTS, "role_calls", "unpriced")
+FACT_COUNTS = (
+    "text_calls",
+    "length_stops",
+    "finish_unknown",
+    "tools_calls",
+    "tools_used",
+    "tools_unknown",
+    "tools_tokens",
+    "history_rises",
+    "history_drops",
+)
+ADVICE_COUNTS = ("calls", *USAGE_COUNTS, *ROLE_COUNTS, "role_calls", "unpriced", *FACT_COUNTS)
+METRICS = ("output", "reasoning", "history")
+FINGERPRINT_COUNTS = ("calls", "system_tokens", "input_tokens", "output_tokens")
 TTLS = {"5m": 300, "1h": 3600}
 PREFIX_COUNTS = (
     "calls",
@@ -79,7 +109,7 @@ def _keys() -> list[Column[object]]:
 
 
 def advice_tables(meta: MetaData) -> dict[str, Table]:
-    """The three tables, defined on ``meta``, by name."""
+    """The advisor's tables, defined on ``meta``, by name."""
     counts = [Column(name, BigInteger, nullable=False, default=0) for name in ADVICE_COUNTS]
     advice = Table(
         "rollup_advice_day",
@@ -93,6 +123,8 @@ def advice_tables(meta: MetaData) -> dict[str, Table]:
         Column("last_at", DateTime(timezone=True), nullable=False),
         Column("images", Text),  # a single call's, as in ``calls``
         Column("audio_seconds", Fixed),
+        Column("effort_min", Text),
+        Column("effort_max", Text),
     )
     prefix = Table(
         "rollup_prefix_day",
@@ -112,7 +144,35 @@ def advice_tables(meta: MetaData) -> dict[str, Table]:
         Column("model", Text, primary_key=True),
         Column("last_at", DateTime(timezone=True), nullable=False),
     )
-    return {table.name: table for table in (advice, prefix, last)}
+    tokens = Table(
+        "rollup_tokens_day",
+        meta,
+        Column("bucket", BigInteger, primary_key=True),
+        *_keys(),
+        Column("metric", Text, primary_key=True),
+        Column("bin", Integer, primary_key=True),
+        Column("calls", BigInteger, nullable=False, default=0),
+        Column("tokens", BigInteger, nullable=False, default=0),
+    )
+    trace = Table(
+        "advice_trace_last",
+        meta,
+        Column("trace_id", Text, primary_key=True),
+        Column("last_at", DateTime(timezone=True), nullable=False),
+        Column("history", BigInteger, nullable=False),
+    )
+    fingerprint = Table(
+        "rollup_fingerprint_day",
+        meta,
+        Column("bucket", BigInteger, primary_key=True),
+        Column("fingerprint", Text, primary_key=True),
+        *_keys(),
+        *(Column(name, BigInteger, nullable=False, default=0) for name in FINGERPRINT_COUNTS),
+        Column("system_min", BigInteger, nullable=False),
+        Column("system_max", BigInteger, nullable=False),
+    )
+    tables = (advice, prefix, last, tokens, trace, fingerprint)
+    return {table.name: table for table in tables}
 
 
 advice_metadata = MetaData()
