@@ -2,24 +2,34 @@
 SQLite and PostgreSQL: the planted long tails with their hand-computed monthly
 saving, the traps considered with their reason, not recommended.
 
-USD per 1M tokens (openai.yaml): gpt-4o output 10.00; o4-mini output 4.40
-(reasoning billed as output). The period is 15 days: a month is twice the period.
-The cap is the nearest-rank p95: the value at rank ceil(0.95 n) in output order.
+USD per 1M tokens (openai.yaml): gpt-4o input 2.50, output 10.00; o4-mini output
+4.40 (reasoning billed as output). The period is 15 days: a month is twice the
+period. The cap is the upper edge of the histogram bin (edges 1, 1.25, 1.5, 2,
+2.5, 3, 4, 5, 6, 8 x 10^k) holding the nearest-rank p95: the value at rank
+ceil(0.95 n) in output order, rounded up to the next edge (1,000 is one; 1,800
+becomes 2,000).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from typer.testing import CliRunner
 
 from advisor_synthetic import SINCE, UNTIL, advice_of, savings_by_kind_and_feature
 from advisor_synthetic_more import MoreBuilder, minutes
+from llmtally.advisor.candidate import Found
+from llmtally.advisor.cap_output import cap_output_recommender
+from llmtally.advisor.period import Period, load_period
 from llmtally.advisor.token_changes import fewer_output
-from llmtally.advisor.working import CellState
+from llmtally.advisor.working import CellState, Working
 from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.ledger import open_store
@@ -34,14 +44,32 @@ def test_a_cap_cuts_the_reasoning_first_and_keeps_it_within_the_output() -> None
     assert (after.usage.output_tokens, after.usage.reasoning_tokens) == (2_000, 2_000)
 
 
+def test_a_cap_never_takes_more_than_the_cell_holds() -> None:
+    # a scaled estimate asks for 30,000 of 22,000 output tokens, 5,000 of them
+    # reasoning: the 22,000 go, and all 11,000 reasoning with them (reasoning stays
+    # within the output)
+    after = fewer_output(30_000, 5_000)(
+        CellState(_out(22_000, 11_000), 1, 1_000, "openai", "o4-mini")
+    )
+    assert (after.usage.output_tokens, after.usage.reasoning_tokens) == (0, 0)
+    # 12,000 of 22,000 asked with 0 reasoning: only 11,000 are answer text, so
+    # 1,000 of the reasoning goes too (21,000 - 11,000 = 10,000 left, 10,000 reasoning)
+    after = fewer_output(12_000, 0)(CellState(_out(22_000, 11_000), 1, 1_000, "openai", "o4-mini"))
+    assert (after.usage.output_tokens, after.usage.reasoning_tokens) == (10_000, 10_000)
+
+
 def _out(tokens: int, reasoning: int = 0) -> Usage:
     return Usage(input_tokens=1_000, output_tokens=tokens, reasoning_tokens=reasoning)
 
 
 def cappable(catalog: Catalog) -> MoreBuilder:
     """- essay, gpt-4o: 95 outputs of 1,000 tokens, 5 runaways of 21,000 (cap them).
-    - think, o4-mini: 190 outputs of 2,000 (400 reasoning), 10 of 22,000 (11,000
-      reasoning): reasoning 31% of the output; cap the tail, reasoning cut too.
+    - think, o4-mini: 190 outputs of 1,800 (400 reasoning), 10 of 22,000 (11,000
+      reasoning): reasoning 33.1% of the output; cap the tail at 2,000 (the p95,
+      1,800, rounded up to a bin edge), reasoning cut too.
+    - retell, gpt-4o: 100 bodies each sent twice 10 minutes apart, 1,000 tokens
+      out; bodies 0, 25, 50, 75 run away to 21,000 (8 of 200 calls, 4%): a
+      response cache answers the repeats, the cap counts the calls still sent.
     - extract, gpt-4o: 6 outputs cut at 500 and 4 at 20,000 by max_tokens, 90 of
       1,000 (trap: 10% already stop at max_tokens).
     - plan, o4-mini: 50 outputs of 5,000, 4,000 of them reasoning, effort high
@@ -52,7 +80,7 @@ def cappable(catalog: Catalog) -> MoreBuilder:
         tokens = 21_000 if i % 20 == 0 else 1_000
         b.more("essay", "gpt-4o", minutes(60 * i), _out(tokens), finish_reason="stop")
     for i in range(200):
-        usage = _out(22_000, 11_000) if i % 20 == 0 else _out(2_000, 400)
+        usage = _out(22_000, 11_000) if i % 20 == 0 else _out(1_800, 400)
         b.more("think", "o4-mini", minutes(30 * i + 1), usage, finish_reason="stop")
     extract = [(500, "length")] * 6 + [(20_000, "length")] * 4 + [(1_000, "stop")] * 90
     for i, (tokens, finish) in enumerate(extract):
@@ -62,6 +90,12 @@ def cappable(catalog: Catalog) -> MoreBuilder:
             "plan", "o4-mini", minutes(60 * i + 3), _out(5_000, 4_000),
             finish_reason="stop", reasoning_effort="high",
         )  # fmt: skip
+    for k in range(100):
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"retell {k}"}]}
+        usage = _out(21_000 if k % 25 == 0 else 1_000)
+        for gap in (0, 10):
+            at = minutes(60 * k + 4 + gap)
+            b.more("retell", "gpt-4o", at, usage, body=body, finish_reason="stop")
     return b
 
 
@@ -83,17 +117,48 @@ def test_long_tails_capped_with_their_savings(database: str, catalog: Catalog) -
         # essay: p95 of 95 x 1,000 and 5 x 21,000 is rank 95 -> 1,000; the 5
         # runaways lose 20,000 each: 100,000 x 10.00/M = $1.00; x2
         ("cap_output", "essay"): Decimal("2.00"),
-        # think: p95 of 190 x 2,000 and 10 x 22,000 is rank 190 -> 2,000; 10 x 20,000
-        # = 200,000 x 4.40/M = $0.88; x2
+        # think: p95 of 190 x 1,800 and 10 x 22,000 is rank 190 -> 1,800, in the bin
+        # (1,500, 2,000]: cap 2,000. 10 x (22,000 - 2,000) = 200,000 output tokens (of
+        # them 10 x (11,000 - 2,000) = 90,000 reasoning, billed as output alike):
+        # 200,000 x 4.40/M = $0.88; x2
         ("cap_output", "think"): Decimal("1.76"),
+        # retell: the response cache answers the 100 repeats, each as billed: 96 x
+        # (1,000 in x 2.50/M + 1,000 out x 10/M = $0.0125) = $1.20, 4 x ($0.0025 +
+        # 21,000 x 10/M = $0.2125) = $0.85: $2.05; x2
+        ("duplicates", "retell"): Decimal("4.10"),
+        # ... then the cap: p95 of 192 x 1,000 and 8 x 21,000 is rank 190 -> 1,000, on
+        # the grid. A runaway body's day (days 0-3: 24 bodies, 48 calls) has 2 calls
+        # over by 20,000 = 40,000, scaled to the 24 of 48 calls still sent: 20,000; 4
+        # days x 20,000 = 80,000 x 10.00/M = $0.80; x2
+        ("cap_output", "retell"): Decimal("1.60"),
     }
     essay = next(r for r in advice.recommendations if r.where["feature"] == "essay")
     assert essay.title == "Cap the output at 1,000 tokens (p95)"
     assert essay.calls == 5 and essay.evidence["longest_output_tokens"] == "21000"
     assert essay.confidence.level == "medium"
     assert "max_completion_tokens=1000" in essay.how_to_apply
-    assert "21,000 tokens, 21x the cap" in essay.assumptions[0]
-    think = next(r for r in advice.recommendations if r.where["feature"] == "think")
+    assert "the longest average 21,000 tokens, 21x the cap" in essay.assumptions[0]
+    think = next(
+        r
+        for r in advice.recommendations
+        if r.where["feature"] == "think" and r.kind == "cap_output"
+    )
+    assert think.title == "Cap the output at 2,000 tokens (p95)"  # p95 1,800 rounded up
+    assert think.evidence["cap_tokens"] == "2000" and think.evidence["calls_over_cap"] == "10"
+    # 22,000 / 2,000 = 11x
+    assert "the longest average 22,000 tokens, 11x the cap" in think.assumptions[0]
+    retell = next(
+        r
+        for r in advice.recommendations
+        if r.where["feature"] == "retell" and r.kind == "cap_output"
+    )
+    # one runaway of each of the 4 pairs is still sent
+    assert retell.calls == 4 and retell.evidence["calls_over_cap"] == "4"
+    # the 4 days with a runaway hold 4 x 48 = 192 calls, 96 of them answered
+    assert any(
+        "a response cache kept above answers 96 of the 192 calls" in a for a in retell.assumptions
+    )
+    assert not any("response cache" in a for a in think.assumptions)
     said = "a call still reasoning at the cap returns no answer"
     assert any(said in a for a in think.assumptions)
     assert not any(said in a for a in essay.assumptions)  # gpt-4o does not reason
@@ -115,7 +180,9 @@ def test_traps_are_considered_with_their_reason(database: str, catalog: Catalog)
         "checks: run `llmtally advise verify plan --models o4-mini`"
     )
     assert caps["extract"].monthly_saving is None and caps["plan"].monthly_saving is None
-    assert set(caps) == {"extract", "plan"}  # think: 31% reasoning, not considered
+    # think: 190 x 400 + 10 x 11,000 = 186,000 reasoning of 190 x 1,800 + 10 x 22,000
+    # = 562,000 output: 33.1%, not considered
+    assert set(caps) == {"extract", "plan"}
     recommended = {r.where["feature"] for r in advice.recommendations}
     assert not recommended & {"extract", "plan"}
 
@@ -134,3 +201,37 @@ def test_cli_json_carries_cap_output(
     assert caps["essay"]["evidence"]["cap_tokens"] == "1000"
     considered = {c["where"]["feature"] for c in data["considered"] if c["kind"] == "cap_output"}
     assert considered == {"extract", "plan"}
+
+
+READS_CALLS = re.compile(r"\b(FROM|JOIN)\s+calls\b", re.IGNORECASE)
+
+
+def statements(
+    database: str, catalog: Catalog, recommend: Callable[[Period, Working], Found]
+) -> tuple[Found, list[str], list[str]]:
+    """What ``recommend`` found on the synthetic period, the SQL it ran, and the SQL
+    its candidates' samplers ran."""
+    with open_store(database) as store:
+        period = load_period(store, catalog, SINCE, UNTIL)
+        ran: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            ran.append(statement)
+
+        event.listen(store.engine, "before_cursor_execute", seen)
+        found = recommend(period, Working(period.cells, catalog))
+        read = list(ran)
+        ran.clear()
+        for candidate in found.candidates:
+            if candidate.sampler is not None:
+                candidate.sampler()
+        event.remove(store.engine, "before_cursor_execute", seen)
+    return found, read, ran
+
+
+def test_reads_the_rollups_not_the_calls(database: str, catalog: Catalog) -> None:
+    found, read, sampled = statements(database, catalog, cap_output_recommender)
+    assert {c.where["feature"] for c in found.candidates} == {"essay", "think", "retell"}
+    assert read and not [s for s in read if READS_CALLS.search(s)]
+    # the sample calls of a kept candidate are the one query on calls
+    assert len([s for s in sampled if READS_CALLS.search(s)]) == 3

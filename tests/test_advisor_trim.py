@@ -29,6 +29,7 @@ from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.ledger import open_store
 from llmtally.usage import Usage
+from test_advisor_cap import READS_CALLS, statements
 from test_ledger_support import db_url, pg_base_url  # noqa: F401
 
 GPT4O = "gpt-4o"
@@ -42,7 +43,8 @@ def trimmable(catalog: Catalog) -> MoreBuilder:
     - cached: like classify, 9,000 tokens read from a prompt cache (tools in it).
     - faq: 50 bodies x 2 sends 10 min apart, tools never called: the cache
       answers 50, the trim counts the 50 still sent.
-    - chat: 4 traces of 2, 3, 5, 9 calls, history 10,000 more each call (cap it).
+    - chat: 4 traces of 2, 3, 5, 9 calls, history 11,000 more each call (cap it at
+      25,000: the median call's 22,000 rounded up to a bin edge).
     - support: one trace whose history drops (trap: already bounded).
     - summarise: a 6,000-token system prompt of 8,000 (considered: dominates).
     """
@@ -68,7 +70,7 @@ def trimmable(catalog: Catalog) -> MoreBuilder:
             b.more("faq", GPT4O, at, call, body=body, finish_reason="stop", **roles)
     for trace, length in enumerate((2, 3, 5, 9)):
         for turn in range(length):
-            size, roles = prompt(system=500, history=10_000 * turn, user=500)
+            size, roles = prompt(system=500, history=11_000 * turn, user=500)
             b.more(
                 "chat", GPT4O, minutes(8_000 + 100 * trace + turn),
                 Usage(input_tokens=size, output_tokens=100),
@@ -114,21 +116,33 @@ def test_planted_trims_with_their_savings(database: str, catalog: Catalog) -> No
         ("trim_prompt", "nightly"): Decimal("2.00"),
         # faq: the response cache answers the 50 repeats: 50 x $0.026 = $1.30; x2
         ("duplicates", "faq"): Decimal("2.60"),
-        # ... the trim applies to the 50 still sent: 50 x 8,000 x 2.50/M = $1.00; x2
+        # ... the trim applies to the 50 still sent: each day's 8,000 x its calls,
+        # scaled to the half still sent: 50 x 8,000 x 2.50/M = $1.00; x2
         ("trim_prompt", "faq"): Decimal("2.00"),
-        # chat: traces' largest history 10k, 20k, 40k, 80k; lower median (rank 2 of
-        # 4) 20,000. Above it: 30k, 40k (trace of 5) -> 10k + 20k = 30,000; 30k..80k
-        # (trace of 9) -> 10k + 20k + 30k + 40k + 50k + 60k = 210,000. 240,000 x
+        # chat: the 19 calls' history: 0 x4, 11k x4, 22k x3, 33k x2, 44k x2, 55k, 66k,
+        # 77k, 88k. Median: rank ceil(19 x 50 / 100) = 10 -> 22,000, in the bin
+        # (20,000, 25,000]: cap 25,000. Above it: 33k x2 -> 2 x 8k = 16k; 44k x2 -> 2 x
+        # 19k = 38k; 55k, 66k, 77k, 88k -> 30k + 41k + 52k + 63k = 186k; 240,000 x
         # 2.50/M = $0.60; x2
         ("trim_prompt", "chat"): Decimal("1.20"),
     }
     chat = next(r for r in advice.recommendations if r.where["feature"] == "chat")
-    assert chat.title == "Cap the conversation history at 20,000 tokens"
+    assert chat.title == "Cap the conversation history at 25,000 tokens"
     assert chat.calls == 8 and chat.evidence["history_tokens_over_cap"] == "240000"
+    assert chat.evidence["history_calls"] == "19"  # 2 + 3 + 5 + 9 traced calls
     # the 8 calls above the cap, in time order: 400 + 20 + 100 calls before chat, then
-    # traces of 2, 3, 5 and 9 calls: the 80,000-token turn (call 538) is one of them
-    assert len(chat.call_ids) == 8 and "chat-0538" in chat.call_ids
-    assert chat.confidence.level == "low" and "HISTORY_CAP = 20_000" in chat.how_to_apply
+    # traces of 2 (520-521), 3 (522-524), 5 (525-529) and 9 (530-538) calls: turns 3
+    # and 4 of the trace of 5, turns 3 to 8 of the trace of 9
+    assert chat.call_ids == ("chat-0528", "chat-0529", *(f"chat-{i:04d}" for i in range(533, 539)))
+    assert chat.confidence.level == "low" and "HISTORY_CAP = 25_000" in chat.how_to_apply
+    faq = next(
+        r for r in advice.recommendations if r.where["feature"] == "faq" and r.kind == "trim_prompt"
+    )
+    # 50 bodies x 2 calls over 3 days (24, 24, 2 hours), the repeat of each answered
+    assert any(
+        "a response cache kept above answers 50 of the 100 calls" in a for a in faq.assumptions
+    )
+    assert not any("response cache" in a for a in chat.assumptions)
     classify = next(r for r in advice.recommendations if r.where["feature"] == "classify")
     assert classify.calls == 100 and classify.confidence.level == "medium"
     assert "# tools=TOOLS,  # removed: never called, 8,000 tokens a call" in (classify.how_to_apply)
@@ -198,7 +212,7 @@ def test_cli_json_carries_trim_prompt(
     }
     assert trims["classify"]["monthly_saving"] == "4"  # exact decimal text
     assert trims["classify"]["period_saving"] == "2"
-    assert trims["chat"]["evidence"]["history_cap_tokens"] == "20000"
+    assert trims["chat"]["evidence"]["history_cap_tokens"] == "25000"
     considered = [c for c in data["considered"] if c["kind"] == "trim_prompt"]
     assert {c["where"]["feature"] for c in considered} == {
         "agent",
@@ -206,3 +220,13 @@ def test_cli_json_carries_trim_prompt(
         "support",
         "summarise",
     }
+
+
+def test_reads_the_rollups_not_the_calls(database: str, catalog: Catalog) -> None:
+    found, read, sampled = statements(database, catalog, trim_recommender)
+    features = {c.where["feature"] for c in found.candidates}
+    assert features == {"classify", "nightly", "cached", "faq", "chat"}
+    assert read and not [s for s in read if READS_CALLS.search(s)]
+    # only the history cap samples the calls it would change (the tools' samples
+    # are the group's first calls, asked by the advisor)
+    assert len([s for s in sampled if READS_CALLS.search(s)]) == 1

@@ -1,12 +1,18 @@
 """Cap output and reasoning (issue 15): output tokens a feature pays for and could
-bound, per (feature, provider, model) with text output (``cap_rows``).
+bound, per (feature, provider, model) with text output, read from the advisor's
+rollups (``cap_rows``): no call is read but the sample calls of a kept cap.
 
-- **A long tail of outputs.** The cap is the nearest-rank p95 of the group's
-  output tokens; the tail is long when the longest output is at least twice the
-  cap (runaway answers, not the usual length). Capping max_tokens there saves
-  sum(max(0, output - cap)) output tokens, of which sum(max(0, reasoning - cap))
-  reasoning (it comes first in the output; the subsets stay valid), re-priced
-  on the working copy over the calls a response cache does not answer. Traps,
+- **A long tail of outputs.** The cap is a round max_tokens one would write: the
+  upper edge of the histogram bin (``ledger/token_bins.py``: 1, 1.25, 1.5, 2,
+  2.5, 3, 4, 5, 6, 8 x 10^k) holding the group's nearest-rank p95 output, so at
+  or above the p95 (a p95 of 1,437 is capped at 1,500). The tail is long when
+  the longest outputs (the average of the highest bin, never more than the
+  longest) are at least twice the cap: runaway answers, not the usual length.
+  Capping max_tokens there saves sum(max(0, output - cap)) output tokens, of
+  which sum(max(0, reasoning - cap)) reasoning (it comes first in the output;
+  the subsets stay valid), exact per cell for a cap at a bin edge, re-priced on
+  the working copy. Where a response cache kept earlier answers some calls of a
+  cell, its tokens above the cap are scaled to the share still sent. Traps,
   considered and not recommended: at least 1 in 20 calls already stopped at
   max_tokens (``finish_reason`` ``length``: the limit binds; a lower one cuts
   more answers), or reasoning is most of the output (a cap counts the reasoning
@@ -23,23 +29,23 @@ answer, so it is priced on top of every change that keeps the answers.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
 from functools import partial
 
 from llmtally.advisor.candidate import Candidate, Found
 from llmtally.advisor.cap_rows import (
     QUANTILE,
+    Histograms,
     OutputGroup,
-    OverCapCell,
     output_groups,
     over_cap_cells,
+    read_histograms,
 )
-from llmtally.advisor.group_caps import GroupKey, ids_above
+from llmtally.advisor.group_caps import ids_above
 from llmtally.advisor.grouping import call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered
-from llmtally.advisor.token_changes import fewer_output
+from llmtally.advisor.token_changes import fewer_output, thinned
 from llmtally.advisor.working import Working
 from llmtally.ledger.schema import calls
 
@@ -49,7 +55,7 @@ KIND = "cap_output"
 TAIL_FACTOR = 2  # the longest output at least this many times the cap: a long tail
 LENGTH_SHARE = Decimal("0.05")  # calls already stopped by max_tokens: the limit binds
 REASONING_SHARE = Decimal("0.5")  # reasoning above this share of the output: effort, not cap
-SAMPLE_IDS = 10  # sample calls: the longest outputs first
+SAMPLE_IDS = 10  # sample calls: the first above the cap
 
 _OPENAI = """\
 # FEATURE (MODEL): QUANTILE% of the outputs fit in CAP tokens
@@ -112,7 +118,7 @@ def _tail_trap(group: OutputGroup) -> Considered | None:
 
 
 def _long_tail(group: OutputGroup) -> bool:
-    return bool(group.cap) and group.longest >= TAIL_FACTOR * group.cap
+    return bool(group.cap) and group.longest >= TAIL_FACTOR * (group.cap or 0)
 
 
 def _cappable(group: OutputGroup) -> bool:
@@ -129,15 +135,18 @@ def _reasoning_assumption(group: OutputGroup) -> tuple[str, ...]:
     )
 
 
-def _tail(group: OutputGroup, rows: list[OverCapCell], period: Period) -> Candidate | None:
-    cap = group.cap
-    rows = [row for row in rows if row.output]
+def _tail(
+    group: OutputGroup, hists: Histograms, period: Period, working: Working
+) -> Candidate | None:
+    cap = group.cap or 0
+    rows = [row for row in over_cap_cells(group, hists, working) if row.output]
     over = sum(row.calls for row in rows)
     if not over:
         return None
     feature, provider, model = group.key
     template = _ANTHROPIC if provider == "anthropic" else _OPENAI
     how = template.replace("FEATURE", feature).replace("MODEL", model)
+    scaled = thinned((row.cell for row in rows), working)
     return Candidate(
         kind=KIND,
         title=f"Cap the output at {cap:,} tokens (p{QUANTILE})",
@@ -152,11 +161,13 @@ def _tail(group: OutputGroup, rows: list[OverCapCell], period: Period) -> Candid
         parts=tuple((row.cell, fewer_output(row.output, row.reasoning)) for row in rows),
         calls=over,
         assumptions=(
-            f"the cap is the p{QUANTILE} of the {group.calls:,} outputs; the longest is "
-            f"{group.longest:,} tokens, {group.longest // cap}x the cap: runaway answers",
+            f"the cap is the round number at or above the p{QUANTILE} of the "
+            f"{group.calls:,} outputs; the longest average {group.longest:,} tokens, "
+            f"{group.longest // cap}x the cap: runaway answers",
             "a capped answer stops at the cap; the calls under it are unchanged",
             f"the traffic of the {period.days.normalize():f} day(s) repeats over a 30-day month",
             *_reasoning_assumption(group),
+            *(() if scaled is None else (scaled,)),
         ),
         confidence=_confidence(group, over),
         how_to_apply=how.replace("QUANTILE", str(QUANTILE)).replace("CAP", str(cap)),
@@ -167,15 +178,10 @@ def _tail(group: OutputGroup, rows: list[OverCapCell], period: Period) -> Candid
 def cap_output_recommender(period: Period, working: Working) -> Found:
     """Candidates for long output tails; high reasoning shares and binding limits
     considered (see the module docstring)."""
-    groups = output_groups(period)
-    caps = {group.key: group.cap for group in groups if _cappable(group)}
-    rows: dict[GroupKey, list[OverCapCell]] = defaultdict(list)
-    for row in over_cap_cells(period, caps, working.answered):
-        cell = period.cells[row.cell]
-        rows[(cell.feature, cell.provider, cell.model)].append(row)
+    hists = read_histograms(period)
     found = Found()
-    for group in groups:
-        tail = _tail(group, rows[group.key], period) if group.key in caps else None
+    for group in output_groups(period, hists):
+        tail = _tail(group, hists, period, working) if _cappable(group) else None
         for result in (tail, _tail_trap(group), _reasoning(group)):
             if isinstance(result, Candidate):
                 found.candidates.append(result)

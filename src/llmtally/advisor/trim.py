@@ -1,24 +1,28 @@
 """Trim prompts (issue 15): input tokens a feature sends that it can do without.
 
-Three rules, per (feature, provider, model); savings re-priced on the working
-copy by removing exactly the tokens named (``token_changes.fewer_input``: the
-cheapest kind first, so a cached prefix never overstates it), on the calls a
-response cache does not answer:
+Three rules, per (feature, provider, model), read from the advisor's rollups
+(``trim_rows``: no call is read but the sample calls of a kept history cap);
+savings re-priced on the working copy by removing exactly the tokens named
+(``token_changes.fewer_input``: the cheapest kind first, so a cached prefix
+never overstates it); where a response cache kept earlier answers some calls of
+a cell, the cell's tokens are scaled to the share still sent:
 
 - **Tools declared but never called.** Calls that send tool schemas
   (``input_tools_tokens`` > 0) and none of which, in the period, ended with
   ``finish_reason`` ``tool_calls``: sending no tools saves exactly their tools
   tokens. Traps, considered and not recommended: the tools are called (even
   once: a rare case may need them), or some of those calls have no recorded
-  finish reason (recorded before migration 0013: cannot tell). Skipped on a
-  ledger without the ``finish_reason`` column.
-- **History that grows without bound.** A group's traces (``trace_id``) whose
-  history tokens rise from one call to the next and never drop. The cap H is
-  the lower median of the traces' largest history: at least half of the
-  conversations never reach it and are unchanged; only the long ones lose their
-  oldest turns. Saving: sum(max(0, history - H)) input tokens over the calls,
-  one SQL aggregate per cell. Trap: history that already drops within a trace
-  (a window or a summary bounds it) is considered, not recommended.
+  finish reason (recorded before migration 0013: cannot tell).
+- **History that grows without bound.** A group's traced calls (``trace_id``)
+  whose history rose from the trace's previous call, and none that dropped
+  (both taken as each call is written). The cap H is a round number (a bin edge
+  of ``ledger/token_bins.py``) at or above the median call's history: at least
+  half of the calls are unchanged; only the long conversations lose their
+  oldest turns. (It was the median of the traces' largest history; a trace's
+  peak is not kept per day, so a period could not sum it.) Saving:
+  sum(max(0, history - H)) input tokens, exact per cell for H at a bin edge.
+  Trap: history that already drops within a trace (a window or a summary
+  bounds it) is considered, not recommended.
 - **A system prompt that dominates.** Its share of the input tokens counted by
   role is above one half: how much of a prompt's text can go cannot be known
   from counts, so it is only considered, with its share; no saving is claimed.
@@ -37,23 +41,26 @@ which of the two comes first.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import partial
 
 from llmtally.advisor.candidate import Candidate, Found
 from llmtally.advisor.group_caps import ids_above
-from llmtally.advisor.grouping import Key, by_feature_model, call_filter, where
+from llmtally.advisor.grouping import by_feature_model, call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered, Level
-from llmtally.advisor.token_changes import fewer_input
+from llmtally.advisor.token_changes import fewer_input, thinned
+from llmtally.advisor.token_hist import Histogram
 from llmtally.advisor.trim_rows import (
-    HistoryCell,
+    HISTORY_QUANTILE,
+    HistoryCap,
     HistoryGroup,
-    ToolsCell,
+    ToolsGroup,
+    history_caps,
     history_cells,
     history_groups,
-    tools_cells,
+    tools_groups,
 )
 from llmtally.advisor.working import Working
 from llmtally.ledger.schema import calls as calls_table
@@ -63,7 +70,8 @@ __all__ = ["KIND", "SYSTEM_SHARE", "trim_recommender"]
 KIND = "trim_prompt"
 SYSTEM_SHARE = Decimal("0.5")  # a system prompt above this share of the input dominates
 _SURE_CALLS = 1000  # calls without a tool call for "high" confidence
-SAMPLE_IDS = 10  # sample calls of a cap: the most capped first
+SAMPLE_IDS = 10  # sample calls of a cap: the first above it
+Hists = Mapping[int, Histogram]  # per cell id
 
 _TOOLS_OPENAI = """\
 # FEATURE (MODEL): no call of the period called a tool; send none
@@ -79,7 +87,7 @@ response = client.messages.create(
     # tools=TOOLS,  # removed: never called, TOKENS tokens a call
 )"""
 _HISTORY = """\
-HISTORY_CAP = @CAP@  # tokens: at least half of @FEATURE@'s conversations stay under it
+HISTORY_CAP = @CAP@  # tokens: at least half of @FEATURE@'s calls stay under it
 
 def capped(history, limit=HISTORY_CAP):
     \"\"\"The latest turns of the history that fit in limit tokens.\"\"\"
@@ -105,20 +113,23 @@ def _cheapest_first() -> str:
     )
 
 
-def _tools(key: Key, rows: list[ToolsCell], period: Period) -> Candidate | Considered | None:
-    total = sum(row.calls for row in rows)
-    called = sum(row.called for row in rows)
-    unknown = sum(row.unknown for row in rows)
-    if called:
-        reason = f"the tools are called: {called:,} of {total:,} calls ended with a tool call"
+def _scaled(cells: list[int], working: Working) -> tuple[str, ...]:
+    said = thinned(cells, working)
+    return () if said is None else (said,)
+
+
+def _tools(group: ToolsGroup, period: Period, working: Working) -> Candidate | Considered | None:
+    key, total = group.key, group.calls
+    if group.called:
+        reason = f"the tools are called: {group.called:,} of {total:,} calls ended with a tool call"
         return Considered(KIND, where(key), reason)
-    if unknown:
+    if group.unknown:
         reason = (
-            f"{unknown:,} of {total:,} calls with tools have no recorded finish reason: "
+            f"{group.unknown:,} of {total:,} calls with tools have no recorded finish reason: "
             "cannot tell whether the tools are used"
         )
         return Considered(KIND, where(key), reason)
-    sent = [row for row in rows if row.tokens]
+    sent = [row for row in group.cells if row.tokens]
     calls, tokens = sum(row.sent for row in sent), sum(row.tokens for row in sent)
     if not calls:
         return None
@@ -139,6 +150,7 @@ def _tools(key: Key, rows: list[ToolsCell], period: Period) -> Candidate | Consi
             "the tools tokens are the schemas' own (as counted by role)",
             _cheapest_first(),
             _same_traffic(period),
+            *_scaled([row.cell for row in sent], working),
         ),
         confidence=Confidence(
             level,
@@ -159,18 +171,13 @@ def _history_trap(group: HistoryGroup) -> Considered | None:
     return Considered(KIND, where(group.key), reason)
 
 
-def _history_caps(groups: list[HistoryGroup]) -> dict[Key, int]:
-    """The cap of each group whose history grows without bound past its median peak."""
-    return {
-        group.key: group.median_peak
-        for group in groups
-        if not group.drops and group.rises and group.longest > group.median_peak
-    }
-
-
-def _history(group: HistoryGroup, rows: list[HistoryCell], period: Period) -> Candidate | None:
-    key, cap = group.key, group.median_peak
-    rows = [row for row in rows if row.tokens]
+def _history(
+    group: HistoryGroup, found: HistoryCap, period: Period, working: Working, per_cell: Hists
+) -> Candidate | None:
+    key, cap = group.key, found.cap
+    if cap is None or group.drops or not group.rises:
+        return None
+    rows = [row for row in history_cells(group, cap, per_cell, working) if row.tokens]
     calls, tokens = sum(row.calls for row in rows), sum(row.tokens for row in rows)
     if not calls:
         return None
@@ -181,20 +188,21 @@ def _history(group: HistoryGroup, rows: list[HistoryCell], period: Period) -> Ca
         evidence={
             **call_filter(key, period),
             "history_cap_tokens": str(cap),
-            "traces": str(group.traces),
-            "longest_history_tokens": str(group.longest),
+            "history_calls": str(found.calls),
+            "longest_history_tokens": str(found.longest),
             "history_tokens_over_cap": str(tokens),
         },
         parts=tuple((row.cell, fewer_input(row.tokens)) for row in rows),
         calls=calls,
         assumptions=(
-            f"the cap is the median of the {group.traces:,} traces' largest history: "
-            "at least half of the conversations never reach it",
+            f"the cap is the round number at or above the p{HISTORY_QUANTILE} of the "
+            f"{found.calls:,} traced calls' history: at least half of the calls are unchanged",
             "the oldest turns above the cap are dropped; nothing replaces them "
             "(a summary would add its own tokens)",
             "the answers stay as good without the oldest turns",
             _cheapest_first(),
             _same_traffic(period),
+            *_scaled([row.cell for row in rows], working),
         ),
         confidence=Confidence(
             "low",
@@ -234,13 +242,14 @@ def _system_shares(period: Period) -> list[Considered]:
 
 def _histories(period: Period, working: Working) -> list[Candidate | Considered | None]:
     groups = history_groups(period)
-    caps = _history_caps(groups)
-    rows: dict[Key, list[HistoryCell]] = defaultdict(list)
-    for row in history_cells(period, caps, working.answered):
-        cell = period.cells[row.cell]
-        rows[(cell.feature, cell.provider, cell.model)].append(row)
+    growing = [group for group in groups if group.rises and not group.drops]
+    caps, per_cell = history_caps(period, growing)
     found: list[Candidate | Considered | None] = [_history_trap(group) for group in groups]
-    found += [_history(group, rows[group.key], period) for group in groups if group.key in caps]
+    found += [
+        _history(group, caps[group.key], period, working, per_cell)
+        for group in growing
+        if group.key in caps
+    ]
     return found
 
 
@@ -248,11 +257,7 @@ def trim_recommender(period: Period, working: Working) -> Found:
     """Candidates for unused tools and unbounded history; dominant system prompts
     considered (see the module docstring)."""
     found = Found()
-    groups: dict[Key, list[ToolsCell]] = defaultdict(list)
-    for row in tools_cells(period, working.answered):
-        cell = period.cells[row.cell]
-        groups[(cell.feature, cell.provider, cell.model)].append(row)
-    results = [_tools(key, rows, period) for key, rows in sorted(groups.items())]
+    results = [_tools(group, period, working) for group in tools_groups(period, working)]
     for result in results + _histories(period, working):
         if isinstance(result, Candidate):
             found.candidates.append(result)
