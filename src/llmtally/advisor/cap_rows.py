@@ -25,7 +25,7 @@ from llmtally.advisor.cells import Cell
 from llmtally.advisor.group_caps import GroupKey, group_histograms, longest
 from llmtally.advisor.grouping import by_feature_model
 from llmtally.advisor.period import Period
-from llmtally.advisor.token_changes import still_sent
+from llmtally.advisor.token_changes import sent_part, still_sent
 from llmtally.advisor.token_hist import Histogram, above, quantile_cap, token_histograms
 from llmtally.advisor.working import Working
 
@@ -123,12 +123,6 @@ def over_cap_cells(group: OutputGroup, hists: Histograms, working: Working) -> l
         if not output:
             continue
         _, reasoning = above(hists.reasoning.get(cell, ()), cap)
-        found.append(
-            OverCapCell(
-                cell,
-                still_sent(calls, cell, working),
-                still_sent(output, cell, working),
-                still_sent(reasoning, cell, working),
-            )
-        )
+        sent, output = sent_part(calls, output, cell, working)
+        found.append(OverCapCell(cell, sent, output, still_sent(reasoning, cell, working)))
     return found

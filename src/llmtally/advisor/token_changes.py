@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from llmtally.advisor.working import CellState, Change, Working
 
-__all__ = ["fewer_input", "fewer_output", "still_sent", "thinned"]
+__all__ = ["fewer_input", "fewer_output", "sent_part", "still_sent", "thinned"]
 
 
 def still_sent(tokens: int, cell: int, working: Working) -> int:
@@ -28,6 +28,13 @@ def still_sent(tokens: int, cell: int, working: Working) -> int:
     ``prompt_cache`` scales its reads and writes."""
     sent, total = working.state(cell).calls, working.cell(cell).calls
     return tokens if sent == total else tokens * sent // total
+
+
+def sent_part(calls: int, tokens: int, cell: int, working: Working) -> tuple[int, int]:
+    """Some calls of a cell and their tokens, both scaled by ``still_sent``; at least
+    one call where tokens are left (rounding down the calls alone would lose them)."""
+    left = still_sent(tokens, cell, working)
+    return (still_sent(calls, cell, working) or int(left > 0)), left
 
 
 def thinned(cells: Iterable[int], working: Working) -> str | None:

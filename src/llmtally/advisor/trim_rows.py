@@ -6,7 +6,7 @@ sent and never called, and conversation history, per (feature, provider, model).
   recorded finish reason (``cells.Facts``, counted as each call is written;
   calls recorded before migration 0013 have none), and per cell their tools
   tokens and calls scaled to the calls a response cache still leaves
-  (``token_changes.still_sent``).
+  (``token_changes.sent_part``).
 - ``history_groups``: how often a traced call's history rose or dropped from
   its trace's previous call (``Facts``, taken when the call is written), the
   calls with traced history, the cap (``token_hist.quantile_cap`` at
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from llmtally.advisor.group_caps import GroupKey, group_histograms, longest
 from llmtally.advisor.grouping import by_feature_model
 from llmtally.advisor.period import Period
-from llmtally.advisor.token_changes import still_sent
+from llmtally.advisor.token_changes import sent_part
 from llmtally.advisor.token_hist import Histogram, above, quantile_cap, token_histograms
 from llmtally.advisor.working import Working
 
@@ -96,8 +96,7 @@ def tools_groups(period: Period, working: Working) -> list[ToolsGroup]:
         rows = tuple(
             ToolsCell(
                 cell.id,
-                still_sent(cell.facts.tools_calls, cell.id, working),
-                still_sent(cell.facts.tools_tokens, cell.id, working),
+                *sent_part(cell.facts.tools_calls, cell.facts.tools_tokens, cell.id, working),
             )
             for cell in sending
         )
@@ -154,9 +153,5 @@ def history_cells(
     for cell in group.cells:
         calls, tokens = above(per_cell.get(cell, ()), cap)
         if tokens:
-            found.append(
-                HistoryCell(
-                    cell, still_sent(calls, cell, working), still_sent(tokens, cell, working)
-                )
-            )
+            found.append(HistoryCell(cell, *sent_part(calls, tokens, cell, working)))
     return found
