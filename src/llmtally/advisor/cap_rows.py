@@ -13,7 +13,7 @@
   their output and reasoning tokens above it (``token_hist.above``: exact for a
   cap at a bin edge; the reasoning comes first in the output, so a cap cuts it
   only where it is longer), scaled to the calls a response cache still leaves
-  (``token_changes.still_sent``).
+  (``token_changes.sent_part``).
 """
 
 from __future__ import annotations
