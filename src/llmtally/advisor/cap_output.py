@@ -35,11 +35,10 @@ from functools import partial
 from llmtally.advisor.candidate import Candidate, Found
 from llmtally.advisor.cap_rows import (
     QUANTILE,
-    Histograms,
     OutputGroup,
+    OverCapCell,
     output_groups,
     over_cap_cells,
-    read_histograms,
 )
 from llmtally.advisor.group_caps import ids_above
 from llmtally.advisor.grouping import call_filter, where
@@ -136,10 +135,10 @@ def _reasoning_assumption(group: OutputGroup) -> tuple[str, ...]:
 
 
 def _tail(
-    group: OutputGroup, hists: Histograms, period: Period, working: Working
+    group: OutputGroup, rows: list[OverCapCell], period: Period, working: Working
 ) -> Candidate | None:
     cap = group.cap or 0
-    rows = [row for row in over_cap_cells(group, hists, working) if row.output]
+    rows = [row for row in rows if row.output]
     over = sum(row.calls for row in rows)
     if not over:
         return None
@@ -178,10 +177,12 @@ def _tail(
 def cap_output_recommender(period: Period, working: Working) -> Found:
     """Candidates for long output tails; high reasoning shares and binding limits
     considered (see the module docstring)."""
-    hists = read_histograms(period)
+    groups = output_groups(period)
+    caps = {group.key: group.cap for group in groups if group.cap and _cappable(group)}
+    rows = over_cap_cells(period, caps, working)
     found = Found()
-    for group in output_groups(period, hists):
-        tail = _tail(group, hists, period, working) if _cappable(group) else None
+    for group in groups:
+        tail = _tail(group, rows.get(group.key, []), period, working) if group.key in caps else None
         for result in (tail, _tail_trap(group), _reasoning(group)):
             if isinstance(result, Candidate):
                 found.candidates.append(result)

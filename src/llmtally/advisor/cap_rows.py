@@ -3,41 +3,33 @@
 - ``output_groups``: per (feature, provider, model) with text output only (no
   audio or image output tokens, which a token cap does not bound alike): the
   calls, output and reasoning tokens, the longest outputs (``group_caps.longest``),
-  the cap (``token_hist.quantile_cap`` at ``QUANTILE``: the upper edge of the bin
-  holding the nearest-rank p95 output, a round max_tokens at or above it), how
-  many calls ended with ``finish_reason`` ``length`` (stopped by max_tokens) or
-  have none recorded (``cells.Facts``), the reasoning effort asked for
-  (``mixed`` when the calls asked for several), and the group's cells' output
-  histograms.
-- ``over_cap_cells``: per cell of a capped group, the calls above the cap and
-  their output and reasoning tokens above it (``token_hist.above``: exact for a
-  cap at a bin edge; the reasoning comes first in the output, so a cap cuts it
-  only where it is longer), scaled to the calls a response cache still leaves
-  (``token_changes.sent_part``).
+  the cap (``token_hist.quantile_cap`` at ``QUANTILE`` on the group's output
+  histogram: the upper edge of the bin holding the nearest-rank p95 output, a
+  round max_tokens at or above it), how many calls ended with ``finish_reason``
+  ``length`` (stopped by max_tokens) or have none recorded (``cells.Facts``),
+  and the reasoning effort asked for (``mixed`` when the calls asked for several).
+- ``over_cap_cells``: per cell of the capped groups, the calls above the cap and
+  their output and reasoning tokens above it (``group_caps.cells_above``: exact
+  for a cap at a bin edge; the reasoning comes first in the output, so a cap
+  cuts it only where it is longer), scaled to the calls a response cache still
+  leaves (``token_changes.sent_part``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llmtally.advisor.cells import Cell
-from llmtally.advisor.group_caps import GroupKey, group_histograms, longest
+from llmtally.advisor.group_caps import GroupKey, cells_above, group_histograms, longest
 from llmtally.advisor.grouping import by_feature_model
 from llmtally.advisor.period import Period
 from llmtally.advisor.token_changes import sent_part, still_sent
-from llmtally.advisor.token_hist import Histogram, above, quantile_cap, token_histograms
+from llmtally.advisor.token_hist import Histogram, quantile_cap
 from llmtally.advisor.working import Working
 
-__all__ = [
-    "QUANTILE",
-    "Histograms",
-    "OutputGroup",
-    "OverCapCell",
-    "output_groups",
-    "over_cap_cells",
-    "read_histograms",
-]
+__all__ = ["QUANTILE", "OutputGroup", "OverCapCell", "output_groups", "over_cap_cells"]
 
 QUANTILE = 95  # the cap: at or above the nearest-rank 95th percentile of the outputs
 
@@ -45,7 +37,6 @@ QUANTILE = 95  # the cap: at or above the nearest-rank 95th percentile of the ou
 @dataclass(frozen=True, slots=True)
 class OutputGroup:
     key: GroupKey
-    cells: tuple[int, ...]  # the ids of the group's cells with text output
     calls: int
     output: int
     reasoning: int
@@ -75,7 +66,6 @@ def _effort(cells: list[Cell]) -> str | None:
 def _group(key: GroupKey, cells: list[Cell], hist: Histogram, reasoning: int) -> OutputGroup:
     return OutputGroup(
         key=key,
-        cells=tuple(cell.id for cell in cells),
         calls=sum(item.calls for item in hist),
         output=sum(item.tokens for item in hist),
         reasoning=reasoning,
@@ -87,42 +77,27 @@ def _group(key: GroupKey, cells: list[Cell], hist: Histogram, reasoning: int) ->
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Histograms:
-    """Per cell id, the text-only calls' output and reasoning histograms."""
-
-    output: Mapping[int, Histogram]
-    reasoning: Mapping[int, Histogram]
-
-
-def read_histograms(period: Period) -> Histograms:
-    return Histograms(token_histograms(period, "output"), token_histograms(period, "reasoning"))
-
-
-def output_groups(period: Period, hists: Histograms) -> list[OutputGroup]:
+def output_groups(period: Period) -> list[OutputGroup]:
     """Per (feature, provider, model) with text output, in key order (see the
     module docstring)."""
-    groups = by_feature_model(cell for cell in period.cells if cell.id in hists.output)
-    merged_output = group_histograms(groups, hists.output)
-    found = []
-    for key, cells in sorted(groups.items()):
-        reasoning = sum(item.tokens for c in cells for item in hists.reasoning.get(c.id, ()))
-        found.append(_group(key, cells, merged_output[key], reasoning))
-    return found
+    cells = by_feature_model(period.cells)
+    reasoning = group_histograms(period, "reasoning")
+    return [
+        _group(key, cells[key], hist, sum(item.tokens for item in reasoning.get(key, ())))
+        for key, hist in sorted(group_histograms(period, "output").items())
+    ]
 
 
-def over_cap_cells(group: OutputGroup, hists: Histograms, working: Working) -> list[OverCapCell]:
-    """Per cell of ``group`` with outputs above its cap: the calls still sent above
-    it and their output and reasoning tokens above it."""
-    cap = group.cap
-    if cap is None:
-        return []
-    found = []
-    for cell in group.cells:
-        calls, output = above(hists.output.get(cell, ()), cap)
-        if not output:
-            continue
-        _, reasoning = above(hists.reasoning.get(cell, ()), cap)
-        sent, output = sent_part(calls, output, cell, working)
-        found.append(OverCapCell(cell, sent, output, still_sent(reasoning, cell, working)))
+def over_cap_cells(
+    period: Period, caps: Mapping[GroupKey, int], working: Working
+) -> dict[GroupKey, list[OverCapCell]]:
+    """Per capped group, its cells with outputs above the cap: the calls still sent
+    above it and their output and reasoning tokens above it."""
+    reasoning = cells_above(period, "reasoning", caps)
+    found: dict[GroupKey, list[OverCapCell]] = defaultdict(list)
+    for cell, (calls, output) in sorted(cells_above(period, "output", caps).items()):
+        sent, left = sent_part(calls, output, cell, working)
+        cut = still_sent(reasoning.get(cell, (0, 0))[1], cell, working)
+        of = period.cells[cell]
+        found[(of.feature, of.provider, of.model)].append(OverCapCell(cell, sent, left, cut))
     return found

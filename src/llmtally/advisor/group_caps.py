@@ -1,8 +1,13 @@
 """A cap per (feature, provider, model), read from the rollups' token histograms
-(``llmtally.advisor.token_hist``), never from the calls: ``trim`` caps history,
-``cap_output`` caps output.
+(``rollup_tokens_day``, bins of ``ledger/token_bins.py``), never from the calls:
+``trim`` caps history, ``cap_output`` caps output.
 
-- ``group_histograms``: each group's histogram, its cells' merged.
+- ``group_histograms``: each group's histogram of a metric, summed by the
+  database (a few rows per group, however many cells and days).
+- ``cells_above``: per cell of the capped groups, the calls above the group's
+  cap and their tokens above it (``token_hist.above``'s sums, for a cap at a
+  bin edge: every call of a later bin is over it by its tokens minus the cap);
+  only the bins above a cap are read, which hold the tail.
 - ``longest``: the average of the calls in a histogram's highest bin, a lower
   bound on the longest value (exact when those calls are alike): a histogram
   keeps no maximum, and this one never overstates how far the tail reaches.
@@ -12,31 +17,79 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
-from llmtally.advisor.cells import NO_FEATURE, Cell, period_filter
+from llmtally.advisor.cells import KEY_NAMES, NO_FEATURE, day_number, key_of, period_filter
 from llmtally.advisor.period import Period
-from llmtally.advisor.token_hist import Histogram, merged
+from llmtally.advisor.token_hist import Bin, Histogram
+from llmtally.ledger.advice_tables import ADVICE_TABLES
 from llmtally.ledger.schema import calls
+from llmtally.ledger.token_bins import EDGES, bin_of
 
-__all__ = ["GroupKey", "group_histograms", "ids_above", "longest"]
+__all__ = ["GroupKey", "cells_above", "group_histograms", "ids_above", "longest"]
 
 GroupKey = tuple[str, str, str]  # feature, provider, model
 
+_TOKENS = ADVICE_TABLES["rollup_tokens_day"]
+_GROUP = (_TOKENS.c.feature, _TOKENS.c.provider, _TOKENS.c.model)
+_EDGES = frozenset(EDGES)
+_MANY_FEATURES = 500  # above this many, the tail query reads every feature's bins
 
-def group_histograms(
-    groups: Mapping[GroupKey, Iterable[Cell]], per_cell: Mapping[int, Histogram]
-) -> dict[GroupKey, Histogram]:
-    """Per group with any call in ``per_cell``: its cells' histograms merged."""
-    found = {}
-    for key, cells in groups.items():
-        hist = merged(per_cell[cell.id] for cell in cells if cell.id in per_cell)
-        if hist:
-            found[key] = hist
-    return found
+
+def _of_period(period: Period, metric: str) -> list[ColumnElement[bool]]:
+    return [
+        _TOKENS.c.metric == metric,
+        _TOKENS.c.bucket >= day_number(period.since),
+        _TOKENS.c.bucket < day_number(period.until),
+    ]
+
+
+def group_histograms(period: Period, metric: str) -> dict[GroupKey, Histogram]:
+    """Per (feature, provider, model) with calls: the histogram of ``metric``
+    (output, reasoning or history) over the period."""
+    query = (
+        select(*_GROUP, _TOKENS.c.bin, func.sum(_TOKENS.c.calls), func.sum(_TOKENS.c.tokens))
+        .where(*_of_period(period, metric))
+        .group_by(*_GROUP, _TOKENS.c.bin)
+        .order_by(*_GROUP, _TOKENS.c.bin)
+    )
+    found: dict[GroupKey, list[Bin]] = defaultdict(list)
+    with period.store.engine.connect() as conn:
+        for feature, provider, model, bin_no, count, tokens in conn.execute(query):
+            if count:
+                found[(feature, provider, model)].append(Bin(int(bin_no), int(count), int(tokens)))
+    return {key: tuple(bins) for key, bins in found.items()}
+
+
+def cells_above(
+    period: Period, metric: str, caps: Mapping[GroupKey, int]
+) -> dict[int, tuple[int, int]]:
+    """Per cell of a group in ``caps`` (each cap a bin edge): (calls above the
+    group's cap, their ``metric`` tokens above it); cells with none are left out."""
+    if not caps:
+        return {}
+    cap_bins = {key: bin_of(cap) for key, cap in caps.items()}
+    if any(cap not in _EDGES for cap in caps.values()):
+        raise ValueError("a histogram cap must be a bin edge (ledger/token_bins.py EDGES)")
+    features = sorted({key[0] for key in caps})
+    wanted = [_TOKENS.c.feature.in_(features)] if len(features) <= _MANY_FEATURES else []
+    query = select(
+        *(_TOKENS.c[name] for name in KEY_NAMES), _TOKENS.c.bin, _TOKENS.c.calls, _TOKENS.c.tokens
+    ).where(*_of_period(period, metric), _TOKENS.c.bin > min(cap_bins.values()), *wanted)
+    found: dict[int, tuple[int, int]] = {}
+    with period.store.engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            key = (row["feature"], row["provider"], row["model"])
+            if key not in caps or row["bin"] <= cap_bins[key]:
+                continue
+            cell = period.cell_id(key_of(row))
+            count, tokens = found.get(cell, (0, 0))
+            found[cell] = (count + row["calls"], tokens + row["tokens"] - row["calls"] * caps[key])
+    return {cell: sums for cell, sums in found.items() if sums[0]}
 
 
 def longest(hist: Histogram) -> int:

@@ -41,7 +41,6 @@ which of the two comes first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from functools import partial
 
@@ -51,10 +50,10 @@ from llmtally.advisor.grouping import by_feature_model, call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered, Level
 from llmtally.advisor.token_changes import fewer_input, thinned
-from llmtally.advisor.token_hist import Histogram
 from llmtally.advisor.trim_rows import (
     HISTORY_QUANTILE,
     HistoryCap,
+    HistoryCell,
     HistoryGroup,
     ToolsGroup,
     history_caps,
@@ -71,7 +70,6 @@ KIND = "trim_prompt"
 SYSTEM_SHARE = Decimal("0.5")  # a system prompt above this share of the input dominates
 _SURE_CALLS = 1000  # calls without a tool call for "high" confidence
 SAMPLE_IDS = 10  # sample calls of a cap: the first above it
-Hists = Mapping[int, Histogram]  # per cell id
 
 _TOOLS_OPENAI = """\
 # FEATURE (MODEL): no call of the period called a tool; send none
@@ -172,12 +170,14 @@ def _history_trap(group: HistoryGroup) -> Considered | None:
 
 
 def _history(
-    group: HistoryGroup, found: HistoryCap, period: Period, working: Working, per_cell: Hists
+    group: HistoryGroup,
+    found: HistoryCap,
+    rows: list[HistoryCell],
+    period: Period,
+    working: Working,
 ) -> Candidate | None:
-    key, cap = group.key, found.cap
-    if cap is None or group.drops or not group.rises:
-        return None
-    rows = [row for row in history_cells(group, cap, per_cell, working) if row.tokens]
+    key, cap = group.key, found.cap or 0
+    rows = [row for row in rows if row.tokens]
     calls, tokens = sum(row.calls for row in rows), sum(row.tokens for row in rows)
     if not calls:
         return None
@@ -243,12 +243,14 @@ def _system_shares(period: Period) -> list[Considered]:
 def _histories(period: Period, working: Working) -> list[Candidate | Considered | None]:
     groups = history_groups(period)
     growing = [group for group in groups if group.rises and not group.drops]
-    caps, per_cell = history_caps(period, growing)
+    caps = history_caps(period, growing)
+    capped = {key: found.cap for key, found in caps.items() if found.cap}
+    rows = history_cells(period, capped, working)
     found: list[Candidate | Considered | None] = [_history_trap(group) for group in groups]
     found += [
-        _history(group, caps[group.key], period, working, per_cell)
+        _history(group, caps[group.key], rows.get(group.key, []), period, working)
         for group in growing
-        if group.key in caps
+        if group.key in capped
     ]
     return found
 

@@ -8,26 +8,28 @@ sent and never called, and conversation history, per (feature, provider, model).
   tokens and calls scaled to the calls a response cache still leaves
   (``token_changes.sent_part``).
 - ``history_groups``: how often a traced call's history rose or dropped from
-  its trace's previous call (``Facts``, taken when the call is written), the
-  calls with traced history, the cap (``token_hist.quantile_cap`` at
-  ``HISTORY_QUANTILE``: the upper edge of the bin holding the median call's
+  its trace's previous call (``Facts``, taken when the call is written).
+- ``history_caps``: for the groups given, the calls with traced history, the
+  cap (``token_hist.quantile_cap`` at ``HISTORY_QUANTILE`` on the group's
+  history histogram: the upper edge of the bin holding the median call's
   history, a round number at or above it) and the largest histories
   (``group_caps.longest``).
-- ``history_cells``: per cell of a capped group, the calls above the cap and
-  their history tokens above it (``token_hist.above``: exact at a bin edge),
-  scaled to the calls still sent.
+- ``history_cells``: per cell of the capped groups, the calls above the cap and
+  their history tokens above it (``group_caps.cells_above``: exact at a bin
+  edge), scaled to the calls still sent.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llmtally.advisor.group_caps import GroupKey, group_histograms, longest
+from llmtally.advisor.group_caps import GroupKey, cells_above, group_histograms, longest
 from llmtally.advisor.grouping import by_feature_model
 from llmtally.advisor.period import Period
 from llmtally.advisor.token_changes import sent_part
-from llmtally.advisor.token_hist import Histogram, above, quantile_cap, token_histograms
+from llmtally.advisor.token_hist import quantile_cap
 from llmtally.advisor.working import Working
 
 __all__ = [
@@ -125,33 +127,32 @@ def history_groups(period: Period) -> list[HistoryGroup]:
     return found
 
 
-def history_caps(
-    period: Period, groups: list[HistoryGroup]
-) -> tuple[dict[GroupKey, HistoryCap], Mapping[int, Histogram]]:
-    """Per group: its history histogram and cap; and the cells' histograms (read
-    only when a group is given)."""
+def history_caps(period: Period, groups: list[HistoryGroup]) -> dict[GroupKey, HistoryCap]:
+    """Per group given with traced history: its calls, cap and largest histories
+    (the histograms are read only when a group is given)."""
     if not groups:
-        return {}, {}
-    per_cell = token_histograms(period, "history")
-    cells = {group.key: [period.cells[cell] for cell in group.cells] for group in groups}
-    merged = group_histograms(cells, per_cell)
-    caps = {
-        key: HistoryCap(
-            sum(item.calls for item in hist), quantile_cap(hist, HISTORY_QUANTILE), longest(hist)
-        )
-        for key, hist in merged.items()
-    }
-    return caps, per_cell
+        return {}
+    hists = group_histograms(period, "history")
+    found = {}
+    for group in groups:
+        hist = hists.get(group.key)
+        if hist:
+            calls = sum(item.calls for item in hist)
+            found[group.key] = HistoryCap(
+                calls, quantile_cap(hist, HISTORY_QUANTILE), longest(hist)
+            )
+    return found
 
 
 def history_cells(
-    group: HistoryGroup, cap: int, per_cell: Mapping[int, Histogram], working: Working
-) -> list[HistoryCell]:
-    """Per cell of ``group`` with history above ``cap``: the calls still sent above
-    it and their history tokens above it."""
-    found = []
-    for cell in group.cells:
-        calls, tokens = above(per_cell.get(cell, ()), cap)
-        if tokens:
-            found.append(HistoryCell(cell, *sent_part(calls, tokens, cell, working)))
+    period: Period, caps: Mapping[GroupKey, int], working: Working
+) -> dict[GroupKey, list[HistoryCell]]:
+    """Per capped group, its cells with history above the cap: the calls still sent
+    above it and their history tokens above it."""
+    found: dict[GroupKey, list[HistoryCell]] = defaultdict(list)
+    for cell, (calls, tokens) in sorted(cells_above(period, "history", caps).items()):
+        of = period.cells[cell]
+        found[(of.feature, of.provider, of.model)].append(
+            HistoryCell(cell, *sent_part(calls, tokens, cell, working))
+        )
     return found
