@@ -139,7 +139,6 @@ def test_the_migration_builds_the_rollup_from_stored_calls(db_url: str) -> None:
             conn.exec_driver_sql(
                 "DELETE FROM _llmtally_migrations WHERE name = 'm0015_advice_rollups'"
             )
-            conn.exec_driver_sql("DROP INDEX ix_calls_request_sha256")
             for table in ADVICE_TABLES.values():
                 table.drop(conn)
         assert not _has_rollup(db_url)
@@ -292,3 +291,22 @@ def test_request_facts_history_steps_and_histograms(db_url: str) -> None:  # noq
     ]
     assert histogram[("reasoning", bin_of(300))] == (1, 300)
     assert histogram[("reasoning", 0)] == (3, 0)
+
+
+def test_repeated_requests_in_one_hour_windows(db_url: str) -> None:  # noqa: F811
+    same = {"request_sha256": "ab" * 32}
+    made = [
+        _fact_call("a", 0, **same),  # opens the window (a cache miss)
+        _fact_call("b", 10, **same),  # answered: 10 min after the opening
+        _fact_call("c", 70, **same),  # 70 min: the window has ended; opens the next (late)
+        _fact_call("d", 129, **same),  # answered: 59 min after c
+        _fact_call("e", 5, request_sha256="cd" * 32),  # another request, once
+    ]
+    with open_store(db_url) as store:
+        store.insert_many(made[:3])
+        store.insert_many(made[3:])
+        with store.engine.connect() as conn:
+            (row,) = conn.execute(select(ADVICE_TABLES["rollup_repeat_day"])).mappings().all()
+    # b and d: 2 calls x (5,000 in, 100 out)
+    assert (row["repeats"], row["late"]) == (2, 1)
+    assert (row["input_tokens"], row["output_tokens"], row["requests"]) == (10_000, 200, 2)

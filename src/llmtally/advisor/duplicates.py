@@ -6,7 +6,9 @@ Identical means the same SHA-256 of the request body
 body, the first call opens a window (default 1 h, a cache entry's lifetime); the
 calls inside it are repeats, and the first call after it opens the next window.
 The saving is the cost of the repeats (they would cost $0); the first call of
-each window is still paid.
+each window is still paid. The one-hour window the advisor uses is summed by the
+ledger as calls are written (``advisor/repeat_cells.py``); another window
+(``duplicates_within``) reads the period's repeated calls one by one.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from llmtally.advisor.candidate import Candidate, Found, Recommender
 from llmtally.advisor.grouping import Key, call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered
+from llmtally.advisor.repeat_cells import RepeatCell, RepeatSample, repeat_cells, repeat_sample
 from llmtally.advisor.repeat_rows import Repeat, repeated_calls
 from llmtally.advisor.usage_sum import add
 from llmtally.advisor.working import Part, Working, without
+from llmtally.ledger.advice_tables import REPEAT_WINDOW_S
 from llmtally.usage import Usage
 
 __all__ = ["DEFAULT_WINDOW", "duplicates_recommender", "duplicates_within", "repeats"]
 
-DEFAULT_WINDOW = dt.timedelta(hours=1)
+DEFAULT_WINDOW = dt.timedelta(seconds=REPEAT_WINDOW_S)
+SAMPLE_IDS = 10
 KIND = "duplicates"
 
 _HOW = """\
@@ -79,7 +84,7 @@ def _confidence(items: list[Repeat]) -> Confidence:
 def _assumptions(window: dt.timedelta, late: int) -> tuple[str, ...]:
     said = [
         f"a cached answer is as good as a new one for {span(window)}",
-        "only calls with a stored, whole request body are compared",
+        "only calls with a request digest (recorded, or of a whole stored body) are compared",
     ]
     if late:
         said.append(f"{late:,} identical requests came after the window ended: not counted")
@@ -123,10 +128,56 @@ def _grouped(period: Period, found: list[Repeat]) -> dict[Key, list[Repeat]]:
     return groups
 
 
+def _confidence_of(sample: RepeatSample) -> Confidence:
+    if sample.temperature_zero:
+        return Confidence("high", "the sampled repeated requests ask for temperature 0")
+    return Confidence(
+        "medium",
+        "identical requests at a sampling temperature may expect different answers",
+    )
+
+
+def _rolled_up(period: Period) -> Found:
+    """The default window, from the sums the ledger keeps (``repeat_cells``)."""
+    groups: dict[Key, list[RepeatCell]] = defaultdict(list)
+    for row in repeat_cells(period):
+        cell = period.cells[row.cell]
+        groups[(cell.feature, cell.provider, cell.model)].append(row)
+    result = Found()
+    seconds = str(REPEAT_WINDOW_S)
+    for key, rows in sorted(groups.items()):
+        answered, late = sum(r.repeats for r in rows), sum(r.late for r in rows)
+        if not answered:
+            reason = f"{late:,} identical requests, none within {span(DEFAULT_WINDOW)} of the first"
+            result.considered.append(Considered(KIND, where(key), reason))
+            continue
+        sample = repeat_sample(period, key, SAMPLE_IDS)
+        result.candidates.append(
+            Candidate(
+                kind=KIND,
+                title="Cache repeated responses",
+                where=where(key),
+                evidence={**call_filter(key, period), "window_s": seconds},
+                parts=tuple((r.cell, without(r.usage, r.repeats)) for r in rows if r.repeats),
+                calls=answered,
+                assumptions=_assumptions(DEFAULT_WINDOW, late),
+                confidence=_confidence_of(sample),
+                how_to_apply=_HOW.replace("WINDOW", span(DEFAULT_WINDOW)).replace(
+                    "SECONDS", seconds
+                ),
+                sample_ids=sample.call_ids,
+            )
+        )
+    return result
+
+
 def duplicates_within(window: dt.timedelta = DEFAULT_WINDOW) -> Recommender:
-    """The duplicates recommender for a cache that keeps entries ``window``."""
+    """The duplicates recommender for a cache that keeps entries ``window``: the
+    default window (one hour) from the ledger's sums, another from the calls."""
 
     def recommend(period: Period, working: Working) -> Found:
+        if window == dt.timedelta(seconds=REPEAT_WINDOW_S):
+            return _rolled_up(period)
         result = Found()
         for key, items in sorted(_grouped(period, repeated_calls(period)).items()):
             found, late = repeats(items, window)

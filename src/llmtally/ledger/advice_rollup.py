@@ -37,9 +37,10 @@ from llmtally.ledger.advice_prefix import (
     prefix_sums,
     utc,
 )
+from llmtally.ledger.advice_repeat import REPEAT_NAMES, digest_of, repeat_sums
 from llmtally.ledger.advice_tables import ADVICE_COUNTS, USAGE_COUNTS
 from llmtally.ledger.advice_upsert import Key, Sums, add_into, write_sums
-from llmtally.ledger.schema import calls
+from llmtally.ledger.schema import call_bodies, calls
 
 __all__ = [
     "BATCHABLE_TAG",
@@ -137,6 +138,20 @@ def _advice_values(row: Mapping[str, Any], step: int) -> list[Any]:
     ]
 
 
+def _bodies(conn: Connection, page: list[dict[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The stored request bodies of the calls of ``page`` recorded without a digest."""
+    wanted = [row["id"] for row in page if not row.get("request_sha256")]
+    found: dict[str, Mapping[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        query = select(
+            call_bodies.c.call_id, call_bodies.c.request_body, call_bodies.c.request_truncated
+        ).where(call_bodies.c.call_id.in_(chunk))
+        for row in conn.execute(query).mappings():
+            found[row["call_id"]] = dict(row)
+    return found
+
+
 def rebuild_advice(conn: Connection) -> int:
     """Sum every stored call into the (empty) advisor rollups, oldest first; the
     number of calls read. Used by the migration that creates them."""
@@ -151,16 +166,22 @@ def rebuild_advice(conn: Connection) -> int:
         page = [dict(row) for row in conn.execute(query).mappings()]
         if not page:
             return done
-        apply_advice(conn, page)
+        apply_advice(conn, page, _bodies(conn, page))
         done, after = done + len(page), (page[-1]["started_at"], page[-1]["id"])
 
 
-def apply_advice(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Add ``rows`` (newly inserted ``calls`` rows) to the advisor's rollups, in the
-    caller's transaction."""
+def apply_advice(
+    conn: Connection,
+    rows: Iterable[Mapping[str, Any]],
+    bodies: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Add ``rows`` (newly inserted ``calls`` rows; ``bodies``: their stored bodies
+    by call id) to the advisor's rollups, in the caller's transaction."""
     ok = [row for row in rows if 200 <= int(row["status"]) < 300]
     ok.sort(key=lambda row: (utc(row["started_at"]), row["id"]))
     keys = [row_key(row) for row in ok]
+    found = bodies or {}
+    digests = [digest_of(row, found.get(row["id"])) for row in ok]
     steps = history_steps(conn, ok)
     sums: Sums = {}
     for row, key, step in zip(ok, keys, steps, strict=True):
@@ -169,3 +190,4 @@ def apply_advice(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
     write_sums(conn, "rollup_prefix_day", prefix_sums(conn, ok, keys), PREFIX_NAMES)
     write_sums(conn, "rollup_tokens_day", token_sums(ok, keys), TOKEN_NAMES)
     write_sums(conn, "rollup_fingerprint_day", fingerprint_sums(ok, keys), FINGERPRINT_NAMES)
+    write_sums(conn, "rollup_repeat_day", repeat_sums(conn, ok, keys, digests), REPEAT_NAMES)

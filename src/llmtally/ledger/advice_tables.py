@@ -21,6 +21,11 @@
   for whether a conversation's history rises or drops from call to call.
 - ``rollup_fingerprint_day``: per cell and system prompt (fingerprint, with
   per-role counts), the calls, their system, input and output tokens.
+- ``rollup_repeat_day``: per cell, the calls a response cache keeping entries
+  ``REPEAT_WINDOW_S`` would answer (the same request's SHA-256 within the window
+  opened by the call that missed), their usage, and the identical requests sent
+  after their window ended; ``advice_digest_open``: per request digest, when its
+  current window opened.
 
 ``rollup_advice_day`` also counts what the request facts (migration 0013) say:
 calls with text-only output, of them stopped by the output cap (``length``) or
@@ -41,6 +46,8 @@ __all__ = [
     "FACT_COUNTS",
     "FINGERPRINT_COUNTS",
     "METRICS",
+    "REPEAT_COUNTS",
+    "REPEAT_WINDOW_S",
     "ADVICE_KEYS",
     "PREFIX_COUNTS",
     "TTLS",
@@ -89,6 +96,8 @@ FACT_COUNTS = (
 ADVICE_COUNTS = ("calls", *USAGE_COUNTS, *ROLE_COUNTS, "role_calls", "unpriced", *FACT_COUNTS)
 METRICS = ("output", "reasoning", "history")
 FINGERPRINT_COUNTS = ("calls", "system_tokens", "input_tokens", "output_tokens")
+REPEAT_WINDOW_S = 3600
+REPEAT_COUNTS = ("repeats", "late", *USAGE_COUNTS)
 TTLS = {"5m": 300, "1h": 3600}
 PREFIX_COUNTS = (
     "calls",
@@ -171,7 +180,20 @@ def advice_tables(meta: MetaData) -> dict[str, Table]:
         Column("system_min", BigInteger, nullable=False),
         Column("system_max", BigInteger, nullable=False),
     )
-    tables = (advice, prefix, last, tokens, trace, fingerprint)
+    repeat = Table(
+        "rollup_repeat_day",
+        meta,
+        Column("bucket", BigInteger, primary_key=True),
+        *_keys(),
+        *(Column(name, BigInteger, nullable=False, default=0) for name in REPEAT_COUNTS),
+    )
+    opened = Table(
+        "advice_digest_open",
+        meta,
+        Column("digest", Text, primary_key=True),
+        Column("last_at", DateTime(timezone=True), nullable=False),  # the window's opening
+    )
+    tables = (advice, prefix, last, tokens, trace, fingerprint, repeat, opened)
     return {table.name: table for table in tables}
 
 

@@ -49,7 +49,6 @@ from llmtally.ledger.schema import (
     calls_v9_columns,
     calls_v11_columns,
     calls_v13_columns,
-    calls_v15_indexes,
     gateway_keys_v1_columns,
     gateway_keys_v8_columns,
     lab_cells_v1_columns,
@@ -204,17 +203,11 @@ def m0014_advice_applied(conn: Connection) -> None:
 @migration
 def m0015_advice_rollups(conn: Connection) -> None:
     """The advisor's rollups (``ledger/advice_tables.py``), filled from the calls
-    already stored, in time order (the prompt-cache gaps follow it); and the index
-    by which the advisor finds requests sent more than once (their body's SHA-256)
-    in a period without reading every call."""
+    already stored, in time order (the prompt-cache gaps and response-cache windows
+    follow it)."""
     meta = MetaData()
     advice_tables(meta)
     meta.create_all(conn)
-    items = (*calls_v1_columns(), *calls_v13_columns(), *calls_v15_indexes())
-    table = Table("calls", MetaData(), *items)
-    for index in table.indexes:
-        if index.name == "ix_calls_request_sha256":
-            index.create(conn)
     rebuild_advice(conn)
 
 

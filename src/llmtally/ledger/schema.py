@@ -441,12 +441,6 @@ def calls_v13_columns() -> list[SchemaItem]:
 metadata = MetaData()
 
 
-def calls_v15_indexes() -> list[SchemaItem]:
-    """What migration 0015 added to ``calls``: the index by which the advisor finds
-    requests sent more than once in a period. Never edit."""
-    return [Index("ix_calls_request_sha256", "request_sha256", "started_at")]
-
-
 calls = Table(
     "calls",
     metadata,
@@ -456,7 +450,6 @@ calls = Table(
     *calls_v9_columns(),
     *calls_v11_columns(),
     *calls_v13_columns(),
-    *calls_v15_indexes(),
 )
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table(

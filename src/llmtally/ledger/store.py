@@ -174,7 +174,7 @@ class Store:
                 ]
                 stored = _first_of_each(rows, self._insert_calls(conn, rows))
                 apply_rollups(conn, stored)
-                apply_advice(conn, stored)
+                apply_advice(conn, stored, {body["call_id"]: body for body in bodies})
             if bodies:
                 conn.execute(_upsert_nothing(self.dialect, call_bodies, "call_id"), list(bodies))
 
