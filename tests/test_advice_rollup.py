@@ -310,3 +310,19 @@ def test_repeated_requests_in_one_hour_windows(db_url: str) -> None:  # noqa: F8
     # b and d: 2 calls x (5,000 in, 100 out)
     assert (row["repeats"], row["late"]) == (2, 1)
     assert (row["input_tokens"], row["output_tokens"], row["requests"]) == (10_000, 200, 2)
+
+
+def test_a_traces_background_call_is_not_its_conversation(db_url: str) -> None:  # noqa: F811
+    made = [
+        _fact_call("a", 0, input_history_tokens=4_000),
+        # a title call on another model in the same trace: a conversation of its own
+        _fact_call("t", 1, input_history_tokens=0, model_requested="gpt-4o-mini",
+                   model_served="gpt-4o-mini"),
+        _fact_call("b", 2, input_history_tokens=5_000),  # rises from a, not from t
+    ]  # fmt: skip
+    with open_store(db_url) as store:
+        store.insert_many(made)
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(ADVICE_TABLES["rollup_advice_day"])).mappings().all()
+    by_model = {row["model"]: (row["history_rises"], row["history_drops"]) for row in rows}
+    assert by_model == {"gpt-4o": (1, 0), "gpt-4o-mini": (0, 0)}

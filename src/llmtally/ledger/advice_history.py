@@ -2,9 +2,11 @@
 conversation's history moves from the previous call of its trace, and the token
 histograms (``rollup_tokens_day``, bins of ``ledger/token_bins.py``).
 
-A trace's previous call is the last one written (``advice_trace_last``); a call
-written after a later call of its trace is not compared (neither rise nor drop).
-Only traced calls with per-role counts have a history to compare.
+A call's previous call is the last one written of the same trace, feature,
+provider and model (``advice_trace_last``: a trace's background calls, a title or
+a summary on another model, are not the conversation); a call written after a
+later one is not compared (neither rise nor drop). Only traced calls with
+per-role counts have a history to compare.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from llmtally.ledger.advice_prefix import utc
-from llmtally.ledger.advice_tables import ADVICE_TABLES
+from llmtally.ledger.advice_tables import ADVICE_TABLES, NO_FEATURE
 from llmtally.ledger.advice_upsert import Key, Sums, add_into, replace_rows
 from llmtally.ledger.token_bins import bin_of
 
@@ -37,30 +39,39 @@ def _history(row: Mapping[str, Any]) -> int | None:
     return int(row["input_history_tokens"])
 
 
+def _thread(row: Mapping[str, Any]) -> Key:
+    model = row["model_served"] or row["model_requested"]
+    return (row["trace_id"], row["feature"] or NO_FEATURE, row["provider"], model)
+
+
 def history_steps(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Per row (in time order): 1 if its history rose from its trace's previous
-    call, -1 if it dropped, 0 otherwise; ``advice_trace_last`` moved on."""
+    """Per row (in time order): 1 if its history rose from its conversation's
+    previous call, -1 if it dropped, 0 otherwise; ``advice_trace_last`` moved on."""
     traced = sorted({row["trace_id"] for row in rows if _history(row) is not None})
-    last: dict[str, tuple[dt.datetime, int]] = {}
+    last: dict[Key, tuple[dt.datetime, int]] = {}
     for start in range(0, len(traced), 500):
         query = select(_TRACES).where(_TRACES.c.trace_id.in_(traced[start : start + 500]))
         for found in conn.execute(query).mappings():
-            last[found["trace_id"]] = (utc(found["last_at"]), int(found["history"]))
+            stored = (found["trace_id"], found["feature"], found["provider"], found["model"])
+            last[stored] = (utc(found["last_at"]), int(found["history"]))
     before = dict(last)
     steps = []
     for row in rows:
         history, started = _history(row), utc(row["started_at"])
-        previous = last.get(row["trace_id"]) if history is not None else None
+        thread = _thread(row) if history is not None else None
+        previous = last.get(thread) if thread is not None else None
         step = 0
-        if history is not None and (previous is None or started >= previous[0]):
-            if previous is not None:
-                step = (history > previous[1]) - (history < previous[1])
-            last[row["trace_id"]] = (started, history)
+        if thread is not None and history is not None:
+            if previous is None or started >= previous[0]:
+                if previous is not None:
+                    step = (history > previous[1]) - (history < previous[1])
+                last[thread] = (started, history)
         steps.append(step)
+    names = ("trace_id", "feature", "provider", "model")
     moved = [
-        {"trace_id": trace, "last_at": at, "history": history}
-        for trace, (at, history) in sorted(last.items())
-        if before.get(trace) != (at, history)
+        {**dict(zip(names, thread, strict=True)), "last_at": at, "history": history}
+        for thread, (at, history) in sorted(last.items())
+        if before.get(thread) != (at, history)
     ]
     replace_rows(conn, "advice_trace_last", moved)
     return steps

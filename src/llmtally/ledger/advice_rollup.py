@@ -38,7 +38,7 @@ from llmtally.ledger.advice_prefix import (
     utc,
 )
 from llmtally.ledger.advice_repeat import REPEAT_NAMES, digest_of, repeat_sums
-from llmtally.ledger.advice_tables import ADVICE_COUNTS, USAGE_COUNTS
+from llmtally.ledger.advice_tables import ADVICE_COUNTS, NO_FEATURE, USAGE_COUNTS
 from llmtally.ledger.advice_upsert import Key, Sums, add_into, write_sums
 from llmtally.ledger.schema import call_bodies, calls
 
@@ -51,7 +51,6 @@ __all__ = [
     "row_key",
 ]
 
-NO_FEATURE = "(none)"
 BATCHABLE_TAG = "batchable"
 _ROLES = ("system", "tools", "history", "latest_user", "context")
 _REBUILD_PAGE = 20_000

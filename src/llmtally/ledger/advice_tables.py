@@ -17,8 +17,10 @@
 - ``rollup_tokens_day``: per cell, histograms of the calls' output, reasoning
   (text-only output) and history tokens, in the bins of ``ledger/token_bins.py``
   (calls and tokens per bin), so a cap at a bin edge has exact tokens above it.
-- ``advice_trace_last``: the last call seen per trace and its history tokens,
-  for whether a conversation's history rises or drops from call to call.
+- ``advice_trace_last``: the last call seen per trace and (feature, provider,
+  model) and its history tokens, for whether a conversation's history rises or
+  drops from call to call (a trace's background calls to other features or
+  models are conversations of their own).
 - ``rollup_fingerprint_day``: per cell and system prompt (fingerprint, with
   per-role counts), the calls, their system, input and output tokens.
 - ``rollup_repeat_day``: per cell, the calls a response cache keeping entries
@@ -54,6 +56,7 @@ __all__ = [
     "advice_tables",
 ]
 
+NO_FEATURE = "(none)"
 ADVICE_KEYS = (
     "feature",
     "provider",
@@ -167,6 +170,9 @@ def advice_tables(meta: MetaData) -> dict[str, Table]:
         "advice_trace_last",
         meta,
         Column("trace_id", Text, primary_key=True),
+        Column("feature", Text, primary_key=True),
+        Column("provider", Text, primary_key=True),
+        Column("model", Text, primary_key=True),
         Column("last_at", DateTime(timezone=True), nullable=False),
         Column("history", BigInteger, nullable=False),
     )
