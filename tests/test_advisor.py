@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from typer.testing import CliRunner
 
 from advisor_synthetic import SINCE, UNTIL, advice_of, planted, savings_by_kind_and_feature
@@ -184,3 +187,22 @@ def test_bad_options_say_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
     done = CliRunner().invoke(app, ["advise", "--floor", "x", "--database", "sqlite://"])
     assert done.exit_code == 2 and "--floor" in done.output
+
+
+def test_advise_reads_calls_only_for_sample_ids(database: str, catalog: Catalog) -> None:
+    """The whole advisor (every recommender, realised savings) reads the ledger's
+    sums; the calls themselves only in bounded queries for sample ids (a LIMIT),
+    so its time does not grow with the calls of the period."""
+    reads_calls = re.compile(r"\b(FROM|JOIN)\s+calls\b", re.IGNORECASE)
+    ran: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        ran.append(statement)
+
+    with open_store(database) as store:
+        event.listen(store.engine, "before_cursor_execute", seen)
+        advice = advise(store, catalog, SINCE, UNTIL)
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert advice.recommendations  # the planted ledger's (see above)
+    on_calls = [s for s in ran if reads_calls.search(s)]
+    assert on_calls and all(re.search(r"\bLIMIT\b", s) for s in on_calls), on_calls

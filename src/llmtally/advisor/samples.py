@@ -1,5 +1,5 @@
 """Sample calls for a recommendation's evidence: the first calls of the period at
-the place it names (feature, provider, model), read by the ledger's indexes."""
+the place it names (feature, provider, model), read by the ledger's feature index."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def sample_ids(period: Period, where: dict[str, str], limit: int) -> tuple[str, 
     if "model" in where:
         model = func.coalesce(calls.c.model_served, calls.c.model_requested)
         conditions.append(model == where["model"])
-    query = select(calls.c.id).where(*conditions).order_by(calls.c.started_at, calls.c.id)
+    # by (feature, started_at): ix_calls_feature reads the feature's calls in time
+    # order and the query stops at the limit-th
+    query = select(calls.c.id).where(*conditions).order_by(calls.c.feature, calls.c.started_at)
     with period.store.engine.connect() as conn:
         return tuple(conn.execute(query.limit(limit)).scalars())
