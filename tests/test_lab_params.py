@@ -72,6 +72,21 @@ def test_temperature_reaches_claude_and_gpt_in_the_body(
             "max_tokens",
             "above 1024",  # Anthropic's smallest thinking budget, not the 512 of 'minimal'
         ),
+        (
+            f"{{model: {ANTHROPIC_MODEL}, thinking_budget: 512, max_tokens: 4000}}",
+            "thinking_budget",
+            "at least 1024",
+        ),
+        (
+            f"{{model: {ANTHROPIC_MODEL}, thinking_budget: 2048, max_tokens: 2048}}",
+            "max_tokens",
+            "thinking_budget 2048 thinks up to 2048 tokens",
+        ),
+        (
+            f"{{model: {OPENAI_MODEL}, thinking_budget: 2048}}",
+            "thinking_budget",
+            "takes reasoning_effort",
+        ),
     ],
 )
 def test_what_anthropic_refuses_is_an_error_in_the_file(
@@ -84,3 +99,24 @@ def test_what_anthropic_refuses_is_an_error_in_the_file(
     message = str(caught.value)
     assert f"models.0.{field}" in message and reason in message
     assert replay_upstream.served == []
+
+
+def test_a_thinking_budget_reaches_claude_and_gemini_as_given(
+    lab: Path, replay_upstream: ReplayUpstream
+) -> None:
+    models = (
+        f"  - {{model: {ANTHROPIC_MODEL}, thinking_budget: 2048, max_tokens: 4096}}\n"
+        "  - {model: gemini-2.5-flash, thinking_budget: 0, max_tokens: 64}\n"
+    )
+    path = write(lab, "exp.yaml", _experiment(models))
+    options = LabOptions(
+        config=gateway_config(lab, replay_upstream.url),
+        database_url=f"sqlite:///{lab / 'ledger.sqlite3'}",
+    )
+    outcome = run_experiment(path, options, Quiet())
+    assert outcome.run.status == "complete", outcome.run.stop_reason
+    claude = next(s.json for s in replay_upstream.served if s.json.get("model"))
+    assert claude["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    gemini = next(s.json for s in replay_upstream.served if "generationConfig" in s.json)
+    # 0 turns Gemini 2.5 Flash's thinking off (thinkingConfig.thinkingBudget)
+    assert gemini["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 0}

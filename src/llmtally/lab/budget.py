@@ -71,7 +71,7 @@ class WorstCase:
         if target.usd_per_hour is not None:
             return target.usd_per_hour * Decimal(str(spec.timeout_s)) / _SECONDS_PER_HOUR
         output = spec.max_tokens
-        if target.wire.family == "gemini" and spec.reasoning_effort:
+        if target.wire.family == "gemini":  # Gemini thinks beyond maxOutputTokens
             output += thinking_budget(target, spec.reasoning_effort) or 0
         usage = Usage(input_tokens=self.prompt_tokens(cell, target), output_tokens=output)
         price = self.catalog.price_at(target.provider, spec.model, dt.datetime.now(dt.UTC))

@@ -164,17 +164,43 @@ def _target(
             f"{spec.model} goes to upstream {route.upstream!r}, which reads its API key from "
             f"${upstream.api_key_env}, and that variable is not set",
         )
+    _check_budget(target, source, loc)
     _check_anthropic(target, source, loc)
     return target
 
 
 def thinking_budget(target: Target, effort: str | None) -> int | None:
-    """The thinking tokens a reasoning effort asks of a provider that takes a budget
-    (Anthropic: at least 1,024, per its extended-thinking docs; Gemini), else None."""
-    if effort is None or target.wire.family == "openai":
+    """The thinking tokens asked of a provider that takes a budget (Anthropic: at
+    least 1,024, per its extended-thinking docs; Gemini): the model entry's
+    ``thinking_budget`` as given, else its reasoning effort's, else None."""
+    if target.wire.family == "openai":
+        return None
+    if target.spec.thinking_budget is not None:
+        return target.spec.thinking_budget
+    if effort is None:
         return None
     budget = THINKING_BUDGET[effort]
     return max(budget, ANTHROPIC_MIN_THINKING) if target.wire.family == "anthropic" else budget
+
+
+def _check_budget(target: Target, source: Source, loc: list[str | int]) -> None:
+    """A thinking budget where the provider takes none (OpenAI: reasoning_effort),
+    or below Anthropic's smallest, refused before any call."""
+    spec = target.spec
+    if spec.thinking_budget is None:
+        return
+    if target.wire.family == "openai":
+        raise source.error(
+            [*loc[:-1], "thinking_budget"],
+            f"{spec.model} takes reasoning_effort (minimal, low, medium, high), "
+            "not a thinking budget",
+        )
+    if target.wire.family == "anthropic" and spec.thinking_budget < ANTHROPIC_MIN_THINKING:
+        raise source.error(
+            [*loc[:-1], "thinking_budget"],
+            f"{spec.model} thinks with a budget of at least {ANTHROPIC_MIN_THINKING} tokens "
+            f"(got {spec.thinking_budget})",
+        )
 
 
 def _check_anthropic(target: Target, source: Source, loc: list[str | int]) -> None:
@@ -195,15 +221,21 @@ def _check_anthropic(target: Target, source: Source, loc: list[str | int]) -> No
     if spec.temperature not in (None, 1):
         raise source.error(
             [*loc[:-1], "temperature"],
-            f"{spec.model} with reasoning_effort thinks, and thinking takes temperature 1 only "
-            f"(got {spec.temperature}): leave temperature out",
+            f"{spec.model} with {_effort_field(spec)} thinks, and thinking takes "
+            f"temperature 1 only (got {spec.temperature}): leave temperature out",
         )
     if spec.max_tokens <= budget:
         raise source.error(
             [*loc[:-1], "max_tokens"],
-            f"reasoning_effort {spec.reasoning_effort} thinks up to {budget} tokens, so "
+            f"{_effort_field(spec, value=True)} thinks up to {budget} tokens, so "
             f"max_tokens must be above {budget} (got {spec.max_tokens})",
         )
+
+
+def _effort_field(spec: ModelSpec, value: bool = False) -> str:
+    if spec.thinking_budget is not None:
+        return f"thinking_budget {spec.thinking_budget}" if value else "thinking_budget"
+    return f"reasoning_effort {spec.reasoning_effort}" if value else "reasoning_effort"
 
 
 def _cells(experiment: Experiment, rows: list[Row], targets: dict[str, Target]) -> list[Cell]:

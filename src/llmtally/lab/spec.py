@@ -70,7 +70,15 @@ class ModelSpec(_Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int = Field(default=256, gt=0, le=1_000_000)
     reasoning_effort: Effort | None = None
+    # thinking tokens asked outright (Anthropic budget_tokens, Gemini thinkingBudget)
+    thinking_budget: int | None = Field(default=None, ge=0, le=1_000_000)
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_effort(self) -> ModelSpec:
+        if self.reasoning_effort is not None and self.thinking_budget is not None:
+            raise ValueError("give reasoning_effort or thinking_budget, not both")
+        return self
 
     @property
     def name(self) -> str:
@@ -78,13 +86,17 @@ class ModelSpec(_Strict):
         return self.label or self.model
 
     def params(self) -> dict[str, Any]:
-        """What the model is asked with (part of every cell's identity)."""
-        return {
+        """What the model is asked with (part of every cell's identity; a thinking
+        budget only when given, so earlier runs keep their cells' keys)."""
+        params: dict[str, Any] = {
             "model": self.model,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "reasoning_effort": self.reasoning_effort,
         }
+        if self.thinking_budget is not None:
+            params["thinking_budget"] = self.thinking_budget
+        return params
 
 
 class LengthBounds(_Strict):
