@@ -15,6 +15,11 @@ run's ledger rows), never kept a second time:
 Rates are over the replays that were answered (a replay the provider failed, or
 one a budget stop left unrun, is counted apart); a check pass rate is None when
 the user gave no checks.
+
+Tokens: the answered replays' output and reasoning tokens (their ledger rows)
+beside the recorded calls' of the same prompts (the sampled calls, by the row's
+``call_id``), so a lower effort's reasoning ratio is measured on the same prompts
+(``o3-mini@low``: ``reasoning_ratio`` = replayed / recorded reasoning).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import select
 
@@ -30,7 +37,7 @@ from llmtally.advisor.verify_agree import AGREEMENT_CHECK, MIN_COLUMN
 from llmtally.lab.results import CellResult, load_results
 from llmtally.lab.store import LabStore
 from llmtally.ledger import Store
-from llmtally.ledger.schema import lab_runs
+from llmtally.ledger.schema import calls, lab_runs
 
 __all__ = [
     "RUN_PREFIX",
@@ -61,6 +68,18 @@ class CandidateEvidence:
     checks_passed: int | None  # answered replays passing every user check; None: no checks
     agreed: int  # answered replays agreeing with the recorded answer
     cost: Decimal  # what every replay of this model cost (the ledger's rows)
+    effort: str | None = None  # asked of the replays: low, budget:1024; None: the default
+    replay_output: int = 0  # output tokens of the answered replays (reasoning included)
+    replay_reasoning: int = 0  # of which reasoning
+    recorded_output: int = 0  # output tokens of the recorded calls of the same prompts
+    recorded_reasoning: int = 0  # of which reasoning
+
+    @property
+    def reasoning_ratio(self) -> Fraction | None:
+        """Replayed over recorded reasoning on the same prompts; None: none recorded."""
+        if not self.recorded_reasoning:
+            return None
+        return Fraction(self.replay_reasoning, self.recorded_reasoning)
 
     @property
     def check_pass_rate(self) -> float | None:
@@ -103,7 +122,52 @@ def _verdicts(cell: CellResult) -> tuple[bool, bool]:
     return passed, agreed
 
 
-def _evidence(model: str, cells: list[CellResult], rows: int, checked: bool) -> CandidateEvidence:
+def _effort(entry: dict[str, Any]) -> str | None:
+    """The effort a run's model entry asked for (its plan)."""
+    if entry.get("thinking_budget") is not None:
+        return f"budget:{entry['thinking_budget']}"
+    effort = entry.get("reasoning_effort")
+    return None if effort is None else str(effort)
+
+
+def _recorded(store: Store, ids: list[str]) -> dict[str, tuple[int, int]]:
+    """(output, reasoning) tokens of the recorded calls, by id."""
+    found: dict[str, tuple[int, int]] = {}
+    query = select(calls.c.id, calls.c.output_tokens, calls.c.reasoning_tokens)
+    with store.engine.connect() as conn:
+        for start in range(0, len(ids), 500):  # bounded IN lists
+            chunk = ids[start : start + 500]
+            for row in conn.execute(query.where(calls.c.id.in_(chunk))):
+                found[str(row[0])] = (int(row[1] or 0), int(row[2] or 0))
+    return found
+
+
+def _tokens(cells: list[CellResult], recorded: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """Output and reasoning of the answered replays with a ledger row and a recorded
+    call, and of those recorded calls: the same prompts on both sides."""
+    sums = dict.fromkeys(
+        ("replay_output", "replay_reasoning", "recorded_output", "recorded_reasoning"), 0
+    )
+    for cell in cells:
+        call_id = cell.record.row.get("call_id")
+        if cell.record.status != "ok" or cell.call is None or call_id not in recorded:
+            continue
+        output, reasoning = recorded[str(call_id)]
+        sums["replay_output"] += cell.call.usage.output_tokens
+        sums["replay_reasoning"] += cell.call.usage.reasoning_tokens
+        sums["recorded_output"] += output
+        sums["recorded_reasoning"] += reasoning
+    return sums
+
+
+def _evidence(
+    model: str,
+    cells: list[CellResult],
+    rows: int,
+    checked: bool,
+    entry: dict[str, Any],
+    recorded: dict[str, tuple[int, int]],
+) -> CandidateEvidence:
     answered = [c for c in cells if c.record.status == "ok"]
     verdicts = [_verdicts(c) for c in answered]
     return CandidateEvidence(
@@ -114,6 +178,8 @@ def _evidence(model: str, cells: list[CellResult], rows: int, checked: bool) -> 
         checks_passed=sum(1 for passed, _ in verdicts if passed) if checked else None,
         agreed=sum(1 for _, agreed in verdicts if agreed),
         cost=sum((c.spent for c in cells), Decimal(0)),
+        effort=_effort(entry),
+        **_tokens(cells, recorded),
     )
 
 
@@ -131,8 +197,20 @@ def verification_of(lab: LabStore, run_id: str) -> Verification:
     run = results.run
     rows = int(run.plan.get("rows", 0))
     checks = _user_checks(run.plan.get("checks", []))
+    entries = {str(m.get("name")): m for m in run.plan.get("models", [])}
+    ids = sorted(
+        {str(c.record.row["call_id"]) for c in results.cells if c.record.row.get("call_id")}
+    )
+    recorded = _recorded(lab.store, ids)
     candidates = tuple(
-        _evidence(model, [c for c in results.cells if c.record.model == model], rows, bool(checks))
+        _evidence(
+            model,
+            [c for c in results.cells if c.record.model == model],
+            rows,
+            bool(checks),
+            entries.get(model, {}),
+            recorded,
+        )
         for model in results.models
     )
     return Verification(

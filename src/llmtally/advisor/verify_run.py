@@ -11,6 +11,12 @@ compiled; then an experiment (``experiment.yaml`` and ``replays.jsonl``) written
 go through a gateway into the ledger, under ``--max-usd``, and show in
 ``llmtally lab show``. The prompt is ``{system}`` / ``{user}`` of each row;
 the agreement check reads ``{recorded}`` and ``{agreement_min}``.
+
+With ``--effort`` (:mod:`llmtally.advisor.verify_effort`) every candidate is
+asked at that reasoning effort or thinking budget, named ``MODEL@EFFORT`` in the
+run, and without the recorded temperature (a thinking model takes its own: the
+Messages API refuses any but 1 with thinking, OpenAI's reasoning models refuse
+one); on Anthropic the default answer room is added above the thinking budget.
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ from pydantic import ValidationError
 
 from llmtally.advisor.verify import Verification, run_name, verification_of
 from llmtally.advisor.verify_agree import AGREEMENT_CHECK, MIN_COLUMN, RECORDED_COLUMN
+from llmtally.advisor.verify_effort import Effort, labelled
 from llmtally.advisor.verify_sample import Sample, feature_calls, known_features, read_sample
 from llmtally.advisor.verify_saving import Repricing, month_factor, reprice
 from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig, RouteError
 from llmtally.lab.checks import compile_checks
+from llmtally.lab.plan import ANTHROPIC_MIN_THINKING, THINKING_BUDGET
 from llmtally.lab.runner import Progress
 from llmtally.lab.spec import CHECK_KINDS, CheckSpec, Experiment, ExperimentError, ModelSpec, Source
 from llmtally.lab.store import LabStore
@@ -54,7 +62,8 @@ __all__ = [
 AGREEMENT_FUNCTION = "llmtally.advisor.verify_agree:agreement"
 MAX_TOKENS_FLOOR = 64
 MAX_TOKENS_CAP = 16_384
-_FEATURE_MAX = 120 - len(run_name(""))  # a lab run's name is at most 120 characters
+_FEATURE_MAX = 120 - len(run_name(""))
+_LABEL_MAX = 80  # a lab model's label  # a lab run's name is at most 120 characters
 
 
 class VerifyError(ValueError):
@@ -74,6 +83,7 @@ class VerifyRequest:
     max_usd: Decimal | None = None
     config: Path | None = None
     database_url: str | None = None
+    effort: Effort | None = None  # every candidate asked at this effort (``MODEL@EFFORT``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,11 @@ class Candidate:
     provider: str  # the catalog provider
     catalog_model: str  # the name the catalog knows it by (the upstream's)
     anthropic: bool  # an Anthropic Messages upstream (temperature 0 to 1)
+    kind: str = "openai"  # the upstream's wire: openai, anthropic or gemini
+
+    def name(self, effort: Effort | None) -> str:
+        """Its name in the run: the model, or ``MODEL@EFFORT``."""
+        return self.model if effort is None else labelled(self.model, effort)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +113,7 @@ class VerifyReport:
     verification: Verification
     agreement_min: Decimal  # the word-F1 threshold asked for
     repricing: Mapping[str, Repricing] = field(default_factory=dict)  # by candidate
+    effort: Effort | None = None  # asked of every candidate
     experiment: Path | None = None
     stop_reason: str | None = None
 
@@ -204,8 +220,44 @@ def candidates(models: Sequence[str], config: GatewayConfig, catalog: Catalog) -
                 said = str(exc)
                 message = said if said.startswith("unknown model") else f"{model!r}: {said}"
                 raise VerifyError(message) from None
-        found.append(Candidate(model, upstream.price_provider, name, upstream.kind == "anthropic"))
+        anthropic = upstream.kind == "anthropic"
+        found.append(Candidate(model, upstream.price_provider, name, anthropic, upstream.kind))
     return found
+
+
+def _thinking(candidate: Candidate, effort: Effort | None) -> int | None:
+    """The thinking tokens the effort asks of an Anthropic candidate (None: none)."""
+    if effort is None or not candidate.anthropic:
+        return None
+    if effort.budget is not None:
+        return effort.budget
+    return max(THINKING_BUDGET[effort.level or "low"], ANTHROPIC_MIN_THINKING)
+
+
+def check_effort(request: VerifyRequest, targets: Sequence[Candidate]) -> None:
+    """What a candidate's API would refuse of ``--effort``, refused before any call."""
+    effort = request.effort
+    if effort is None:
+        return
+    for target in targets:
+        if len(target.name(effort)) > _LABEL_MAX:
+            raise VerifyError(f"{target.name(effort)!r}: a name of up to {_LABEL_MAX} characters")
+        if effort.budget is not None and target.kind == "openai":
+            raise VerifyError(
+                f"--effort {effort.text}: {target.model} takes a reasoning effort "
+                "(--effort minimal, low, medium or high), not a thinking budget"
+            )
+        budget = _thinking(target, effort)
+        if budget is not None and budget < ANTHROPIC_MIN_THINKING:
+            raise VerifyError(
+                f"--effort {effort.text}: {target.model} thinks with a budget of at least "
+                f"{ANTHROPIC_MIN_THINKING} tokens"
+            )
+        if budget is not None and request.max_tokens is not None and request.max_tokens <= budget:
+            raise VerifyError(
+                f"--max-tokens {request.max_tokens}: {target.model} counts its thinking "
+                f"({budget} tokens) within max_tokens: give more than {budget}"
+            )
 
 
 def _sample(store: Store, request: VerifyRequest) -> Sample:
@@ -244,10 +296,27 @@ def _folder(feature: str) -> Path:
     return data_home() / "verify" / f"{slug}-{stamp}"
 
 
-def _model_spec(candidate: Candidate, temperature: float | None, max_tokens: int) -> ModelSpec:
+def _model_spec(
+    candidate: Candidate,
+    temperature: float | None,
+    max_tokens: int,
+    effort: Effort | None = None,
+    explicit: bool = False,
+) -> ModelSpec:
     if temperature is not None and candidate.anthropic:
         temperature = min(temperature, 1.0)  # the Messages API takes 0 to 1
-    return ModelSpec(model=candidate.model, temperature=temperature, max_tokens=max_tokens)
+    if effort is None:
+        return ModelSpec(model=candidate.model, temperature=temperature, max_tokens=max_tokens)
+    budget = _thinking(candidate, effort)
+    if budget is not None and not explicit:
+        max_tokens += budget  # the answer's room above the thinking budget
+    return ModelSpec(
+        model=candidate.model,
+        label=candidate.name(effort),
+        max_tokens=max_tokens,
+        reasoning_effort=effort.level,  # one of EFFORT_LEVELS (parse_effort)
+        thinking_budget=effort.budget,
+    )
 
 
 def write_experiment(
@@ -277,7 +346,9 @@ def write_experiment(
         "prompts": [{"id": "recorded", "system": "{system}", "user": "{user}"}],
         "dataset": "replays.jsonl",
         "models": [
-            _model_spec(t, temperature, max_tokens).model_dump(mode="json", exclude_none=True)
+            _model_spec(
+                t, temperature, max_tokens, request.effort, request.max_tokens is not None
+            ).model_dump(mode="json", exclude_none=True)
             for t in targets
         ],
         "checks": [
@@ -308,10 +379,11 @@ def verify_feature(request: VerifyRequest, catalog: Catalog, progress: Progress)
         raise VerifyError(f"a feature name of up to {_FEATURE_MAX} characters, please")
     config, _ = resolve_config(request.config)
     targets = candidates(request.models, config, catalog)
+    check_effort(request, targets)
     with open_store(request.database_url) as store:
         sample = _sample(store, request)
         every = feature_calls(store, request.feature, request.since, request.until)
-        wanted = [(t.model, t.provider, t.catalog_model) for t in targets]
+        wanted = [(t.name(request.effort), t.provider, t.catalog_model) for t in targets]
         priced = reprice(every, catalog, wanted, month_factor(request.since, request.until))
     path = write_experiment(request, sample, targets, _folder(request.feature))
     options = LabOptions(
@@ -336,4 +408,5 @@ def verify_feature(request: VerifyRequest, catalog: Catalog, progress: Progress)
         repricing=priced,
         experiment=path,
         stop_reason=outcome.run.stop_reason,
+        effort=request.effort,
     )

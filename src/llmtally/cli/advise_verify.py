@@ -79,6 +79,12 @@ def verify(
     max_tokens: int | None = typer.Option(
         None, "--max-tokens", min=1, help="Per answer (default: 2x the longest recorded one)."
     ),
+    effort: str | None = typer.Option(
+        None,
+        "--effort",
+        help="Replay at this reasoning effort: minimal, low, medium, high (OpenAI), "
+        "or budget:TOKENS (thinking budget: Anthropic, Gemini).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Exact JSON (docs/advice-schema.md)."),
     database: str | None = DatabaseOption,
     config: Path | None = typer.Option(
@@ -101,6 +107,14 @@ def verify(
         specs = check_specs(check, checks)
     except VerifyError as exc:
         fail(str(exc), 1)
+    asked = None
+    if effort is not None:
+        from llmtally.advisor.verify_effort import parse_effort
+
+        try:
+            asked = parse_effort(effort)
+        except ValueError as exc:
+            fail(str(exc), 1)
     request = _request(
         feature=feature,
         models=_models(models),
@@ -113,6 +127,7 @@ def verify(
         max_usd=None if max_usd is None else _amount(max_usd, "--max-usd", Decimal("0.000001")),
         config=config,
         database_url=database,
+        effort=asked,
     )
     report = _run(request)
     if as_json:
@@ -215,6 +230,13 @@ def _notes(report: VerifyReport) -> list[str]:
     if unpriced:
         notes.append(f"saving leaves out up to {max(unpriced):,} call(s) without a price")
     for evidence in found.candidates:
+        ratio = evidence.reasoning_ratio
+        if evidence.effort is not None and ratio is not None:
+            notes.append(
+                f"{evidence.model}: reasoning {evidence.replay_reasoning:,} tokens over the "
+                f"replays, {evidence.recorded_reasoning:,} in the recorded calls of the same "
+                f"prompts ({float(ratio):.0%})"
+            )
         if evidence.failed or evidence.pending:
             notes.append(
                 f"{evidence.model}: {evidence.failed} replay(s) failed, {evidence.pending} not run"
@@ -255,7 +277,22 @@ def _candidate_json(evidence: CandidateEvidence, report: VerifyReport) -> dict[s
         "agreed": evidence.agreed,
         "agreement_rate": evidence.agreement_rate,
         "sample_cost": decimal_text(evidence.cost),
+        "effort": evidence.effort,
+        "tokens": _tokens_json(evidence),
         "repricing": _repricing_json(report.repricing.get(evidence.model)),
+    }
+
+
+def _tokens_json(evidence: CandidateEvidence) -> dict[str, Any]:
+    """The answered replays' output and reasoning tokens (the ledger's rows of the
+    replays) beside the recorded calls' of the same prompts, and their ratio."""
+    ratio = evidence.reasoning_ratio
+    return {
+        "replay_output": evidence.replay_output,
+        "replay_reasoning": evidence.replay_reasoning,
+        "recorded_output": evidence.recorded_output,
+        "recorded_reasoning": evidence.recorded_reasoning,
+        "reasoning_ratio": None if ratio is None else float(ratio),
     }
 
 
@@ -277,6 +314,7 @@ def report_json(report: VerifyReport) -> dict[str, Any]:
         "with_bodies": report.with_bodies,
         "sample": {"picked": report.picked, "replayed": found.sample, "skipped": report.skipped},
         "agreement": {"measure": MEASURE, "min": str(report.agreement_min)},
+        "effort": None if report.effort is None else report.effort.text,
         "checks": list(found.checks),
         "assumptions": [SAME_TOKENS],
         "candidates": [_candidate_json(c, report) for c in found.candidates],
