@@ -17,6 +17,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from llmtally.cli import app
 from llmtally.ledger import open_store
 from llmtally.ledger.rows import CallBodies
 from llmtally.money import usd
+from llmtally.usage import Usage
 from replay_upstream import ReplayUpstream
 from test_ledger_support import BACKENDS, pg_base_url, pg_schema  # noqa: F401
 
@@ -467,3 +469,115 @@ def gateway_url(config: Path) -> str:
     """The replay upstream's URL in a config written by ``gateway_config``."""
     line = next(line for line in config.read_text().splitlines() if "openai:" in line)
     return line.split("base_url: '", 1)[1].split("'", 1)[0]
+
+
+# --- --effort: a lower reasoning effort, replayed -------------------------------------
+
+REASONED = Usage(input_tokens=1_000, output_tokens=5_000, reasoning_tokens=4_000)
+ANSWER = "The answer is 391."  # the o3-mini transcript's (openai_chat_stream_o3_mini_low.json)
+
+
+def reasoning_ledger(b: LedgerBuilder, feature: str, calls: int) -> None:
+    """``calls`` o3-mini calls of ``feature``, 3 h apart from SINCE, each 1,000 input
+    and 5,000 output tokens of which 4,000 reasoning, asked at effort high, with
+    distinct stored one-turn requests answered with ANSWER."""
+    for i in range(calls):
+        call_id = b.add(feature, "o3-mini", SINCE + dt.timedelta(hours=3 * i), REASONED)
+        request = {
+            "model": "o3-mini",
+            "reasoning_effort": "high",
+            "messages": [{"role": "user", "content": f"What is 17 * 23? ({feature} {i})"}],
+        }
+        message = {"role": "assistant", "content": ANSWER}
+        answer = {"object": "chat.completion", "choices": [{"index": 0, "message": message}]}
+        b.bodies.append(CallBodies(call_id, json.dumps(request), json.dumps(answer)))
+
+
+def test_a_lower_effort_is_replayed_and_its_reasoning_measured(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    database = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    b = LedgerBuilder(catalog)
+    reasoning_ledger(b, "ponder", 20)
+    with open_store(database) as store:
+        b.store(store)
+    with pytest.MonkeyPatch.context() as patch, ReplayUpstream() as upstream:
+        patch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
+        config = gateway_config(tmp_path, upstream.url)
+        done = _verify(
+            "ponder", "--models", "o3-mini", "--effort", "low", *PERIOD, "--sample", "4",
+            "--check", "contains: is 391", "--json", database=database, config=config,
+        )  # fmt: skip
+        sent = [s.json for s in upstream.served]
+    assert done.exit_code == 0, done.output
+    assert len(sent) == 4 and {s["reasoning_effort"] for s in sent} == {"low"}
+    assert not any("temperature" in s for s in sent)
+    report = json.loads(done.stdout)
+    assert report["effort"] == "low"
+    (low,) = report["candidates"]
+    assert (low["model"], low["effort"], low["replays"], low["agreed"]) == (
+        "o3-mini@low",
+        "low",
+        4,
+        4,
+    )
+    # each replay: 1,100 output tokens, 1,000 reasoning (the transcript); each recorded
+    # call: 5,000 output, 4,000 reasoning. 4 of each: ratio 4,000 / 16,000 = 0.25.
+    assert low["tokens"] == {
+        "replay_output": 4_400,
+        "replay_reasoning": 4_000,
+        "recorded_output": 20_000,
+        "recorded_reasoning": 16_000,
+        "reasoning_ratio": 0.25,
+    }
+    with open_store(database) as store:
+        found = latest_verification(store, "ponder")
+    assert found is not None
+    evidence = found.candidate("o3-mini@low")
+    assert evidence is not None and evidence.effort == "low"
+    assert evidence.reasoning_ratio == Fraction(1, 4)
+    assert found.candidate("o3-mini") is None
+
+
+def test_a_thinking_budget_reaches_claude_and_gemini(verified: Verified) -> None:
+    models = f"{ANTHROPIC_MODEL},{GEMINI_MODEL}"
+    folder = verified.tmp / "budget"
+    folder.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch, ReplayUpstream() as upstream:
+        patch.setenv("LLMTALLY_HOME", str(folder / "home"))
+        config = gateway_config(folder, upstream.url)
+        done = _verify(
+            "support", "--models", models, "--effort", "budget:2048", *PERIOD, "--sample", "1",
+            "--json", database=verified.database, config=config,
+        )  # fmt: skip
+        sent = [s.json for s in upstream.served]
+    assert done.exit_code == 0, done.output
+    claude = next(s for s in sent if s.get("model") == ANTHROPIC_MODEL)
+    assert claude["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    # the recorded answers are 1,000 tokens: 2 x 1,000 of answer room above the budget
+    assert claude["max_tokens"] == 4_048 and "temperature" not in claude  # recorded at 0
+    gemini = next(s for s in sent if "generationConfig" in s)
+    assert gemini["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 2048}
+    names = [c["model"] for c in json.loads(done.stdout)["candidates"]]
+    assert names == [f"{ANTHROPIC_MODEL}@budget:2048", f"{GEMINI_MODEL}@budget:2048"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--models", OPENAI_MODEL, "--effort", "budget:1024"], "takes a reasoning effort"),
+        (["--models", OPENAI_MODEL, "--effort", "lowest"], "--effort 'lowest': one of minimal"),
+        (["--models", ANTHROPIC_MODEL, "--effort", "budget:512"], "at least 1024"),
+        (
+            ["--models", ANTHROPIC_MODEL, "--effort", "low", "--max-tokens", "1000"],
+            "give more than 1024",
+        ),
+    ],
+)
+def test_an_effort_a_provider_refuses_is_a_message(
+    verified: Verified, args: list[str], message: str
+) -> None:
+    done = _verify("support", *args, *PERIOD, database=verified.database, config=verified.config)
+    assert done.exit_code == 1, done.output
+    assert message in " ".join(done.output.split())
+    assert "Traceback" not in done.output
