@@ -477,12 +477,13 @@ REASONED = Usage(input_tokens=1_000, output_tokens=5_000, reasoning_tokens=4_000
 ANSWER = "The answer is 391."  # the o3-mini transcript's (openai_chat_stream_o3_mini_low.json)
 
 
-def reasoning_ledger(b: LedgerBuilder, feature: str, calls: int) -> None:
+def reasoning_ledger(b: LedgerBuilder, feature: str, calls: int, streamed: bool = False) -> None:
     """``calls`` o3-mini calls of ``feature``, 3 h apart from SINCE, each 1,000 input
     and 5,000 output tokens of which 4,000 reasoning, asked at effort high, with
     distinct stored one-turn requests answered with ANSWER."""
     for i in range(calls):
-        call_id = b.add(feature, "o3-mini", SINCE + dt.timedelta(hours=3 * i), REASONED)
+        at = SINCE + dt.timedelta(hours=3 * i)
+        call_id = b.add(feature, "o3-mini", at, REASONED, streamed=streamed)
         request = {
             "model": "o3-mini",
             "reasoning_effort": "high",

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from advisor_synthetic import SINCE, UNTIL, advice_of, savings_by_kind_and_feature
 from advisor_synthetic_more import MoreBuilder, minutes
+from lab_support import gateway_config
 from llmtally.advisor.candidate import Found
 from llmtally.advisor.cap_output import cap_output_recommender
 from llmtally.advisor.period import Period, load_period
@@ -34,6 +35,8 @@ from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.ledger import open_store
 from llmtally.usage import Usage
+from replay_upstream import ReplayUpstream
+from test_advise_verify import reasoning_ledger
 from test_ledger_support import db_url, pg_base_url  # noqa: F401
 
 
@@ -177,7 +180,7 @@ def test_traps_are_considered_with_their_reason(database: str, catalog: Catalog)
     assert caps["plan"].reason == (
         "reasoning is 80.0% of the output tokens (200,000 of 250,000; effort asked: high); "
         "a lower effort is not recommended without lab evidence that it passes the same "
-        "checks: run `llmtally advise verify plan --models o4-mini`"
+        "checks: run `llmtally advise verify plan --models o4-mini --effort medium`"
     )
     assert caps["extract"].monthly_saving is None and caps["plan"].monthly_saving is None
     # think: 190 x 400 + 10 x 11,000 = 186,000 reasoning of 190 x 1,800 + 10 x 22,000
@@ -235,3 +238,68 @@ def test_reads_the_rollups_not_the_calls(database: str, catalog: Catalog) -> Non
     assert read and not [s for s in read if READS_CALLS.search(s)]
     # the sample calls of a kept candidate are the one query on calls
     assert len([s for s in sampled if READS_CALLS.search(s)]) == 3
+
+
+# --- a lower reasoning effort, verified in the lab ------------------------------------
+
+
+@pytest.fixture
+def effort_database(
+    db_url: str,  # noqa: F811
+    catalog: Catalog,
+    tmp_path: Path,
+) -> str:
+    """ponder and muse, o3-mini, 100 streamed calls each of 1,000 input and 5,000
+    output tokens, 4,000 of them reasoning (80%), every answer "The answer is
+    391."; both verified at --effort low on 12 replays (the o3-mini transcript:
+    1,000 reasoning tokens a replay, "The answer is 391."): ponder's check
+    passes, muse's (it wants 392) fails."""
+    b = MoreBuilder(catalog)
+    reasoning_ledger(b, "ponder", 100, streamed=True)
+    reasoning_ledger(b, "muse", 100, streamed=True)
+    with open_store(db_url) as store:
+        b.store(store)
+    with pytest.MonkeyPatch.context() as patch, ReplayUpstream() as upstream:
+        patch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
+        config = gateway_config(tmp_path, upstream.url)
+        for feature, check in (("ponder", "is 391"), ("muse", "is 392")):
+            args = ["advise", "verify", feature, "--models", "o3-mini", "--effort", "low",
+                    "--since", SINCE.isoformat(), "--until", UNTIL.isoformat(),
+                    "--sample", "12", "--check", f"contains: {check}",
+                    "--database", db_url, "--config", str(config)]  # fmt: skip
+            done = CliRunner().invoke(app, args)
+            assert done.exit_code == 0, done.output
+    return db_url
+
+
+def test_a_lower_effort_the_lab_passed_is_recommended(
+    effort_database: str, catalog: Catalog
+) -> None:
+    advice = advice_of(effort_database, catalog)
+    savings = savings_by_kind_and_feature(advice)
+    # ponder: 12 replays reasoned 12 x 1,000 = 12,000 tokens, the same 12 recorded
+    # prompts 12 x 4,000 = 48,000: r = 0.25. 100 calls x 4,000 reasoning x (1 - 0.25)
+    # = 300,000 output tokens x $4.40/M = $1.32 over 15 days; x2 = $2.64 a month.
+    assert {k: v for k, v in savings.items() if k[1] in ("ponder", "muse")} == {
+        ("cap_output", "ponder"): Decimal("2.64"),
+    }
+    ponder = next(r for r in advice.recommendations if r.where["feature"] == "ponder")
+    assert ponder.title == "Lower the reasoning effort to low"
+    assert ponder.calls == 100
+    assert ponder.evidence["reasoning_ratio"] == "0.25"
+    assert ponder.evidence["replays"] == "12" and ponder.evidence["check_pass_rate"] == "1.00"
+    assert ponder.assumptions[0].startswith(
+        "reasoning at low is 25.0% of the recorded: measured on 12 replays in lab run "
+    )
+    assert 'reasoning_effort="low"' in ponder.how_to_apply
+    assert ponder.confidence.level == "medium"  # 12 < 30 replays
+    # muse: the lower effort failed the check: considered, with the command
+    muse = next(
+        c for c in advice.considered if c.kind == "cap_output" and c.where["feature"] == "muse"
+    )
+    assert muse.monthly_saving is None
+    assert "o3-mini@low in lab run " in muse.reason
+    assert "failed the lab: pass rate 0.00 < 0.95" in muse.reason
+    assert muse.reason.endswith("run `llmtally advise verify muse --models o3-mini --effort low`")
+    # right_size leaves a model at another effort to cap_output
+    assert not [c for c in advice.considered if c.kind == "right_size" and "@" in c.reason]

@@ -18,10 +18,11 @@ rollups (``cap_rows``): no call is read but the sample calls of a kept cap.
   more answers), or reasoning is most of the output (a cap counts the reasoning
   too: a capped call may stop before it answers).
 - **Reasoning share.** A group whose reasoning tokens are more than half of its
-  output: a lower effort's saving is never shown without lab evidence that it
-  passes the same checks (``llmtally advise verify`` replays models, not
-  efforts, today), so it is considered, with its share and the command that
-  gathers the evidence; no saving is claimed.
+  output: a lower effort is recommended only with lab evidence that it passes
+  the same checks (``llmtally advise verify FEATURE --models MODEL --effort
+  low``), its saving the reasoning the replays did without (``cap_effort``);
+  without it, or where it fails, the group is considered, with its share and the
+  command that gathers the evidence; no saving is claimed.
 
 Registered after ``trim`` (see its docstring): a cap changes what the model may
 answer, so it is priced on top of every change that keeps the answers.
@@ -33,6 +34,7 @@ from decimal import Decimal
 from functools import partial
 
 from llmtally.advisor.candidate import Candidate, Found
+from llmtally.advisor.cap_effort import EffortEvidence, effort_result
 from llmtally.advisor.cap_rows import (
     QUANTILE,
     OutputGroup,
@@ -78,18 +80,13 @@ def _percent(part: int, whole: int) -> str:
     return f"{(Decimal(100 * part) / whole).quantize(Decimal('0.1'))}%"
 
 
-def _reasoning(group: OutputGroup) -> Considered | None:
+def _reasoning(
+    group: OutputGroup, period: Period, working: Working, lab: EffortEvidence
+) -> Candidate | Considered | None:
+    """A reasoning-led group's lower effort (``cap_effort``); None: not reasoning-led."""
     if not group.output or Decimal(group.reasoning) / group.output <= REASONING_SHARE:
         return None
-    feature, _, model = group.key
-    asked = "" if group.effort is None else f"; effort asked: {group.effort}"
-    reason = (
-        f"reasoning is {_percent(group.reasoning, group.output)} of the output tokens "
-        f"({group.reasoning:,} of {group.output:,}{asked}); a lower effort is not "
-        "recommended without lab evidence that it passes the same checks: run "
-        f"`llmtally advise verify {feature} --models {model}`"
-    )
-    return Considered(KIND, where(group.key), reason)
+    return effort_result(group, period, working, lab)
 
 
 def _confidence(group: OutputGroup, over: int) -> Confidence:
@@ -181,9 +178,10 @@ def cap_output_recommender(period: Period, working: Working) -> Found:
     caps = {group.key: group.cap for group in groups if group.cap and _cappable(group)}
     rows = over_cap_cells(period, caps, working)
     found = Found()
+    lab = EffortEvidence(period)
     for group in groups:
         tail = _tail(group, rows.get(group.key, []), period, working) if group.key in caps else None
-        for result in (tail, _tail_trap(group), _reasoning(group)):
+        for result in (tail, _tail_trap(group), _reasoning(group, period, working, lab)):
             if isinstance(result, Candidate):
                 found.candidates.append(result)
             elif isinstance(result, Considered):

@@ -49,6 +49,7 @@ from llmtally.advisor.grouping import Key, by_feature_model, call_filter, where
 from llmtally.advisor.period import Period
 from llmtally.advisor.recommendation import Confidence, Considered, Level
 from llmtally.advisor.verify import RUN_PREFIX, CandidateEvidence, Verification, latest_verification
+from llmtally.advisor.verify_effort import split_label
 from llmtally.advisor.verify_saving import SAME_TOKENS
 from llmtally.advisor.working import Part, Working, to_model
 from llmtally.catalog import Catalog
@@ -64,6 +65,7 @@ __all__ = [
     "LADDER",
     "MIN_REPLAYS",
     "PASS_RATE_MIN",
+    "lab_failure",
     "ladder",
     "right_size_recommender",
 ]
@@ -163,6 +165,11 @@ def _rate(rate: float | None) -> str:
     return "none (no checks given)" if rate is None else f"{rate:.2f}"
 
 
+def lab_failure(found: CandidateEvidence) -> str | None:
+    """Why the replays do not show that the candidate serves; None: they do."""
+    return _failure(found)
+
+
 def _failure(found: CandidateEvidence) -> str | None:
     """Why the replays do not show that the candidate serves; None: they do."""
     if found.replays < MIN_REPLAYS:
@@ -234,8 +241,12 @@ def _options(key: Key, cells: list[Cell], working: Working, lab: _Lab) -> list[_
     feature, provider, model = key
     verification, providers = lab.of(feature)
     names = list(ladder(working.catalog, provider, model))
-    if verification is not None:
-        names += [c.model for c in verification.candidates if c.model not in names]
+    if verification is not None:  # a model at another effort is cap_output's evidence
+        names += [
+            c.model
+            for c in verification.candidates
+            if c.model not in names and split_label(c.model)[1] is None
+        ]
     options = []
     for name in names:
         target = providers.get(name, provider)
