@@ -120,6 +120,12 @@ def _parts(group: OutputGroup, period: Period, working: Working, ratio: Fraction
     return parts
 
 
+def _ratio_text(ratio: Fraction) -> str:
+    """r to 4 places, trailing zeros dropped (1/4: "0.25")."""
+    exact = Decimal(ratio.numerator) / Decimal(ratio.denominator)
+    return f"{exact.quantize(Decimal('0.0001')).normalize():f}"
+
+
 def _how(group: OutputGroup, effort: Effort, provider: str, run_id: str) -> str:
     feature, _, model = group.key
     head = f"# {feature} ({model}): the lab's replays at {effort.text} passed the same checks\n"
@@ -199,7 +205,7 @@ def lower_effort(
             "agreement_rate": f"{found.agreement_rate or 0:.2f}",
             "replay_reasoning_tokens": str(found.replay_reasoning),
             "recorded_reasoning_tokens": str(found.recorded_reasoning),
-            "reasoning_ratio": str(ratio.numerator / Decimal(ratio.denominator)),
+            "reasoning_ratio": _ratio_text(ratio),
         },
         parts=tuple(parts),
         calls=sum(working.state(cell).calls for cell, _ in parts),
