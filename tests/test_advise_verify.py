@@ -510,6 +510,14 @@ def test_a_lower_effort_is_replayed_and_its_reasoning_measured(
             "--check", "contains: is 391", "--json", database=database, config=config,
         )  # fmt: skip
         sent = [s.json for s in upstream.served]
+        table = _verify(
+            "ponder", "--models", "o3-mini", "--effort", "low", *PERIOD, "--sample", "4",
+            database=database, config=config,
+        )  # fmt: skip
+    assert table.exit_code == 0, table.output
+    said = " ".join(table.stdout.split())
+    assert "o3-mini@low: reasoning 4,000 tokens over the replays, 16,000 in the recorded" in said
+    assert "same prompts (25%)" in said
     assert done.exit_code == 0, done.output
     assert len(sent) == 4 and {s["reasoning_effort"] for s in sent} == {"low"}
     assert not any("temperature" in s for s in sent)

@@ -243,6 +243,15 @@ def test_reads_the_rollups_not_the_calls(database: str, catalog: Catalog) -> Non
 # --- a lower reasoning effort, verified in the lab ------------------------------------
 
 
+def test_the_command_asks_the_level_below() -> None:
+    from llmtally.advisor.cap_effort import next_effort
+
+    assert [next_effort(e) for e in ("high", "medium", "low", "minimal")] == [
+        "medium", "low", "minimal", "minimal",
+    ]  # fmt: skip
+    assert next_effort(None) == next_effort("mixed") == "low"
+
+
 @pytest.fixture
 def effort_database(
     db_url: str,  # noqa: F811

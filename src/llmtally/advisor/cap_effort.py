@@ -57,9 +57,10 @@ class EffortEvidence:
 
 
 def next_effort(asked: str | None) -> str:
-    """The level below the one asked (``low`` when not known or already minimal)."""
-    if asked in EFFORT_LEVELS and asked != "minimal":
-        return EFFORT_LEVELS[EFFORT_LEVELS.index(asked) - 1]
+    """The level below the one asked (``low`` when not known or mixed; ``minimal``
+    has none below it)."""
+    if asked in EFFORT_LEVELS:
+        return EFFORT_LEVELS[max(EFFORT_LEVELS.index(asked) - 1, 0)]
     return "low"
 
 
