@@ -122,6 +122,10 @@ class LedgerSettings(_Strict):
     # ``fallback_dir`` (default: the temporary folder, then /dev/shm).
     exit_retry_s: float = Field(default=5.0, ge=0)
     fallback_dir: Path | None = None
+    # ``thread``: each serving process inserts from a thread of its own;
+    # ``process``: it appends calls to the hand-over folder and one writer process
+    # per ledger on the machine inserts them (llmtally.ledger.writer_process).
+    writer: Literal["thread", "process"] = "thread"
 
 
 class HttpLimits(_Strict):

@@ -7,6 +7,10 @@ finishes the requests in flight, then the ledger writer drains every recorded
 call into the database (or its spool; with both down, after ``ledger.exit_retry_s``
 of retries, a fallback file) before the process exits. With ``--workers N``,
 N such processes serve the one port (``llmtally.gateway.workers``).
+
+``ledger: {writer: process}``: the serving processes hand calls over on disk
+(``llmtally.ledger.handover``) to one writer process that the supervisor
+starts, with ``--workers 1`` too (``llmtally.ledger.writer_process``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from llmtally.gateway.local import LocalServer
     from llmtally.gateway.workers import Leftovers
     from llmtally.ledger import LedgerWriter, Store
+    from llmtally.ledger.handover import Handover
     from llmtally.web import Dashboard
 
 SWITCH_INTERVAL_S = 0.001
@@ -162,7 +167,7 @@ def run(options: ServeOptions) -> None:
     for warning in unset_keys(config, os.environ):  # one line each, before the first call
         print(warning, file=sys.stderr, flush=True)
     catalog = _open_catalog()
-    if options.workers == 1:
+    if options.workers == 1 and config.ledger.writer == "thread":
         _serve(options, config, catalog, None)
     else:
         _supervise(options, config, catalog)
@@ -181,9 +186,12 @@ def _supervise(options: ServeOptions, config: GatewayConfig, catalog: Catalog) -
     listener.listen(BACKLOG)  # connections wait here while a worker (re)starts
     shared = replace(options, listener=listener)
     spawned = _spawn_local(config)
+    writer = None
+    if config.ledger.writer == "process":
+        writer = lambda: _write_ledger(options, config)  # noqa: E731
     try:
         code = Supervisor(
-            options.workers, lambda index: _serve(shared, config, catalog, index), listener
+            options.workers, lambda index: _serve(shared, config, catalog, index), listener, writer
         ).run()
     finally:
         listener.close()
@@ -270,7 +278,7 @@ def _app(
     options: ServeOptions,
     config: GatewayConfig,
     catalog: Catalog,
-    writer: LedgerWriter,
+    writer: LedgerWriter | Handover,
     gate: KeyGate,
     budgets: BudgetGate,
     dashboard: Dashboard,
@@ -291,14 +299,18 @@ def _app(
     )
 
 
-def _writer(config: GatewayConfig, store: Store, worker: int | None) -> LedgerWriter:
-    """The ledger writer, on a spool of its own (``<spool>.w<i>`` for worker i)."""
+def _writer(config: GatewayConfig, store: Store, worker: int | None) -> LedgerWriter | Handover:
+    """The ledger writer, on a spool of its own (``<spool>.w<i>`` for worker i);
+    with ``writer: process``, the hand-over to the writer process."""
     from llmtally.config import spool_file
     from llmtally.gateway.workers import worker_spool
     from llmtally.ledger import LedgerWriter
     from llmtally.ledger.fallback import default_fallback_dirs
+    from llmtally.ledger.handover import Handover
 
     settings = config.ledger
+    if settings.writer == "process":
+        return Handover(spool_file(), durable=settings.durable, max_held=settings.max_held_calls)
     return LedgerWriter(
         store,
         worker_spool(spool_file(), worker),
@@ -316,11 +328,37 @@ def _leftovers(config: GatewayConfig, store: Store, worker: int | None, workers:
     from llmtally.ledger.fallback import default_fallback_dirs
 
     dirs = default_fallback_dirs(config.ledger.fallback_dir)
-    if worker not in (None, 0):
+    if worker not in (None, 0) or config.ledger.writer == "process":  # the writer's job then
         return Leftovers(store, [], dirs)
     spool = spool_file()
     own = [spool] if worker is None else [worker_spool(spool, i) for i in range(workers)]
     return Leftovers(store, leftover_spools(spool, own, dirs), dirs).start()
+
+
+def _write_ledger(options: ServeOptions, config: GatewayConfig) -> None:
+    """The writer process (``writer: process``): inserts what the workers hand
+    over, and replays the spools earlier runs left under other names, until SIGTERM."""
+    import threading
+
+    from llmtally.config import spool_file
+    from llmtally.gateway.workers import Leftovers, leftover_spools
+    from llmtally.ledger import open_store
+    from llmtally.ledger.fallback import default_fallback_dirs
+    from llmtally.ledger.writer_process import run_writer_process
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which says when
+    spool = spool_file()
+    dirs = default_fallback_dirs(config.ledger.fallback_dir)
+    with open_store(options.database_url) as store:
+        leftovers = Leftovers(store, leftover_spools(spool, [spool], dirs), dirs).start()
+        try:
+            run_writer_process(
+                store, spool, stop, fallback_dirs=dirs, exit_retry_s=config.ledger.exit_retry_s
+            )
+        finally:
+            leftovers.close()
 
 
 def unset_keys(config: GatewayConfig, environ: Mapping[str, str]) -> list[str]:

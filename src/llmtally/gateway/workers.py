@@ -21,6 +21,12 @@ ends while the parent is not stopping is reported on stderr and started again
 with the same index (its spool is replayed by its successor); more than
 ``MAX_RESTARTS`` such ends within ``RESTART_WINDOW_S`` stop all workers and the
 parent exits 1.
+
+With ``ledger: {writer: process}`` the parent also forks the ledger's writer
+process (``writer``) before the workers, and starts it again whenever it ends
+while the parent is not stopping (its own restart count, same bound). When
+stopping, the writer gets SIGTERM only once every worker has ended, so it
+inserts what they handed over while draining.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ __all__ = [
 ]
 
 MAX_WORKERS = 64
+WRITER = -1  # the writer process's index among the children
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
 POLL_S = 0.1
@@ -140,26 +147,36 @@ class Supervisor:
     """Forks ``count`` workers, each running ``serve(index)``, and watches them."""
 
     def __init__(
-        self, count: int, serve: Callable[[int], None], listener: socket.socket | None
+        self,
+        count: int,
+        serve: Callable[[int], None],
+        listener: socket.socket | None,
+        writer: Callable[[], None] | None = None,
     ) -> None:
         check_workers(count)
         self.count, self.serve, self.listener = count, serve, listener
-        self.pids: dict[int, int] = {}  # pid -> worker index
+        self.writer = writer
+        self.pids: dict[int, int] = {}  # pid -> worker index (WRITER: the writer process)
         self.parent = os.getpid()
         self.code = 0
         self._stopping = False
-        self._ends: list[float] = []  # when workers ended unexpectedly
+        self._writer_told = False
+        self._ends: dict[bool, list[float]] = {False: [], True: []}  # unexpected ends
 
     def run(self) -> int:
         """Start the workers and wait for them all to end; the exit code."""
         previous = {sig: signal.signal(sig, self._on_signal) for sig in _SIGNALS}
         try:
+            if self.writer is not None:
+                _say(f"ledger writer process pid {self._start(WRITER)}")
             for index in range(self.count):
                 self._start(index)
-            _say(f"{self.count} workers on one port (pids {', '.join(map(str, self.pids))})")
+            workers = [str(pid) for pid, index in self.pids.items() if index != WRITER]
+            _say(f"{self.count} workers on one port (pids {', '.join(workers)})")
             while self.pids:
                 time.sleep(POLL_S)
                 self._reap()
+                self._stop_writer_last()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -172,8 +189,18 @@ class Supervisor:
         self._stopping = True
         if self.listener is not None:
             self.listener.close()  # the workers hold their own copies until they end
-        for pid in self.pids:
-            self._signal(pid)
+        for pid, index in self.pids.items():
+            if index != WRITER:  # the writer drains what they hand over at their exit
+                self._signal(pid)
+
+    def _stop_writer_last(self) -> None:
+        """Once stopping and every worker has ended: SIGTERM to the writer."""
+        if not self._stopping or self._writer_told:
+            return
+        if all(index == WRITER for index in self.pids.values()):
+            self._writer_told = True
+            for pid in self.pids:
+                self._signal(pid)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop()
@@ -196,8 +223,8 @@ class Supervisor:
             self.pids[pid] = index
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        if self._stopping:  # the signal came while this one was being started
-            self._signal(pid)
+        if self._stopping and (index != WRITER or self._writer_told):
+            self._signal(pid)  # the signal came while this one was being started
         return pid
 
     def _worker(self, index: int, mask: Collection[int]) -> NoReturn:
@@ -207,7 +234,10 @@ class Supervisor:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             _end_with_parent(self.parent)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            self.serve(index)
+            if index == WRITER and self.writer is not None:
+                self.writer()
+            else:
+                self.serve(index)
             code = 0
         except SystemExit as exc:
             code = _exit_code(exc.code)
@@ -227,25 +257,26 @@ class Supervisor:
 
     def _ended(self, pid: int, code: int) -> None:
         index = self.pids.pop(pid)
+        who = "the ledger writer" if index == WRITER else f"worker {index}"
         if self._stopping:
             if code != 0:
-                _say(f"worker {index} (pid {pid}) ended with {_how(code)}")
+                _say(f"{who} (pid {pid}) ended with {_how(code)}")
                 self.code = 1
             return
         now = time.monotonic()
-        self._ends = [t for t in self._ends if now - t < RESTART_WINDOW_S] + [now]
-        if len(self._ends) > MAX_RESTARTS:
+        ends = [t for t in self._ends[index == WRITER] if now - t < RESTART_WINDOW_S] + [now]
+        self._ends[index == WRITER] = ends
+        if len(ends) > MAX_RESTARTS:
             _say(
-                f"worker {index} (pid {pid}) ended unexpectedly ({_how(code)}); workers ended "
-                f"{len(self._ends)} times within {RESTART_WINDOW_S:.0f} s: stopping"
+                f"{who} (pid {pid}) ended unexpectedly ({_how(code)}); it ended "
+                f"{len(ends)} times within {RESTART_WINDOW_S:.0f} s: stopping"
             )
             self.code = 1
             self.stop()
             return
         again = self._start(index)
         _say(
-            f"worker {index} (pid {pid}) ended unexpectedly ({_how(code)}); "
-            f"started it again as pid {again}"
+            f"{who} (pid {pid}) ended unexpectedly ({_how(code)}); started it again as pid {again}"
         )
 
 

@@ -151,6 +151,15 @@ class LedgerWriter:
             else:
                 self._queue.put(pair)
 
+    def submit_pairs(self, pairs: Sequence[Pair]) -> None:
+        """Queue rows already encoded (a hand-over chunk, ``writer: process``)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the ledger writer is closed")
+            self._counts["submitted"] += len(pairs)
+            for pair in pairs:
+                self._queue.put(pair)
+
     def ack(self, call_id: str) -> Future[None]:
         """Resolves once the call submitted as ``call_id`` is stored durably (the
         journal, the database or the spool), or placed as well as the writer
