@@ -1,7 +1,7 @@
 """The gateway's cost per request: llmtally serve against direct calls and the LiteLLM proxy.
 
     benchmarks/.venv/bin/python benchmarks/gateway.py [--requests 2000] [--concurrency 64]
-        [--seconds 5] [--rounds 3] [--skip-litellm] [--no-pin]
+        [--seconds 5] [--rounds 3] [--skip-litellm] [--no-pin] [--writers thread,process]
 
 Every process talks over 127.0.0.1 only. A fast upstream (asyncio streams, one fixed
 OpenAI chat completion with usage; SSE chunks, a usage chunk when
@@ -17,6 +17,12 @@ concurrency 1 (non-streaming; the overhead is a gateway's figure minus the direc
 one), and requests/s at ``--concurrency`` for streaming and non-streaming calls. After
 the runs llmtally is stopped with SIGTERM (its writer drains) and the ledger's rows are
 counted against the requests sent to it.
+
+``--writers thread,process`` runs llmtally twice in the same rounds: ``llmtally``
+with the default in-process writer thread and ``llmtally-process`` with
+``ledger: {writer: process}`` (issue 16: a writer process fed through the
+hand-over folder; it is the serve process's child, so on the target's CPU too),
+each on its own SQLite ledger. Without LiteLLM installed, pass ``--skip-litellm``.
 """
 
 from __future__ import annotations
@@ -186,6 +192,8 @@ class Target:
     failed: int = 0
     latencies: list[float] = field(default_factory=list)
     rates: dict[str, list[float]] = field(default_factory=lambda: {"plain": [], "stream": []})
+    ledger: str | None = None  # llmtally's ledger URL: rows not yet in it after each window
+    behind: list[int] = field(default_factory=list)
 
 
 def spawn(cmd: list[str], log: Path, cpus: set[int] | None, env: dict[str, str] | None = None):
@@ -230,8 +238,8 @@ async def wait_ready(target: Target, timeout: float) -> None:
     raise SystemExit(f"{target.name} did not start (log {target.log}):\n{tail}")
 
 
-def llmtally_config(folder: Path, upstream_port: int) -> Path:
-    path = folder / "llmtally.yaml"
+def llmtally_config(folder: Path, upstream_port: int, writer: str = "thread") -> Path:
+    path = folder / f"llmtally-{writer}.yaml"
     path.write_text(
         "upstreams:\n"
         "  local:\n"
@@ -240,8 +248,16 @@ def llmtally_config(folder: Path, upstream_port: int) -> Path:
         "    provider: openai\n"
         "routes:\n"
         "  - {match: '*', upstream: local}\n"
+        f"ledger: {{writer: {writer}}}\n"
     )
     return path
+
+
+LLMTALLY_NAMES = {"thread": "llmtally", "process": "llmtally-process"}
+
+
+def ledger_url(folder: Path, name: str) -> str:
+    return f"sqlite:///{folder / (name + '.sqlite3')}"
 
 
 def litellm_config(folder: Path, upstream_port: int) -> Path:
@@ -324,6 +340,9 @@ async def measure(targets: list[Target], args: argparse.Namespace) -> None:
                 for target in order:
                     got = await rate(session, target, payload, args.concurrency, args.seconds)
                     target.rates[mode].append(got)
+                    if target.ledger is not None:  # the writer's lag at the window's end
+                        python = llmtally_bin(args.llmtally_bin).parent / "python"
+                        target.behind.append(target.sent - count_rows(python, target.ledger))
             line = "; ".join(
                 f"{t.name} {t.rates['plain'][-1]:,.0f} req/s {t.rates['stream'][-1]:,.0f} streams/s"
                 for t in order
@@ -350,16 +369,16 @@ def report_latency(by: dict[str, Target]) -> list[str]:
         f"concurrency 1, non-streaming, {len(base.latencies):,} timed requests per target:",
         f"  direct    p50 {b50:.3f} ms  p99 {b99:.3f} ms",
     ]
-    for name in ("llmtally", "litellm"):
+    for name in (*LLMTALLY_NAMES.values(), "litellm"):
         if name not in by:
             continue
         t = by[name]
         p50, p99 = percentile(t.latencies, 0.5), percentile(t.latencies, 0.99)
         line = (
-            f"  {name:9} p50 {p50:.3f} ms (+{p50 - b50:.3f} vs direct)  "
+            f"  {name:16} p50 {p50:.3f} ms (+{p50 - b50:.3f} vs direct)  "
             f"p99 {p99:.3f} ms (+{p99 - b99:.3f} vs direct)"
         )
-        if name == "llmtally":
+        if name.startswith("llmtally"):
             line += (
                 f"; goal added p50 <= 1 ms: {verdict(p50 - b50 <= 1)}, "
                 f"added p99 <= 3 ms: {verdict(p99 - b99 <= 3)}"
@@ -383,7 +402,7 @@ def report_rates(by: dict[str, Target], concurrency: int) -> list[str]:
         label = "non-streaming" if mode == "plain" else "streaming"
         direct = statistics.median(by["direct"].rates[mode])
         parts = [f"direct {direct:,.0f}"]
-        for name in ("llmtally", "litellm"):
+        for name in (*LLMTALLY_NAMES.values(), "litellm"):
             if name in by:
                 got = statistics.median(by[name].rates[mode])
                 parts.append(f"{name} {got:,.0f} ({got / direct:.0%} of direct)")
@@ -422,6 +441,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--no-pin", action="store_true", help="leave CPU placement to the OS")
     parser.add_argument("--llmtally-bin", help="default: .venv/bin/llmtally")
+    parser.add_argument(
+        "--writers",
+        default="thread",
+        help="llmtally's ledger writers to run, comma-separated: thread, process",
+    )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -433,14 +457,21 @@ def start_targets(folder: Path, args: argparse.Namespace, pins: tuple[set[int] |
     up_port, direct_port, lt_port, ll_port = (free_port() for _ in range(4))
     upstream = spawn([*me, str(up_port)], folder / "upstream.log", side_cpu)
     targets = [_target("direct", direct_port, folder, [*me, str(direct_port)], target_cpu)]
-    env = {**os.environ, "LLMTALLY_HOME": str(folder), "LLMTALLY_SPOOL": str(folder / "spool")}
-    env.pop("LLMTALLY_CONFIG", None)
-    cmd = [
-        str(llmtally_bin(args.llmtally_bin)), "serve", "--port", str(lt_port),
-        "--config", str(llmtally_config(folder, up_port)),
-        "--database-url", f"sqlite:///{folder / 'ledger.sqlite3'}",
-    ]  # fmt: skip
-    targets.append(_target("llmtally", lt_port, folder, cmd, target_cpu, env))
+    for writer in args.writers.split(","):
+        if writer not in LLMTALLY_NAMES:
+            raise SystemExit(f"--writers {args.writers}: each is thread or process")
+        name = LLMTALLY_NAMES[writer]
+        spool = folder / f"spool-{writer}" / "ledger-spool.jsonl"
+        env = {**os.environ, "LLMTALLY_HOME": str(folder), "LLMTALLY_SPOOL": str(spool)}
+        env.pop("LLMTALLY_CONFIG", None)
+        port = lt_port if writer == "thread" else free_port()
+        cmd = [
+            str(llmtally_bin(args.llmtally_bin)), "serve", "--port", str(port),
+            "--config", str(llmtally_config(folder, up_port, writer)),
+            "--database-url", ledger_url(folder, name),
+        ]  # fmt: skip
+        targets.append(_target(name, port, folder, cmd, target_cpu, env))
+        targets[-1].ledger = ledger_url(folder, name)
     if not args.skip_litellm:
         litellm = Path(sys.executable).parent / "litellm"
         if not litellm.exists():
@@ -487,7 +518,7 @@ def describe(targets: list[Target], pins: tuple[set[int] | None, ...]) -> None:
         if target.name == "litellm":
             extra = f" (litellm {version('litellm')})"
         cmd = " ".join(Path(a).name if a.startswith("/") else a for a in target.process.args)
-        print(f"  {target.name:9} ready in {target.started_s:.1f} s: {cmd}{extra}")
+        print(f"  {target.name:16} ready in {target.started_s:.1f} s: {cmd}{extra}")
 
 
 def main() -> None:
@@ -519,13 +550,20 @@ def run(folder: Path, args: argparse.Namespace, pins: tuple[set[int] | None, ...
         stop(upstream)
     by = {t.name: t for t in targets}
     lines = report_latency(by) + report_rates(by, args.concurrency)
-    lt = by["llmtally"]
     python = llmtally_bin(args.llmtally_bin).parent / "python"
-    rows = count_rows(python, f"sqlite:///{folder / 'ledger.sqlite3'}")
-    lines.append(
-        f"ledger: {rows:,} rows for {lt.sent:,} requests sent to llmtally "
-        f"({lt.sent - rows:,} lost); goal zero lost: {verdict(rows == lt.sent)}"
-    )
+    for name in LLMTALLY_NAMES.values():
+        if name not in by:
+            continue
+        lt = by[name]
+        rows = count_rows(python, ledger_url(folder, name))
+        lines.append(
+            f"{name}: rows not yet in the ledger at the end of each c={args.concurrency} "
+            f"window: {', '.join(f'{b:,}' for b in lt.behind)}"
+        )
+        lines.append(
+            f"ledger: {rows:,} rows for {lt.sent:,} requests sent to {name} "
+            f"({lt.sent - rows:,} lost); goal zero lost: {verdict(rows == lt.sent)}"
+        )
     failed = ", ".join(f"{t.name} {t.failed:,} of {t.sent:,}" for t in targets)
     lines.append(f"failed requests (non-200 or error): {failed}")
     if "litellm" in by:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway_support import LLMTALLY, ServeRun, free_port, live_gateway, wait_up
+from gateway_support import LLMTALLY, ServeRun, free_port, live_gateway, serve_process, wait_up
 from llmtally.catalog import Catalog
 from llmtally.ledger import open_store
 from llmtally.ledger.handover import Handover, handover_dir
@@ -174,7 +174,14 @@ def test_calls_through_the_gateway_are_stored_once(
         with Traffic(run.url) as traffic:
             traffic.wait_for(200)
         _wait(lambda: len(_traces(run.database)) >= len(traffic.answered))
+        # /metrics (either worker) reports the writer process's figures: every
+        # answered call written by it, the database up, nothing queued
+        written = f"llmtally_ledger_written_calls_total {float(len(traffic.answered))}"
+        _wait(lambda: written in httpx.get(f"{run.url}/metrics").text)
+        scrape = httpx.get(f"{run.url}/metrics").text
         _stop(run)
+    assert "llmtally_ledger_database_up 1.0" in scrape
+    assert "llmtally_ledger_queued_calls 0.0" in scrape
     assert "Traceback" not in run.err
     assert _traces(run.database) == sorted(traffic.answered)  # each answered call, once
     folder = handover_dir(_spool(tmp_path))
@@ -287,3 +294,31 @@ def test_a_hand_over_that_refuses_writes_answers_503_at_its_bound(
     assert refused.headers["retry-after"] == "5"
     assert (stats.queued, stats.full, stats.spool_up) == (2, True, False)
     assert stats.last_error is not None and "not-a-folder" in stats.last_error
+
+
+def test_a_start_in_thread_mode_inserts_what_a_process_run_left(
+    replay_upstream: ReplayUpstream, tmp_path: Path
+) -> None:
+    """Back to ``writer: thread`` with chunks still in the hand-over: the start
+    inserts them (none twice: c1 is in both chunks, as after a writer killed
+    between its insert and the chunk's deletion) and deletes the chunks."""
+    spool = _spool(tmp_path)
+    folder = handover_dir(spool)
+    folder.mkdir(parents=True)
+    calls = [_call(f"left-{i}") for i in range(3)]
+    (folder / "00000000000000000001-1-1.open").write_bytes(
+        encode_lines([(call_to_row(c), None) for c in calls[:2]])
+    )
+    (folder / "00000000000000000002-1-2.rows").write_bytes(
+        encode_lines([(call_to_row(c), None) for c in calls[1:]])
+    )
+    config = (
+        "upstreams:\n"
+        f"  openai: {{kind: openai, base_url: '{replay_upstream.url}'}}\n"
+        "routes:\n"
+        "  - {match: '*', upstream: openai}\n"
+    )
+    with serve_process(tmp_path, config, env={"LLMTALLY_SPOOL": str(spool)}) as run:
+        _wait(lambda: len(_traces(run.database)) >= 3)
+        _wait(lambda: not list(folder.glob("*.open")) and not list(folder.glob("*.rows")))
+    assert _traces(run.database) == ["left-0", "left-1", "left-2"]  # 2 + 2 lines, one shared

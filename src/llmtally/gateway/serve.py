@@ -326,13 +326,16 @@ def _leftovers(config: GatewayConfig, store: Store, worker: int | None, workers:
     from llmtally.config import spool_file
     from llmtally.gateway.workers import Leftovers, leftover_spools, worker_spool
     from llmtally.ledger.fallback import default_fallback_dirs
+    from llmtally.ledger.handover import handover_dir
 
     dirs = default_fallback_dirs(config.ledger.fallback_dir)
     if worker not in (None, 0) or config.ledger.writer == "process":  # the writer's job then
         return Leftovers(store, [], dirs)
     spool = spool_file()
     own = [spool] if worker is None else [worker_spool(spool, i) for i in range(workers)]
-    return Leftovers(store, leftover_spools(spool, own, dirs), dirs).start()
+    # calls a ``writer: process`` run handed over and no writer process took yet
+    handover = spool if handover_dir(spool).is_dir() else None
+    return Leftovers(store, leftover_spools(spool, own, dirs), dirs, handover).start()
 
 
 def _write_ledger(options: ServeOptions, config: GatewayConfig) -> None:

@@ -103,13 +103,20 @@ class Leftovers:
     """Replays leftover spools into the ledger on a thread, one writer each,
     while the gateway serves; ``close`` waits for the one under way."""
 
-    def __init__(self, store: Store, spools: Sequence[Path], dirs: Sequence[Path]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        spools: Sequence[Path],
+        dirs: Sequence[Path],
+        handover: Path | None = None,
+    ) -> None:
         self.store, self.spools, self.dirs = store, list(spools), list(dirs)
+        self.handover = handover  # a spool whose ``writer: process`` hand-over to drain
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="llmtally-leftovers", daemon=True)
 
     def start(self) -> Leftovers:
-        if self.spools:
+        if self.spools or self.handover is not None:
             self._thread.start()
         return self
 
@@ -120,7 +127,12 @@ class Leftovers:
 
     def _run(self) -> None:
         from llmtally.ledger import LedgerWriter
+        from llmtally.ledger.writer_process import drain_handover
 
+        if self.handover is not None:
+            drained = drain_handover(self.store, self.handover)
+            if drained:
+                _log.warning("inserted %d calls a writer process had not yet", drained)
         for path in self.spools:
             if self._stop.is_set():
                 return

@@ -34,10 +34,12 @@ from llmtally.ledger.spool import Pair, Spool, fsync_dir
 from llmtally.ledger.store import Store
 from llmtally.ledger.writer import LedgerWriter
 
-__all__ = ["HandoverReader", "WriterLock", "run_writer_process"]
+__all__ = ["HandoverReader", "WriterLock", "drain_handover", "run_writer_process"]
 
 LOCK_FILE = "writer.lock"
-POLL_S = 0.005  # how often an idle writer looks for chunks
+POLL_S = 0.05  # how often an idle writer looks for chunks (a busy one looks again at once)
+BATCH_WAIT_S = 0.05  # the inner writer's wait for more rows after a batch's first
+ORPHAN_EVERY_S = 1.0  # how often it tests ``.open`` chunks for a dead writer (a lock each)
 STATS_EVERY_S = 0.5
 STALE_NEW_S = 60.0  # a ``.new`` chunk this old whose lock is free: its process died creating it
 _log = logging.getLogger(__name__)
@@ -55,15 +57,19 @@ class WriterLock:
     def take(self, stop: threading.Event, poll: float = 0.2) -> bool:
         """Wait for the lock until ``stop`` is set; True once held."""
         while not stop.is_set():
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                stop.wait(poll)
-                continue
-            os.ftruncate(self._fd, 0)
-            os.write(self._fd, f"{os.getpid()}\n".encode())
-            return True
+            if self.try_take():
+                return True
+            stop.wait(poll)
         return False
+
+    def try_take(self) -> bool:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+        return True
 
     def close(self) -> None:
         os.close(self._fd)
@@ -90,21 +96,26 @@ class HandoverReader:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.torn = Spool(folder / "chunks")  # its reader skips (and counts) torn lines
+        self._orphans_at = 0.0  # when ``.open`` chunks were last tested
 
-    def ready(self) -> list[Path]:
-        """Sealed chunks, and those of processes that died while writing them."""
+    def ready(self, orphans: bool = False) -> list[Path]:
+        """Sealed chunks, and (every ``ORPHAN_EVERY_S``, or when ``orphans``) those
+        of processes that died while writing them."""
         try:
             entries = sorted(os.scandir(self.folder), key=lambda e: e.name)
         except OSError:
             return []
+        orphans = orphans or time.monotonic() - self._orphans_at >= ORPHAN_EVERY_S
+        if orphans:
+            self._orphans_at = time.monotonic()
         found = []
         for entry in entries:
             path = Path(entry.path)
             if entry.name.endswith(".rows"):
                 found.append(path)
-            elif entry.name.endswith(".open") and _dead_owner(path):
+            elif orphans and entry.name.endswith(".open") and _dead_owner(path):
                 found.append(path)
-            elif entry.name.endswith(".new"):
+            elif orphans and entry.name.endswith(".new"):
                 self._drop_stale(path)
         return found
 
@@ -113,11 +124,11 @@ class HandoverReader:
             if time.time() - path.stat().st_mtime > STALE_NEW_S and _dead_owner(path):
                 path.unlink()  # never written to: it is renamed before its first row
 
-    def take(self, size: int) -> tuple[list[Path], list[Pair]]:
+    def take(self, size: int, orphans: bool = False) -> tuple[list[Path], list[Pair]]:
         """Whole chunks, oldest first, until ``size`` rows (at least one chunk)."""
         paths: list[Path] = []
         pairs: list[Pair] = []
-        for path in self.ready():
+        for path in self.ready(orphans):
             if pairs and len(pairs) >= size:
                 break
             try:
@@ -159,7 +170,11 @@ def run_writer_process(
             return False
         _log.info("ledger writer process %d writes %s", os.getpid(), folder)
         writer = LedgerWriter(
-            store, spool, batch_size=batch_size, flush_interval=POLL_S, fallback_dirs=fallback_dirs
+            store,
+            spool,
+            batch_size=batch_size,
+            flush_interval=BATCH_WAIT_S,
+            fallback_dirs=fallback_dirs,
         )
         try:
             _loop(writer, HandoverReader(folder), stop, batch_size)
@@ -167,6 +182,35 @@ def run_writer_process(
             writer.close(timeout=exit_retry_s)
             _publish(writer, HandoverReader(folder))
         return True
+    finally:
+        lock.close()
+
+
+def drain_handover(store: Store, spool: Path) -> int | None:
+    """Insert the chunks a ``writer: process`` run left behind (a start in thread
+    mode does this, straight into ``store``: no spool of its own, so it never
+    shares one; chunks the database refuses stay for the next start). None when
+    a writer process holds the lock (it inserts them), else the rows drained."""
+    folder = handover_dir(spool)
+    if not folder.is_dir() or not HandoverReader(folder).ready(orphans=True):
+        return 0
+    lock = WriterLock(folder)
+    try:
+        if not lock.try_take():
+            return None
+        reader = HandoverReader(folder)
+        drained = 0
+        while True:
+            paths, pairs = reader.take(500, orphans=True)
+            if not paths:
+                return drained
+            try:
+                store.insert_rows([row for row, _ in pairs], [b for _, b in pairs if b])
+            except Exception as exc:  # noqa: BLE001 - any database failure: keep the chunks
+                _log.error("cannot insert the calls left in %s yet: %s", folder, exc)
+                return drained
+            reader.done(paths)
+            drained += len(pairs)
     finally:
         lock.close()
 
