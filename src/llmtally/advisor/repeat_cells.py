@@ -28,7 +28,7 @@ from llmtally.usage import Usage
 __all__ = ["RepeatCell", "RepeatSample", "repeat_cells", "repeat_sample"]
 
 _REPEATS = ADVICE_TABLES["rollup_repeat_day"]
-_SCAN = 2_000  # calls of a group read for its sample
+_SCAN = 300  # calls of a group read for its sample (its first, in time order)
 
 
 @dataclass(frozen=True, slots=True)
