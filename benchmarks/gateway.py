@@ -23,6 +23,10 @@ with the default in-process writer thread and ``llmtally-process`` with
 ``ledger: {writer: process}`` (issue 16: a writer process fed through the
 hand-over folder; it is the serve process's child, so on the target's CPU too),
 each on its own SQLite ledger. Without LiteLLM installed, pass ``--skip-litellm``.
+
+Each target's memory (RSS and USS of its processes, one line per worker or writer
+process; ``benchmarks/procmem.py``) is reported at rest (after start, before traffic)
+and under load (right after its last c=N window).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import procmem  # benchmarks/procmem.py: memory of a target's processes
 
 MODEL = "gpt-4o-mini"
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,6 +200,7 @@ class Target:
     rates: dict[str, list[float]] = field(default_factory=lambda: {"plain": [], "stream": []})
     ledger: str | None = None  # llmtally's ledger URL: rows not yet in it after each window
     behind: list[int] = field(default_factory=list)
+    memory: dict[str, list[procmem.Memory]] = field(default_factory=dict)  # at rest, under load
 
 
 def spawn(cmd: list[str], log: Path, cpus: set[int] | None, env: dict[str, str] | None = None):
@@ -340,6 +347,7 @@ async def measure(targets: list[Target], args: argparse.Namespace) -> None:
                 for target in order:
                     got = await rate(session, target, payload, args.concurrency, args.seconds)
                     target.rates[mode].append(got)
+                    target.memory["under load"] = procmem.tree_memory(target.process.pid)
                     if target.ledger is not None:  # the writer's lag at the window's end
                         python = llmtally_bin(args.llmtally_bin).parent / "python"
                         target.behind.append(target.sent - count_rows(python, target.ledger))
@@ -418,6 +426,17 @@ def report_rates(by: dict[str, Target], concurrency: int) -> list[str]:
                 f"ratios, range {min(per_round):.1f}x-{max(per_round):.1f}x); "
                 f"goal >= 20x: {verdict(ratio >= 20)}"
             )
+    return lines
+
+
+def report_memory(targets: list[Target], concurrency: int) -> list[str]:
+    """Each target's processes (serving processes, a writer process): at rest is after
+    the port answered, before any traffic; under load right after its last c=N window."""
+    lines = [f"memory (RSS, USS = private; at rest, and after the last c={concurrency} window):"]
+    for t in targets:
+        for when in ("at rest", "under load"):
+            if t.memory.get(when):
+                lines.append(f"  {t.name:16} {when:10}: {procmem.describe(t.memory[when])}")
     return lines
 
 
@@ -542,6 +561,8 @@ def run(folder: Path, args: argparse.Namespace, pins: tuple[set[int] | None, ...
             os.sched_setaffinity(0, pins[1])
         for target in targets:
             asyncio.run(wait_ready(target, 300 if target.name == "litellm" else 60))
+        for target in targets:  # the workers are up once the port answers
+            target.memory["at rest"] = procmem.tree_memory(target.process.pid)
         describe(targets, pins)
         asyncio.run(measure(targets, args))
     finally:
@@ -564,6 +585,7 @@ def run(folder: Path, args: argparse.Namespace, pins: tuple[set[int] | None, ...
             f"ledger: {rows:,} rows for {lt.sent:,} requests sent to {name} "
             f"({lt.sent - rows:,} lost); goal zero lost: {verdict(rows == lt.sent)}"
         )
+    lines += report_memory(targets, args.concurrency)
     failed = ", ".join(f"{t.name} {t.failed:,} of {t.sent:,}" for t in targets)
     lines.append(f"failed requests (non-200 or error): {failed}")
     if "litellm" in by:
