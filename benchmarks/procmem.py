@@ -82,8 +82,13 @@ def describe(memories: list[Memory]) -> str:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (all its threads); 0 when it is gone."""
+    return cpu_seconds_of(PROC / str(pid))
+
+
+def cpu_seconds_of(folder: Path) -> float:
+    """User + system CPU of /proc/PID or /proc/PID/task/TID; 0 when it is gone."""
     try:
-        stat = (PROC / str(pid) / "stat").read_text()
+        stat = (folder / "stat").read_text()
     except OSError:
         return 0.0
     fields = stat.rsplit(")", 1)[1].split()
