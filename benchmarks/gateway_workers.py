@@ -126,6 +126,23 @@ async def window(session, p: Placement, upstream_pid: int, args: argparse.Namesp
     )
 
 
+async def first_calls(places: list[Placement]) -> None:
+    """One call per worker (c=workers), then memory again: what the first calls load
+    lazily (tokenizer, price tables) apart from what load itself holds."""
+    import aiohttp
+
+    payload = json.dumps(gw.PROMPT).encode()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        for p in places:
+            assert p.target is not None
+            n = max(1, p.workers) * 4  # connections land on workers unevenly: a few each
+            await asyncio.gather(*(gw.post(session, p.target, payload) for _ in range(n)))
+    time.sleep(1.0)  # the finish thread and writer are done with them
+    for p in places:
+        assert p.target is not None
+        p.memory["after 4 calls per worker"] = procmem.tree_memory(p.target.process.pid)
+
+
 async def rounds(places: list[Placement], upstream_pid: int, args: argparse.Namespace) -> None:
     import aiohttp
 
@@ -170,9 +187,9 @@ def report_workers(by: dict[str, Placement], args: argparse.Namespace) -> list[s
     ]
     lines.append("memory per process (RSS/USS MiB):")
     for p in by.values():
-        for when in ("at rest", "under load"):
+        for when in ("at rest", "after 4 calls per worker", "under load"):
             if p.memory.get(when):
-                lines.append(f"  {p.name:9} {when:10}: {procmem.describe(p.memory[when])}")
+                lines.append(f"  {p.name:9} {when:24}: {procmem.describe(p.memory[when])}")
     return lines
 
 
@@ -191,6 +208,7 @@ def run_workers(folder: Path, args: argparse.Namespace, cpus: list[int]) -> None
         for p in places:
             assert p.target is not None
             p.memory["at rest"] = procmem.tree_memory(p.target.process.pid)
+        asyncio.run(first_calls(places))
         asyncio.run(rounds(places, upstream.pid, args))
     finally:
         for p in places:
