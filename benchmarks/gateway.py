@@ -432,12 +432,8 @@ def report_rates(by: dict[str, Target], concurrency: int) -> list[str]:
 def report_memory(targets: list[Target], concurrency: int) -> list[str]:
     """Each target's processes (serving processes, a writer process): at rest is after
     the port answered, before any traffic; under load right after its last c=N window."""
-    lines = [f"memory (RSS, USS = private; at rest, and after the last c={concurrency} window):"]
-    for t in targets:
-        for when in ("at rest", "under load"):
-            if t.memory.get(when):
-                lines.append(f"  {t.name:16} {when:10}: {procmem.describe(t.memory[when])}")
-    return lines
+    head = f"memory (RSS, USS = private; at rest, and after the last c={concurrency} window):"
+    return [head, *procmem.report([(t.name, t.memory) for t in targets])]
 
 
 def count_rows(python: Path, url: str) -> int:

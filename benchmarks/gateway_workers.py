@@ -186,11 +186,7 @@ def report_workers(by: dict[str, Placement], args: argparse.Namespace) -> list[s
         " keep up (goal >= 80%)",
     ]
     lines.append("memory per process (RSS/USS MiB):")
-    for p in by.values():
-        for when in ("at rest", "after 4 calls per worker", "under load"):
-            if p.memory.get(when):
-                lines.append(f"  {p.name:9} {when:24}: {procmem.describe(p.memory[when])}")
-    return lines
+    return lines + procmem.report([(p.name, p.memory) for p in by.values()])
 
 
 def run_workers(folder: Path, args: argparse.Namespace, cpus: list[int]) -> None:

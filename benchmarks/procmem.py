@@ -80,6 +80,17 @@ def describe(memories: list[Memory]) -> str:
     return f"RSS {rss:.1f} MiB, USS {uss:.1f} MiB in {count} process(es) [RSS/USS MiB: {each}]"
 
 
+def report(named: list[tuple[str, dict[str, list[Memory]]]]) -> list[str]:
+    """One line per target and moment (in the order the moments were taken)."""
+    width = max((len(when) for _, memory in named for when in memory), default=0)
+    return [
+        f"  {name:16} {when:{width}}: {describe(memories)}"
+        for name, memory in named
+        for when, memories in memory.items()
+        if memories
+    ]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (all its threads); 0 when it is gone."""
     return cpu_seconds_of(PROC / str(pid))
