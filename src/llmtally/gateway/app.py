@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.ledger_link import LEDGER_FULL, HeldEnd, LedgerControl, ledger_full_response
 from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange
+from llmtally.gateway.upstream_raw import RawConnectError, RawPool, UpstreamResponse
 from llmtally.json_depth import nests_deeper
 from llmtally.ledger.rows import CallBodies
 from llmtally.otel.export import open_exporter
@@ -179,7 +181,7 @@ def _why(exc: BaseException, url: str, timeout_s: float) -> str:
         return f"{host} did not answer within {timeout_s:g} s"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return f"cannot resolve {urlsplit(url).hostname} (no DNS answer)"
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError | RawConnectError):
         code = exc.os_error.errno
         reason = os.strerror(code) if code else str(exc.os_error)
         return f"cannot connect to {host}: {reason}"
@@ -211,6 +213,7 @@ class Gateway:
         self.config, self.recorder, self.catalog, self.gate = config, recorder, catalog, gate
         self.budgets = budgets  # budgets and rate limits: reserve, then settle
         self._session: aiohttp.ClientSession | None = None
+        self._raw = RawPool() if config.upstream_client == "raw" else None  # issue 16
         self._finisher = Finisher(config, recorder, catalog)
         from llmtally.otel.ingest import TraceIngest  # it imports the gateway's key gate
 
@@ -230,6 +233,8 @@ class Gateway:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._raw is not None:
+            await self._raw.close()
         self._finisher.close()  # every answered call reaches the recorder
         if self.exporter is not None:
             await asyncio.to_thread(self.exporter.close)
@@ -445,20 +450,20 @@ class Gateway:
         streaming: _Streaming | None,
         receive: Receive | None = None,
     ) -> None:
-        session = await self.session()
         url = upstream.base_url.rstrip("/") + path
-        timeout = aiohttp.ClientTimeout(total=upstream.timeout_s)
+        headers = _upstream_headers(upstream, ex.wire.family, ex.headers)
         response_body = b""
         durable = self._ledger if self._ledger is not None and self._ledger.durable else None
         end = HeldEnd(send) if durable is not None else None
         send = end or send  # durable: the response completes once the call is on disk
         try:
-            async with session.post(
-                url,
-                data=raw,
-                headers=_upstream_headers(upstream, ex.wire.family, ex.headers),
-                timeout=timeout,
-            ) as response:
+            post: AbstractAsyncContextManager[UpstreamResponse]
+            if self._raw is not None:
+                post = self._raw.post(url, data=raw, headers=headers, timeout_s=upstream.timeout_s)
+            else:
+                timeout = aiohttp.ClientTimeout(total=upstream.timeout_s)
+                post = (await self.session()).post(url, data=raw, headers=headers, timeout=timeout)
+            async with post as response:
                 ex.status = response.status
                 out_headers = [
                     (k.lower().encode("latin-1"), v.encode("latin-1"))
@@ -497,7 +502,7 @@ class Gateway:
     async def _pass_failure(
         self,
         ex: Exchange,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         send: Send,
         headers: list[tuple[bytes, bytes]],
     ) -> bytes:
@@ -517,7 +522,7 @@ class Gateway:
     async def _pass_stream(
         self,
         ex: Exchange,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         send: Send,
         headers: list[tuple[bytes, bytes]],
         streaming: _Streaming,
@@ -559,7 +564,7 @@ class Gateway:
     async def _pass_body(
         self,
         ex: Exchange,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         send: Send,
         headers: list[tuple[bytes, bytes]],
     ) -> bytes:
