@@ -22,7 +22,9 @@ counted against the requests sent to it.
 with the default in-process writer thread and ``llmtally-process`` with
 ``ledger: {writer: process}`` (issue 16: a writer process fed through the
 hand-over folder; it is the serve process's child, so on the target's CPU too),
-each on its own SQLite ledger. Without LiteLLM installed, pass ``--skip-litellm``.
+each on its own SQLite ledger; ``raw`` is ``llmtally-raw``: the thread writer with
+``upstream_client: raw`` (issue 16's asyncio + httptools upstream pool).
+Without LiteLLM installed, pass ``--skip-litellm``.
 
 Each target's memory (RSS and USS of its processes, one line per worker or writer
 process; ``benchmarks/procmem.py``) is reported at rest (after start, before traffic)
@@ -255,12 +257,13 @@ def llmtally_config(folder: Path, upstream_port: int, writer: str = "thread") ->
         "    provider: openai\n"
         "routes:\n"
         "  - {match: '*', upstream: local}\n"
-        f"ledger: {{writer: {writer}}}\n"
+        f"ledger: {{writer: {'thread' if writer == 'raw' else writer}}}\n"
+        + ("upstream_client: raw\n" if writer == "raw" else "")
     )
     return path
 
 
-LLMTALLY_NAMES = {"thread": "llmtally", "process": "llmtally-process"}
+LLMTALLY_NAMES = {"thread": "llmtally", "process": "llmtally-process", "raw": "llmtally-raw"}
 
 
 def ledger_url(folder: Path, name: str) -> str:
@@ -459,7 +462,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--writers",
         default="thread",
-        help="llmtally's ledger writers to run, comma-separated: thread, process",
+        help="llmtally's ledger writers to run, comma-separated: thread, process, raw",
     )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -474,7 +477,7 @@ def start_targets(folder: Path, args: argparse.Namespace, pins: tuple[set[int] |
     targets = [_target("direct", direct_port, folder, [*me, str(direct_port)], target_cpu)]
     for writer in args.writers.split(","):
         if writer not in LLMTALLY_NAMES:
-            raise SystemExit(f"--writers {args.writers}: each is thread or process")
+            raise SystemExit(f"--writers {args.writers}: each is thread, process or raw")
         name = LLMTALLY_NAMES[writer]
         spool = folder / f"spool-{writer}" / "ledger-spool.jsonl"
         env = {**os.environ, "LLMTALLY_HOME": str(folder), "LLMTALLY_SPOOL": str(spool)}
