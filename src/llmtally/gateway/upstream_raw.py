@@ -171,7 +171,9 @@ class _Conn(asyncio.Protocol):
             if self.done:
                 return b""
             await self._wait()
-        data = self._body.popleft()
+        # all that has arrived, in one piece (as aiohttp's iter_any gives it)
+        data = self._body.popleft() if len(self._body) == 1 else b"".join(self._body)
+        self._body.clear()
         self._buffered -= len(data)
         if self._paused and self._buffered < LOW_WATER and self.transport is not None:
             self._paused = False
