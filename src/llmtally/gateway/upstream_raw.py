@@ -333,9 +333,13 @@ class RawPool:
 
 
 def _request_bytes(target: str, netloc: str, data: bytes, headers: Mapping[str, str]) -> bytes:
+    # identity: the gateway drops Content-Encoding when it relays, and reads usage in the body
     lines = [f"POST {target} HTTP/1.1", f"host: {netloc}", f"content-length: {len(data)}"]
+    lines.append("accept-encoding: identity")
     lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in _OWN_HEADERS]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
 
 
-_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_OWN_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+)
