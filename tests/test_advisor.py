@@ -118,7 +118,7 @@ def test_a_wider_window_counts_the_later_repeats(database: str, catalog: Catalog
 
 def test_streaming_signal_and_repeated_bodies(database: str, catalog: Catalog) -> None:
     with open_store(database) as store:
-        period = load_period(store, catalog, SINCE, UNTIL)
+        period = load_period(store, SINCE, UNTIL)
         repeated = repeated_calls(period)
     streamed = {cell.feature for cell in period.cells if cell.streamed}
     assert streamed == {"chat", "faq"}

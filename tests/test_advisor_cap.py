@@ -215,7 +215,7 @@ def statements(
     """What ``recommend`` found on the synthetic period, the SQL it ran, and the SQL
     its candidates' samplers ran."""
     with open_store(database) as store:
-        period = load_period(store, catalog, SINCE, UNTIL)
+        period = load_period(store, SINCE, UNTIL)
         ran: list[str] = []
 
         def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:

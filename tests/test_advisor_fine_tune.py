@@ -108,7 +108,7 @@ def test_the_cells_carry_the_fine_tuned_cost_and_the_training_share(
     database: str, catalog: Catalog
 ) -> None:
     with open_store(database) as store:
-        period = load_period(store, catalog, SINCE, UNTIL)
+        period = load_period(store, SINCE, UNTIL)
         working = Working(period.cells, catalog)
         [candidate] = fine_tune_recommender(period, working).candidates
         flats = [change(working.state(cid)).flat for cid, change in candidate.parts]

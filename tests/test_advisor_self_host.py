@@ -151,7 +151,7 @@ def test_the_instances_cost_is_split_over_the_cells_exactly(
     """The model's calls are two cells (features rag and search), of 12,800 and
     6,400 calls of 7,000 tokens."""
     with open_store(database) as store:
-        period = load_period(store, catalog, SINCE, UNTIL)
+        period = load_period(store, SINCE, UNTIL)
         working = Working(period.cells, catalog)
         [candidate] = self_host_recommender(period, working).candidates
         states = [change(working.state(cid)) for cid, change in candidate.parts]

@@ -88,7 +88,7 @@ def advise(
     """Recommendations over the whole UTC days of [since, until) (until: now),
     savings per 30 days."""
     end = until or dt.datetime.now(dt.UTC)
-    period = load_period(store, catalog, since, end)
+    period = load_period(store, since, end)
     working = Working(period.cells, catalog)
     kept: list[Recommendation] = []
     considered: list[Considered] = []

@@ -32,10 +32,10 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Integer, case, cast, func, select
 
-from llmtally.advisor.boundaries import Boundaries
 from llmtally.ledger import Store
 from llmtally.ledger.advice_rollup import BATCHABLE_TAG, NO_FEATURE
-from llmtally.ledger.advice_tables import ADVICE_KEYS, ADVICE_TABLES, FACT_COUNTS, USAGE_COUNTS
+from llmtally.ledger.advice_tables import ADVICE_KEYS, ADVICE_TABLES, FACT_COUNTS
+from llmtally.ledger.rows import USAGE_COUNTS
 from llmtally.ledger.schema import calls
 from llmtally.usage import ImageUnits, ServiceTier, Usage
 
@@ -123,7 +123,7 @@ def _day_bucket(store: Store) -> ColumnElement[Any]:
     return cast(func.strftime("%s", func.substr(started, 1, 10)), Integer) / 86400
 
 
-def cell_keys(store: Store, bounds: Boundaries | None = None) -> list[ColumnElement[Any]]:
+def cell_keys(store: Store) -> list[ColumnElement[Any]]:
     """A call's cell key in SQL, labelled ``KEY_NAMES`` (as ``advice_rollup.row_key``
     computes it when the call is written)."""
     media = calls.c.images.is_not(None) | calls.c.audio_seconds.is_not(None)

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from llmtally.advisor.boundaries import Boundaries, catalog_boundaries
 from llmtally.advisor.cells import Cell, load_cells
-from llmtally.catalog import Catalog
 from llmtally.ledger import Store
 
 __all__ = ["MONTH_DAYS", "Period", "load_period", "midnight", "whole_days"]
@@ -31,7 +29,6 @@ class Period:
     until: dt.datetime
     cells: tuple[Cell, ...]
     store: Store
-    bounds: Boundaries
     _by_key: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,8 +67,7 @@ def whole_days(since: dt.datetime, until: dt.datetime) -> tuple[dt.datetime, dt.
     return start, end
 
 
-def load_period(store: Store, catalog: Catalog, since: dt.datetime, until: dt.datetime) -> Period:
+def load_period(store: Store, since: dt.datetime, until: dt.datetime) -> Period:
     """The whole UTC days of [since, until): their calls with a 2xx status, in cells."""
     start, end = whole_days(since, until)
-    bounds = catalog_boundaries(catalog)
-    return Period(start, end, load_cells(store, start, end), store, bounds)
+    return Period(start, end, load_cells(store, start, end), store)

@@ -28,12 +28,10 @@ from sqlalchemy import func, select
 
 from llmtally.advisor.cells import KEY_NAMES, day_number, key_of
 from llmtally.advisor.period import Period
-from llmtally.ledger.advice_rollup import CACHED_PROVIDERS
 from llmtally.ledger.advice_tables import ADVICE_TABLES, PREFIX_COUNTS, TTLS
 
-__all__ = ["CACHED_PROVIDERS", "TTL_SECONDS", "PrefixCell", "prefix_cells"]
+__all__ = ["PrefixCell", "prefix_cells"]
 
-TTL_SECONDS = TTLS
 _PREFIX = ADVICE_TABLES["rollup_prefix_day"]
 
 

@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 
 from llmtally.advisor.cells import KEY_NAMES, NO_FEATURE, day_number, key_of, period_filter
 from llmtally.advisor.period import Period
-from llmtally.ledger.advice_tables import ADVICE_TABLES, REPEAT_WINDOW_S, USAGE_COUNTS
+from llmtally.ledger.advice_tables import ADVICE_TABLES, REPEAT_WINDOW_S
+from llmtally.ledger.rows import USAGE_COUNTS
 from llmtally.ledger.schema import call_bodies, calls
 from llmtally.usage import Usage
 

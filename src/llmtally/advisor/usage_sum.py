@@ -7,24 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from llmtally.ledger.rows import USAGE_COUNTS as COUNTS
 from llmtally.usage import Usage
 
 __all__ = ["COUNTS", "add", "subtract"]
-
-COUNTS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "input_audio_tokens",
-    "input_image_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "output_audio_tokens",
-    "output_image_tokens",
-    "characters",
-    "requests",
-)
 
 
 def add(base: Usage, more: Usage) -> Usage:

@@ -21,13 +21,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from llmtally.ledger.advice_prefix import utc
-from llmtally.ledger.advice_tables import (
-    ADVICE_TABLES,
-    REPEAT_COUNTS,
-    REPEAT_WINDOW_S,
-    USAGE_COUNTS,
-)
+from llmtally.ledger.advice_tables import ADVICE_TABLES, REPEAT_COUNTS, REPEAT_WINDOW_S
 from llmtally.ledger.advice_upsert import Key, Sums, add_into, replace_rows
+from llmtally.ledger.rows import USAGE_COUNTS
 
 __all__ = ["REPEAT_NAMES", "digest_of", "repeat_sums"]
 

@@ -38,8 +38,9 @@ from llmtally.ledger.advice_prefix import (
     utc,
 )
 from llmtally.ledger.advice_repeat import REPEAT_NAMES, digest_of, repeat_sums
-from llmtally.ledger.advice_tables import ADVICE_COUNTS, NO_FEATURE, USAGE_COUNTS
+from llmtally.ledger.advice_tables import ADVICE_COUNTS, NO_FEATURE
 from llmtally.ledger.advice_upsert import Key, Sums, add_into, write_sums
+from llmtally.ledger.rows import USAGE_COUNTS
 from llmtally.ledger.schema import call_bodies, calls
 
 __all__ = [

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text
 
+from llmtally.ledger.rows import USAGE_COUNTS
 from llmtally.ledger.schema import Fixed
 
 __all__ = [
@@ -67,20 +68,6 @@ ADVICE_KEYS = (
     "price_window",
     "cliff",
     "single",
-)
-USAGE_COUNTS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "input_audio_tokens",
-    "input_image_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "output_audio_tokens",
-    "output_image_tokens",
-    "characters",
-    "requests",
 )
 ROLE_COUNTS = tuple(
     f"role_{role}" for role in ("system", "tools", "history", "latest_user", "context")
