@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
 import json
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +24,7 @@ import httpx
 import pytest
 
 from gateway_support import ListRecorder, free_port, live_gateway, openai_and_claude
-from llmtally.gateway.upstream_raw import RawPool
+from llmtally.gateway.upstream_raw import RawPool, RawUpstreamError
 from replay_upstream import ReplayUpstream, load_transcripts, sse_body
 
 TRANSCRIPTS = load_transcripts()
@@ -164,7 +166,10 @@ class _KeepAlive(BaseHTTPRequestHandler):
         data = json.dumps(REPLY).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
-        if mode == "chunked":  # the JSON in two chunks
+        if mode in CODED:  # compressed although the client asked for identity
+            self.send_header("content-encoding", CODED[mode][0])
+            data = CODED[mode][1](data)
+        if mode == "chunked" or mode == "gzip-chunked":  # the JSON in two chunks
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
             half = len(data) // 2
@@ -177,6 +182,15 @@ class _KeepAlive(BaseHTTPRequestHandler):
             self.wfile.write(data)
         if mode == "then-close":  # keep-alive said, then the connection closed
             self.close_connection = True
+
+
+# RFC 9110 section 8.4.1: gzip (RFC 1952) and deflate (the zlib format, RFC 1950).
+CODED = {
+    "gzip": ("gzip", gzip.compress),
+    "gzip-chunked": ("gzip", gzip.compress),
+    "deflate": ("deflate", zlib.compress),
+    "br": ("br", lambda data: b"\x0b\x02\x80" + data),  # never decoded: only its name matters
+}
 
 
 @pytest.fixture
@@ -223,6 +237,29 @@ def test_keep_alive_reuses_one_connection_across_calls(
     assert all(json.loads(body) == REPLY for _, body in answers)  # chunked one joined whole
     assert counted.requests == 3
     assert counted.connections == 1  # 3 calls, 1 connection, counted by the server
+
+
+def test_a_body_compressed_anyway_is_decoded_and_another_coding_refused(
+    keep_alive: tuple[ThreadingHTTPServer, type[_KeepAlive]],
+) -> None:
+    server, _ = keep_alive
+    url = _url(server) + "/v1/chat/completions"
+
+    async def calls() -> tuple[list[tuple[int, bytes]], str]:
+        pool = RawPool()
+        try:
+            decoded = [await _post(pool, url, m) for m in ("gzip", "gzip-chunked", "deflate")]
+            try:
+                await _post(pool, url, "br")
+            except RawUpstreamError as exc:
+                return decoded, str(exc)
+            return decoded, "no error"
+        finally:
+            await pool.close()
+
+    decoded, refused = asyncio.run(calls())
+    assert decoded == [(200, json.dumps(REPLY).encode())] * 3
+    assert refused == "the upstream answered in 'br' encoding, not asked for"
 
 
 def test_an_idle_connection_the_upstream_closed_is_not_used(

@@ -162,9 +162,10 @@ class GatewayConfig(_Strict):
     budgets: BudgetSettings = BudgetSettings()
     # every recorded call as an OTLP span and metrics (llmtally.otel.export); off: None
     otel_export: OtlpExport | None = None
-    # The HTTP client for upstreams: aiohttp, or the lighter asyncio + httptools
-    # one (llmtally.gateway.upstream_raw; issue 16, docs/decisions.md).
-    upstream_client: Literal["aiohttp", "raw"] = "aiohttp"
+    # The HTTP client for upstreams: the light asyncio + httptools one
+    # (llmtally.gateway.upstream_raw; issue 16, docs/decisions.md), or aiohttp's
+    # session, kept as the fallback.
+    upstream_client: Literal["aiohttp", "raw"] = "raw"
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> GatewayConfig:

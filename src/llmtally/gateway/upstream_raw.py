@@ -14,6 +14,9 @@ body, relay the answer as it arrives, keep the connection for the next call.
   ``SSL_CERT_FILE``).
 - A pooled connection the upstream closed while idle is dropped and another
   taken before anything is sent; a request once written is never sent again.
+- It asks for ``identity``; an upstream that compresses anyway (``gzip`` or
+  ``deflate``, as aiohttp decodes) is decoded as it arrives, any other coding
+  is a ``RawUpstreamError`` (a 502), never relayed undecoded.
 - Errors are ``aiohttp.ClientError`` subclasses, so the gateway maps them to
   the same 502/504 answers and stream cuts as it does for aiohttp.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
@@ -87,6 +91,7 @@ class _Conn(asyncio.Protocol):
         self._body: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
+        self._decoder: zlib._Decompress | None = None
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -119,12 +124,23 @@ class _Conn(asyncio.Protocol):
             self.headers, self.status = [], 0
             return
         names = {name.lower() for name, _ in self.headers}
+        try:
+            self._decoder = _decoder(self.headers)
+        except RawUpstreamError as exc:
+            self._fail(exc)
+            return
         self._until_close = not names & {"content-length", "transfer-encoding"}
         self.keep_alive = self.parser.should_keep_alive() and not self._until_close
         self.head_done = True
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if self._decoder is not None:
+            try:
+                body = self._decoder.decompress(body)
+            except zlib.error as exc:
+                self._fail(RawUpstreamError(f"the upstream's compressed body is broken: {exc}"))
+                return
         self._body.append(bytes(body))
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
@@ -135,6 +151,9 @@ class _Conn(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.status == 0:
             return  # the end of an interim (1xx) answer
+        if self._decoder is not None and (rest := self._decoder.flush()):
+            self._body.append(rest)
+            self._buffered += len(rest)
         self.done = True
         self._wake()
 
@@ -330,6 +349,20 @@ class RawPool:
             for conn in idle:
                 conn.close()
         self._idle.clear()
+
+
+_CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _decoder(headers: list[tuple[str, str]]) -> zlib._Decompress | None:
+    """A decoder for a body sent compressed although identity was asked for; the
+    gateway drops Content-Encoding when it relays, so the bytes must be plain."""
+    coding = next((v.strip().lower() for k, v in headers if k.lower() == "content-encoding"), "")
+    if coding in ("", "identity"):
+        return None
+    if coding not in _CODINGS:
+        raise RawUpstreamError(f"the upstream answered in {coding!r} encoding, not asked for")
+    return zlib.decompressobj(_CODINGS[coding])
 
 
 def _request_bytes(target: str, netloc: str, data: bytes, headers: Mapping[str, str]) -> bytes:
