@@ -69,3 +69,4 @@ bench:
 	test -x benchmarks/.venv/bin/python || $(PYTHON) -m venv benchmarks/.venv
 	benchmarks/.venv/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
 	benchmarks/.venv/bin/python benchmarks/meter.py
+	benchmarks/.venv/bin/python benchmarks/gateway.py --writers thread,process-apart

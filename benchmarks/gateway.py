@@ -18,12 +18,15 @@ one), and requests/s at ``--concurrency`` for streaming and non-streaming calls.
 the runs llmtally is stopped with SIGTERM (its writer drains) and the ledger's rows are
 counted against the requests sent to it.
 
-``--writers thread,process`` runs llmtally twice in the same rounds: ``llmtally``
-with the default in-process writer thread and ``llmtally-process`` with
-``ledger: {writer: process}`` (issue 16: a writer process fed through the
-hand-over folder; it is the serve process's child, so on the target's CPU too),
-each on its own SQLite ledger; ``raw`` is ``llmtally-raw``: the thread writer with
-``upstream_client: raw`` (issue 16's asyncio + httptools upstream pool).
+``--writers thread,aiohttp,process,process-apart`` runs llmtally once per variant in
+the same rounds, each on its own SQLite ledger: ``llmtally`` is the default config
+(writer thread, the raw upstream client), ``llmtally-aiohttp`` the aiohttp client,
+``llmtally-process`` ``ledger: {writer: process}`` (the writer process is the serve
+process's child, so on the target's CPU too) and ``llmtally-process-apart`` the same
+with the writer process moved to the client's CPU (where a machine's shared writer
+would have a core of its own). Every llmtally ledger has a budget covering each call
+(``BUDGET``), so each call reserves and settles: issue 16's "with budgets and the
+ledger on".
 Without LiteLLM installed, pass ``--skip-litellm``.
 
 Each target's memory (RSS and USS of its processes, one line per worker or writer
@@ -39,7 +42,6 @@ import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,12 +50,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import procmem  # benchmarks/procmem.py: memory of a target's processes
+from gateway_report import report_latency, report_memory, report_rates, verdict
 
 MODEL = "gpt-4o-mini"
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
 STREAM_PROMPT = {**PROMPT, "stream": True, "stream_options": {"include_usage": True}}
-HEADERS = {"authorization": "Bearer sk-bench", "content-type": "application/json"}
+HEADERS = {
+    "authorization": "Bearer sk-bench",
+    "content-type": "application/json",
+    "x-llmtally-feature": "bench",  # llmtally's budget covers it (BUDGET); others ignore it
+}
 # LiteLLM reads these at import: no cost-map download, no release check, quiet logs.
 LITELLM_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -247,8 +254,10 @@ async def wait_ready(target: Target, timeout: float) -> None:
     raise SystemExit(f"{target.name} did not start (log {target.log}):\n{tail}")
 
 
-def llmtally_config(folder: Path, upstream_port: int, writer: str = "thread") -> Path:
-    path = folder / f"llmtally-{writer}.yaml"
+def llmtally_config(folder: Path, upstream_port: int, variant: str = "thread") -> Path:
+    """One variant's config (VARIANTS): its ledger writer and upstream client."""
+    writer, client = VARIANTS[variant][1:]
+    path = folder / f"llmtally-{variant}.yaml"
     path.write_text(
         "upstreams:\n"
         "  local:\n"
@@ -257,13 +266,30 @@ def llmtally_config(folder: Path, upstream_port: int, writer: str = "thread") ->
         "    provider: openai\n"
         "routes:\n"
         "  - {match: '*', upstream: local}\n"
-        f"ledger: {{writer: {'thread' if writer == 'raw' else writer}}}\n"
-        + ("upstream_client: raw\n" if writer == "raw" else "")
+        f"ledger: {{writer: {writer}}}\n"
+        f"upstream_client: {client}\n"
     )
     return path
 
 
-LLMTALLY_NAMES = {"thread": "llmtally", "process": "llmtally-process", "raw": "llmtally-raw"}
+# --writers: name, ledger writer, upstream client. ``thread`` is the default config;
+# ``process-apart`` moves the writer process off the target's CPU once it started
+# (the writer is shared by all workers of a machine: with N workers it has a core).
+VARIANTS = {
+    "thread": ("llmtally", "thread", "raw"),
+    "aiohttp": ("llmtally-aiohttp", "thread", "aiohttp"),
+    "raw": ("llmtally-raw", "thread", "raw"),
+    "process": ("llmtally-process", "process", "raw"),
+    "process-apart": ("llmtally-process-apart", "process", "raw"),
+}
+LLMTALLY_NAMES = {variant: spec[0] for variant, spec in VARIANTS.items()}
+# every llmtally call is covered by this budget, so each one reserves and settles
+BUDGET = ["--feature", "bench", "--usd", "1000000", "--period", "month"]
+
+
+def add_budget(bin_path: Path, url: str, env: dict[str, str]) -> None:
+    cmd = [str(bin_path), "budgets", "add", *BUDGET, "--database", url]
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
 
 
 def ledger_url(folder: Path, name: str) -> str:
@@ -361,84 +387,6 @@ async def measure(targets: list[Target], args: argparse.Namespace) -> None:
             print(f"  round {r + 1}: {line}", flush=True)
 
 
-# --- the report --------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
-def report_latency(by: dict[str, Target]) -> list[str]:
-    base = by["direct"]
-    b50, b99 = percentile(base.latencies, 0.5), percentile(base.latencies, 0.99)
-    lines = [
-        f"concurrency 1, non-streaming, {len(base.latencies):,} timed requests per target:",
-        f"  direct    p50 {b50:.3f} ms  p99 {b99:.3f} ms",
-    ]
-    for name in (*LLMTALLY_NAMES.values(), "litellm"):
-        if name not in by:
-            continue
-        t = by[name]
-        p50, p99 = percentile(t.latencies, 0.5), percentile(t.latencies, 0.99)
-        line = (
-            f"  {name:16} p50 {p50:.3f} ms (+{p50 - b50:.3f} vs direct)  "
-            f"p99 {p99:.3f} ms (+{p99 - b99:.3f} vs direct)"
-        )
-        if name.startswith("llmtally"):
-            line += (
-                f"; goal added p50 <= 1 ms: {verdict(p50 - b50 <= 1)}, "
-                f"added p99 <= 3 ms: {verdict(p99 - b99 <= 3)}"
-            )
-        lines.append(line)
-    if "litellm" in by:
-        lt, ll = by["llmtally"].latencies, by["litellm"].latencies
-        p50 = _ratio(percentile(ll, 0.5) - b50, percentile(lt, 0.5) - b50)
-        p99 = _ratio(percentile(ll, 0.99) - b99, percentile(lt, 0.99) - b99)
-        lines.append(f"  added latency litellm / llmtally: p50 {p50}, p99 {p99}")
-    return lines
-
-
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.1f}x" if b > 0 else "n/a (llmtally adds nothing measurable)"
-
-
-def report_rates(by: dict[str, Target], concurrency: int) -> list[str]:
-    lines = [f"concurrency {concurrency} (median of rounds):"]
-    for mode, unit in (("plain", "req/s"), ("stream", "streams/s")):
-        label = "non-streaming" if mode == "plain" else "streaming"
-        direct = statistics.median(by["direct"].rates[mode])
-        parts = [f"direct {direct:,.0f}"]
-        for name in (*LLMTALLY_NAMES.values(), "litellm"):
-            if name in by:
-                got = statistics.median(by[name].rates[mode])
-                parts.append(f"{name} {got:,.0f} ({got / direct:.0%} of direct)")
-        lines.append(f"  {label:13} {unit:9}: " + ", ".join(parts))
-        if "litellm" in by:
-            per_round = [
-                a / b
-                for a, b in zip(by["llmtally"].rates[mode], by["litellm"].rates[mode], strict=True)
-            ]
-            ratio = statistics.median(per_round)
-            lines.append(
-                f"  {label:13} ratio llmtally / litellm: {ratio:.1f}x (median of per-round "
-                f"ratios, range {min(per_round):.1f}x-{max(per_round):.1f}x); "
-                f"goal >= 20x: {verdict(ratio >= 20)}"
-            )
-    return lines
-
-
-def report_memory(targets: list[Target], concurrency: int) -> list[str]:
-    """Each target's processes (serving processes, a writer process): at rest is after
-    the port answered, before any traffic; under load right after its last c=N window."""
-    head = f"memory (RSS, USS = private; at rest, and after the last c={concurrency} window):"
-    return [head, *procmem.report([(t.name, t.memory) for t in targets])]
-
-
 def count_rows(python: Path, url: str) -> int:
     code = (
         "import sys; from llmtally.ledger import open_store; print(open_store(sys.argv[1]).count())"
@@ -462,7 +410,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--writers",
         default="thread",
-        help="llmtally's ledger writers to run, comma-separated: thread, process, raw",
+        help="llmtally variants to run, comma-separated (VARIANTS): thread, aiohttp, process, ...",
     )
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -477,11 +425,12 @@ def start_targets(folder: Path, args: argparse.Namespace, pins: tuple[set[int] |
     targets = [_target("direct", direct_port, folder, [*me, str(direct_port)], target_cpu)]
     for writer in args.writers.split(","):
         if writer not in LLMTALLY_NAMES:
-            raise SystemExit(f"--writers {args.writers}: each is thread, process or raw")
+            raise SystemExit(f"--writers {args.writers}: each is one of {', '.join(VARIANTS)}")
         name = LLMTALLY_NAMES[writer]
         spool = folder / f"spool-{writer}" / "ledger-spool.jsonl"
         env = {**os.environ, "LLMTALLY_HOME": str(folder), "LLMTALLY_SPOOL": str(spool)}
         env.pop("LLMTALLY_CONFIG", None)
+        add_budget(llmtally_bin(args.llmtally_bin), ledger_url(folder, name), env)
         port = lt_port if writer == "thread" else free_port()
         cmd = [
             str(llmtally_bin(args.llmtally_bin)), "serve", "--port", str(port),
@@ -562,6 +511,10 @@ def run(folder: Path, args: argparse.Namespace, pins: tuple[set[int] | None, ...
             asyncio.run(wait_ready(target, 300 if target.name == "litellm" else 60))
         for target in targets:  # the workers are up once the port answers
             target.memory["at rest"] = procmem.tree_memory(target.process.pid)
+            if target.name == LLMTALLY_NAMES["process-apart"] and pins[1]:
+                for child in procmem.children(target.process.pid):
+                    if Path(f"/proc/{child}/comm").read_text().strip() == "llmtally-writer":
+                        os.sched_setaffinity(child, pins[1])
         describe(targets, pins)
         asyncio.run(measure(targets, args))
     finally:
@@ -569,7 +522,8 @@ def run(folder: Path, args: argparse.Namespace, pins: tuple[set[int] | None, ...
             stop(target.process)
         stop(upstream)
     by = {t.name: t for t in targets}
-    lines = report_latency(by) + report_rates(by, args.concurrency)
+    names = list(LLMTALLY_NAMES.values())
+    lines = report_latency(by, names) + report_rates(by, names, args.concurrency)
     python = llmtally_bin(args.llmtally_bin).parent / "python"
     for name in LLMTALLY_NAMES.values():
         if name not in by:

@@ -65,6 +65,10 @@ def _spool(tmp_path: Path) -> Path:
     return tmp_path / "spool" / "ledger-spool.jsonl"
 
 
+def _comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
 def _writer_pid(tmp_path: Path) -> int:
     """The pid the writer process wrote into its lock file (0 before it has)."""
     text = (handover_dir(_spool(tmp_path)) / LOCK_FILE).read_text().strip()
@@ -195,13 +199,19 @@ def test_the_writer_process_killed_mid_traffic_loses_nothing(
         with Traffic(run.url) as traffic:
             traffic.wait_for(100)
             first = _writer_pid(tmp_path)
+            named = _comm(first)
             os.kill(first, signal.SIGKILL)
             traffic.wait_for(100)  # answered while no writer runs, or its successor
             _wait(lambda: _writer_pid(tmp_path) not in (0, first))
+            successor = _comm(_writer_pid(tmp_path))
+            workers = {_comm(pid) for pid in _children(run.process.pid)} - {successor}
             traffic.wait_for(100)
         _stop(run)
     assert f"the ledger writer (pid {first}) ended unexpectedly (killed by signal 9)" in run.err
     assert _traces(run.database) == sorted(traffic.answered)
+    # ps and top tell the writer apart from the workers (named by prctl PR_SET_NAME)
+    assert named == successor == "llmtally-writer"
+    assert workers == {"llmtally"}
 
 
 def test_a_serving_worker_killed_mid_traffic_loses_none_it_answered(

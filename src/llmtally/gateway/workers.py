@@ -59,6 +59,7 @@ __all__ = [
 
 MAX_WORKERS = 64
 WRITER = -1  # the writer process's index among the children
+WRITER_NAME = "llmtally-writer"  # its /proc/PID/comm (ps, top), so it can be told apart
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
 POLL_S = 0.1
@@ -247,6 +248,7 @@ class Supervisor:
             _end_with_parent(self.parent)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             if index == WRITER and self.writer is not None:
+                _name_process(WRITER_NAME)
                 self.writer()
             else:
                 self.serve(index)
@@ -304,6 +306,17 @@ def _end_with_parent(parent: int) -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:  # it died before the line above
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _name_process(name: str) -> None:
+    """The process's name as ps, top and /proc/PID/comm show it (Linux; 15 bytes)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_name = 15
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_name, name.encode()[:15], 0, 0, 0)
 
 
 def _exit_code(code: object) -> int:
