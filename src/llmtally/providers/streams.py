@@ -43,6 +43,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from llmtally import fastjson
 from llmtally.providers.request_facts import (
     FinishReason,
     anthropic_finish,
@@ -103,7 +104,7 @@ class StreamAccumulator(ABC):
                 self._on_done()
                 continue
             try:
-                payload = json.loads(event.data)
+                payload = fastjson.loads(event.data)
             except json.JSONDecodeError:
                 self.malformed += 1
                 continue

@@ -1,0 +1,65 @@
+"""llmtally.fastjson.loads gives exactly what json.loads gives (values, types and
+errors), including the cases where orjson alone would differ."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import orjson
+import pytest
+
+from llmtally.fastjson import loads
+
+
+def test_a_chat_request_parses_to_the_same_values() -> None:
+    text = (
+        '{"model":"gpt-4o","messages":[{"role":"user","content":"héllo \\u00e9 \\ud83d\\ude00"}],'
+        '"temperature":0.7,"max_tokens":256,"stream":false,"stop":null,"n":1}'
+    )
+    got = loads(text.encode())
+    assert got == {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "héllo é 😀"}],
+        "temperature": 0.7,
+        "max_tokens": 256,
+        "stream": False,
+        "stop": None,
+        "n": 1,
+    }
+    assert loads(text) == got  # str in, the same
+
+
+def test_an_integer_beyond_64_bits_stays_an_int() -> None:
+    # orjson alone turns it into 1.2345678901234568e+29
+    assert orjson.loads(b"123456789012345678901234567890") == 1.2345678901234568e29
+    got = loads(b'{"max_tokens": 123456789012345678901234567890}')
+    assert got == {"max_tokens": 123456789012345678901234567890}
+    assert isinstance(got["max_tokens"], int)
+
+
+def test_nan_infinity_and_overflow_are_json_floats() -> None:
+    got = loads(b"[NaN, Infinity, -Infinity, 1e400]")
+    assert math.isnan(got[0])
+    assert got[1:] == [math.inf, -math.inf, math.inf]
+
+
+def test_a_lone_surrogate_is_kept_as_json_keeps_it() -> None:
+    assert loads(b'"\\ud800"') == "\ud800"
+
+
+def test_a_duplicate_key_keeps_the_last_value() -> None:
+    assert loads(b'{"a": 1, "a": 2}') == {"a": 2}
+
+
+def test_invalid_text_raises_json_s_own_error() -> None:
+    with pytest.raises(json.JSONDecodeError) as caught:
+        loads(b'{"model": ')
+    assert str(caught.value) == "Expecting value: line 1 column 11 (char 10)"
+    with pytest.raises(UnicodeDecodeError):
+        loads(b'"\xff"')  # not UTF-8: json.loads(bytes) decodes first
+
+
+def test_a_bytearray_and_a_memoryview_are_read() -> None:
+    assert loads(bytearray(b"[1, 2]")) == [1, 2]
+    assert loads(memoryview(b'{"x": true}')) == {"x": True}
