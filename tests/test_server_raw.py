@@ -209,6 +209,35 @@ def test_keep_alive_answers_two_requests_on_one_connection(wire: tuple[Running, 
         assert body == b"second" and rest == b""
 
 
+def test_keep_alive_is_counted_from_the_last_response(wire: tuple[Running, WireApp]) -> None:
+    running, _ = wire  # keep_alive_s=1, header_timeout_s=2
+    with connect(running.port) as sock:
+        rest = b""
+        for body in (b"0.0 s", b"0.6 s", b"1.2 s", b"1.8 s"):  # gaps of 0.6 s < 1 s
+            sock.sendall(post("/echo", body))
+            _, echoed, rest = read_response(sock, rest)
+            assert echoed == body
+            time.sleep(0.6)
+        start = time.monotonic()
+        assert rest + read_all(sock) == b""
+        took = time.monotonic() - start
+    # closed 1 s after the last response, of which 0.6 s were slept above: ~0.4 s
+    assert took < 0.9, took
+
+
+def test_an_idle_connection_closes_after_keep_alive_not_the_head_deadline(
+    wire: tuple[Running, WireApp],
+) -> None:
+    running, _ = wire  # keep_alive_s=1 is shorter than header_timeout_s=2
+    with connect(running.port) as sock:
+        sock.sendall(post("/echo", b"x"))
+        read_response(sock)
+        start = time.monotonic()
+        assert read_all(sock) == b""
+        took = time.monotonic() - start
+    assert 0.9 <= took < 1.5, took
+
+
 def test_pipelined_requests_run_one_at_a_time_in_order(wire: tuple[Running, WireApp]) -> None:
     running, app = wire
     with connect(running.port) as sock:

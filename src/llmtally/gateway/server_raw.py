@@ -241,8 +241,12 @@ class RawHttpProtocol(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_100 = False
-        self._deadline: asyncio.TimerHandle | None = None
-        self._keep_alive: asyncio.TimerHandle | None = None
+        # One timer per connection for both deadlines (head, idle): a request moves
+        # the deadline (_due) without touching the timer, which re-arms when it fires early
+        self._waiting: Literal["head", "idle"] | None = None
+        self._due = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._head_bytes = self._header_count = 0
         self._in_head = False  # part of a request head has come
         self._refused = False  # answered with a refusal: ignore the rest
@@ -259,11 +263,13 @@ class RawHttpProtocol(asyncio.Protocol):
         self.client = _address(transport.get_extra_info("peername"))
         self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
         self.connections.open.add(self)
-        self._arm()
+        self._wait("idle", self.limits.header_timeout_s)  # a first request must begin
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        self._stop_keep_alive()
+        self._waiting = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.connections.open.discard(self)
         for cycle in (self.running, *self.queued):
             if cycle is not None and not cycle.complete:
@@ -273,7 +279,6 @@ class RawHttpProtocol(asyncio.Protocol):
         self.resume_writing()
 
     def data_received(self, data: bytes) -> None:
-        self._stop_keep_alive()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -313,8 +318,7 @@ class RawHttpProtocol(asyncio.Protocol):
         self.url, self.headers, self.expect_100 = b"", [], False
         self._head_bytes = self._header_count = 0
         self._in_head = True
-        if self._deadline is None:
-            self._arm()
+        self._wait("head", self.limits.header_timeout_s)
         if self.running is not None:
             self.pause_reading()  # pipelined: this one waits for the running one
 
@@ -334,7 +338,7 @@ class RawHttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._refused:
             return
-        self._disarm()
+        self._waiting = None
         self._in_head = False
         cycle = _Cycle(self, self._scope(), self.parser.should_keep_alive())
         cycle.expect_100 = self.expect_100
@@ -382,7 +386,7 @@ class RawHttpProtocol(asyncio.Protocol):
             "query_string": parsed.query or b"",
             "headers": self.headers,
         }
-        if self.state is not None:
+        if self.state:  # what the lifespan put there, a copy per request (as uvicorn)
             scope["state"] = self.state.copy()
         return scope
 
@@ -407,7 +411,8 @@ class RawHttpProtocol(asyncio.Protocol):
             self.transport.close()
             return
         self.resume_reading()
-        self._keep_alive = self.loop.call_later(self.limits.keep_alive_s, self._idle_timeout)
+        if not self._in_head:  # else a pipelined head is under way: its deadline holds
+            self._wait("idle", self.limits.keep_alive_s)
 
     def is_idle(self) -> bool:
         return self.running is None and not self._in_head
@@ -427,23 +432,27 @@ class RawHttpProtocol(asyncio.Protocol):
 
     # --- timers and limits
 
-    def _idle_timeout(self) -> None:
-        self._keep_alive = None
-        if self.running is None and not self._in_head:
-            self.transport.close()
+    def _wait(self, waiting: Literal["head", "idle"], seconds: float) -> None:
+        """From now, wait at most ``seconds`` for a request to begin (idle) or for
+        its head to end (head)."""
+        self._waiting = waiting
+        self._due = due = self.loop.time() + seconds
+        if self._timer is None or self._timer_at > due:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._timer_at = self.loop.call_at(due, self._on_timer), due
 
-    def _stop_keep_alive(self) -> None:
-        if self._keep_alive is not None:
-            self._keep_alive.cancel()
-            self._keep_alive = None
-
-    def _arm(self) -> None:
-        self._deadline = self.loop.call_later(self.limits.header_timeout_s, self._head_timeout)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._waiting is None or self.transport.is_closing() or self._refused:
+            return  # a request runs: its end starts the next wait
+        if self.loop.time() + 0.001 < self._due:  # the deadline moved since
+            self._timer, self._timer_at = self.loop.call_at(self._due, self._on_timer), self._due
+        elif self._waiting == "idle":
+            self.transport.close()  # nothing came
+        else:
+            seconds = f"{self.limits.header_timeout_s:g}"
+            self._refuse(408, f"the request headers did not arrive within {seconds} s")
 
     def _over(self, size: int, count: int) -> bool:
         """Count part of the head; refuse the request once it is over a limit
@@ -463,22 +472,11 @@ class RawHttpProtocol(asyncio.Protocol):
         self._refuse(431, message)
         return True
 
-    def _head_timeout(self) -> None:
-        self._deadline = None
-        if self.transport.is_closing() or self._refused:
-            return
-        if not self._in_head:
-            if self.running is None:
-                self.transport.close()  # nothing came
-            return
-        seconds = f"{self.limits.header_timeout_s:g}"
-        self._refuse(408, f"the request headers did not arrive within {seconds} s")
-
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` and close; a response still going out for an earlier
         (pipelined) request finishes first, and the connection then closes unanswered."""
         self._refused = True
-        self._disarm()
+        self._waiting = None
         if (self.running is not None and not self.running.complete) or self.queued:
             self._close_after_response()
             self.pause_reading()
