@@ -1,7 +1,7 @@
 """Choosing the gateway's HTTP server protocol (issue 16): the server side alone.
 
 One trivial ASGI app (reads the request body, answers a fixed 300-byte JSON with
-content-length) served six ways, each in its own process pinned to CPU 0, and each with
+content-length) served seven ways, each in its own process pinned to CPU 0, and each with
 llmtally's gateway modules loaded first (the same heap as the gateway's; ``--own-heap``
 leaves them out of b-e):
 
@@ -11,6 +11,7 @@ leaves them out of b-e):
 (d) granian ASGI (from a throwaway venv, ``--granian-python``; skipped if absent)
 (e) a minimal asyncio.Protocol + httptools server written here (the floor)
 (f) (a) with ``gc.freeze()`` once the modules are loaded
+(g) llmtally's own raw server (``gateway.server_raw.serve_raw``) with the same limits as (a)
 
 The client (this process, pinned to CPU 1) keeps 64 keep-alive connections busy
 with 6 KB POSTs. Each round measures every server in turn (rotated order), for
@@ -57,6 +58,7 @@ KINDS = {
     "d": "granian asgi",
     "e": "raw asyncio + httptools",
     "f": "(a) + gc.freeze() at start",
+    "g": "llmtally server_raw + limits",
 }
 
 
@@ -198,6 +200,16 @@ async def _serve_raw(port: int) -> None:
         await server.serve_forever()
 
 
+async def _serve_llmtally_raw(port: int) -> None:
+    from llmtally.gateway.config import HttpLimits
+    from llmtally.gateway.server_raw import serve_raw
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
+    await serve_raw(app, sock, HttpLimits())
+
+
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
@@ -207,9 +219,12 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def serve(kind: str, port: int) -> None:
-    """Run server ``kind`` (a, b, c, e or f) on ``port`` until killed."""
+    """Run server ``kind`` (any but d) on ``port`` until killed."""
     if kind == "e":
         _new_loop().run_until_complete(_serve_raw(port))
+        return
+    if kind == "g":
+        _new_loop().run_until_complete(_serve_llmtally_raw(port))
         return
     import uvicorn
 
@@ -353,7 +368,9 @@ def _start(
     else:
         command = [sys.executable, str(HERE / "server_choice.py"), "--serve", kind]
         command += ["--port", str(port)]
-    env = {**os.environ, SAME_HEAP: "1"} if same_heap else os.environ
+    env = {**os.environ, SAME_HEAP: "1"} if same_heap else dict(os.environ)
+    if kind == "d":  # granian's venv has llmtally's dependencies but not llmtally
+        env["PYTHONPATH"] = str(HERE.parent / "src")
     process = subprocess.Popen(command, cwd=HERE, env=env, preexec_fn=_pin_server)
     deadline = time.monotonic() + 30
     while True:
@@ -471,7 +488,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=0.7)
     parser.add_argument("--granian-python", default=None)
-    parser.add_argument("--kinds", default="abcdef", help="which servers (a must be first)")
+    parser.add_argument("--kinds", default="abcdefg", help="which servers (a must be first)")
     parser.add_argument(
         "--own-heap", action="store_true", help="servers b-e without llmtally's modules loaded"
     )
