@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 from typer.testing import CliRunner
 
 from gateway_support import free_port, serve_process
@@ -17,38 +18,48 @@ from llmtally.cli import app
 from llmtally.ledger import open_store
 from replay_upstream import ReplayUpstream
 
+# Both HTTP servers (``http.server``): uvicorn's, and the raw one (issue 16).
+SERVERS = pytest.mark.parametrize("server", ["uvicorn", "raw"])
 
-def _config(upstream: ReplayUpstream) -> str:
+
+def _config(upstream: ReplayUpstream, server: str = "uvicorn") -> str:
     return (
         "upstreams:\n"
         f"  openai: {{kind: openai, base_url: '{upstream.url}'}}\n"
         "routes:\n"
         "  - {match: '*', upstream: openai}\n"
+        f"http: {{server: {server}}}\n"
     )
 
 
+@SERVERS
 def test_serve_records_every_call_and_drains_on_sigterm(
-    replay_upstream: ReplayUpstream, tmp_path: Path
+    replay_upstream: ReplayUpstream, tmp_path: Path, server: str
 ) -> None:
-    with serve_process(tmp_path, _config(replay_upstream)) as run:
+    hi = [{"role": "user", "content": "Hi"}]
+    with serve_process(tmp_path, _config(replay_upstream, server)) as run:
         client = openai.OpenAI(base_url=f"{run.url}/v1", api_key="sk-test", max_retries=0)
         for _ in range(20):
-            client.chat.completions.create(
-                model="gpt-4o", messages=[{"role": "user", "content": "Hi"}]
-            )
+            client.chat.completions.create(model="gpt-4o", messages=hi)
+        stream = client.chat.completions.create(  # openai_chat_stream_usage's request
+            model="gpt-4o-mini", messages=hi, stream=True, stream_options={"include_usage": True}
+        )
+        chunks = list(stream)
         client.close()
     assert run.process.returncode == 0, run.err
+    assert chunks[-1].usage is not None  # the SSE stream relayed to its last event
     port = run.url.rsplit(":", 1)[1]
     assert f"llmtally gateway: http://localhost:{port}" in run.out
     with open_store(run.database) as store:
         calls = store.list(limit=100)
-    assert len(calls) == 20 and len({c.id for c in calls}) == 20
+    assert len(calls) == 21 and len({c.id for c in calls}) == 21
     assert all(c.status == 200 and c.cost is not None for c in calls)
+    assert sum(c.ttft_ms is not None for c in calls) == 1  # the stream's first token
     listed = CliRunner().invoke(
         app, ["calls", "--json"], env={"LLMTALLY_DATABASE_URL": run.database}
     )
     assert listed.exit_code == 0, listed.output
-    assert len(json.loads(listed.stdout)) == 20
+    assert len(json.loads(listed.stdout)) == 21
 
 
 def test_serve_refuses_a_public_address(tmp_path: Path) -> None:
@@ -59,8 +70,9 @@ def test_serve_refuses_a_public_address(tmp_path: Path) -> None:
     assert "loopback only" in result.stderr
 
 
+@SERVERS
 def test_sigterm_under_load_keeps_every_completed_call(
-    replay_upstream: ReplayUpstream, tmp_path: Path
+    replay_upstream: ReplayUpstream, tmp_path: Path, server: str
 ) -> None:
     replay_upstream.delay = 0.005  # a little time in flight per call
     completed: list[int] = []
@@ -80,7 +92,7 @@ def test_sigterm_under_load_keeps_every_completed_call(
                     completed.append(1)
 
     try:
-        with serve_process(tmp_path, _config(replay_upstream)) as run:
+        with serve_process(tmp_path, _config(replay_upstream, server)) as run:
             workers = [threading.Thread(target=client, args=(run.url,)) for _ in range(8)]
             for worker in workers:
                 worker.start()

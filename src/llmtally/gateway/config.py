@@ -137,6 +137,9 @@ class HttpLimits(_Strict):
     # From the connection (or a later request's first byte) to its last header
     header_timeout_s: float = Field(default=10.0, gt=0)
     keep_alive_s: int = Field(default=5, ge=1)  # idle between requests
+    # The HTTP/1.1 server: uvicorn's httptools protocol with these limits, or the
+    # lighter asyncio + httptools one (llmtally.gateway.server_raw; issue 16).
+    server: Literal["uvicorn", "raw"] = "uvicorn"
 
 
 class GatewayConfig(_Strict):

@@ -20,7 +20,7 @@ import ipaddress
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -387,19 +387,51 @@ def _open_catalog() -> Catalog:
 
 
 def _serve_on(app: Any, options: ServeOptions, limits: HttpLimits) -> None:
-    """``uvicorn.run`` on the socket the caller bound before anything started
-    (``llmtally serve`` does, before its banner), else on one bound here."""
+    """The HTTP server (``http.server``) on the socket the caller bound before
+    anything started (``llmtally serve`` does, before its banner), else on one bound here."""
     import uvicorn
 
     from llmtally.gateway.http_limits import server_config
     from llmtally.gateway.listen import listen
 
-    server = uvicorn.Server(server_config(app, options.host, options.port, limits))
     listener = options.listener or listen(options.host, options.port)
+    if limits.server == "raw":
+        with listener:
+            _serve_raw_on(app, listener, limits)
+        return
+    server = uvicorn.Server(server_config(app, options.host, options.port, limits))
     with listener, contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[listener])
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE: its log said why
+
+
+def _serve_raw_on(app: Any, listener: socket.socket, limits: HttpLimits) -> None:
+    """``http: {server: raw}``: until SIGTERM or SIGINT, then as uvicorn does: stop
+    accepting, finish the requests in flight (up to 30 s), run the lifespan shutdown."""
+    import asyncio
+
+    from llmtally.gateway.server_raw import serve_raw
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve_raw(app, listener, limits, stop=stop)
+
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # Windows: the standard loop
+        loop_factory = None
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(main())
+    except RuntimeError as exc:  # the app's lifespan startup failed (server_raw says so)
+        print(f"llmtally gateway: the server could not start: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None  # as uvicorn's STARTUP_FAILURE
 
 
 def _spawn_local(config: GatewayConfig) -> list[LocalServer]:
