@@ -145,12 +145,13 @@ class Finisher:
             ex.fingerprint = prompt_fingerprint(prompt.system_text)
             if self.config.count_prompt_roles and ex.usage is not None:  # a prompt was billed
                 ex.roles = role_counts(ex, prompt)
+        secrets = self._secrets(ex)
         if ex.error is not None:  # an upstream's error can echo the key it was sent
-            ex.error = self._redact(ex.error, self._secrets(ex))
+            ex.error = self._redact(ex.error, secrets)
         call = build_call(ex, self.catalog)
         if ex.hold is not None:
             ex.hold.settle(call)
-        self.recorder.submit(call, self._bodies(call.id, request, response, self._secrets(ex)))
+        self.recorder.submit(call, self._bodies(call.id, request, response, secrets))
         return call
 
     def _secrets(self, ex: Exchange) -> frozenset[str]:

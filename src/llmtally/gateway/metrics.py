@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -57,8 +57,10 @@ TOKEN_KINDS = {
     "output": "output_tokens",
     "reasoning": "reasoning_tokens",
 }
+_KIND_FIELDS = tuple(TOKEN_KINDS.items())
 OTHER_MODEL = "_other"
 _LABELS = ("provider", "model")
+_M = TypeVar("_M", Counter, Histogram)
 
 
 def status_class(call: Call) -> str:
@@ -134,6 +136,7 @@ class GatewayMetrics:
         self.max_models = max_models
         self._models: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         reg = self.registry
         self.cost = Counter(
             "llmtally_cost_usd", "Cost of priced calls, USD.", _LABELS, registry=reg
@@ -200,19 +203,30 @@ class GatewayMetrics:
 
     def observe(self, call: Call) -> None:
         """Count one finished call."""
-        provider, model = self._labels(call)
-        self.calls.labels(provider, model, status_class(call)).inc()
-        for kind, field in TOKEN_KINDS.items():
-            count = getattr(call.usage, field)
+        pair = self._labels(call)
+        child = self._child
+        child(self.calls, (*pair, status_class(call))).inc()
+        usage = call.usage
+        for kind, field in _KIND_FIELDS:
+            count = getattr(usage, field)
             if count:
-                self.tokens.labels(provider, model, kind).inc(count)
+                child(self.tokens, (*pair, kind)).inc(count)
         if call.cost is None:
-            self.unpriced.labels(provider, model).inc()
+            child(self.unpriced, pair).inc()
         else:
-            self.cost.labels(provider, model).inc(float(call.cost.total))
-        self.latency.labels(provider, model).observe(call.latency_ms / 1000)
+            child(self.cost, pair).inc(float(call.cost.total))
+        child(self.latency, pair).observe(call.latency_ms / 1000)
         if call.ttft_ms is not None:
-            self.ttft.labels(provider, model).observe(call.ttft_ms / 1000)
+            child(self.ttft, pair).observe(call.ttft_ms / 1000)
+
+    def _child(self, metric: _M, labels: tuple[str, ...]) -> _M:
+        """``metric.labels(*labels)``, looked up once per label set (a series is
+        still made on its first use only, as ``labels`` makes it)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def render(self) -> tuple[bytes, str]:
         """The page and its content type."""

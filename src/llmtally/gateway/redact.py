@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping
 
 from llmtally.gateway.keys import KEY_HEADERS
 
-__all__ = ["BUILTIN_REDACTIONS", "MIN_SECRET_LENGTH", "REDACTED", "Redactor", "secrets_of"]
+__all__ = [
+    "BUILTIN_REDACTIONS",
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "Redactor",
+    "may_hold_builtin",
+    "secrets_of",
+]
 
 REDACTED = "[redacted]"
 # Provider keys (OpenAI sk-..., Anthropic sk-ant-..., Google AIza...), gateway
@@ -26,6 +33,12 @@ BUILTIN_REDACTIONS = (
 )
 # Shorter values are not taken for secrets (a placeholder key such as "none").
 MIN_SECRET_LENGTH = 8
+# Each built-in pattern starts with one of these literals ("bearer" in any case:
+# its letters match only ASCII b/B, e/E, a/A, r/R, which lower() maps one to one).
+# Searching for them costs a fraction of running the patterns' alternation at every
+# position; a text with none of them cannot match, so the regex is skipped.
+_BUILTIN_STARTS = tuple(re.compile(start) for start in ("sk-", "llt-", "AIza"))
+_BEARER = re.compile("bearer")
 
 
 def secrets_of(headers: Mapping[str, str], upstream_keys: Iterable[str | None]) -> frozenset[str]:
@@ -47,8 +60,20 @@ class Redactor:
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         every = (*BUILTIN_REDACTIONS, *patterns)
         self._pattern = re.compile("|".join(f"(?:{p})" for p in every))
+        # configured patterns have no known start: with any, the regex always runs
+        self._builtin_only = len(every) == len(BUILTIN_REDACTIONS)
 
     def __call__(self, text: str, secrets: Iterable[str] = ()) -> str:
         for secret in sorted(secrets, key=len, reverse=True):  # a key inside a longer one
             text = text.replace(secret, REDACTED)
+        if self._builtin_only and not may_hold_builtin(text):
+            return text
         return self._pattern.sub(REDACTED, text)
+
+
+def may_hold_builtin(text: str) -> bool:
+    """False only where no built-in pattern can match: none of their starts occurs."""
+    return (
+        any(start.search(text) for start in _BUILTIN_STARTS)
+        or _BEARER.search(text.lower()) is not None
+    )

@@ -43,6 +43,7 @@ from typing import Any
 
 from llmtally.providers.errors import Family
 from llmtally.tokens.base import Tokenizer
+from llmtally.tokens.count_cache import cached_count
 from llmtally.tokens.images import Detail, image_size, image_tokens
 
 __all__ = ["MessageCount", "count_messages"]
@@ -79,8 +80,13 @@ class _Tally:
     notes: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
 
+    def count(self, value: str) -> int:
+        """``tokenizer.count(value)``, remembered: system prompts, tool schemas and
+        earlier turns come again on every call (:mod:`llmtally.tokens.count_cache`)."""
+        return cached_count(self.tokenizer, value)
+
     def text(self, bucket: str, value: str) -> None:
-        self.parts[bucket] += self.tokenizer.count(value)
+        self.parts[bucket] += self.count(value)
 
     def json(self, bucket: str, value: object) -> None:
         self.text(bucket, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
@@ -123,6 +129,8 @@ class _Tally:
 
 
 def _object(value: object, where: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # the common case, without the Mapping ABC's check
+        return value
     if not isinstance(value, Mapping):
         raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
     return value
@@ -213,7 +221,7 @@ def _openai_message(message: object, tally: _Tally, rule: _Rule, bucket: str, wh
     role = _string(message, "role", where)
     if "content" not in message and not {"tool_calls", "function_call"} & message.keys():
         raise ValueError(f"{where}.content: missing")
-    tally.add("overhead", rule.per_message + tally.tokenizer.count(role))
+    tally.add("overhead", rule.per_message + tally.count(role))
     for key, value in message.items():
         if key == "role" or value is None:
             continue
@@ -237,7 +245,7 @@ def _openai_tools(tools: Sequence[Any], tally: _Tally, rule: _Rule) -> None:
     gpt-3.5-turbo) + "name:description"; 3 if it has properties, then per property
     3 + "name:type:description" and, with an enum, -3 + per item 3 + the item; 12
     once at the end. One trailing '.' of each description is dropped."""
-    count = tally.tokenizer.count
+    count = tally.count
     total = 12
     for i, tool in enumerate(tools):
         where = f"tools[{i}]"
@@ -257,7 +265,7 @@ def _openai_tools(tools: Sequence[Any], tally: _Tally, rule: _Rule) -> None:
 
 
 def _openai_property(key: str, spec: Mapping[str, Any], tally: _Tally) -> int:
-    count = tally.tokenizer.count
+    count = tally.count
     kind = spec.get("type", "")
     tokens = count(f"{key}:{kind}:{str(spec.get('description', '')).removesuffix('.')}")
     if isinstance(spec.get("enum"), list):
@@ -351,9 +359,9 @@ def _anthropic(
         if "content" not in message:
             raise ValueError(f"{where}.content: missing")
         marker = "\n\nHuman: " if role == "user" else "\n\nAssistant: "
-        tally.add("overhead", tally.tokenizer.count(marker))
+        tally.add("overhead", tally.count(marker))
         _anthropic_content(message["content"], tally, _bucket(role, i, last), f"{where}.content")
-    tally.add("overhead", tally.tokenizer.count("\n\nAssistant:"))
+    tally.add("overhead", tally.count("\n\nAssistant:"))
     if tools:
         for i, tool in enumerate(tools):
             tally.json("tools", _object(tool, f"tools[{i}]"))
