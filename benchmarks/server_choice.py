@@ -395,15 +395,21 @@ def _granian_python(given: str | None) -> str | None:
 
 
 def _report(results: dict[str, list[tuple[float, float]]]) -> None:
-    base_rps = statistics.median(r for r, _ in results["a"])
-    base_cpu = statistics.median(c for _, c in results["a"])
-    print(f"\n{'server':<30}{'req/s':>9}{'ratio':>7}{'CPU µs/req':>12}{'ratio':>7}{'Δ µs':>7}")
+    """Medians, as ratios against (a); "paired" is the median over rounds of each
+    round's CPU ratio against (a) in that same round (load drifts between rounds)."""
+    base = results["a"]
+    base_rps = statistics.median(r for r, _ in base)
+    base_cpu = statistics.median(c for _, c in base)
+    print(f"\n{'server':<32}{'req/s':>8}{'ratio':>7}{'CPU µs/req':>11}{'ratio':>7}", end="")
+    print(f"{'Δ µs':>7}{'paired':>8}")
     for kind, runs in results.items():
         rps = statistics.median(r for r, _ in runs)
         cpu = statistics.median(c for _, c in runs)
+        paired = statistics.median(c / b for (_, c), (_, b) in zip(runs, base, strict=True))
         spread = "/".join(f"{c:.0f}" for _, c in runs)
-        line = f"({kind}) {KINDS[kind]:<26}{rps:>9,.0f}{rps / base_rps:>7.2f}{cpu:>12.1f}"
-        print(f"{line}{cpu / base_cpu:>7.2f}{cpu - base_cpu:>+7.1f}   rounds: {spread}")
+        line = f"({kind}) {KINDS[kind]:<28}{rps:>8,.0f}{rps / base_rps:>7.2f}{cpu:>11.1f}"
+        line += f"{cpu / base_cpu:>7.2f}{cpu - base_cpu:>+7.1f}{paired:>8.2f}"
+        print(f"{line}   rounds: {spread}")
 
 
 def run_servers(args: argparse.Namespace, granian: str | None) -> None:

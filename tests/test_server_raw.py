@@ -440,3 +440,45 @@ globals().update({name: getattr(limits_cases, name) for name in LIMITS_CASES})
 def test_every_http_limits_case_runs_here_too() -> None:
     # the 11 cases of tests/test_http_limits.py (counted there by hand)
     assert len(LIMITS_CASES) == 11
+
+
+# --- tests/test_client_disconnect.py's first case, against this server -----------------
+
+
+def test_sdk_closing_mid_stream_is_a_499_with_the_flag_through_this_server() -> None:
+    """As test_client_disconnect's test_sdk_closing_mid_stream_cancels_upstream_and_
+    records_499_with_the_flag (there on uvicorn), with a ListRecorder for the ledger."""
+    import openai
+
+    with ReplayUpstream() as upstream:
+        config = {
+            "upstreams": {"openai": {"kind": "openai", "base_url": upstream.url}},
+            "routes": [{"match": "*", "upstream": "openai"}],
+            "client_disconnect": "cancel",
+        }
+        recorder = ListRecorder()
+        app = Gateway(GatewayConfig.model_validate(config), recorder, Catalog.load())
+        running = Running(app, HttpLimits())
+        try:
+            upstream.delay = 0.3  # before each streamed event
+            client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="sk-test", max_retries=0)
+            hello = [{"role": "user", "content": "Say hello."}]
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini", messages=hello, stream=True
+            )
+            seen = []
+            for chunk in stream:
+                seen.append(chunk.choices[0].delta.content)
+                if len(seen) == 2:  # "" then "Hello": leave during the next pause
+                    break
+            stream.close()
+            client.close()
+            call = recorder.next_call(0)
+            time.sleep(0.3 * 8)  # the replay handler stops at its next write
+            sent = bytes(upstream.served[-1].sent)
+        finally:
+            running.close()
+    assert seen == ["", "Hello"]
+    assert b"[DONE]" not in sent  # the upstream request was cancelled
+    assert call.status == 499 and call.flags == ("client_disconnected",)
+    assert call.error == "the client disconnected mid-stream; the upstream request was cancelled"
