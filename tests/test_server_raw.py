@@ -180,6 +180,11 @@ class WireApp:
         self.events.append(message["type"])
         self.disconnected.set()
 
+    async def _linger(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self._answer(send, b"answered")
+        await asyncio.sleep(0.5)  # work after the response, as the gateway's recording
+        self.events.append("linger done")
+
     async def _boom(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise ValueError("the app failed")
 
@@ -236,6 +241,22 @@ def test_an_idle_connection_closes_after_keep_alive_not_the_head_deadline(
         assert read_all(sock) == b""
         took = time.monotonic() - start
     assert 0.9 <= took < 1.5, took
+
+
+def test_the_next_request_does_not_wait_for_the_apps_work_after_a_response() -> None:
+    app = WireApp()
+    running = Running(app, HttpLimits())
+    with connect(running.port) as sock:
+        sock.sendall(post("/linger", b""))
+        _, body, rest = read_response(sock)
+        start = time.monotonic()
+        sock.sendall(post("/echo", b"next"))
+        _, echoed, _ = read_response(sock, rest)
+        took = time.monotonic() - start
+    assert (body, echoed) == (b"answered", b"next")
+    assert took < 0.3, took  # not after /linger's 0.5 s of work
+    running.close()  # shutdown waits for that work to end
+    assert "linger done" in app.events
 
 
 def test_pipelined_requests_run_one_at_a_time_in_order(wire: tuple[Running, WireApp]) -> None:

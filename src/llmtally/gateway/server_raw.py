@@ -4,9 +4,10 @@ The same wire behaviour as uvicorn with :mod:`llmtally.gateway.http_limits`, wit
 less work per request (benchmarks/RESULTS.md, "gateway: server protocol choice"):
 
 - keep-alive, closed after ``keep_alive_s`` idle; one request at a time per
-  connection: a pipelined request waits, and reading pauses, until the response
-  before it is complete (reading resumes while the app waits in ``receive()``,
-  so a client that leaves is seen, and pauses again when a next request begins);
+  connection: a request that begins while one is answered (pipelined) pauses
+  reading and waits until that response is complete (as in uvicorn, the app's
+  task may still be running then). Reading is not paused for the request being
+  answered, so a client that leaves is seen at once;
 - request bodies with Content-Length or chunked, handed over as they arrive
   (reading pauses above 64 KiB not yet taken by the app);
 - responses with Content-Length, or chunked when the app gives none (SSE
@@ -48,10 +49,11 @@ DISCONNECT: Message = {"type": "http.disconnect"}
 
 
 class _Connections:
-    """The server's open connections: to close them at shutdown."""
+    """The server's open connections and the app's running tasks: for shutdown."""
 
     def __init__(self) -> None:
         self.open: set[RawHttpProtocol] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
 
 
 class _Cycle:
@@ -392,27 +394,29 @@ class RawHttpProtocol(asyncio.Protocol):
 
     def _start(self, cycle: _Cycle) -> None:
         self.running = cycle
-        self.loop.create_task(cycle.run(self.app))
+        task = self.loop.create_task(cycle.run(self.app))
+        self.connections.tasks.add(task)
+        task.add_done_callback(self.connections.tasks.discard)
 
     def response_complete(self, cycle: _Cycle) -> None:
-        if not cycle.keep_alive or self._closing:
+        """The response is out: the next request may start (as in uvicorn, while the
+        app's task may still run, e.g. to record the call), or the connection closes."""
+        self.running = None
+        if not cycle.keep_alive or self.transport.is_closing():
             self.transport.close()
+        elif self.queued:
+            self._start(self.queued.popleft())
+        elif self._closing:  # refused or shut down while this request ran
+            self.transport.close()
+        else:
+            self.resume_reading()
+            if not self._in_head:  # else a pipelined head is under way: its deadline holds
+                self._wait("idle", self.limits.keep_alive_s)
 
     def cycle_done(self, cycle: _Cycle) -> None:
-        """The app's task for ``cycle`` ended: start the next pipelined request,
-        or wait for one (the keep-alive timer)."""
-        self.running = None
-        if self.transport.is_closing() or not cycle.complete:
-            return
-        if self.queued:
-            self._start(self.queued.popleft())
-            return
-        if self._closing:  # refused or shut down while this request ran
-            self.transport.close()
-            return
-        self.resume_reading()
-        if not self._in_head:  # else a pipelined head is under way: its deadline holds
-            self._wait("idle", self.limits.keep_alive_s)
+        """The app's task ended (after an unfinished response, ``run`` closed the connection)."""
+        if self.running is cycle:
+            self.running = None
 
     def is_idle(self) -> bool:
         return self.running is None and not self._in_head
@@ -425,10 +429,10 @@ class RawHttpProtocol(asyncio.Protocol):
             self._close_after_response()
 
     def _close_after_response(self) -> None:
+        """Answer the requests parsed so far, then close."""
         self._closing = True
-        for cycle in (self.running, self.cycle):
-            if cycle is not None:
-                cycle.keep_alive = False
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
 
     # --- timers and limits
 
@@ -477,7 +481,7 @@ class RawHttpProtocol(asyncio.Protocol):
         (pipelined) request finishes first, and the connection then closes unanswered."""
         self._refused = True
         self._waiting = None
-        if (self.running is not None and not self.running.complete) or self.queued:
+        if self.running is not None or self.queued:
             self._close_after_response()
             self.pause_reading()
             return
@@ -550,18 +554,21 @@ class RawServer:
         )
 
     async def close(self) -> None:
-        """Stop accepting, let running responses finish (up to ``graceful_s``),
-        close every connection, then run the lifespan shutdown."""
+        """Stop accepting, let running responses and the app's tasks finish (up to
+        ``graceful_s``), close every connection, then run the lifespan shutdown."""
         if self.server is not None:
             self.server.close()
         for conn in list(self.connections.open):
             conn.shutdown()
+        open_, tasks = self.connections.open, self.connections.tasks
         deadline = asyncio.get_running_loop().time() + self.graceful_s
-        while self.connections.open and asyncio.get_running_loop().time() < deadline:
+        while (open_ or tasks) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
-        for conn in list(self.connections.open):
+        for conn in list(open_):
             conn.transport.abort()
-        await asyncio.sleep(0)  # let connection_lost run
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.sleep(0)  # let connection_lost and the cancellations run
         await self.lifespan.shutdown()
 
 
