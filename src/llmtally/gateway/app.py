@@ -16,7 +16,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -31,15 +31,21 @@ from llmtally.gateway.call_ingest import CALLS_PATH, CallIngest
 from llmtally.gateway.client_watch import CLIENT_CLOSED_STATUS, CLIENT_DISCONNECTED, ClientWatch
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.finish import Finisher
-from llmtally.gateway.forms import is_multipart, parse_form
+from llmtally.gateway.forms import is_multipart
 from llmtally.gateway.gemini import GeminiTarget, gemini_target
 from llmtally.gateway.guard import BrowserGuard
+from llmtally.gateway.http_parts import (
+    decode_request,
+    json_headers,
+    request_headers,
+    response_headers,
+    upstream_headers,
+)
 from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.ledger_link import LEDGER_FULL, HeldEnd, LedgerControl, ledger_full_response
 from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange
 from llmtally.gateway.upstream_raw import RawConnectError, RawPool, UpstreamResponse
-from llmtally.json_depth import nests_deeper
 from llmtally.ledger.rows import CallBodies
 from llmtally.otel.export import open_exporter
 from llmtally.providers.adjust import UsageChunkFilter
@@ -57,18 +63,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _Ingest = Callable[[Scope, Receive, Send, dict[str, str]], Awaitable[None]]  # with its headers
 
-# No provider's request nests anywhere near this; a JSON schema for tools might reach 20.
-MAX_JSON_DEPTH = 64
 _FAILURE_LIMIT = 64 * 1024  # an error body read whole, at most this much
 _TRACEBACK = re.compile(rb"Traceback \(most recent call last\)|File \\?\"[^\"]+\.py\\?\", line \d+")
-# not passed on from the upstream: hop-by-hop and framing headers, and the ones the
-# gateway's own server writes (a second Date or Server would contradict it)
-_HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
-    | {"date", "server"}
-)
-
-
 _API_PATH = re.compile(r"^/v\d+(beta\d*|alpha\d*)?(/|$)")
 
 
@@ -121,57 +117,6 @@ async def _respond(
 ) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def _json_headers(length: int) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
-
-
-def _decode_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
-    """The request as a dict (JSON, or a multipart form's fields), or why not."""
-    if is_multipart(content_type):
-        try:
-            return parse_form(raw, content_type)
-        except ValueError as exc:
-            return f"malformed multipart form: {exc}"
-    try:
-        request = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return f"malformed JSON body: {exc}"
-    except RecursionError:
-        return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
-    if not isinstance(request, dict):
-        return "the request body must be a JSON object"
-    if nests_deeper(request, MAX_JSON_DEPTH):
-        return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
-    return request
-
-
-def _upstream_headers(
-    upstream: Upstream, family: Family, client: Mapping[str, str]
-) -> dict[str, str]:
-    """What goes upstream: the content type, the upstream's own headers and the
-    key in the place the wire family puts it (OpenAI's format takes a bearer
-    token at Anthropic's and Google's compatible endpoints too)."""
-    kind = client.get("content-type", "")
-    content_type = kind if is_multipart(kind) else "application/json"
-    headers = {"content-type": content_type, **upstream.headers}
-    key = upstream.api_key()
-    if family == "anthropic":
-        headers["anthropic-version"] = client.get("anthropic-version", "2023-06-01")
-        if "anthropic-beta" in client:
-            headers["anthropic-beta"] = client["anthropic-beta"]
-        if key or "x-api-key" in client:
-            headers["x-api-key"] = key or client["x-api-key"]
-    elif family == "gemini":
-        if key or "x-goog-api-key" in client:
-            headers["x-goog-api-key"] = key or client["x-goog-api-key"]
-    elif upstream.kind == "azure":
-        if key or "api-key" in client:
-            headers["api-key"] = key or client["api-key"]
-    elif key or "authorization" in client:
-        headers["authorization"] = f"Bearer {key}" if key else client["authorization"]
-    return headers
 
 
 def _why(exc: BaseException, url: str, timeout_s: float) -> str:
@@ -257,7 +202,7 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = request_headers(scope["headers"])
         refusal = self.guard.refuse(headers)
         if refusal is not None:
             await self._refuse(send, path, refusal.status, refusal.message)
@@ -285,7 +230,7 @@ class Gateway:
             return
         if method != "POST":
             body = wire.error_body(405, f"{path} takes POST, not {method}")
-            await _respond(send, 405, body, [*_json_headers(len(body)), (b"allow", b"POST")])
+            await _respond(send, 405, body, [*json_headers(len(body)), (b"allow", b"POST")])
             return
         if not wire.takes(headers.get("content-type", "")):
             kinds = "application/json" + (" or multipart/form-data" if wire.forms else "")
@@ -312,7 +257,7 @@ class Gateway:
     @staticmethod
     async def _deny(send: Send, family: Family, denied: Denied) -> None:
         body = denied.body(family)
-        out = [*_json_headers(len(body)), *denied.headers()]
+        out = [*json_headers(len(body)), *denied.headers()]
         await _respond(send, denied.status, body, out)
 
     def _admit(self, headers: dict[str, str]) -> Admitted | Denied:
@@ -347,11 +292,11 @@ class Gateway:
             for route in self.config.routes
         ]
         body = json.dumps({"object": "list", "data": data}).encode()
-        await _respond(send, 200, body, _json_headers(len(body)))
+        await _respond(send, 200, body, json_headers(len(body)))
 
     async def _fail(self, send: Send, wire: Family, status: int, message: str) -> None:
         body = error_body(wire, status, message)
-        await _respond(send, status, body, _json_headers(len(body)))
+        await _respond(send, status, body, json_headers(len(body)))
 
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, wire: Wire, admitted: Admitted
@@ -366,7 +311,8 @@ class Gateway:
                 send, wire.family, 413, f"request body over the limit of {limit} bytes"
             )
             return
-        request = _decode_request(raw, headers.get("content-type", ""))
+        form = is_multipart(headers.get("content-type", ""))
+        request = decode_request(raw, headers.get("content-type", ""))
         if isinstance(request, str):
             await self._fail(send, wire.family, 400, request)
             return
@@ -402,7 +348,7 @@ class Gateway:
             stream=gemini.stream if gemini else bool(request.get("stream")),
             usd_per_hour=upstream.usd_per_hour,
             # as sent (the upstream may get it rewritten); hashed on the finisher's thread
-            request_body=None if is_multipart(headers.get("content-type", "")) else raw,
+            request_body=None if form else raw,
         )
         if self.budgets is not None:
             held = await self.budgets.reserve_for(ex, upstream, len(raw))
@@ -413,7 +359,7 @@ class Gateway:
             ex.hold = held
         query = scope.get("query_string", b"")
         outgoing, streaming = self._outgoing(ex, request, route.upstream_model(model), query)
-        if outgoing != request and not is_multipart(headers.get("content-type", "")):
+        if outgoing != request and not form:
             raw = json.dumps(outgoing).encode()
         target = path + (f"?{query.decode('latin-1')}" if query else "")
         try:
@@ -451,7 +397,7 @@ class Gateway:
         receive: Receive | None = None,
     ) -> None:
         url = upstream.base_url.rstrip("/") + path
-        headers = _upstream_headers(upstream, ex.wire.family, ex.headers)
+        headers = upstream_headers(upstream, ex.wire.family, ex.headers)
         response_body = b""
         durable = self._ledger if self._ledger is not None and self._ledger.durable else None
         end = HeldEnd(send) if durable is not None else None
@@ -465,11 +411,7 @@ class Gateway:
                 post = (await self.session()).post(url, data=raw, headers=headers, timeout=timeout)
             async with post as response:
                 ex.status = response.status
-                out_headers = [
-                    (k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in response.headers.items()
-                    if k.lower() not in _HOP_BY_HOP
-                ]
+                out_headers = response_headers(response.headers)
                 if streaming is not None and response.status < 400:
                     response_body = await self._pass_stream(
                         ex, response, send, out_headers, streaming, receive
@@ -516,7 +458,7 @@ class Gateway:
         message = f"the upstream failed (HTTP {response.status}); its traceback is not passed on"
         ex.error = message
         clean = ex.wire.error_body(response.status, message)
-        await _respond(send, response.status, clean, _json_headers(len(clean)))
+        await _respond(send, response.status, clean, json_headers(len(clean)))
         return clean
 
     async def _pass_stream(

@@ -143,7 +143,11 @@ class BudgetGate:
         self, ex: Exchange, upstream: Upstream, size: int
     ) -> Hold | Denied | None:
         """Reserve the gateway call ``ex`` (its raw body ``size`` bytes) in every
-        budget that covers it; a call let through unchecked is flagged so."""
+        budget that covers it; a call let through unchecked is flagged so. With no
+        budget in force (as last loaded) it answers None before reading the call, as
+        ``reserve`` would: one added later holds from the next refresh on, as before."""
+        if not self.budgets:
+            return None
         who = attribution(ex.headers, ex.request_json)
         subject = Subject(
             key_id=ex.key_id,

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 __all__ = ["LOOPBACK_NAMES", "BrowserGuard", "Refusal"]
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+_HOSTS_MAX = 256  # Host values whose verdict is kept (the allow-list never changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class BrowserGuard:
     def __init__(self, hosts: Iterable[str] | None, origins: Iterable[str] = ()) -> None:
         self.hosts = None if hosts is None else frozenset(h.lower() for h in hosts)
         self.origins = frozenset(o.rstrip("/").lower() for o in origins)
+        self._hosts_seen: dict[str, bool] = {}  # Host value -> allowed: one per client, mostly
 
     @classmethod
     def for_listener(
@@ -55,9 +57,19 @@ class BrowserGuard:
             hosts = LOOPBACK_NAMES
         return cls(hosts, origins)
 
+    def _allowed(self, host: str) -> bool:
+        """Whether ``host`` names an allowed host; remembered for ``_HOSTS_MAX`` values."""
+        allowed = self._hosts_seen.get(host)
+        if allowed is None:
+            assert self.hosts is not None
+            allowed = _host_name(host) in self.hosts
+            if len(self._hosts_seen) < _HOSTS_MAX:
+                self._hosts_seen[host] = allowed
+        return allowed
+
     def refuse(self, headers: Mapping[str, str]) -> Refusal | None:
         host = headers.get("host", "")
-        if self.hosts is not None and _host_name(host) not in self.hosts:
+        if self.hosts is not None and not self._allowed(host):
             return Refusal(421, f"this gateway does not answer to the host {host[:100]!r}")
         origin = headers.get("origin")
         if origin is None or origin.rstrip("/").lower() in self.origins:

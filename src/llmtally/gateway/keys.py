@@ -29,6 +29,7 @@ __all__ = ["KEY_HEADERS", "REFRESH_S", "Admitted", "Denied", "KeyGate", "split_k
 
 KEY_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
 REFRESH_S = 1.0
+_HASHES_MAX = 1024  # secrets whose hash is kept (the verdict never is: see KeyGate.admit)
 _logger = logging.getLogger(__name__)
 
 
@@ -99,6 +100,7 @@ class KeyGate:
     ) -> None:
         self.keys, self.refresh_s, self.require_key = keys, refresh_s, require_key
         self._snapshot = _Snapshot({}, False)
+        self._hashes: dict[str, str] = {}  # secret -> SHA-256: the same every call
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -114,12 +116,23 @@ class KeyGate:
                     "'Authorization: Bearer llt-...' or 'x-api-key: llt-...'",
                 )
             return Admitted(None, rest)
-        key = snap.keys.get(hash_key(secret))
+        key = snap.keys.get(self._hash(secret))
         if key is None:
             return Denied(401, f"unknown gateway key {secret[:8]}...")
         if not key.active:
             return Denied(401, f"gateway key {key.name!r} ({key.prefix}...) has been revoked")
         return Admitted(key.id, rest)
+
+    def _hash(self, secret: str) -> str:
+        """``hash_key(secret)``, remembered for up to ``_HASHES_MAX`` secrets (then
+        forgotten all at once). Only the hash is kept, never a verdict: each call is
+        judged on the current snapshot, so a revoked or new key counts as before."""
+        found = self._hashes.get(secret)
+        if found is None:
+            if len(self._hashes) >= _HASHES_MAX:
+                self._hashes = {}
+            found = self._hashes[secret] = hash_key(secret)
+        return found
 
     # -- the refresh, off the event loop ----------------------------------
     def refresh(self) -> None:
