@@ -47,7 +47,7 @@ def report_latency(by: dict[str, Any], names: Iterable[str]) -> list[str]:
         t = by[name]
         p50, p99 = percentile(t.latencies, 0.5), percentile(t.latencies, 0.99)
         line = (
-            f"  {name:22} p50 {p50:.3f} ms (+{p50 - b50:.3f})  p99 {p99:.3f} ms (+{p99 - b99:.3f})"
+            f"  {name:24} p50 {p50:.3f} ms (+{p50 - b50:.3f})  p99 {p99:.3f} ms (+{p99 - b99:.3f})"
         )
         if name.startswith("llmtally"):
             line += (
@@ -81,7 +81,7 @@ def report_rates(by: dict[str, Any], names: Iterable[str], concurrency: int) -> 
                 if name in names
                 else ""
             )
-            lines.append(f"    {name:22} {got:9,.0f} ({share:.0%} of direct){goal}")
+            lines.append(f"    {name:24} {got:9,.0f} ({share:.0%} of direct){goal}")
         if "litellm" in by:
             lines += [_versus_litellm(by, name, mode, label) for name in names]
     return lines
