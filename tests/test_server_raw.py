@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -34,7 +37,8 @@ from replay_upstream import ReplayUpstream
 class Running:
     """``serve_raw(app, sock, limits)`` on 127.0.0.1 in a thread with its own (uv)loop."""
 
-    def __init__(self, app: Any, limits: HttpLimits) -> None:
+    def __init__(self, app: Any, limits: HttpLimits, ssl: Any = None) -> None:
+        self.ssl = ssl
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(128)
@@ -65,7 +69,9 @@ class Running:
     async def _main(self) -> None:
         self.stop = asyncio.Event()
         asyncio.get_running_loop().call_soon(self.ready.set)
-        await serve_raw(self.app, self.sock, self.limits, stop=self.stop, graceful_s=5)
+        await serve_raw(
+            self.app, self.sock, self.limits, stop=self.stop, ssl=self.ssl, graceful_s=5
+        )
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.stop.set)
@@ -187,6 +193,9 @@ class WireApp:
 
     async def _boom(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise ValueError("the app failed")
+
+    async def _scheme(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self._answer(send, scope["scheme"].encode())
 
     async def _head(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self._answer(send, b"twelve bytes")
@@ -503,3 +512,25 @@ def test_sdk_closing_mid_stream_is_a_499_with_the_flag_through_this_server() -> 
     assert b"[DONE]" not in sent  # the upstream request was cancelled
     assert call.status == 499 and call.flags == ("client_disconnected",)
     assert call.error == "the client disconnected mid-stream; the upstream request was cancelled"
+
+
+def test_https_with_an_ssl_context(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    running = Running(WireApp(), HttpLimits(), ssl=server_side)
+    try:
+        client_side = ssl.create_default_context(cafile=str(cert))
+        with client_side.wrap_socket(connect(running.port), server_hostname="127.0.0.1") as sock:
+            sock.sendall(post("/scheme", b""))
+            _, body, _ = read_response(sock)
+    finally:
+        running.close()
+    assert body == b"https"
