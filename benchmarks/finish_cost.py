@@ -1,22 +1,25 @@
 """What the gateway's finish thread costs per call (issue 16).
 
-    .venv/bin/python benchmarks/finish_cost.py [--calls 1000] [--rounds 3]
+    .venv/bin/python benchmarks/finish_cost.py [--calls 1000] [--rounds 3] [--shapes tiny,openai]
 
 ``Finisher.finish`` (usage read, prompt counted by role, fingerprint, priced,
 redacted bodies, counted in /metrics, handed to a recorder that only keeps the
-call) run on this thread, on exchanges built as the gateway builds them, in two
-shapes:
+call) run on this thread, on exchanges built as the gateway builds them, in
+three shapes:
 
 - ``openai``: a non-streamed Chat Completion: a ~1,500-token system prompt, two
   tool schemas, 3 earlier turns (user/assistant pairs) and the latest user turn;
   the answer is a whole JSON body with its usage;
 - ``anthropic``: a streamed Messages call: the same system prompt, 3 earlier
   turns and the latest; the answer is SSE events, fed to the accumulator before
-  the timer starts (the event loop does that as the bytes arrive).
+  the timer starts (the event loop does that as the bytes arrive);
+- ``tiny``: ``benchmarks/gateway.py``'s call, the one issue 16's profile measured:
+  one user message, "Hello", the same every call; a 9-token usage.
 
-Conversations repeat as they do in use: every call has the same system prompt
-and tools, calls belong to one of 50 conversations (their earlier turns sent
-again each call), and every latest user turn is a text no earlier call sent.
+In ``openai`` and ``anthropic``, conversations repeat as they do in use: every
+call has the same system prompt and tools, calls belong to one of 50
+conversations (their earlier turns sent again each call), and every latest user
+turn is a text no earlier call sent.
 
 The baseline, in the same process on the same bodies: ``json.loads`` of the
 request and the response and ``json.dumps`` of both back (a machine yardstick).
@@ -52,9 +55,9 @@ _WORDS = (
 
 
 def _system_prompt() -> str:
-    """About 1,500 tokens of instructions (o200k_base counts 1,507)."""
+    """About 1,500 tokens of instructions (o200k_base counts 1,501; 7,205 characters)."""
     lines = []
-    for i in range(120):
+    for i in range(104):
         words = [_WORDS[(i * 7 + j * 3) % len(_WORDS)] for j in range(11)]
         lines.append(f"{i + 1}. " + " ".join(words).capitalize() + ".")
     return "You are Shopbot.\n" + "\n".join(lines)
@@ -156,6 +159,26 @@ def _openai(n: int) -> tuple[dict[str, Any], bytes, None]:
     return request, json.dumps(response).encode(), None
 
 
+def _tiny(n: int) -> tuple[dict[str, Any], bytes, None]:
+    """benchmarks/gateway.py's call (the issue 16 profile's): "Hello", every time."""
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
+    response = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1764000000,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi there!"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+    }
+    return request, json.dumps(response).encode(), None
+
+
 def _sse(kind: str, payload: dict[str, Any]) -> bytes:
     return f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode()
 
@@ -216,6 +239,7 @@ def _anthropic(n: int) -> tuple[dict[str, Any], bytes, StreamAccumulator]:
 _SHAPES = {
     "openai": ("openai_chat", "openai", "/v1/chat/completions", _openai),
     "anthropic": ("anthropic", "anthropic", "/v1/messages", _anthropic),
+    "tiny": ("openai_chat", "openai", "/v1/chat/completions", _tiny),
 }
 
 
@@ -290,7 +314,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--shapes", default=",".join(_SHAPES), help="e.g. tiny,openai")
     args = parser.parse_args()
+    shapes = args.shapes.split(",")
     finisher, keeper = _finisher()
     for shape in _SHAPES:  # warm-up: tokenizers loaded, catalog indexes built
         for item in _prepare(shape, -100, 20):
@@ -298,7 +324,7 @@ def main() -> None:
     print("round  shape      finish us/call  json yardstick us/call  ratio")
     first = 0
     for n in range(args.rounds):
-        for shape in _SHAPES:
+        for shape in shapes:
             items = _prepare(shape, first, args.calls)
             first += args.calls
             base = _timed(_yardstick, items)

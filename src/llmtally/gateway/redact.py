@@ -46,7 +46,9 @@ def secrets_of(headers: Mapping[str, str], upstream_keys: Iterable[str | None]) 
     token without its scheme) and the upstreams' own keys."""
     found: set[str] = set()
     for name in KEY_HEADERS:
-        value = headers.get(name, "")
+        value = headers.get(name)
+        if not value:  # absent or empty: nothing to find
+            continue
         scheme, _, token = value.partition(" ")
         found.add(token.strip() if scheme.lower() == "bearer" else value.strip())
     found.update(key.strip() for key in upstream_keys if key)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -188,6 +189,7 @@ class _Rule:
     encoding: str | None  # the encoding the cookbook verified; None: rule assumed
 
 
+@functools.lru_cache(maxsize=256)  # a gateway asks for the same few models
 def _openai_rule(model: str | None) -> _Rule:
     name = (model or "").strip().lower().rsplit("/", 1)[-1]
     if name.startswith("gpt-3.5-turbo-0301"):
