@@ -191,6 +191,10 @@ class WireApp:
         await asyncio.sleep(0.5)  # work after the response, as the gateway's recording
         self.events.append("linger done")
 
+    async def _fail_after(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self._answer(send, b"answered")
+        raise ValueError("the app failed after answering")
+
     async def _boom(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise ValueError("the app failed")
 
@@ -398,6 +402,19 @@ def test_an_app_that_fails_before_answering_is_a_500(wire: tuple[Running, WireAp
         response = read_all(sock)
     assert response.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert response.endswith(b"\r\n\r\nInternal Server Error")
+
+
+def test_an_app_failing_after_its_response_leaves_the_connection_usable(
+    wire: tuple[Running, WireApp],
+) -> None:
+    running, _ = wire
+    with connect(running.port) as sock:
+        sock.sendall(post("/fail-after", b""))
+        _, body, rest = read_response(sock)
+        time.sleep(0.1)  # the failure has happened
+        sock.sendall(post("/echo", b"still here"))
+        _, echoed, _ = read_response(sock, rest)
+    assert (body, echoed) == (b"answered", b"still here")
 
 
 def test_head_gets_the_headers_and_no_body(wire: tuple[Running, WireApp]) -> None:

@@ -88,7 +88,7 @@ class _Cycle:
             log.error("Exception in ASGI application", exc_info=exc)
             if not self.started and not self.disconnected:
                 await self._send_500()
-            else:
+            elif not self.complete:  # after a complete response the connection is fine
                 self.conn.transport.close()
             if not isinstance(exc, Exception):
                 raise
@@ -131,7 +131,7 @@ class _Cycle:
     async def send(self, message: Message) -> None:
         conn = self.conn
         if conn.write_paused is not None and not self.disconnected:
-            await conn.write_paused
+            await asyncio.shield(conn.write_paused)  # a cancelled sender leaves it pending
         if self.disconnected:
             return
         if not self.started:
