@@ -387,7 +387,11 @@ def _granian_python(given: str | None) -> str | None:
     if given is None:
         print("(d) granian: skipped, no --granian-python given")
         return None
-    check = subprocess.run([given, "-c", "import granian, uvloop"], capture_output=True)
+    try:
+        check = subprocess.run([given, "-c", "import granian, uvloop"], capture_output=True)
+    except OSError as exc:
+        print(f"(d) granian: skipped, {exc}")
+        return None
     if check.returncode != 0:
         print(f"(d) granian: skipped, {given} cannot import granian and uvloop")
         return None
@@ -416,10 +420,12 @@ def run_servers(args: argparse.Namespace, granian: str | None) -> None:
     os.sched_setaffinity(0, {CLIENT_CPU})
     rounds, seconds, warmup = args.rounds, args.seconds, args.warmup
     kinds = [k for k in args.kinds if k != "d" or granian]
-    started = {kind: _start(kind, granian, not args.own_heap) for kind in kinds}
+    started: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
     loop = _new_loop()
     try:
+        for kind in kinds:  # inside the try: a server that fails to start stops the others
+            started[kind] = _start(kind, granian, not args.own_heap)
         for number in range(rounds):
             order = kinds[number % len(kinds) :] + kinds[: number % len(kinds)]
             for kind in order:
