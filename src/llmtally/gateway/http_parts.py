@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from llmtally import fastjson
 from llmtally.gateway.config import Upstream
 from llmtally.gateway.forms import is_multipart, parse_form
 from llmtally.json_depth import nests_deeper
@@ -84,7 +85,7 @@ def decode_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
         except ValueError as exc:
             return f"malformed multipart form: {exc}"
     try:
-        request = json.loads(raw)
+        request = fastjson.loads(raw)  # json.loads' result and errors, faster
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return f"malformed JSON body: {exc}"
     except RecursionError:
