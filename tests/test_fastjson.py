@@ -63,3 +63,10 @@ def test_invalid_text_raises_json_s_own_error() -> None:
 def test_a_bytearray_and_a_memoryview_are_read() -> None:
     assert loads(bytearray(b"[1, 2]")) == [1, 2]
     assert loads(memoryview(b'{"x": true}')) == {"x": True}
+
+
+def test_utf16_bytes_and_deep_nesting_behave_as_in_json() -> None:
+    # json.loads(bytes) detects UTF-16/32 (RFC 8259 8.1 allows them in closed systems)
+    assert loads('{"model": "gpt-4o"}'.encode("utf-16")) == {"model": "gpt-4o"}
+    with pytest.raises(RecursionError):  # orjson stops at 1024 levels; json recurses
+        loads(b"[" * 200_000 + b"]" * 200_000)
