@@ -170,3 +170,29 @@ def test_a_typo_in_the_override_file_is_reported(tmp_path: Path) -> None:
     override.write_text("discounts:\n  - {provider: acme, factr: '0.8'}\n")
     with pytest.raises(CatalogFileError, match=r"prices.yaml:2: discounts.0.factr: Extra inputs"):
         Catalog.load(builtin=tmp_path, override=override)
+
+
+def test_a_miss_is_remembered_and_the_memory_is_bounded(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmtally.catalog import matching
+
+    searches: list[str] = []
+    near = matching.MatchIndex.near
+    monkeypatch.setattr(
+        matching.MatchIndex, "near", lambda self, p, n: searches.append(n) or near(self, p, n)
+    )
+    messages = []
+    for _ in range(3):  # a gateway sees the same unknown name call after call
+        with pytest.raises(UnknownModelError) as info:
+            catalog.price_at("acme", "rockett")
+        messages.append((str(info.value), info.value.near))
+    assert searches == ["rockett"]  # the nearest names were searched once
+    assert messages[0] == messages[1] == messages[2]
+    monkeypatch.setattr(matching, "MAX_REMEMBERED", 3)
+    for name in ("a1", "a2", "a3", "a4"):  # distinct names: the memory starts again
+        with pytest.raises(UnknownModelError):
+            catalog.price_at("acme", name)
+    with pytest.raises(UnknownModelError):
+        catalog.price_at("acme", "rockett")  # forgotten when the table was full
+    assert searches == ["rockett", "a1", "a2", "a3", "a4", "rockett"]

@@ -21,12 +21,24 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmtally.catalog.schema import ModelSpec
 
 __all__ = ["MatchIndex", "ModelRef", "UnknownModelError", "UnknownProviderError"]
 
 _SNAPSHOT = re.compile(r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}))$")
+
+
+# Names a lookup remembers, found or not; at this many the memory starts again (model
+# names come from requests: any number of distinct ones may arrive).
+MAX_REMEMBERED = 4096
+
+
+def _bounded_put(table: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(table) >= MAX_REMEMBERED:
+        table.clear()
+    table[key] = value
 
 
 class UnknownModelError(LookupError):
@@ -70,6 +82,9 @@ class MatchIndex:
             self._add(ref)
         self._rules.prefix.sort(key=lambda item: (-len(item[0]), item[1].layer))
         self._cache: dict[tuple[str | None, str], ModelRef] = {}
+        # names found unknown: the provider tried and the nearest names (the
+        # difflib search costs ~1-2 ms, and a gateway sees the same name again)
+        self._unknown: dict[tuple[str | None, str], tuple[str | None, list[str]]] = {}
 
     def _add(self, ref: ModelRef) -> None:
         names = {ref.spec.id.lower(), *(a.lower() for a in ref.spec.aliases)}
@@ -119,9 +134,17 @@ class MatchIndex:
     def find(self, provider: str | None, model: str) -> ModelRef:
         key = (provider, model)
         hit = self._cache.get(key)
-        if hit is None:
+        if hit is not None:
+            return hit
+        unknown = self._unknown.get(key)
+        if unknown is not None:
+            raise UnknownModelError(model, *unknown)
+        try:
             hit = self._find(provider, model)
-            self._cache[key] = hit
+        except UnknownModelError as exc:
+            _bounded_put(self._unknown, key, (exc.provider, exc.near))
+            raise
+        _bounded_put(self._cache, key, hit)
         return hit
 
     def _find(self, provider: str | None, model: str) -> ModelRef:
