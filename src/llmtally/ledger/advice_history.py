@@ -19,12 +19,13 @@ from sqlalchemy import Connection, select
 
 from llmtally.ledger.advice_prefix import utc
 from llmtally.ledger.advice_tables import ADVICE_TABLES, NO_FEATURE
-from llmtally.ledger.advice_upsert import Key, Sums, add_into, replace_rows
+from llmtally.ledger.advice_upsert import Fields, Key, Sums, add_into, replace_rows
 from llmtally.ledger.token_bins import bin_of
 
-__all__ = ["TOKEN_NAMES", "history_steps", "text_only", "token_sums"]
+__all__ = ["TOKEN_FIELDS", "TOKEN_NAMES", "history_steps", "text_only", "token_sums"]
 
 TOKEN_NAMES = ("calls", "tokens")
+TOKEN_FIELDS = Fields(TOKEN_NAMES)
 _TRACES = ADVICE_TABLES["advice_trace_last"]
 
 
@@ -90,5 +91,5 @@ def token_sums(rows: Sequence[Mapping[str, Any]], keys: Sequence[Key]) -> Sums:
         if history is not None:
             measured.append(("history", history))
         for metric, value in measured:
-            add_into(sums, (*key, metric, bin_of(value)), [1, value], TOKEN_NAMES)
+            add_into(sums, (*key, metric, bin_of(value)), [1, value], TOKEN_FIELDS)
     return sums

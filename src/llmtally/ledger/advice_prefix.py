@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import Connection, select, tuple_
 
 from llmtally.ledger.advice_tables import ADVICE_TABLES, FINGERPRINT_COUNTS, PREFIX_COUNTS, TTLS
-from llmtally.ledger.advice_upsert import Key, Sums, add_into, replace_rows
+from llmtally.ledger.advice_upsert import Fields, Key, Sums, add_into, replace_rows
 
 __all__ = [
     "CACHED_PROVIDERS",
+    "FINGERPRINT_FIELDS",
     "FINGERPRINT_NAMES",
+    "PREFIX_FIELDS",
     "PREFIX_NAMES",
     "fingerprint_sums",
     "prefix_sums",
@@ -29,7 +31,10 @@ __all__ = [
 CACHED_PROVIDERS = ("anthropic", "openai", "google")
 PREFIX_NAMES = (*PREFIX_COUNTS, "prefix_min", "prefix_max")
 FINGERPRINT_NAMES = (*FINGERPRINT_COUNTS, "system_min", "system_max")
+PREFIX_FIELDS = Fields(PREFIX_NAMES)
+FINGERPRINT_FIELDS = Fields(FINGERPRINT_NAMES)
 _LAST = ADVICE_TABLES["advice_prefix_last"]
+_TTLS = tuple(dt.timedelta(seconds=seconds) for seconds in TTLS.values())
 
 
 def utc(moment: dt.datetime) -> dt.datetime:
@@ -57,8 +62,8 @@ def _values(row: Mapping[str, Any], gap: dt.timedelta | None, late: bool) -> lis
     tokens = min(prefix, int(row["input_tokens"] or 0))
     used = bool(row["cache_read_tokens"]) or bool(row["cache_write_tokens"])
     values: list[Any] = [1, int(used), int(bool(row["cache_read_tokens"])), int(late)]
-    for seconds in TTLS.values():
-        read = not used and gap is not None and gap <= dt.timedelta(seconds=seconds)
+    for ttl in _TTLS:
+        read = not used and gap is not None and gap <= ttl
         write = not used and not read
         values += [int(read), tokens if read else 0, int(write), tokens if write else 0]
     return [*values, prefix, prefix]
@@ -89,7 +94,7 @@ def prefix_sums(conn: Connection, rows: Sequence[Mapping[str, Any]], keys: Seque
         previous = last.get(group)
         late = previous is not None and started < previous
         gap = None if previous is None or late else started - previous
-        add_into(sums, (key[0], group[0], *key[1:]), _values(row, gap, late), PREFIX_NAMES)
+        add_into(sums, (key[0], group[0], *key[1:]), _values(row, gap, late), PREFIX_FIELDS)
         if not late:
             last[group] = started
     moved = [
@@ -110,5 +115,5 @@ def fingerprint_sums(rows: Sequence[Mapping[str, Any]], keys: Sequence[Key]) -> 
             continue
         values = [1, int(system), int(row["input_tokens"] or 0), int(row["output_tokens"] or 0)]
         fingerprint_key = (key[0], row["prompt_fingerprint"], *key[1:])
-        add_into(sums, fingerprint_key, [*values, int(system), int(system)], FINGERPRINT_NAMES)
+        add_into(sums, fingerprint_key, [*values, int(system), int(system)], FINGERPRINT_FIELDS)
     return sums

@@ -22,12 +22,13 @@ from sqlalchemy import Connection, select
 
 from llmtally.ledger.advice_prefix import utc
 from llmtally.ledger.advice_tables import ADVICE_TABLES, REPEAT_COUNTS, REPEAT_WINDOW_S
-from llmtally.ledger.advice_upsert import Key, Sums, add_into, replace_rows
+from llmtally.ledger.advice_upsert import Fields, Key, Sums, add_into, replace_rows
 from llmtally.ledger.rows import USAGE_COUNTS
 
-__all__ = ["REPEAT_NAMES", "digest_of", "repeat_sums"]
+__all__ = ["REPEAT_FIELDS", "REPEAT_NAMES", "digest_of", "repeat_sums"]
 
 REPEAT_NAMES = REPEAT_COUNTS
+REPEAT_FIELDS = Fields(REPEAT_NAMES)
 _OPEN = ADVICE_TABLES["advice_digest_open"]
 _WINDOW = dt.timedelta(seconds=REPEAT_WINDOW_S)
 
@@ -69,10 +70,10 @@ def repeat_sums(
         started, window = utc(row["started_at"]), opened.get(digest)
         if window is not None and window <= started < window + _WINDOW:
             usage = [int(row.get(name) or 0) for name in USAGE_COUNTS]
-            add_into(sums, key, [1, 0, *usage], REPEAT_NAMES)
+            add_into(sums, key, [1, 0, *usage], REPEAT_FIELDS)
         elif window is None or started >= window + _WINDOW:
             if window is not None:
-                add_into(sums, key, [0, 1, *zero], REPEAT_NAMES)
+                add_into(sums, key, [0, 1, *zero], REPEAT_FIELDS)
             opened[digest] = started
     moved = [
         {"digest": d, "last_at": at} for d, at in sorted(opened.items()) if before.get(d) != at

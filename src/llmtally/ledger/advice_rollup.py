@@ -28,18 +28,18 @@ from typing import Any
 
 from sqlalchemy import Connection, inspect, select, tuple_
 
-from llmtally.ledger.advice_history import TOKEN_NAMES, history_steps, text_only, token_sums
+from llmtally.ledger.advice_history import TOKEN_FIELDS, history_steps, text_only, token_sums
 from llmtally.ledger.advice_prefix import (
     CACHED_PROVIDERS,
-    FINGERPRINT_NAMES,
-    PREFIX_NAMES,
+    FINGERPRINT_FIELDS,
+    PREFIX_FIELDS,
     fingerprint_sums,
     prefix_sums,
     utc,
 )
-from llmtally.ledger.advice_repeat import REPEAT_NAMES, digest_of, repeat_sums
+from llmtally.ledger.advice_repeat import REPEAT_FIELDS, digest_of, repeat_sums
 from llmtally.ledger.advice_tables import ADVICE_COUNTS, NO_FEATURE
-from llmtally.ledger.advice_upsert import Key, Sums, add_into, write_sums
+from llmtally.ledger.advice_upsert import Fields, Key, Sums, add_into, write_sums
 from llmtally.ledger.rows import USAGE_COUNTS
 from llmtally.ledger.schema import call_bodies, calls
 
@@ -53,7 +53,9 @@ __all__ = [
 ]
 
 BATCHABLE_TAG = "batchable"
-_ROLES = ("system", "tools", "history", "latest_user", "context")
+_ROLE_COLUMNS = tuple(
+    f"input_{role}_tokens" for role in ("system", "tools", "history", "latest_user", "context")
+)
 _REBUILD_PAGE = 20_000
 _ADVICE_NAMES = (
     *ADVICE_COUNTS,
@@ -66,6 +68,7 @@ _ADVICE_NAMES = (
     "effort_min",
     "effort_max",
 )
+_ADVICE_FIELDS = Fields(_ADVICE_NAMES)
 
 
 def _batchable(tags: str | None) -> int:
@@ -94,8 +97,8 @@ def row_key(row: Mapping[str, Any]) -> Key:
 
 def _roles(row: Mapping[str, Any]) -> list[int]:
     if row.get("input_system_tokens") is None:
-        return [0] * (len(_ROLES) + 1)
-    return [*(int(row.get(f"input_{role}_tokens") or 0) for role in _ROLES), 1]
+        return [0] * (len(_ROLE_COLUMNS) + 1)
+    return [*[int(row.get(column) or 0) for column in _ROLE_COLUMNS], 1]
 
 
 def _facts(row: Mapping[str, Any], step: int) -> list[int]:
@@ -123,7 +126,7 @@ def _advice_values(row: Mapping[str, Any], step: int) -> list[Any]:
     effort = row.get("reasoning_effort")
     return [
         1,
-        *(int(row.get(name) or 0) for name in USAGE_COUNTS),
+        *[int(row.get(name) or 0) for name in USAGE_COUNTS],
         *_roles(row),
         int(cost is None),
         *_facts(row, step),
@@ -185,9 +188,9 @@ def apply_advice(
     steps = history_steps(conn, ok)
     sums: Sums = {}
     for row, key, step in zip(ok, keys, steps, strict=True):
-        add_into(sums, key, _advice_values(row, step), _ADVICE_NAMES)
-    write_sums(conn, "rollup_advice_day", sums, _ADVICE_NAMES)
-    write_sums(conn, "rollup_prefix_day", prefix_sums(conn, ok, keys), PREFIX_NAMES)
-    write_sums(conn, "rollup_tokens_day", token_sums(ok, keys), TOKEN_NAMES)
-    write_sums(conn, "rollup_fingerprint_day", fingerprint_sums(ok, keys), FINGERPRINT_NAMES)
-    write_sums(conn, "rollup_repeat_day", repeat_sums(conn, ok, keys, digests), REPEAT_NAMES)
+        add_into(sums, key, _advice_values(row, step), _ADVICE_FIELDS)
+    write_sums(conn, "rollup_advice_day", sums, _ADVICE_FIELDS)
+    write_sums(conn, "rollup_prefix_day", prefix_sums(conn, ok, keys), PREFIX_FIELDS)
+    write_sums(conn, "rollup_tokens_day", token_sums(ok, keys), TOKEN_FIELDS)
+    write_sums(conn, "rollup_fingerprint_day", fingerprint_sums(ok, keys), FINGERPRINT_FIELDS)
+    write_sums(conn, "rollup_repeat_day", repeat_sums(conn, ok, keys, digests), REPEAT_FIELDS)

@@ -20,15 +20,16 @@ import datetime as dt
 import functools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import add
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, inspect, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
-from llmtally.ledger.driver import Compiled, compile_insert, dialect_insert, driver_parameters
+from llmtally.ledger.driver import Compiled, compile_insert, dialect_insert, driver_tuples
 from llmtally.ledger.rollup_tables import (
     DIM_COUNTS,
     DIM_MONEY,
@@ -63,6 +64,8 @@ _DIM_FIELDS = (*DIM_COUNTS, *DIM_MONEY)
 _TRACE_FIELDS = (*TRACE_COUNTS, *TRACE_MONEY)
 _DIM_COLUMNS = {"user": "user_id", "feature": "feature", "key": "key_id"}
 _REBUILD_PAGE = 20_000
+_ROLE_COLUMNS = tuple(f"input_{role}_tokens" for role in ROLES)
+_CALL_MONEY = MODEL_MONEY[:9]  # the calls columns summed as they are (cost_*)
 
 Key = tuple[Any, ...]
 Roles = tuple[int, list[int], list[Decimal]]  # (has role counts, role tokens, role costs)
@@ -83,13 +86,27 @@ def is_retryable(status: int) -> bool:
 
 
 class Rollup:
-    """Sums of a set of ``calls`` rows, per rollup table and key."""
+    """Sums of a set of ``calls`` rows, per rollup table and key.
+
+    A call adds the same values to each of its dimensions (user, feature, key,
+    prompt, tags, trace): they are summed once per hour and set of dimensions, and
+    spread to each dimension when read (``dim``). Those values are integers and
+    decimals, whose sums do not depend on their order."""
 
     def __init__(self) -> None:
         self.model: dict[Key, list[Any]] = {}
-        self.dim: dict[Key, list[Any]] = {}
+        self.dim_sets: dict[tuple[int, tuple[tuple[str, str], ...]], list[Any]] = {}
         self.latency: dict[Key, int] = {}
         self.traces: dict[str, list[Any]] = {}
+
+    @property
+    def dim(self) -> dict[Key, list[Any]]:
+        """Sums per (hour, dimension kind, value)."""
+        sums: dict[Key, list[Any]] = {}
+        for (hour, dims), values in self.dim_sets.items():
+            for kind, value in dims:
+                _add_into(sums, (hour, kind, value), values)
+        return sums
 
     def add(self, row: Mapping[str, Any]) -> None:
         started = _utc(row["started_at"])
@@ -99,11 +116,10 @@ class Rollup:
         roles = _role_costs(row)
         _add_into(self.model, base, _model_values(row, roles))
         dims = _dim_values(row, roles[2][0])
-        for kind, value in _dims(row):
-            _add_into(self.dim, (hour, kind, value), dims)
+        _add_into(self.dim_sets, (hour, _dims(row)), dims)
         self._add_latency(base, row)
-        if row["trace_id"]:
-            self._add_trace(row["trace_id"], started, row)
+        if row["trace_id"]:  # a trace's values: the dimensions' but the system prompt's cost
+            self._add_trace(row["trace_id"], started, dims[:-1])
 
     def _add_latency(self, base: Key, row: Mapping[str, Any]) -> None:
         for metric, column in (("latency", "latency_ms"), ("ttft", "ttft_ms")):
@@ -111,8 +127,8 @@ class Rollup:
                 key = (*base, metric, bin_of(row[column]))
                 self.latency[key] = self.latency.get(key, 0) + 1
 
-    def _add_trace(self, trace: str, started: dt.datetime, row: Mapping[str, Any]) -> None:
-        values = [*_trace_values(row), started, started]
+    def _add_trace(self, trace: str, started: dt.datetime, sums: list[Any]) -> None:
+        values = [*sums, started, started]
         found = self.traces.get(trace)
         if found is None:
             self.traces[trace] = values
@@ -122,33 +138,28 @@ class Rollup:
             found[i] += values[i]
         found[n], found[n + 1] = min(found[n], started), max(found[n + 1], started)
 
-    def by_table(self) -> dict[str, list[dict[str, Any]]]:
-        """Rows to add to each rollup table (hour and day), keys sorted."""
-        out: dict[str, list[dict[str, Any]]] = {}
+    def by_table(self) -> dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
+        """Rows to add to each rollup table (hour and day), keys sorted: per table,
+        the column names and the rows as tuples of those columns' values."""
+        out: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {}
         parts = (
             ("model", self.model, ("provider", "model"), _MODEL_FIELDS),
             ("dim", self.dim, ("kind", "value"), _DIM_FIELDS),
         )
         for family, sums, names, fields in parts:
+            columns, n = ("bucket", *names, *fields), len(fields)
             for grain, rows in _grains(sums).items():
-                out[f"rollup_{family}_{grain}"] = [
-                    {
-                        "bucket": key[0],
-                        **dict(zip(names, key[1:], strict=True)),
-                        **_named(fields, v),
-                    }
-                    for key, v in sorted(rows.items())
-                ]
-        latency_names = ("provider", "model", "metric", "bin")
+                found = [(*key, *v[:n]) for key, v in sorted(rows.items())]
+                out[f"rollup_{family}_{grain}"] = columns, found
+        latency_columns = ("bucket", "provider", "model", "metric", "bin", "n")
         for grain, rows in _grains({k: [n] for k, n in self.latency.items()}).items():
-            out[f"rollup_latency_{grain}"] = [
-                {"bucket": key[0], **dict(zip(latency_names, key[1:], strict=True)), "n": v[0]}
-                for key, v in sorted(rows.items())
-            ]
-        out["rollup_traces"] = [
-            {"trace_id": trace, **_named(_TRACE_FIELDS, v), "first_at": v[-2], "last_at": v[-1]}
-            for trace, v in sorted(self.traces.items())
-        ]
+            found = [(*key, v[0]) for key, v in sorted(rows.items())]
+            out[f"rollup_latency_{grain}"] = latency_columns, found
+        n = len(_TRACE_FIELDS)
+        out["rollup_traces"] = (
+            ("trace_id", *_TRACE_FIELDS, "first_at", "last_at"),
+            [(trace, *v[:n], v[-2], v[-1]) for trace, v in sorted(self.traces.items())],
+        )
         return out
 
 
@@ -161,8 +172,7 @@ def _add_into(sums: dict[Key, list[Any]], key: Key, values: list[Any]) -> None:
     if found is None:
         sums[key] = list(values)
     else:
-        for i, value in enumerate(values):
-            found[i] += value
+        found[:] = map(add, found, values)
 
 
 def _grains(hourly: dict[Key, list[Any]]) -> dict[str, dict[Key, list[Any]]]:
@@ -173,18 +183,16 @@ def _grains(hourly: dict[Key, list[Any]]) -> dict[str, dict[Key, list[Any]]]:
     return {"hour": hourly, "day": daily}
 
 
-def _named(fields: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
-    return dict(zip(fields, values, strict=False))
-
-
 def _money(row: Mapping[str, Any], column: str) -> Decimal:
     value = row[column]
-    return _ZERO if value is None else Decimal(value)
+    if value is None:
+        return _ZERO
+    return value if type(value) is Decimal else Decimal(value)
 
 
 def _role_costs(row: Mapping[str, Any]) -> Roles:
     """(1 if the call has role counts, role tokens, role costs + other)."""
-    tokens = [row.get(f"input_{role}_tokens") for role in ROLES]
+    tokens = [row.get(column) for column in _ROLE_COLUMNS]
     if any(t is None for t in tokens[:4]):  # context came later: None counts as 0
         return 0, [0] * len(ROLES), [_ZERO] * (len(ROLES) + 1)
     counts = [int(t or 0) for t in tokens]
@@ -217,7 +225,7 @@ def _model_values(row: Mapping[str, Any], roles: Roles) -> list[Any]:
         1,
         int(ttft is not None),
         int(tps is not None),
-        *(_money(row, column) for column in MODEL_MONEY[:9]),
+        *[_money(row, column) for column in _CALL_MONEY],
         *role_costs,
         _money(row, "saved_cache"),
         _money(row, "saved_tier"),
@@ -239,28 +247,16 @@ def _dim_values(row: Mapping[str, Any], system_cost: Decimal) -> list[Any]:
     ]
 
 
-def _trace_values(row: Mapping[str, Any]) -> list[Any]:
-    return [
-        1,
-        int(int(row["status"]) >= ERROR_STATUS),
-        int(row["cost_total"] is None),
-        row["input_tokens"] or 0,
-        row["output_tokens"] or 0,
-        _money(row, "cost_total"),
-    ]
-
-
-def _dims(row: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-    for kind, column in _DIM_COLUMNS.items():
-        yield kind, row[column] or ""
-    yield "fingerprint", row.get("prompt_fingerprint") or ""
+def _dims(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    found = [(kind, row[column] or "") for kind, column in _DIM_COLUMNS.items()]
+    found.append(("fingerprint", row.get("prompt_fingerprint") or ""))
     tags = json.loads(row["tags"]) if row["tags"] else []
-    for tag in dict.fromkeys(tags or [""]):
-        yield "tag", str(tag)
+    found += [("tag", str(tag)) for tag in dict.fromkeys(tags or [""])]
     if row["trace_id"]:  # for calls and cost per trace: traced calls over root calls
-        yield "traced", ""
+        found.append(("traced", ""))
         if not row["parent_id"]:
-            yield "trace-root", ""
+            found.append(("trace-root", ""))
+    return tuple(found)
 
 
 def summarise(rows: Iterable[Mapping[str, Any]]) -> Rollup:
@@ -297,10 +293,10 @@ def _compiled(dialect: Dialect, name: str) -> Compiled:
 def apply_rollups(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
     """Add ``rows`` (newly inserted ``calls`` rows) to the rollup tables, in
     the caller's transaction."""
-    for name, updates in summarise(rows).by_table().items():
+    for name, (columns, updates) in summarise(rows).by_table().items():
         if updates:
             plan = _compiled(conn.dialect, name)
-            conn.exec_driver_sql(plan.sql, driver_parameters(plan, updates))
+            conn.exec_driver_sql(plan.sql, driver_tuples(plan, columns, updates))
 
 
 def rebuild_rollups(conn: Connection) -> int:

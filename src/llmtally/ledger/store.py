@@ -12,6 +12,7 @@ import builtins
 import datetime as dt
 import functools
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -65,7 +66,21 @@ def _create_engine(url: str, **options: Any) -> Engine:
     return engine
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _bind_none_directly() -> None:
+    """pysqlite binds a parameter that is not exactly int, float or str through its
+    adapter protocol: for None, that looks up ``__adapt__`` on its protocol type,
+    raising and clearing an AttributeError every time (~0.25 us; a ledger row binds
+    ~30 NULLs and its rollup rows more). With an adapter registered for None the
+    registry answers instead, and the None it returns binds as NULL, as before."""
+    sqlite3.register_adapter(type(None), _same)
+
+
 def _sqlite_engine(url: str) -> Engine:
+    _bind_none_directly()
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
