@@ -70,3 +70,25 @@ def test_utf16_bytes_and_deep_nesting_behave_as_in_json() -> None:
     assert loads('{"model": "gpt-4o"}'.encode("utf-16")) == {"model": "gpt-4o"}
     with pytest.raises(RecursionError):  # orjson stops at 1024 levels; json recurses
         loads(b"[" * 200_000 + b"]" * 200_000)
+
+
+def test_dumps_line_reads_back_as_json_dumps_would() -> None:
+    from llmtally.fastjson import dumps_line
+
+    row = {"id": "c1", "latency_ms": 1.25, "tags": ["a", "b"], "note": "¥1\nx", "n": None}
+    line = dumps_line(row)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1  # one line: the \n is escaped
+    assert "¥".encode() in line  # UTF-8, not a \u escape: the same text once read
+    assert json.loads(line) == row
+
+
+def test_dumps_line_hands_what_orjson_would_change_to_json() -> None:
+    from llmtally.fastjson import dumps_line
+
+    assert orjson.dumps({"x": math.nan}) == b'{"x":null}'  # orjson alone loses the NaN
+    assert dumps_line({"x": math.nan, "y": [math.inf]}) == b'{"x":NaN,"y":[Infinity]}\n'
+    big = {"tokens": 123456789012345678901234567890}
+    assert dumps_line(big) == b'{"tokens":123456789012345678901234567890}\n'
+    assert dumps_line({"s": "\ud800"}) == b'{"s":"\\ud800"}\n'
+    with pytest.raises(TypeError):  # json refuses it too, with its own error
+        dumps_line({"amount": object()})

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from llmtally import fastjson
 from llmtally.ledger.rows import row_from_json, row_to_json
 
 __all__ = ["Pair", "Spool", "encode_lines", "fsync_dir", "pid_alive"]
@@ -40,10 +41,9 @@ def fsync_dir(folder: Path) -> None:
 
 def encode_lines(pairs: Sequence[Pair]) -> bytes:
     """Rows as spool lines (JSONL, UTF-8)."""
-    return "".join(
-        json.dumps({"call": row_to_json(row), "bodies": bodies}, separators=(",", ":")) + "\n"
-        for row, bodies in pairs
-    ).encode("utf-8")
+    return b"".join(
+        fastjson.dumps_line({"call": row_to_json(row), "bodies": bodies}) for row, bodies in pairs
+    )
 
 
 def pid_alive(pid: int) -> bool:
