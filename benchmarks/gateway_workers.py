@@ -4,7 +4,8 @@ and a per-call CPU profile of one worker (issue 16).
     .venv/bin/python benchmarks/gateway_workers.py [--seconds 5] [--rounds 3]
         [--concurrency 64] [--profile SECONDS]
 
-Reuses benchmarks/gateway.py's upstream, processes and client. One fast upstream,
+Reuses benchmarks/gateway.py's upstream, processes, client and budget (each llmtally
+ledger gets one covering every call). One fast upstream,
 the direct baseline (that upstream as a target) and four llmtally placements, all
 started at once and measured in interleaved rounds of non-streaming c=N windows:
 
@@ -85,6 +86,7 @@ def start(folder: Path, p: Placement, up_port: int, probe: dict[str, str] | None
     }
     env.pop("LLMTALLY_CONFIG", None)
     env.pop("LLMTALLY_WORKERS", None)
+    gw.add_budget(gw.llmtally_bin(None), gw.ledger_url(folder, p.name), env)  # as gateway.py
     head = [sys.executable, str(HERE / "serve_probe.py")] if probe else [str(gw.llmtally_bin(None))]
     cmd = [
         *head, "serve", "--port", str(port), "--workers", str(p.workers),
