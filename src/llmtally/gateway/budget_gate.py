@@ -2,10 +2,13 @@
 
 At admission every budget that covers the call (its key, the key's team, its
 user, feature and tags) reserves the call's worst case (dollars, tokens, one
-request) in the shared counters, all or none; the worst case is worked out on
-a small thread pool and the reservations of all the calls waiting are made
-together on one thread (``llmtally.budgets.batcher``), so the event loop never
-waits on the database. When the call is recorded, its reservation is settled
+request) in the shared counters, all or none. A claim that fits in this
+process's spare for its budget (reserved in the counters ahead of the calls,
+``llmtally.budgets.allotment``) is admitted on the event loop at once; the
+others are reserved, each with a top-up for the spare, together with every
+call waiting on one thread (``llmtally.budgets.batcher``), so the event loop
+never waits on the database. The worst case of a large body is worked out on a
+small thread pool. When the call is recorded, its reservation is settled
 to what it cost, in batches on one thread. A heartbeat thread renews this
 process's lease, sweeps the holders that stopped and reloads the budgets.
 
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from llmtally.budgets.allotment import IDLE_S, SMALL_BODY, Allotments, Ask
 from llmtally.budgets.batcher import ReserveBatcher
 from llmtally.budgets.book import BudgetBook
 from llmtally.budgets.counters import BudgetCounters, Claim, Refusal, Settlement
@@ -106,6 +110,12 @@ def _actual(claim: Claim, call: Call) -> Decimal:
     return Decimal(0) if call.status >= 400 else claim.amount
 
 
+def _asked_for(asks: Sequence[Ask], refused: Claim) -> Ask:
+    """The ask whose budget and window a refusal names."""
+    key = (refused.budget.id, refused.window)
+    return next(a for a in asks if (a.claim.budget.id, a.claim.window) == key)
+
+
 class BudgetGate:
     def __init__(
         self,
@@ -117,6 +127,7 @@ class BudgetGate:
         on_store_down: OnStoreDown = "refuse",
         clock: Callable[[], dt.datetime] | None = None,
         threads: int = 4,
+        idle_s: float = IDLE_S,
     ) -> None:
         self.book, self.catalog = BudgetBook(store), catalog
         self.counters = BudgetCounters(store, clock)
@@ -128,6 +139,7 @@ class BudgetGate:
         self._registered = False  # the first heartbeat registers this holder
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="llmtally-budget")
         self._batcher = ReserveBatcher(self.counters, self.holder)
+        self.allotments = Allotments(idle_s)
         self._settle_queue: queue.SimpleQueue[list[Settlement] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -176,22 +188,57 @@ class BudgetGate:
         budgets = self.covering(who)
         if not budgets:
             return None
-        loop = asyncio.get_running_loop()
-        planned = await loop.run_in_executor(self._pool, self._plan, budgets, request)
+        if request.raw_size <= SMALL_BODY:  # cheap to count: no thread hop
+            planned = self._plan(budgets, request)
+        else:
+            loop = asyncio.get_running_loop()
+            planned = await loop.run_in_executor(self._pool, self._plan, budgets, request)
         if isinstance(planned, Denied):
             return planned
         claims, bound, now = planned
+        covered, rest = self.allotments.take(claims)
+        if rest:
+            try:
+                refusal = await self._reserve_rest(rest)
+            except _DOWN as exc:
+                self.allotments.put_back(covered)
+                return self._store_down(exc)
+            except BaseException:
+                self.allotments.put_back(covered)
+                raise
+            if refusal is not None:
+                self.allotments.put_back(covered)
+                return self._refuse(refusal, bound, now)
+        return Hold(self, tuple(claims))
+
+    async def _reserve_rest(self, rest: list[Claim]) -> Refusal | None:
+        """Reserve the claims the spares do not cover, each with its top-up; a
+        refused top-up marks its budget tight and is tried again exactly (unless
+        the refusal's own figures show the exact claim cannot fit either)."""
+        asks = self.allotments.ask(rest)
+        reserved = False
+        try:
+            refusal = await self._submit([ask.asked for ask in asks])
+            reserved = refusal is None
+        finally:
+            self.allotments.topped(asks, reserved)
+        if refusal is None:
+            return None
+        refused = _asked_for(asks, refusal.claim)
+        if not refused.chunk:
+            return Refusal(refused.claim, refusal.spent, refusal.reserved)
+        self.allotments.tight(refused.claim)
+        if refusal.spent + refusal.reserved + refused.claim.amount > refused.claim.budget.amount:
+            return Refusal(refused.claim, refusal.spent, refusal.reserved)
+        return await self._submit(rest)
+
+    async def _submit(self, claims: list[Claim]) -> Refusal | None:
         future = self._batcher.submit(claims)
         try:
-            refusal = await asyncio.wrap_future(future)
+            return await asyncio.wrap_future(future)
         except asyncio.CancelledError:  # reserved all the same? give it back
             future.add_done_callback(lambda done: self._orphaned(done, claims))
             raise
-        except _DOWN as exc:
-            return self._store_down(exc)
-        if refusal is not None:
-            return self._refuse(refusal, bound, now)
-        return Hold(self, tuple(claims))
 
     def _plan(
         self, budgets: list[Budget], request: Request
@@ -318,6 +365,7 @@ class BudgetGate:
         self.budgets = tuple(self.book.all())
         self.teams = self.book.teams()
         if not self.counters.heartbeat(self.holder) and self._registered:
+            self.allotments.drain()  # released with the holds: no longer reserved
             _log.error(
                 "budgets: this process's reservations were released while it ran (its "
                 "heartbeat was over budgets.lease_s late): budgets may be passed by what "
@@ -346,11 +394,18 @@ class BudgetGate:
                 self.refresh()
             except _DOWN as exc:
                 _log.warning("budgets: refresh failed, keeping the last state: %s", exc)
+            self._give_back(self.allotments.expired(self.clock()))
+
+    def _give_back(self, spares: list[Settlement]) -> None:
+        """Return spares to the counters, with the settlements."""
+        if spares:
+            self._settle_queue.put(spares)
 
     def close(self) -> None:
         """Settle everything queued, then give back what this process holds."""
         self._pool.shutdown(wait=True)
         self._batcher.close()
+        self._give_back(self.allotments.drain())
         if self._batcher.batches:
             _log.info(
                 "budgets: %d reservations made in %d transactions",
