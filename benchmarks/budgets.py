@@ -46,7 +46,8 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from gateway import _install_uvloop, free_port, llmtally_bin, percentile, spawn, stop
+from gateway import _install_uvloop, free_port, llmtally_bin, spawn, stop
+from gateway_report import percentile
 
 PROMPT = [{"role": "user", "content": "Hi"}]
 MAX_TOKENS = 290

@@ -255,8 +255,8 @@ async def wait_ready(target: Target, timeout: float) -> None:
 
 
 def llmtally_config(folder: Path, upstream_port: int, variant: str = "thread") -> Path:
-    """One variant's config (VARIANTS): its ledger writer and upstream client."""
-    writer, client = VARIANTS[variant][1:]
+    """One variant's config (VARIANTS): its ledger writer, upstream client and server."""
+    writer, client, server = VARIANTS[variant][1:]
     path = folder / f"llmtally-{variant}.yaml"
     path.write_text(
         "upstreams:\n"
@@ -268,19 +268,24 @@ def llmtally_config(folder: Path, upstream_port: int, variant: str = "thread") -
         "  - {match: '*', upstream: local}\n"
         f"ledger: {{writer: {writer}}}\n"
         f"upstream_client: {client}\n"
+        f"http: {{server: {server}}}\n"
     )
     return path
 
 
-# --writers: name, ledger writer, upstream client. ``thread`` is the default config;
-# ``process-apart`` moves the writer process off the target's CPU once it started
-# (the writer is shared by all workers of a machine: with N workers it has a core).
+# --writers: name, ledger writer, upstream client, HTTP server. ``thread`` is the
+# default config; an ``-apart`` variant moves the writer process off the target's CPU
+# once it started (the writer is shared by all workers of a machine: with N workers
+# it has a core).
 VARIANTS = {
-    "thread": ("llmtally", "thread", "raw"),
-    "aiohttp": ("llmtally-aiohttp", "thread", "aiohttp"),
-    "raw": ("llmtally-raw", "thread", "raw"),
-    "process": ("llmtally-process", "process", "raw"),
-    "process-apart": ("llmtally-process-apart", "process", "raw"),
+    "thread": ("llmtally", "thread", "raw", "uvicorn"),
+    "aiohttp": ("llmtally-aiohttp", "thread", "aiohttp", "uvicorn"),
+    "raw": ("llmtally-raw", "thread", "raw", "uvicorn"),
+    "process": ("llmtally-process", "process", "raw", "uvicorn"),
+    "process-apart": ("llmtally-process-apart", "process", "raw", "uvicorn"),
+    "rawserver": ("llmtally-rawserver", "thread", "raw", "raw"),
+    "rawserver-apart": ("llmtally-rawserver-apart", "process", "raw", "raw"),
+    "nobudget": ("llmtally-nobudget", "thread", "raw", "uvicorn"),  # the default, no budget
 }
 LLMTALLY_NAMES = {variant: spec[0] for variant, spec in VARIANTS.items()}
 # every llmtally call is covered by this budget, so each one reserves and settles
@@ -430,7 +435,8 @@ def start_targets(folder: Path, args: argparse.Namespace, pins: tuple[set[int] |
         spool = folder / f"spool-{writer}" / "ledger-spool.jsonl"
         env = {**os.environ, "LLMTALLY_HOME": str(folder), "LLMTALLY_SPOOL": str(spool)}
         env.pop("LLMTALLY_CONFIG", None)
-        add_budget(llmtally_bin(args.llmtally_bin), ledger_url(folder, name), env)
+        if writer != "nobudget":
+            add_budget(llmtally_bin(args.llmtally_bin), ledger_url(folder, name), env)
         port = lt_port if writer == "thread" else free_port()
         cmd = [
             str(llmtally_bin(args.llmtally_bin)), "serve", "--port", str(port),
@@ -511,7 +517,7 @@ def run(folder: Path, args: argparse.Namespace, pins: tuple[set[int] | None, ...
             asyncio.run(wait_ready(target, 300 if target.name == "litellm" else 60))
         for target in targets:  # the workers are up once the port answers
             target.memory["at rest"] = procmem.tree_memory(target.process.pid)
-            if target.name == LLMTALLY_NAMES["process-apart"] and pins[1]:
+            if target.name.endswith("-apart") and pins[1]:
                 for child in procmem.children(target.process.pid):
                     if Path(f"/proc/{child}/comm").read_text().strip() == "llmtally-writer":
                         os.sched_setaffinity(child, pins[1])

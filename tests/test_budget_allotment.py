@@ -6,8 +6,8 @@ window ends, and a top-up refused near the limit falls back to exact claims.
 Every call is ``openai_chat``'s request (gpt-4o, 19 prompt tokens, our offline
 count) with ``max_tokens=10``: its worst case, its claim, is
 19 x $2.50/1M + 10 x $10/1M = $0.0001475. Chunks (``allotment.py``): a chunk is
-min(64 x claim, 1% x budget); on a $100 budget that is 64 x 0.0001475 = $0.00944
-(64 calls), on a $0.10 budget 1% = $0.001 (6 calls and a bit). A budget's first
+min(256 x claim, 1% x budget); on a $100 budget that is 256 x 0.0001475 = $0.03776
+(256 calls), on a $0.10 budget 1% = $0.001 (6 calls and a bit). A budget's first
 call in a while goes to the database exactly; only the next ones ask chunks.
 """
 
@@ -132,10 +132,10 @@ def test_a_large_budget_admits_from_its_spare_and_spends_what_the_calls_cost(
     window = window_key(window_of("day", DAY)[0])
     try:
         assert asyncio.run(_calls(gate, 200, 4, DAY)) == 200
-        # call 1 exact (first in a while); call 2 asks 1 + 64 claims; 3-66 from the
-        # spare; 67, 132 and 197 top up again; 198-200 from the spare: 5 transactions
-        assert made == [5]
-        left = 61 * CLAIM  # 64 - 3 claims of the last chunk: 0.0089975
+        # call 1 exact (first in a while); call 2 asks 1 + 256 claims; 3-200 from the
+        # spare: 2 transactions
+        assert made == [2]
+        left = 58 * CLAIM  # 256 - 198 claims of the chunk: 0.008555
         assert gate.allotments.spare(budget.id, window) == left
         # settled: 200 x 0.0000875 spent; only the spare is still reserved
         _wait(lambda: _counter(store, budget, window), (200 * ANSWERED, left))
@@ -152,8 +152,8 @@ def test_an_idle_spare_goes_back(store: Store) -> None:  # noqa: F811
     window = window_key(window_of("day", now)[0])
     try:
         assert asyncio.run(_calls(gate, 2, 4, now)) == 2  # the second asks a chunk
-        assert gate.allotments.spare(budget.id, window) == 64 * CLAIM
-        # not closed: unused for 0.5 s, the spare (64 claims, $0.00944) goes back
+        assert gate.allotments.spare(budget.id, window) == 256 * CLAIM
+        # not closed: unused for 0.5 s, the spare (256 claims, $0.03776) goes back
         _wait(lambda: _counter(store, budget, window), (2 * ANSWERED, D(0)))
         assert gate.allotments.spare(budget.id, window) == 0
     finally:
@@ -198,7 +198,7 @@ def test_a_new_window_gives_the_old_windows_spare_back(store: Store) -> None:  #
     old = window_key(window_of("day", DAY)[0])
     try:
         assert asyncio.run(_calls(gate, 2, 4, DAY)) == 2
-        _wait(lambda: _counter(store, budget, old), (2 * ANSWERED, 64 * CLAIM))
+        _wait(lambda: _counter(store, budget, old), (2 * ANSWERED, 256 * CLAIM))
         clock.now = DAY + dt.timedelta(days=1)  # never idle (3600 s): the window ended
         _wait(lambda: _counter(store, budget, old), (2 * ANSWERED, D(0)))
         assert gate.allotments.spare(budget.id, old) == 0

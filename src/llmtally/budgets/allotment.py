@@ -44,7 +44,7 @@ __all__ = [
     "Ask",
 ]
 
-CHUNK_CALLS = 64  # a chunk holds at most this many calls like the one that asked
+CHUNK_CALLS = 256  # a chunk holds at most this many calls like the one that asked
 SPARE_FRACTION = Decimal("0.01")  # and at most this share of the budget
 IDLE_S = 2.0  # a spare unused this long goes back
 TIGHT_S = 10.0  # after a refused top-up: exact claims only, this long (or the window)
