@@ -42,17 +42,19 @@ RATE_DIGITS = 4
 USD_TICKFORMAT = "$,.3~r"
 
 
-def rounded(amount: Decimal) -> Decimal:
-    """``amount`` as :func:`usd` shows it: to the cent from a cent up, else to
+def rounded(amount: Decimal, digits: int = 2) -> Decimal:
+    """``amount`` as :func:`usd` shows it (or a currency of ``digits`` minor digits,
+    :mod:`llmtally.currency.display`): to the minor unit from one unit up, else to
     SUB_CENT_DIGITS significant digits."""
+    unit = Decimal(1).scaleb(-digits)
     value = abs(amount)
     if value == 0:
         return Decimal(0)
-    if value < CENT:
+    if value < unit:
         quantum = Decimal(1).scaleb(value.adjusted() - SUB_CENT_DIGITS + 1)
         value = value.quantize(quantum, ROUND_HALF_UP)
-    if value >= CENT:
-        value = value.quantize(CENT, ROUND_HALF_UP)
+    if value >= unit:
+        value = value.quantize(unit, ROUND_HALF_UP)
     return -value if amount < 0 else value
 
 

@@ -15,29 +15,14 @@ should later delegate here (not done: other modules own that file).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from llmtally.currency.amount import Money
 from llmtally.currency.codes import currency
 from llmtally.meter import decimal_text
-from llmtally.money import SUB_CENT_DIGITS
+from llmtally.money import rounded
 
 __all__ = ["format_money", "money_exact", "money_json", "rounded"]
-
-
-def rounded(amount: Decimal, digits: int) -> Decimal:
-    """``amount`` as :func:`format_money` shows it: to the minor unit (``digits``
-    places) from one unit up, else to SUB_CENT_DIGITS significant digits."""
-    unit = Decimal(1).scaleb(-digits)
-    value = abs(amount)
-    if value == 0:
-        return Decimal(0)
-    if value < unit:
-        quantum = Decimal(1).scaleb(value.adjusted() - SUB_CENT_DIGITS + 1)
-        value = value.quantize(quantum, ROUND_HALF_UP)
-    if value >= unit:
-        value = value.quantize(unit, ROUND_HALF_UP)
-    return -value if amount < 0 else value
 
 
 def format_money(money: Money, symbol: str | None = None) -> str:

@@ -65,6 +65,21 @@ def refusal_bytes(url: bytes, status: int, message: str) -> bytes:
     return STATUS_LINE[status] + head + body
 
 
+def head_refusal(
+    limits: HttpLimits, head_bytes: int, header_count: int, count: int
+) -> tuple[int, str] | None:
+    """The status and message refusing a request head of ``head_bytes`` bytes and
+    ``header_count`` headers so far (``count``: headers in the part just read, 0
+    while still in the URL), or None while it is within the limits."""
+    if header_count > limits.max_headers:
+        return 431, f"more than {limits.max_headers} request headers"
+    if head_bytes <= limits.max_header_bytes:
+        return None
+    if count == 0:  # still in the URL
+        return 414, f"the URL is over the limit of {limits.max_header_bytes} bytes"
+    return 431, f"the request headers are over the limit of {limits.max_header_bytes} bytes"
+
+
 class LimitedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with head limits, a head deadline and HTTP/1.0
     framing; ``limits`` is set on the subclass :func:`limited_protocol` makes."""
@@ -136,18 +151,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         """Count part of the head; refuse the request once it is over a limit."""
         self._head_bytes += size
         self._header_count += count
-        limits = self.limits
-        if self._header_count > limits.max_headers:
-            message = f"more than {limits.max_headers} request headers"
-        elif self._head_bytes <= limits.max_header_bytes:
-            return False
-        elif count == 0:  # still in the URL
-            self._refuse(414, f"the URL is over the limit of {limits.max_header_bytes} bytes")
-            return True
-        else:
-            message = f"the request headers are over the limit of {limits.max_header_bytes} bytes"
-        self._refuse(431, message)
-        return True
+        refusal = head_refusal(self.limits, self._head_bytes, self._header_count, count)
+        if refusal is not None:
+            self._refuse(*refusal)
+        return refusal is not None
 
     def _head_timeout(self) -> None:
         self._deadline = None

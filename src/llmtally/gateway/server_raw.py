@@ -38,7 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, ST
 
 from llmtally.gateway.app import ASGIApp, Message, Scope
 from llmtally.gateway.config import HttpLimits
-from llmtally.gateway.http_limits import refusal_bytes
+from llmtally.gateway.http_limits import head_refusal, refusal_bytes
 
 __all__ = ["RawHttpProtocol", "RawServer", "serve_raw"]
 
@@ -463,18 +463,10 @@ class RawHttpProtocol(asyncio.Protocol):
         (the same limits and messages as http_limits.LimitedHttpProtocol)."""
         self._head_bytes += size
         self._header_count += count
-        limits = self.limits
-        if self._header_count > limits.max_headers:
-            message = f"more than {limits.max_headers} request headers"
-        elif self._head_bytes <= limits.max_header_bytes:
-            return False
-        elif count == 0:  # still in the URL
-            self._refuse(414, f"the URL is over the limit of {limits.max_header_bytes} bytes")
-            return True
-        else:
-            message = f"the request headers are over the limit of {limits.max_header_bytes} bytes"
-        self._refuse(431, message)
-        return True
+        refusal = head_refusal(self.limits, self._head_bytes, self._header_count, count)
+        if refusal is not None:
+            self._refuse(*refusal)
+        return refusal is not None
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` and close; a response still going out for an earlier
