@@ -85,7 +85,7 @@ class Catalog:
                 self._pricing_urls.setdefault(pf.provider, pf.pricing_url)
                 for alias in pf.aliases:
                     aliases.setdefault(alias.lower(), pf.provider)
-                refs.extend(ModelRef(pf.provider, spec, rank) for spec in pf.models)
+                refs.extend(ModelRef(pf.provider, spec, rank, pf.currency) for spec in pf.models)
         self._refs = refs
         self.index = MatchIndex(refs, aliases)
         self._histories: dict[int, _History] = {}
@@ -152,7 +152,8 @@ class Catalog:
         if hist is None:
             factor = self._discount(ref)
             prices = [
-                price_from_spec(ref.provider, ref.spec.id, p, self.version) for p in ref.spec.prices
+                price_from_spec(ref.provider, ref.spec.id, p, self.version, ref.currency)
+                for p in ref.spec.prices
             ]
             if factor is not None:
                 prices = [p.scaled(factor) for p in prices]

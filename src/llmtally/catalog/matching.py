@@ -62,6 +62,7 @@ class ModelRef:
     provider: str
     spec: ModelSpec
     layer: int  # 0 = highest precedence
+    currency: str = "USD"  # the provider file's billing currency
 
 
 @dataclass(slots=True)

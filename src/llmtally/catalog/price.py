@@ -118,6 +118,7 @@ class Price:
     windows: tuple[Window, ...] = ()
     window: str | None = None
     self_hosted: SelfHostedSpec | None = None
+    currency: str = "USD"  # ISO 4217: every rate above, and the meter's amounts, are in it
     # Derived values (per-token plans, window variants), computed once on first use.
     memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -226,7 +227,9 @@ def _window(spec: WindowSpec) -> Window:
     )
 
 
-def price_from_spec(provider: str, model: str, spec: PriceSpec, version: str) -> Price:
+def price_from_spec(
+    provider: str, model: str, spec: PriceSpec, version: str, currency: str = "USD"
+) -> Price:
     rates = Rates.from_spec(spec)
     if spec.self_hosted is not None:
         rates = _self_hosted_rates(spec.self_hosted).overlay(rates)
@@ -248,4 +251,5 @@ def price_from_spec(provider: str, model: str, spec: PriceSpec, version: str) ->
         audio=spec.audio,
         windows=tuple(_window(w) for w in spec.windows),
         self_hosted=spec.self_hosted,
+        currency=currency,
     )

@@ -1,7 +1,8 @@
 """The schema of a price file: one provider, its models, each model's dated prices.
 
 Every model is validated with ``extra="forbid"`` so that a typo'd field is an
-error, never a silently missing price. Token prices are USD per 1M tokens.
+error, never a silently missing price. Token prices are per 1M tokens, in the
+file's ``currency`` (USD unless named).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmtally.currency.codes import CURRENCIES
 
 __all__ = [
     "RATE_FIELDS",
@@ -199,9 +202,20 @@ class ModelSpec(_Strict):
 
 
 class ProviderFile(_Strict):
+    """One provider's price file. ``currency``: the ISO 4217 code every price in
+    the file is billed in (USD unless named); the meter's amounts are in it."""
+
     provider: str = Field(pattern=r"^[a-z0-9_-]+$")
     name: str
     pricing_url: str
+    currency: str = "USD"
     note: str | None = None
     aliases: list[str] = []
     models: list[ModelSpec] = []
+
+    @model_validator(mode="after")
+    def _known_currency(self) -> ProviderFile:
+        if self.currency not in CURRENCIES:
+            known = ", ".join(sorted(CURRENCIES))
+            raise ValueError(f"currency: {self.currency!r} is not one of {known}")
+        return self
