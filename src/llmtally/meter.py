@@ -9,7 +9,9 @@ Rules (see docs/decisions.md):
   never silently the standard price.
 - A rate that is not priced apart falls back to the rate it is a kind of:
   reasoning -> output, cache read/write -> input, 1h cache write -> 5m write,
-  input image tokens -> input. Audio tokens and media units have no fallback:
+  input image tokens -> input. A request that reports reasoning tokens, at a
+  price with an ``output_thinking`` rate, has all its text output (answer and
+  reasoning) billed at that rate (Qwen's and Doubao's thinking mode). Audio tokens and media units have no fallback:
   a missing price is an error, never $0.
 """
 
@@ -214,10 +216,15 @@ def _output_parts(
         - usage.output_image_tokens
     )
     out = reasoning = audio = image = _ZERO
+    # A thinking-mode request (reasoning reported) at a price with a thinking
+    # rate: its answer and its reasoning are both billed at that rate.
+    thinking = r.output_thinking if usage.reasoning_tokens else None
     if text:
-        out = text * _require(r.output, "output", price)
+        out = text * (thinking if thinking is not None else _require(r.output, "output", price))
     if usage.reasoning_tokens:
-        rate = r.reasoning if r.reasoning is not None else _require(r.output, "output", price)
+        rate = thinking if thinking is not None else r.reasoning
+        if rate is None:
+            rate = _require(r.output, "output", price)
         reasoning = usage.reasoning_tokens * rate
     if usage.output_audio_tokens:
         audio = usage.output_audio_tokens * _require(r.output_audio, "audio output", price)

@@ -43,6 +43,7 @@ class Rates:
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None
     reasoning: Decimal | None = None
+    output_thinking: Decimal | None = None
     input_audio: Decimal | None = None
     output_audio: Decimal | None = None
     input_image: Decimal | None = None

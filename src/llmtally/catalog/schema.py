@@ -13,8 +13,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llmtally.currency.codes import CURRENCIES
-
 __all__ = [
     "RATE_FIELDS",
     "AudioSpec",
@@ -54,6 +52,7 @@ RATE_FIELDS: tuple[str, ...] = (
     "cache_write",
     "cache_write_1h",
     "reasoning",
+    "output_thinking",
     "input_audio",
     "output_audio",
     "input_image",
@@ -68,7 +67,13 @@ class _Strict(BaseModel):
 
 
 class RatesSpec(_Strict):
-    """Unit prices. Tokens and characters: USD per 1M; ``request``: USD per request."""
+    """Unit prices. Tokens and characters: per 1M; ``request``: per request (in the
+    file's currency).
+
+    ``output_thinking``: the price of EVERY output token (answer and reasoning) of a
+    request whose usage reports reasoning tokens (Qwen and Doubao bill a thinking-mode
+    request's whole output at their thinking price); it wins over ``output`` and
+    ``reasoning`` for such a request, and is not used for one without reasoning."""
 
     input: Decimal | None = NonNegative
     output: Decimal | None = NonNegative
@@ -76,6 +81,7 @@ class RatesSpec(_Strict):
     cache_write: Decimal | None = NonNegative
     cache_write_1h: Decimal | None = NonNegative
     reasoning: Decimal | None = NonNegative
+    output_thinking: Decimal | None = NonNegative
     input_audio: Decimal | None = NonNegative
     output_audio: Decimal | None = NonNegative
     input_image: Decimal | None = NonNegative
@@ -215,6 +221,10 @@ class ProviderFile(_Strict):
 
     @model_validator(mode="after")
     def _known_currency(self) -> ProviderFile:
+        # Imported here: llmtally.currency's package imports its display module,
+        # which imports the meter, which imports this module (an import cycle).
+        from llmtally.currency.codes import CURRENCIES
+
         if self.currency not in CURRENCIES:
             known = ", ".join(sorted(CURRENCIES))
             raise ValueError(f"currency: {self.currency!r} is not one of {known}")
