@@ -283,6 +283,15 @@ CASES: list[Case] = [
         "2.469",
         {"input": "2.469"},
     ),
+    # Embedding-3 ¥0.5 per 1M input tokens: 10,000 x 0.5/1M = 0.005
+    Case(
+        "embedding-3-cn",
+        "zhipu",
+        "embedding-3",
+        {"input_tokens": 10_000},
+        "0.005",
+        {"input": "0.005"},
+    ),
     # --- MiniMax mainland (platform.minimaxi.com pricing-paygo) ---
     # M2.7 ¥2.1 / read ¥0.42 / write ¥2.625 / out ¥8.4: 10,000 x 2.1/1M = 0.021;
     # 60,000 x 0.42/1M = 0.0252; 30,000 x 2.625/1M = 0.07875; 4,000 x 8.4/1M = 0.0336
