@@ -205,6 +205,18 @@ def _input_parts(usage: Usage, r: Rates, price: Price) -> tuple[Decimal, Decimal
     return text_cost, read, write, audio_cost
 
 
+def _thinking_parts(text: int, reasoning: int, r: Rates, price: Price) -> tuple[Decimal, Decimal]:
+    """(answer, reasoning) of a request that reports reasoning tokens: both at the
+    thinking rate where the price has one (Qwen's and Doubao's thinking mode),
+    else the answer at ``output`` and the reasoning at ``reasoning``."""
+    thinking = r.output_thinking
+    if thinking is not None:
+        return text * thinking, reasoning * thinking
+    answer = text * _require(r.output, "output", price) if text else _ZERO
+    rate = r.reasoning if r.reasoning is not None else _require(r.output, "output", price)
+    return answer, reasoning * rate
+
+
 def _output_parts(
     usage: Usage, r: Rates, price: Price
 ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
@@ -216,16 +228,10 @@ def _output_parts(
         - usage.output_image_tokens
     )
     out = reasoning = audio = image = _ZERO
-    # A thinking-mode request (reasoning reported) at a price with a thinking
-    # rate: its answer and its reasoning are both billed at that rate.
-    thinking = r.output_thinking if usage.reasoning_tokens else None
-    if text:
-        out = text * (thinking if thinking is not None else _require(r.output, "output", price))
     if usage.reasoning_tokens:
-        rate = thinking if thinking is not None else r.reasoning
-        if rate is None:
-            rate = _require(r.output, "output", price)
-        reasoning = usage.reasoning_tokens * rate
+        out, reasoning = _thinking_parts(text, usage.reasoning_tokens, r, price)
+    elif text:
+        out = text * _require(r.output, "output", price)
     if usage.output_audio_tokens:
         audio = usage.output_audio_tokens * _require(r.output_audio, "audio output", price)
     if usage.output_image_tokens:
