@@ -29,6 +29,7 @@ from llmtally.catalog import Catalog
 from llmtally.gateway.budget_gate import BudgetGate
 from llmtally.gateway.call_ingest import CALLS_PATH, CallIngest
 from llmtally.gateway.client_watch import CLIENT_CLOSED_STATUS, CLIENT_DISCONNECTED, ClientWatch
+from llmtally.gateway.clouds import CloudPath, Refusal, Signer, cloud_path, resolve
 from llmtally.gateway.config import GatewayConfig, RouteError, Upstream
 from llmtally.gateway.finish import Finisher
 from llmtally.gateway.forms import is_multipart
@@ -36,6 +37,7 @@ from llmtally.gateway.gemini import GeminiTarget, gemini_target
 from llmtally.gateway.guard import BrowserGuard
 from llmtally.gateway.http_parts import (
     decode_request,
+    error_headers,
     json_headers,
     request_headers,
     response_headers,
@@ -65,12 +67,14 @@ _Ingest = Callable[[Scope, Receive, Send, dict[str, str]], Awaitable[None]]  # w
 
 _FAILURE_LIMIT = 64 * 1024  # an error body read whole, at most this much
 _TRACEBACK = re.compile(rb"Traceback \(most recent call last\)|File \\?\"[^\"]+\.py\\?\", line \d+")
-_API_PATH = re.compile(r"^/v\d+(beta\d*|alpha\d*)?(/|$)")
+# versioned paths first (the common case); then the clouds' own (gateway.clouds)
+_API_PATH = re.compile(r"^(?:/v\d+(beta\d*|alpha\d*)?(/|$)|/openai/|/model/)")
 
 
 def is_api_path(path: str) -> bool:
     """Paths the gateway answers itself, with JSON errors: every versioned API
-    path (``/v1``, ``/v1beta``, ``/v2/...``), ``/metrics`` and the calls ingest
+    path (``/v1``, ``/v1beta``, ``/v2/...``), Azure's ``/openai/...`` and
+    Bedrock's ``/model/...``, ``/metrics`` and the calls ingest
     (``/llmtally/v1/calls``); the rest is the dashboard's."""
     return path in ("/metrics", CALLS_PATH) or _API_PATH.match(path) is not None
 
@@ -218,19 +222,19 @@ class Gateway:
             await self.web(scope, receive, send)
             return
         if method == "GET" and path == "/v1/models":  # with keys, only for key holders
-            denied = self._admit(headers)
-            if isinstance(denied, Denied):
-                await self._deny(send, "openai", denied)
-            else:
-                await self._models(send)
+            await self._models(send, headers)
             return
-        wire = wire_for_path(path)
+        wire, cloud = wire_for_path(path), None
         if wire is None:
-            await self._fail(send, "openai", 404, f"no such endpoint: {method} {path}")
-            return
+            cloud = cloud_path(path, scope.get("raw_path"))
+            if cloud is None:
+                await self._fail(send, "openai", 404, f"no such endpoint: {method} {path}")
+                return
+            wire = cloud.wire
         if method != "POST":
             body = wire.error_body(405, f"{path} takes POST, not {method}")
-            await _respond(send, 405, body, [*json_headers(len(body)), (b"allow", b"POST")])
+            out = [*error_headers(wire.family, 405, len(body)), (b"allow", b"POST")]
+            await _respond(send, 405, body, out)
             return
         if not wire.takes(headers.get("content-type", "")):
             kinds = "application/json" + (" or multipart/form-data" if wire.forms else "")
@@ -243,7 +247,7 @@ class Gateway:
         if self.ledger_is_full():  # before any reservation
             await self._ledger_full(send, wire.family)
             return
-        await self._forward(scope, receive, send, wire, admitted)
+        await self._forward(scope, receive, send, wire, admitted, cloud)
 
     def ledger_is_full(self) -> bool:
         """The writer holds all it may; calls still being priced are held in memory too."""
@@ -257,7 +261,7 @@ class Gateway:
     @staticmethod
     async def _deny(send: Send, family: Family, denied: Denied) -> None:
         body = denied.body(family)
-        out = [*json_headers(len(body)), *denied.headers()]
+        out = [*error_headers(family, denied.status, len(body)), *denied.headers()]
         await _respond(send, denied.status, body, out)
 
     def _admit(self, headers: dict[str, str]) -> Admitted | Denied:
@@ -286,7 +290,11 @@ class Gateway:
         headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(page))]
         await _respond(send, 200, page, headers)
 
-    async def _models(self, send: Send) -> None:
+    async def _models(self, send: Send, headers: dict[str, str]) -> None:
+        denied = self._admit(headers)
+        if isinstance(denied, Denied):
+            await self._deny(send, "openai", denied)
+            return
         data = [
             {"id": route.match, "object": "model", "owned_by": route.upstream}
             for route in self.config.routes
@@ -296,11 +304,20 @@ class Gateway:
 
     async def _fail(self, send: Send, wire: Family, status: int, message: str) -> None:
         body = error_body(wire, status, message)
-        await _respond(send, status, body, json_headers(len(body)))
+        await _respond(send, status, body, error_headers(wire, status, len(body)))
 
     async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, wire: Wire, admitted: Admitted
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        wire: Wire,
+        admitted: Admitted,
+        cloud: CloudPath | None = None,
     ) -> None:
+        if cloud is not None:  # Azure's and Bedrock's own paths
+            await self._forward_cloud(scope, receive, send, cloud, admitted)
+            return
         started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
         headers = admitted.headers  # without the gateway key, which never goes upstream
         try:
@@ -363,9 +380,66 @@ class Gateway:
             raw = json.dumps(outgoing).encode()
         target = path + (f"?{query.decode('latin-1')}" if query else "")
         try:
-            await self._relay(ex, upstream, raw, target, send, streaming, receive)
+            await self._relay(ex, upstream, raw, upstream.url(target), send, streaming, receive)
         finally:
             if ex.hold is not None:  # a call that was never recorded holds nothing
+                ex.hold.release_unless_recorded()
+
+    async def _forward_cloud(
+        self, scope: Scope, receive: Receive, send: Send, cloud: CloudPath, admitted: Admitted
+    ) -> None:
+        """An Azure deployment or Bedrock Converse call (gateway.clouds): routed by
+        the name its path (or body) carries, sent on the upstream's origin."""
+        started, t0, wire = dt.datetime.now(dt.UTC), time.perf_counter(), cloud.wire
+        try:
+            raw = await read_body(receive, self.config.max_body_bytes)
+        except BodyTooLarge:
+            limit = self.config.max_body_bytes
+            await self._fail(
+                send, wire.family, 413, f"request body over the limit of {limit} bytes"
+            )
+            return
+        request = decode_request(raw, "application/json")
+        if isinstance(request, str):
+            await self._fail(send, wire.family, 400, request)
+            return
+        target = resolve(self.config, cloud, request, admitted.headers)
+        if isinstance(target, Refusal):
+            await self._fail(send, wire.family, target.status, target.message)
+            return
+        ex = Exchange(
+            started_at=started,
+            t0=t0,
+            wire=wire,
+            endpoint=scope["path"],
+            provider=target.provider,
+            model_requested=target.model,
+            request_json=request,
+            headers=admitted.headers,
+            key_id=admitted.key_id,
+            stream=bool(request.get("stream")) and wire.stream is not None,
+            usd_per_hour=target.upstream.usd_per_hour,
+            request_body=raw,
+            secrets=target.secrets,
+        )
+        if self.budgets is not None:
+            held = await self.budgets.reserve_for(ex, target.upstream, len(raw))
+            if isinstance(held, Denied):
+                self.metrics.refused.labels(held.code or "budget").inc()
+                await self._deny(send, wire.family, held)
+                return
+            ex.hold = held
+        query = scope.get("query_string", b"")
+        outgoing, streaming = self._outgoing(ex, request, target.model, query)
+        if outgoing != request:
+            raw = json.dumps(outgoing).encode()
+        url = (
+            target.upstream.origin + target.path + (f"?{query.decode('latin-1')}" if query else "")
+        )
+        try:
+            await self._relay(ex, target.upstream, raw, url, send, streaming, receive, target.sign)
+        finally:
+            if ex.hold is not None:
                 ex.hold.release_unless_recorded()
 
     @staticmethod
@@ -391,13 +465,15 @@ class Gateway:
         ex: Exchange,
         upstream: Upstream,
         raw: bytes,
-        path: str,
+        url: str,
         send: Send,
         streaming: _Streaming | None,
         receive: Receive | None = None,
+        sign: Signer | None = None,
     ) -> None:
-        url = upstream.base_url.rstrip("/") + path
         headers = upstream_headers(upstream, ex.wire.family, ex.headers)
+        if sign is not None:  # Bedrock: signed with the gateway's AWS keys
+            ex.secrets = (*ex.secrets, sign(headers, url, raw))
         response_body = b""
         durable = self._ledger if self._ledger is not None and self._ledger.durable else None
         end = HeldEnd(send) if durable is not None else None

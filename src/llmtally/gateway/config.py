@@ -13,6 +13,18 @@ routes:
 ```
 
 The first route whose shell-style pattern matches the requested model wins.
+
+Known hosts (:mod:`llmtally.gateway.known_hosts`) can be named instead of
+spelled out: ``qwen: {preset: dashscope, api_key_env: DASHSCOPE_API_KEY}``. An
+OpenAI-kind ``base_url`` that ends in a version (``/v1``, ``/api/paas/v4``,
+``/api/v3``) is the API's root, as the OpenAI SDK's ``base_url`` is:
+``/v1/chat/completions`` goes to ``{base_url}/chat/completions``.
+
+Azure OpenAI (``kind: azure``) names its deployments, each with the model it
+serves and its deployment type, which picks the price (global ``azure``, data
+zone ``azure-datazone``, regional ``azure-regional``); AWS Bedrock
+(``kind: bedrock``) signs each call with the gateway's own AWS credentials,
+read from the environment variables ``aws`` names (docs/gateway-providers.md).
 API keys are read from the named environment variable when a request is
 forwarded; they are never stored or logged. A client's own ``Authorization``
 / ``x-api-key`` header is passed through when the upstream names no variable.
@@ -26,15 +38,20 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from llmtally.alerts.config import AlertsConfig
 from llmtally.catalog.loader import CatalogFileError, load_yaml, validate
+from llmtally.gateway.known_hosts import KNOWN_HOSTS, provider_for_url
 from llmtally.otel.export import OtlpExport
 
 __all__ = [
+    "AZURE_PROVIDERS",
+    "AwsSigning",
+    "AzureDeployment",
     "BudgetSettings",
     "GatewayConfig",
     "LedgerSettings",
@@ -45,13 +62,23 @@ __all__ = [
     "load_config",
 ]
 
-UpstreamKind = Literal["openai", "anthropic", "gemini", "azure"]
+UpstreamKind = Literal["openai", "anthropic", "gemini", "azure", "bedrock"]
 _DEFAULT_PROVIDER: dict[str, str] = {
     "openai": "openai",
     "anthropic": "anthropic",
     "gemini": "google",
-    "azure": "openai",
+    "azure": "azure",
+    "bedrock": "bedrock",
 }
+# An Azure deployment's type -> the provider id that prices it (issue 17)
+AZURE_PROVIDERS: dict[str, str] = {
+    "global": "azure",
+    "datazone": "azure-datazone",
+    "regional": "azure-regional",
+}
+# A base URL ending in an API version: the root the wire's /v1 stands for
+_VERSIONED = re.compile(r"/v\d+$")
+_AWS_REGION = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
 
 
 class RouteError(LookupError):
@@ -66,7 +93,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AzureDeployment(_Strict):
+    """One Azure OpenAI deployment: the model it serves and how it is deployed."""
+
+    model: str = Field(min_length=1, max_length=200)
+    type: Literal["global", "datazone", "regional"] = "global"
+
+    @property
+    def provider(self) -> str:
+        return AZURE_PROVIDERS[self.type]
+
+
+class AwsSigning(_Strict):
+    """Where a Bedrock upstream's AWS credentials come from (environment variables,
+    read when a call is signed), and its region (else read from the base URL)."""
+
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: str = "AWS_SESSION_TOKEN"
+
+
 class Upstream(_Strict):
+    preset: str | None = None  # a known host's name (gateway.known_hosts)
     kind: UpstreamKind
     base_url: str = Field(pattern=r"^https?://")
     api_key_env: str | None = None
@@ -77,6 +126,79 @@ class Upstream(_Strict):
     usd_per_hour: Decimal | None = Field(default=None, gt=0)
     # ``llmtally serve`` runs this upstream itself (the embedded local model).
     spawn: Literal["llama-cpp"] | None = None
+    # kind azure: deployment name -> its model and type
+    deployments: dict[str, AzureDeployment] = {}
+    # kind bedrock: the credentials it signs with
+    aws: AwsSigning | None = None
+    _origin: str = PrivateAttr("")  # what a wire's path is appended to
+    _version: str | None = PrivateAttr(None)  # "/v4": stands for the wire's "/v1"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_host(cls, data: object) -> object:
+        """A preset's kind, base URL and provider; a known host's provider."""
+        if not isinstance(data, dict):
+            return data
+        name = data.get("preset")
+        if name is not None:
+            known = KNOWN_HOSTS.get(name) if isinstance(name, str) else None
+            if known is None:
+                names = ", ".join(sorted(KNOWN_HOSTS))
+                raise ValueError(f"preset: {name!r} is not a known upstream (known: {names})")
+            defaults = {"kind": known.kind, "base_url": known.base_url}
+            data = {**defaults, "provider": known.provider, **data}
+        url = data.get("base_url")
+        if data.get("provider") is None and isinstance(url, str):
+            found = provider_for_url(url)
+            if found is not None:
+                data = {**data, "provider": found}
+        return data
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Upstream:
+        if self.deployments and self.kind != "azure":
+            raise ValueError(f"deployments: only an azure upstream has them, not {self.kind}")
+        if self.aws is not None and self.kind != "bedrock":
+            raise ValueError(f"aws: only a bedrock upstream signs with AWS keys, not {self.kind}")
+        if self.kind == "bedrock" and self.region is None:
+            raise ValueError(
+                "aws.region: a bedrock upstream needs its region (e.g. us-east-1) when the"
+                " base_url is not https://bedrock-runtime.REGION.amazonaws.com"
+            )
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        base = self.base_url.rstrip("/")
+        found = _VERSIONED.search(base) if self.kind in ("openai", "azure") else None
+        if found is None:
+            self._origin = base
+        else:  # /v1 as it is: the wire's own prefix; /v4, /v3: in its place
+            self._origin = base[: found.start()]
+            self._version = None if found.group() == "/v1" else found.group()
+
+    def url(self, path: str) -> str:
+        """The upstream URL of ``path`` (a wire's upstream path, query included)."""
+        if self._version is not None and path.startswith("/v1/"):
+            return self._origin + self._version + path[3:]
+        return self._origin + path
+
+    @property
+    def origin(self) -> str:
+        """scheme://host[:port] of the base URL (Azure's and Bedrock's paths start there)."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def region(self) -> str | None:
+        """A bedrock upstream's AWS region: configured, else read from its host."""
+        if self.aws is not None and self.aws.region is not None:
+            return self.aws.region
+        found = _AWS_REGION.search(urlsplit(self.base_url).hostname or "")
+        return found.group(1) if found else None
+
+    @property
+    def signing(self) -> AwsSigning:
+        return self.aws or AwsSigning()
 
     @property
     def price_provider(self) -> str:
@@ -188,6 +310,27 @@ class GatewayConfig(_Strict):
                     f"routes.{i}.upstream: {route.upstream!r} is not an upstream (known: {known})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _deployments_once(self) -> GatewayConfig:
+        seen: dict[str, str] = {}
+        for name, upstream in self.upstreams.items():
+            for deployment in upstream.deployments:
+                if deployment in seen:
+                    raise ValueError(
+                        f"upstreams.{name}.deployments: {deployment!r} is named by"
+                        f" upstreams.{seen[deployment]} too; a deployment name routes one way"
+                    )
+                seen[deployment] = name
+        return self
+
+    def deployment(self, name: str) -> tuple[Upstream, AzureDeployment | None]:
+        """The Azure upstream serving deployment ``name`` (the one that lists it,
+        else the first route matching the name), and its listing if it has one."""
+        for upstream in self.upstreams.values():
+            if name in upstream.deployments:
+                return upstream, upstream.deployments[name]
+        return self.route(name)[1], None
 
     def route(self, model: str) -> tuple[Route, Upstream]:
         for route in self.routes:

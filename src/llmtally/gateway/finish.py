@@ -156,7 +156,8 @@ class Finisher:
 
     def _secrets(self, ex: Exchange) -> frozenset[str]:
         """The keys this call carried, and every upstream's own."""
-        return secrets_of(ex.headers, (up.api_key() for up in self.config.upstreams.values()))
+        keys = (up.api_key() for up in self.config.upstreams.values())
+        return secrets_of(ex.headers, keys, ex.secrets)
 
     def _bodies(
         self, call_id: str, request: bytes, response: bytes, secrets: frozenset[str]

@@ -35,8 +35,9 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from llmtally.gateway.app import is_api_path
+from llmtally.gateway.clouds import cloud_path
 from llmtally.gateway.config import HttpLimits
-from llmtally.providers.errors import error_body
+from llmtally.providers.errors import Family, bedrock_error_type, error_body
 from llmtally.providers.wires import wire_for_path
 
 __all__ = [
@@ -54,14 +55,19 @@ def refusal_bytes(url: bytes, status: int, message: str) -> bytes:
     path = url.split(b"?", 1)[0].decode("latin-1")
     if is_api_path(path):
         wire = wire_for_path(path)
-        body = error_body(wire.family if wire else "openai", status, message)
+        cloud = cloud_path(path, None) if wire is None else None
+        known: Family = wire.family if wire else cloud.wire.family if cloud else "openai"
+        family: Family | None = known
+        body = error_body(known, status, message)
         kind = b"application/json"
     else:
-        body, kind = (message + "\n").encode(), b"text/plain; charset=utf-8"
+        family, body, kind = None, (message + "\n").encode(), b"text/plain; charset=utf-8"
     head = b"content-type: %s\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % (
         kind,
         len(body),
     )
+    if family == "bedrock":  # where AWS SDKs read the error's name
+        head = b"x-amzn-errortype: %s\r\n" % bedrock_error_type(status).encode() + head
     return STATUS_LINE[status] + head + body
 
 

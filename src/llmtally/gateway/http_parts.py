@@ -17,11 +17,12 @@ from llmtally import fastjson
 from llmtally.gateway.config import Upstream
 from llmtally.gateway.forms import is_multipart, parse_form
 from llmtally.json_depth import nests_deeper
-from llmtally.providers.errors import Family
+from llmtally.providers.errors import Family, bedrock_error_type
 
 __all__ = [
     "MAX_JSON_DEPTH",
     "decode_request",
+    "error_headers",
     "json_headers",
     "request_headers",
     "response_headers",
@@ -77,6 +78,15 @@ def json_headers(length: int) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"application/json"), (b"content-length", b"%d" % length)]
 
 
+def error_headers(family: Family, status: int, length: int) -> list[tuple[bytes, bytes]]:
+    """An error's headers: JSON, and for Bedrock's family the error's name in
+    ``x-amzn-ErrorType``, where AWS SDKs read it."""
+    headers = json_headers(length)
+    if family == "bedrock":
+        headers.append((b"x-amzn-errortype", bedrock_error_type(status).encode()))
+    return headers
+
+
 def decode_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
     """The request as a dict (JSON, or a multipart form's fields), or why not."""
     if is_multipart(content_type):
@@ -123,6 +133,8 @@ def upstream_headers(
     elif upstream.kind == "azure":
         if key or "api-key" in client:
             headers["api-key"] = key or client["api-key"]
+        elif "authorization" in client:  # a Microsoft Entra ID token
+            headers["authorization"] = client["authorization"]
     elif key or "authorization" in client:
         headers["authorization"] = f"Bearer {key}" if key else client["authorization"]
     return headers

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from llmtally.providers.errors import Family, error_body
+from llmtally.providers.errors import Family, bedrock_error_type, error_body
 
 if TYPE_CHECKING:
     from llmtally.usage import Call
@@ -55,6 +55,8 @@ def ledger_full_response(
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", str(retry_after_s).encode()),
     ]
+    if family == "bedrock":
+        headers.append((b"x-amzn-errortype", bedrock_error_type(503).encode()))
     return body, headers
 
 

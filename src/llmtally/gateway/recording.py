@@ -62,6 +62,7 @@ class Exchange:
     hold: Hold | None = None  # the call's budget reservation, settled once recorded
     request_body: bytes | None = None  # the JSON body exactly as the client sent it
     finish_reason: str | None = None  # normalised, from the response (or its stream)
+    secrets: tuple[str, ...] = ()  # besides its key headers: kept out of every stored text
 
 
 def attribution(headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,9 +41,13 @@ _BUILTIN_STARTS = tuple(re.compile(start) for start in ("sk-", "llt-", "AIza"))
 _BEARER = re.compile("bearer")
 
 
-def secrets_of(headers: Mapping[str, str], upstream_keys: Iterable[str | None]) -> frozenset[str]:
+def secrets_of(
+    headers: Mapping[str, str], upstream_keys: Iterable[str | None], more: Iterable[str] = ()
+) -> frozenset[str]:
     """The exact secrets of one call: the values of its key headers (a bearer
-    token without its scheme) and the upstreams' own keys."""
+    token without its scheme; an AWS SigV4 header whole and its signature too),
+    the upstreams' own keys and ``more`` (the AWS secret a call was signed with,
+    and that signature)."""
     found: set[str] = set()
     for name in KEY_HEADERS:
         value = headers.get(name)
@@ -51,8 +55,17 @@ def secrets_of(headers: Mapping[str, str], upstream_keys: Iterable[str | None]) 
             continue
         scheme, _, token = value.partition(" ")
         found.add(token.strip() if scheme.lower() == "bearer" else value.strip())
+        if scheme == "AWS4-HMAC-SHA256":
+            found.update(_sigv4_parts(token))
     found.update(key.strip() for key in upstream_keys if key)
+    found.update(more)
     return frozenset(s for s in found if len(s) >= MIN_SECRET_LENGTH)
+
+
+def _sigv4_parts(fields: str) -> list[str]:
+    """The signature of ``Credential=..., SignedHeaders=..., Signature=HEX``."""
+    parts = (part.strip().partition("=") for part in fields.split(","))
+    return [value for key, _, value in parts if key == "Signature" and value]
 
 
 class Redactor:

@@ -16,8 +16,10 @@ from typing import Any
 
 from llmtally.providers.adjust import StreamUsageRequest, UsageChunkFilter, with_stream_usage
 from llmtally.providers.anthropic import parse_anthropic
+from llmtally.providers.bedrock import parse_bedrock
 from llmtally.providers.deepseek import parse_deepseek
 from llmtally.providers.gemini import parse_gemini
+from llmtally.providers.moonshot import parse_moonshot
 from llmtally.providers.openai import parse_openai, parse_xai
 from llmtally.providers.registry import (
     InconsistentUsageError,
@@ -42,8 +44,10 @@ __all__ = [
     "accumulator_for",
     "default_registry",
     "parse_anthropic",
+    "parse_bedrock",
     "parse_deepseek",
     "parse_gemini",
+    "parse_moonshot",
     "parse_openai",
     "parse_usage",
     "parse_xai",
@@ -67,6 +71,15 @@ def default_registry() -> Registry:
     registry.register("together", parse_openai, aliases=("together_ai", "togetherai"))
     registry.register("xai", parse_xai, aliases=("x-ai", "grok"))
     registry.register("openrouter", parse_openai)
+    # China's OpenAI-compatible APIs (issue 17): the mainland and international
+    # price files are separate provider ids, read alike.
+    registry.register("alibaba", parse_openai, aliases=("alibaba-cn", "dashscope"))
+    registry.register("moonshot", parse_moonshot, aliases=("moonshot-cn", "kimi"))
+    registry.register("zai", parse_openai, aliases=("zhipu",))
+    registry.register("volcengine", parse_openai, aliases=("doubao",))
+    # The cloud resellers: Azure OpenAI sends OpenAI's shapes; Bedrock Converse its own.
+    registry.register("azure", parse_openai, aliases=("azure-datazone", "azure-regional"))
+    registry.register("bedrock", parse_bedrock, aliases=("bedrock-cross-region", "aws-bedrock"))
     return registry
 
 

@@ -2,17 +2,20 @@
 fire: OpenAI (https://platform.openai.com/docs/guides/error-codes), Anthropic
 (https://docs.anthropic.com/en/api/errors) and Gemini (Google's
 https://cloud.google.com/apis/design/errors, ``{"error": {"code", "message",
-"status"}}``). A :class:`~llmtally.providers.wires.Wire` names its family."""
+"status"}}``) and AWS Bedrock (``{"message": ...}`` with the error's name in the
+``x-amzn-ErrorType`` header, https://docs.aws.amazon.com/bedrock/latest/APIReference/CommonErrors.html
+and API_runtime_Converse.html#API_runtime_Converse_Errors). A
+:class:`~llmtally.providers.wires.Wire` names its family."""
 
 from __future__ import annotations
 
 import json
 from typing import Literal
 
-__all__ = ["Family", "error_body"]
+__all__ = ["Family", "bedrock_error_type", "error_body"]
 
-# The three API families: their SDKs, error shapes and message grammars.
-Family = Literal["openai", "anthropic", "gemini"]
+# The API families: their SDKs, error shapes and message grammars.
+Family = Literal["openai", "anthropic", "gemini", "bedrock"]
 
 # OpenAI sends an exhausted quota as type and code "insufficient_quota"
 # (https://platform.openai.com/docs/guides/error-codes, 429): the code names the type.
@@ -59,6 +62,25 @@ _GEMINI_STATUS = {
 }
 
 
+_BEDROCK_TYPES = {
+    400: "ValidationException",
+    401: "AccessDeniedException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    429: "ThrottlingException",
+    503: "ServiceUnavailableException",
+    504: "ServiceUnavailableException",
+}
+
+
+def bedrock_error_type(status: int) -> str:
+    """The Bedrock error name for an HTTP status (its ``x-amzn-ErrorType`` header)."""
+    if status in _BEDROCK_TYPES:
+        return _BEDROCK_TYPES[status]
+    return "ValidationException" if status < 500 else "InternalServerException"
+
+
 def _openai_type(status: int, code: str | None) -> str:
     return code if code in _OPENAI_CODE_TYPES else _OPENAI_TYPES.get(status, "api_error")
 
@@ -70,6 +92,8 @@ def error_body(wire: Family, status: int, message: str, code: str | None = None)
             "type": "error",
             "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message},
         }
+    elif wire == "bedrock":
+        data = {"message": message}
     elif wire == "gemini":
         data = {
             "error": {

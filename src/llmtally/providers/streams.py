@@ -58,6 +58,7 @@ __all__ = [
     "WIRE_FORMATS",
     "AnthropicStream",
     "GeminiStream",
+    "MoonshotChatStream",
     "OpenAIChatStream",
     "OpenAIResponsesStream",
     "StreamAccumulator",
@@ -184,6 +185,18 @@ class OpenAIChatStream(StreamAccumulator):
                 self._output(function.get("arguments"))
 
 
+class MoonshotChatStream(OpenAIChatStream):
+    """Kimi's chunks: OpenAI's, with the usage in the last chunk's
+    ``choices[0].usage`` (https://platform.moonshot.cn/docs/api/chat, streaming)."""
+
+    def _on_event(self, event: SSEEvent, payload: Mapping[str, Any]) -> None:
+        super()._on_event(event, payload)
+        choices = payload.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            if (usage := _mapping((_mapping(choice) or {}).get("usage"))) is not None:
+                self._usage, self._usage_final = usage, True
+
+
 _RESPONSES_TEXT = (
     "response.output_text.delta",
     "response.refusal.delta",
@@ -284,6 +297,11 @@ _ACCUMULATORS: dict[str, type[StreamAccumulator]] = {
     "anthropic": AnthropicStream,
     "gemini": GeminiStream,
 }
+# OpenAI-compatible hosts whose chat streams report usage elsewhere
+_CHAT_BY_PROVIDER: dict[str | None, type[StreamAccumulator]] = {
+    "moonshot": MoonshotChatStream,
+    "moonshot-cn": MoonshotChatStream,
+}
 
 
 def accumulator_for(
@@ -295,4 +313,6 @@ def accumulator_for(
         kind = _ACCUMULATORS[wire]
     except KeyError:
         raise ValueError(f"wire must be one of {', '.join(WIRE_FORMATS)}, got {wire!r}") from None
+    if provider in _CHAT_BY_PROVIDER and wire == "openai_chat":
+        kind = _CHAT_BY_PROVIDER[provider]
     return kind(provider=provider, clock=clock)

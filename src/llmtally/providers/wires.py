@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANTHROPIC",
+    "BEDROCK_CONVERSE",
     "GEMINI",
     "GEMINI_PATH",
     "OPENAI_CHAT",
@@ -77,6 +78,7 @@ WireName = Literal[
     "openai_transcriptions",
     "anthropic",
     "gemini",
+    "bedrock_converse",
 ]
 # Gemini's REST paths carry the model: /v1beta/models/{model}:generateContent
 GEMINI_PATH = re.compile(r"^/(v1beta|v1)/models/([^/:]+):(generateContent|streamGenerateContent)$")
@@ -129,12 +131,14 @@ def _openai_parser(provider: str) -> tuple[str, UsageParser]:
 
 
 def _family_parser(family: Family, provider: str) -> tuple[str, UsageParser]:
-    from llmtally.providers import parse_anthropic, parse_gemini
+    from llmtally.providers import parse_anthropic, parse_bedrock, parse_gemini
 
     if family == "anthropic":
         return "anthropic", parse_anthropic
     if family == "gemini":
         return "google", parse_gemini
+    if family == "bedrock":
+        return "bedrock", parse_bedrock
     return _openai_parser(provider)
 
 
@@ -304,6 +308,16 @@ GEMINI = Wire(
     gemini_prompt,
     stream="gemini",
 )
+# AWS Bedrock Converse: POST /model/{modelId}/converse on a bedrock upstream
+# (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html);
+# its path is matched by llmtally.gateway.clouds, not by wire_for_path.
+BEDROCK_CONVERSE = Wire(
+    "bedrock_converse",
+    "bedrock",
+    ("/model/{modelId}/converse",),
+    {"bedrock": ""},
+    _reported("usage"),
+)
 WIRES: dict[WireName, Wire] = {
     wire.name: wire
     for wire in (
@@ -314,6 +328,7 @@ WIRES: dict[WireName, Wire] = {
         OPENAI_TRANSCRIPTIONS,
         ANTHROPIC,
         GEMINI,
+        BEDROCK_CONVERSE,
     )
 }
 _BY_PATH = {path: wire for wire in WIRES.values() for path in wire.paths if "{" not in path}
@@ -341,7 +356,10 @@ def wire_for_path(path: str) -> Wire | None:
 
 def native_wire(kind: str) -> Wire:
     """The chat wire an upstream of ``kind`` speaks natively (the lab's choice)."""
-    return _NATIVE[kind]
+    try:
+        return _NATIVE[kind]
+    except KeyError:
+        raise ValueError(f"a {kind} upstream speaks no chat wire llmtally sends itself") from None
 
 
 def provider_wire(provider: str) -> Wire:
