@@ -11,8 +11,8 @@ Rules (see docs/decisions.md):
   reasoning -> output, cache read/write -> input, 1h cache write -> 5m write,
   input image tokens -> input. A request that reports reasoning tokens, at a
   price with an ``output_thinking`` rate, has all its text output (answer and
-  reasoning) billed at that rate (Qwen's and Doubao's thinking mode). Audio tokens and media units have no fallback:
-  a missing price is an error, never $0.
+  reasoning) billed at that rate (Qwen's and Doubao's thinking mode). Audio
+  tokens and media units have no fallback: a missing price is an error, never $0.
 """
 
 from __future__ import annotations
