@@ -394,6 +394,39 @@ ALIBABA: list[Case] = [
         {"input": "0.008", "output": "0.0048", "reasoning": "0.0048"},
         None,
     ),
+    # --- qwen3-vl-plus: 0-32K ¥1 / ¥10; 32K-128K ¥1.5 / ¥15; cache 20% ---
+    # 32,768 x 1/1M = 0.032768; 1,000 x 10/1M = 0.01
+    (
+        "qwen3-vl-plus-at-32k",
+        "alibaba-cn",
+        "qwen3-vl-plus",
+        {"input_tokens": 32_768, "output_tokens": 1_000},
+        "0.042768",
+        {"input": "0.032768", "output": "0.01"},
+        None,
+    ),
+    # 32,769 tokens, 10,000 of them cached: 22,769 x 1.5/1M = 0.0341535;
+    # 10,000 x 0.3/1M = 0.003; 1,000 x 15/1M = 0.015
+    (
+        "qwen3-vl-plus-above-32k-cache",
+        "alibaba-cn",
+        "qwen3-vl-plus",
+        {"input_tokens": 32_769, "cache_read_tokens": 10_000, "output_tokens": 1_000},
+        "0.0521535",
+        {"input": "0.0341535", "cache_read": "0.003", "output": "0.015"},
+        32_768,
+    ),
+    # qvq-max ¥8 / ¥32, reasoning billed as output: 2,000 x 8/1M = 0.016;
+    # answer 500 x 32/1M = 0.016; reasoning 1,500 x 32/1M = 0.048
+    (
+        "qvq-max-reasoning",
+        "alibaba-cn",
+        "qvq-max",
+        {"input_tokens": 2_000, "output_tokens": 2_000, "reasoning_tokens": 1_500},
+        "0.08",
+        {"input": "0.016", "output": "0.016", "reasoning": "0.048"},
+        None,
+    ),
     # qwen-long ¥0.5 / ¥2: 1,000,000 x 0.5/1M = 0.5; 10,000 x 2/1M = 0.02
     (
         "qwen-long-1m",
