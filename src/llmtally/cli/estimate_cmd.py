@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,8 @@ from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, 
 
 if TYPE_CHECKING:  # imported where used, so that the command line starts quickly
     from llmtally.catalog import Catalog
+    from llmtally.catalog.provisioned import Capacity
+    from llmtally.estimate.provisioned import Comparison
     from llmtally.estimate.result import Estimate
 
 __all__ = ["estimate"]
@@ -54,32 +58,102 @@ def _html_page(est: Estimate, out: Path) -> None:
         fail(f"--html: cannot write {out}: {exc.strerror or exc}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Provisioned:
+    """What --provisioned and its options ask for."""
+
+    offer: str
+    term: str
+    units: int | None
+    unit_price: str | None
+    tokens_per_minute: str | None
+    output_weight: str | None
+    utilisation: str
+    hours_per_month: str
+    offers_file: Path | None
+
+
+_LARGEST = Decimal(10) ** 12
+
+
+def _decimal(option: str, text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        fail(f"{option}: not a number: {text!r}")
+    if not value.is_finite() or len(text) > 40 or abs(value) > _LARGEST:
+        fail(f"{option}: not a number from -10^12 to 10^12: {text!r}")
+    return value
+
+
+def _capacity(ask: _Provisioned) -> Capacity:
+    from llmtally.catalog import CatalogFileError
+    from llmtally.catalog.provisioned import ProvisionedError, capacity, load_offers
+
+    if ask.units is None:
+        fail("--provisioned needs --units (how many units are held)")
+    try:
+        offers = load_offers(ask.offers_file)
+        return capacity(
+            offers,
+            ask.offer,
+            ask.term,
+            ask.units,
+            _decimal("--utilisation", ask.utilisation) or Decimal(0),
+            unit_price=_decimal("--unit-price", ask.unit_price),
+            tokens_per_minute=_decimal("--tokens-per-minute", ask.tokens_per_minute),
+            output_weight=_decimal("--output-weight", ask.output_weight),
+        )
+    except (ProvisionedError, CatalogFileError) as exc:
+        fail(f"--provisioned: {exc}")
+
+
+def _compare(est: Estimate, ask: _Provisioned) -> list[Comparison]:
+    from llmtally.catalog.provisioned import ProvisionedError
+    from llmtally.estimate.provisioned import compare
+
+    hours = _decimal("--hours-per-month", ask.hours_per_month) or Decimal(0)
+    try:
+        return compare(est, _capacity(ask), hours)
+    except ProvisionedError as exc:
+        fail(f"--provisioned: {exc}")
+
+
 def _workload(
     catalog: Catalog,
     path: Path,
     models: list[str] | None,
     at: dt.datetime | None,
-    as_json: bool,
-    html: Path | None,
+    out: tuple[bool, Path | None],
+    provisioned: _Provisioned | None,
 ) -> None:
     from rich.console import Console
 
     from llmtally.estimate.engine import estimate
     from llmtally.estimate.files import WorkloadError, read_workload
-    from llmtally.estimate.render import estimate_tables
+    from llmtally.estimate.render import estimate_tables, provisioned_table
 
+    as_json, html = out
     try:
         est = estimate(read_workload(path), models, catalog=catalog, at=at)
     except WorkloadError as exc:
         fail(str(exc))
+    rows = _compare(est, provisioned) if provisioned is not None else None
     if html is not None:
         _html_page(est, html)
     if as_json:
-        print_json(est.as_json())
+        data = est.as_json()
+        if rows is not None:
+            data["provisioned"] = [row.as_json() for row in rows]
+        print_json(data)
         return
     console = Console(highlight=False)
     for part in estimate_tables(est):
         console.print(part)
+    if rows:
+        console.print(provisioned_table(rows))
     if html is not None:
         console.print(f"wrote {html}")
 
@@ -145,12 +219,54 @@ def estimate(
     database: str | None = DatabaseOption,
     home: Path | None = HomeOption,
     prices_file: Path | None = OverrideOption,
+    provisioned: str | None = typer.Option(
+        None,
+        "--provisioned",
+        help="Compare on-demand with this provisioned-capacity offer (e.g. azure-global/gpt-4o).",
+    ),
+    units: int | None = typer.Option(None, "--units", help="With --provisioned: units held."),
+    term: str = typer.Option(
+        "hourly", "--term", help="With --provisioned: hourly, monthly, yearly, 1-month, 6-month."
+    ),
+    unit_price: str | None = typer.Option(
+        None, "--unit-price", help="With --provisioned: USD per unit-hour at the term."
+    ),
+    tokens_per_minute: str | None = typer.Option(
+        None, "--tokens-per-minute", help="With --provisioned: input tokens a minute per unit."
+    ),
+    output_weight: str | None = typer.Option(
+        None, "--output-weight", help="With --provisioned: input tokens one output token uses."
+    ),
+    utilisation: str = typer.Option(
+        "1", "--utilisation", help="With --provisioned: share of the capacity used (0-1]."
+    ),
+    hours_per_month: str = typer.Option(
+        "720", "--hours-per-month", help="With --provisioned: hours billed a month."
+    ),
+    offers_file: Path | None = typer.Option(
+        None, "--offers", help="With --provisioned: your own offers file (same form as shipped)."
+    ),
 ) -> None:
     """Projected cost of a workload on each model (cheapest first), or what the
     logged calls would have cost on other models (--from-ledger)."""
     names = _models(models)
     moment = _at(at)
+    ask = None
+    if provisioned is not None:
+        ask = _Provisioned(
+            provisioned,
+            term,
+            units,
+            unit_price,
+            tokens_per_minute,
+            output_weight,
+            utilisation,
+            hours_per_month,
+            offers_file,
+        )
     if from_ledger:
+        if ask is not None:
+            fail("--provisioned is for workload files, not --from-ledger")
         if workload is not None:
             fail("give a workload file or --from-ledger, not both")
         if html is not None:
@@ -160,4 +276,5 @@ def estimate(
         return
     if workload is None:
         fail("give a workload file (see examples/), or --from-ledger")
-    _workload(open_catalog(home, prices_file), workload, names, moment, as_json, html)
+    catalog = open_catalog(home, prices_file)
+    _workload(catalog, workload, names, moment, (as_json, html), ask)

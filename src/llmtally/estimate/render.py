@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmtally import money
+from llmtally.estimate.provisioned import Comparison
 from llmtally.estimate.reprice_result import Repricing
 from llmtally.estimate.result import COMPONENTS, SOURCES, Estimate, ModelEstimate
 from llmtally.fit_table import Column, SplitTable, plain_table, snug
@@ -20,6 +21,7 @@ __all__ = [
     "break_even_text",
     "estimate_tables",
     "percent",
+    "provisioned_table",
     "reprice_tables",
     "usd",
 ]
@@ -215,3 +217,35 @@ def reprice_tables(rep: Repricing) -> list[RenderableType]:
         out.append(Text("left out: " + "; ".join(left), style="dim"))
     out.append(Text("amounts rounded for display; --json has them to 1e-10", style="dim"))
     return out
+
+
+def _volume(count: Decimal | None) -> str:
+    return "-" if count is None else f"{count.quantize(Decimal(1), ROUND_HALF_EVEN):,}"
+
+
+def provisioned_table(rows: list[Comparison]) -> Table:
+    """On-demand against provisioned capacity, one column per compared model."""
+    first = rows[0].capacity
+    table = plain_table(
+        f"on-demand vs provisioned {first.offer.id}: {first.units} {first.offer.unit} "
+        f"on the {first.term} term at {usd(first.usd_per_unit_hour)} per {first.offer.unit}-hour, "
+        f"{percent(first.utilisation)} busy"
+    )
+    table.add_column("", overflow="fold", ratio=1)
+    for row in rows:
+        table.add_column(row.model, justify="right", no_wrap=True)
+    lines: list[tuple[str, list[str]]] = [
+        ("on-demand per month", [usd(r.on_demand_per_month) for r in rows]),
+        ("provisioned per month", [usd(r.provisioned_per_month) for r in rows]),
+        ("on-demand per request", [usd(r.on_demand_per_request) for r in rows]),
+        ("provisioned per request", [usd(r.provisioned_per_request) for r in rows]),
+        ("requests a month", [_volume(r.requests_per_month) for r in rows]),
+        ("capacity, requests a month", [_volume(r.capacity_requests_per_month) for r in rows]),
+        ("break-even, requests a month", [_volume(r.break_even_requests_per_month) for r in rows]),
+        ("break-even, tokens a month", [_volume(r.break_even_tokens_per_month) for r in rows]),
+        ("units the volume needs", [str(r.units_needed) for r in rows]),
+        ("cheaper", [r.cheaper for r in rows]),
+    ]
+    for label, cells in lines:
+        table.add_row(label, *cells)
+    return snug(table)

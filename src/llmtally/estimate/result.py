@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, Inexact, localcontext
 from typing import Any
 
 from llmtally.meter import decimal_text
@@ -62,10 +62,12 @@ def divide(amount: Decimal, by: Decimal) -> Decimal:
     """``amount / by``: exact when it terminates, else rounded half-even to 10 places."""
     with localcontext() as ctx:
         ctx.prec = 60
+        ctx.clear_flags()
         quotient = amount / by
-        if quotient * by == amount:
-            return quotient
-    return quotient.quantize(_PLACES, ROUND_HALF_EVEN)
+        exact = not ctx.flags[Inexact]
+    # (not ``quotient * by == amount``: that product rounds to 60 digits too, so
+    # 1/30 looked exact)
+    return quotient if exact else quotient.quantize(_PLACES, ROUND_HALF_EVEN)
 
 
 def _text(amount: Decimal | None) -> str | None:
