@@ -16,7 +16,8 @@ Shapes covered: Qwen's input-length tiers on both sides of every threshold
 Doubao's tiers at 32,000 / 128,000 tokens, cache hits (a subset of the prompt, as
 ``prompt_tokens_details.cached_tokens`` reports them), thinking-mode output
 (``output_thinking``: every output token of a request with reasoning tokens),
-batch as a discount and as its own rates.
+batch as a discount and as its own rates, and Doubao's output-length condition
+(a cliff with ``output_above``).
 """
 
 from __future__ import annotations
@@ -519,16 +520,68 @@ VOLCENGINE: list[Case] = [
         {"input": "0.24", "output": "0.012"},
         128_000,
     ),
-    # --- doubao-seed-1.8, first tier with an answer over 200 tokens: ¥0.80 / ¥8 ---
-    # 10,000 x 0.8/1M = 0.008; 1,000 x 8/1M = 0.008
+    # --- doubao-seed-1.8: [0,32] input and output ≤ 0.2K ¥0.80 / ¥2; output > 0.2K ¥8
+    # (the cliff above: 0, output_above: 200); (32,128] ¥1.20 / ¥16 ---
+    # 200 output tokens is still "[0, 0.2]": 1,000 x 0.8/1M = 0.0008; 200 x 2/1M = 0.0004
     (
-        "seed-1.8-dated-id",
+        "seed-1.8-output-at-200",
+        "volcengine",
+        "doubao-seed-1.8",
+        {"input_tokens": 1_000, "output_tokens": 200},
+        "0.0012",
+        {"input": "0.0008", "output": "0.0004"},
+        None,
+    ),
+    # 201 output tokens: 1,000 x 0.8/1M = 0.0008; 201 x 8/1M = 0.001608
+    (
+        "seed-1.8-output-above-200",
         "volcengine",
         "doubao-seed-1-8-251215",
-        {"input_tokens": 10_000, "output_tokens": 1_000},
-        "0.016",
-        {"input": "0.008", "output": "0.008"},
+        {"input_tokens": 1_000, "output_tokens": 201},
+        "0.002408",
+        {"input": "0.0008", "output": "0.001608"},
+        0,
+    ),
+    # 32,000 input stays in the first tier: 32,000 x 0.8/1M = 0.0256; 201 x 8/1M = 0.001608
+    (
+        "seed-1.8-at-32k-long-answer",
+        "volcengine",
+        "doubao-seed-1.8",
+        {"input_tokens": 32_000, "output_tokens": 201},
+        "0.027208",
+        {"input": "0.0256", "output": "0.001608"},
+        0,
+    ),
+    # reasoning counts in the output length (150 ≤ 200): 5,000 x 0.8/1M = 0.004;
+    # answer 50 x 2/1M = 0.0001; reasoning 100 x 2/1M = 0.0002
+    (
+        "seed-1.8-short-thinking",
+        "volcengine",
+        "doubao-seed-1.8",
+        {"input_tokens": 5_000, "output_tokens": 150, "reasoning_tokens": 100},
+        "0.0043",
+        {"input": "0.004", "output": "0.0001", "reasoning": "0.0002"},
         None,
+    ),
+    # batch ¥0.40 / ¥1 (≤ 0.2K): 10,000 x 0.4/1M = 0.004; 200 x 1/1M = 0.0002
+    (
+        "seed-1.8-batch-short",
+        "volcengine",
+        "doubao-seed-1.8",
+        {"input_tokens": 10_000, "output_tokens": 200, "service_tier": "batch"},
+        "0.0042",
+        {"input": "0.004", "output": "0.0002"},
+        None,
+    ),
+    # batch ¥0.40 / ¥4 (> 0.2K): 10,000 x 0.4/1M = 0.004; 1,000 x 4/1M = 0.004
+    (
+        "seed-1.8-batch-long",
+        "volcengine",
+        "doubao-seed-1.8",
+        {"input_tokens": 10_000, "output_tokens": 1_000, "service_tier": "batch"},
+        "0.008",
+        {"input": "0.004", "output": "0.004"},
+        0,
     ),
     # (32,128] ¥1.20 / ¥16 whatever the output length: 50,000 x 1.2/1M = 0.06;
     # 100 x 16/1M = 0.0016
@@ -572,15 +625,6 @@ def test_hand_computed_cost(
 def test_at_least_twenty_five_distinct_cases() -> None:
     assert len(CASES) >= 25
     assert len({case[0] for case in CASES}) == len(CASES)
-
-
-def test_seed_1_8_short_answers_are_priced_at_the_long_answer_rate(catalog: Catalog) -> None:
-    # The page bills an answer of at most 200 tokens (with at most 32K input) at ¥2 per
-    # 1M output tokens; the catalog has no output-length condition and charges ¥8
-    # (docs/decisions.md): 1,000 x 0.8/1M = 0.0008; 100 x 8/1M = 0.0008 (page: 0.0002).
-    price = catalog.price_at("volcengine", "doubao-seed-1.8", NOW)
-    got = cost(Usage(input_tokens=1_000, output_tokens=100), price)
-    assert (got.input, got.output) == (Decimal("0.0008"), Decimal("0.0008"))
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,9 @@
 Rules (see docs/decisions.md):
 - Token amounts are ``tokens * USD-per-1M / 1e6``, exact, never rounded here.
 - A long-context cliff is decided on the whole prompt (cache included) and
-  re-prices every token of the request.
+  re-prices every token of the request; a cliff with ``output_above`` also needs
+  the output (reasoning included; per request, for a sum of ``requests``) to be
+  longer than that.
 - A service tier (batch/flex/priority) uses its own published rates, or its
   published discount factor; a tier the model does not offer is an error,
   never silently the standard price.
@@ -131,7 +133,10 @@ def _plan(price: Price, usage: Usage, prompt_tokens: int | None = None) -> _Plan
     prompt = usage.input_tokens if prompt_tokens is None else prompt_tokens
     cliff = None
     for candidate in cliffs:
-        if prompt > candidate.above:
+        if prompt > candidate.above and (
+            candidate.output_above is None
+            or usage.output_tokens > candidate.output_above * usage.requests
+        ):
             cliff = candidate
     key = (usage.service_tier, cliff.above if cliff else None)
     plan = price.memo.get(key)

@@ -74,8 +74,12 @@ class Rates:
 
 @dataclass(frozen=True, slots=True)
 class LongContext:
+    """A cliff: crossed by a prompt of more than ``above`` tokens and, where
+    ``output_above`` is set, an output of more than that many tokens."""
+
     above: int
     rates: Rates
+    output_above: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +154,7 @@ class Price:
         """Every price of this entry times ``factor``: base, cliffs, tiers, media, windows."""
 
         def cliffs(items: tuple[LongContext, ...]) -> tuple[LongContext, ...]:
-            return tuple(LongContext(c.above, c.rates.scaled(factor)) for c in items)
+            return tuple(replace(c, rates=c.rates.scaled(factor)) for c in items)
 
         tiers = {
             name: Tier(
@@ -205,7 +209,10 @@ def _self_hosted_rates(spec: SelfHostedSpec) -> Rates:
 
 def _long_context(specs: list[LongContextSpec]) -> tuple[LongContext, ...]:
     ordered = sorted(specs, key=lambda s: s.above)
-    return tuple(LongContext(above=s.above, rates=Rates.from_spec(s)) for s in ordered)
+    return tuple(
+        LongContext(above=s.above, rates=Rates.from_spec(s), output_above=s.output_above)
+        for s in ordered
+    )
 
 
 def _tier(spec: TierSpec) -> Tier:

@@ -100,9 +100,26 @@ def _check_one_form(spec: RatesSpec, discount: Decimal | None, what: str) -> Non
 
 class LongContextSpec(RatesSpec):
     """A cliff: a prompt of more than ``above`` tokens (cache included) re-prices
-    the whole request at these rates (rates it leaves out stay as they were)."""
+    the whole request at these rates (rates it leaves out stay as they were).
 
-    above: int = Field(gt=0)
+    ``output_above``: the cliff applies only when the request's output (reasoning
+    included) is also more than that many tokens, as Doubao's "输入长度 [0, 32] 且
+    输出长度 (0.2, +∞)"; such a cliff may be ``above: 0`` (any prompt)."""
+
+    above: int = Field(ge=0)
+    output_above: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _a_zero_cliff_needs_an_output_bound(self) -> LongContextSpec:
+        if self.above == 0 and self.output_above is None:
+            raise ValueError("a cliff 'above: 0' needs 'output_above' (else it is the base price)")
+        return self
+
+
+def _check_distinct_cliffs(cliffs: list[LongContextSpec]) -> None:
+    aboves = [c.above for c in cliffs]
+    if len(aboves) != len(set(aboves)):
+        raise ValueError("the cliffs of one long_context list need distinct 'above' values")
 
 
 class TierSpec(RatesSpec):
@@ -115,6 +132,7 @@ class TierSpec(RatesSpec):
     @model_validator(mode="after")
     def _one_form(self) -> TierSpec:
         _check_one_form(self, self.discount, "a tier")
+        _check_distinct_cliffs(self.long_context)
         return self
 
 
@@ -176,6 +194,11 @@ class PriceSpec(RatesSpec):
     images: list[ImagePriceSpec] = []
     audio: AudioSpec | None = None
     self_hosted: SelfHostedSpec | None = None
+
+    @model_validator(mode="after")
+    def _distinct_cliffs(self) -> PriceSpec:
+        _check_distinct_cliffs(self.long_context)
+        return self
 
 
 class MatchSpec(_Strict):
