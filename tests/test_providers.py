@@ -197,9 +197,11 @@ def test_unknown_provider_lists_known_providers_and_aliases() -> None:
     with pytest.raises(UnknownProviderError) as caught:
         parse_usage("cohere", CHAT)
     assert str(caught.value) == (
-        "unknown provider 'cohere'; known: anthropic, deepseek, "
-        "google (gemini, google-gla, google-vertex, vertex_ai), groq, mistral, openai, "
-        "openrouter, together (together_ai, togetherai), xai (grok, x-ai)"
+        "unknown provider 'cohere'; known: alibaba (alibaba-cn, dashscope), anthropic, "
+        "azure (azure-datazone, azure-regional), bedrock (aws-bedrock, bedrock-cross-region), "
+        "deepseek, google (gemini, google-gla, google-vertex, vertex_ai), groq, mistral, "
+        "moonshot (kimi, moonshot-cn), openai, openrouter, together (together_ai, togetherai), "
+        "volcengine (doubao), xai (grok, x-ai), zai (zhipu)"
     )
     assert isinstance(caught.value, LookupError)
     assert caught.value.provider == "cohere"
