@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from llmtally.catalog import Catalog
+from llmtally.currency.pivot import PIVOT, to_usd, usd_rate
 from llmtally.meter import Cost, cost, decimal_text
 from llmtally.providers import parse_usage
 from llmtally.providers.audio import is_audio_usage, parse_audio_usage
@@ -140,8 +141,13 @@ def price_record(
     return usage, cost(usage, price)
 
 
-def cost_json(usage: Usage, result: Cost) -> dict[str, Any]:
-    return {
+def cost_json(usage: Usage, result: Cost, at: dt.datetime | None = None) -> dict[str, Any]:
+    """The cost as JSON. A price in another currency than USD also gives the cost
+    in it (``cost``, ``currency``; the breakdown is in it) and ``cost_usd`` at the
+    rate of ``at``'s UTC day (default today), as the ledger converts it
+    (:mod:`llmtally.currency.pivot`), with the rate used; no rate: ``cost_usd``
+    is null and ``fx_error`` says why."""
+    out: dict[str, Any] = {
         "cost_usd": decimal_text(result.total),
         "breakdown": result.breakdown(),
         "price": result.price.describe()
@@ -149,6 +155,24 @@ def cost_json(usage: Usage, result: Cost) -> dict[str, Any]:
         "usage": usage.to_dict(),
         "error": None,
     }
+    if result.price.currency != PIVOT:
+        out.update(_billed_json(result, at or dt.datetime.now(dt.UTC)))
+    return out
+
+
+def _billed_json(result: Cost, at: dt.datetime) -> dict[str, Any]:
+    billed = result.price.currency
+    out: dict[str, Any] = {"cost": decimal_text(result.total), "currency": billed}
+    day = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).date()
+    try:
+        rate = usd_rate(billed, day)
+    except (LookupError, ValueError) as exc:  # no rate that day; a bad rates file
+        return out | {"cost_usd": None, "fx": None, "fx_error": str(exc)}
+    fx = {"rate": str(rate.rate), "date": rate.rate_date.isoformat(), "source": rate.source}
+    from llmtally.ledger.schema import check_fixed  # rounded as the ledger stores it
+
+    usd = check_fixed(to_usd(result.total, rate))
+    return out | {"cost_usd": decimal_text(usd), "fx": fx}
 
 
 def price_lines(
@@ -163,9 +187,11 @@ def price_lines(
             if not isinstance(record, dict):
                 raise RecordError("expected a JSON object")
             usage, result = price_record(record, catalog, tier=tier)
+            at = record.get("timestamp")
+            moment = parse_time(at) if at is not None else None
         except json.JSONDecodeError as exc:
             yield {"error": f"line {number}: malformed JSON at column {exc.colno}: {exc.msg}"}
         except (ValueError, LookupError) as exc:
             yield {"error": f"line {number}: {exc}"}
         else:
-            yield cost_json(usage, result)
+            yield cost_json(usage, result, moment)

@@ -3,11 +3,14 @@
 Rows come straight from the ``calls`` table in ``started_at, id`` order, read
 with ``yield_per`` (a server-side cursor on PostgreSQL), so an export of a big
 ledger never holds it in memory. Values are made text-safe: times are ISO 8601
-in UTC, money is an exact decimal string, and in JSON lines the JSON columns
-(``tags``, ``images``) are decoded; in CSV they stay JSON text.
+in UTC, days YYYY-MM-DD, money is an exact decimal string, and in JSON lines
+the JSON columns (``tags``, ``images``) are decoded; in CSV they stay JSON text.
+Money is USD; a call billed in another currency also has ``billed_currency``,
+``billed_total`` and the rate used (``fx_rate``, ``fx_date``, ``fx_source``).
 
-Parquet keeps the types instead: times as UTC microsecond timestamps, counts
-as int64, money as exact ``decimal128(20, 10)``, the JSON columns as JSON text.
+Parquet keeps the types instead: times as UTC microsecond timestamps, days as
+date32, counts as int64, money as exact ``decimal128(20, 10)``, the JSON columns
+as JSON text.
 It is written one row group at a time, so it streams as the text formats do.
 """
 
@@ -22,7 +25,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import DateTime, Double, Integer, Text, select
+from sqlalchemy import Date, DateTime, Double, Integer, Text, select
 
 from llmtally.ledger.schema import SCALE, Fixed, calls
 from llmtally.meter import decimal_text
@@ -55,6 +58,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         moment = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
         return moment.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):  # fx_date: the exchange rate's day
+        return value.isoformat()
     return value
 
 
@@ -123,6 +128,8 @@ def _arrow_type(kind: object) -> pa.DataType:
         return pa.decimal128(20, SCALE)
     if isinstance(kind, DateTime):
         return pa.timestamp("us", tz="UTC")
+    if isinstance(kind, Date):
+        return pa.date32()
     if isinstance(kind, Integer):  # BigInteger too
         return pa.int64()
     if isinstance(kind, Double):
@@ -140,6 +147,8 @@ def _parse_as(kind: pa.DataType) -> Callable[[Any], Any] | None:
         return Decimal  # exact: the text is the stored amount, digit for digit
     if pa.types.is_timestamp(kind):
         return dt.datetime.fromisoformat
+    if pa.types.is_date32(kind):
+        return dt.date.fromisoformat
     return None
 
 

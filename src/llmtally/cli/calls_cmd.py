@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # imported where used, so that the command line starts quickl
     from llmtally.ledger import CallBodies, Store
     from llmtally.usage import Call
 
-__all__ = ["app", "call_json", "parse_since"]
+__all__ = ["app", "billed_of", "call_json", "parse_since"]
 
 app = typer.Typer(help="The ledger: every call, newest first; `calls show ID` for one.")
 DatabaseOption = typer.Option(
@@ -49,8 +49,38 @@ def _amount(value: Any) -> str | None:
     return None if value is None else decimal_text(value)
 
 
-def call_json(call: Call, bodies: CallBodies | None = None) -> dict[str, Any]:
-    """Every field of a call, JSON-ready (amounts as exact decimal strings)."""
+def billed_of(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What the calls among ``ids`` billed in another currency than USD, by id:
+    the amount, its currency and the rate that made their USD ``cost``
+    (``calls.billed_*``, ``fx_*``; llmtally.currency.pivot). USD calls are absent."""
+    from sqlalchemy import select
+
+    from llmtally.ledger.schema import calls
+
+    columns = [calls.c.id, calls.c.billed_currency, calls.c.billed_total]
+    columns += [calls.c.fx_rate, calls.c.fx_date, calls.c.fx_source]
+    found: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            query = select(*columns).where(
+                calls.c.id.in_(ids[start : start + 500]), calls.c.billed_currency.is_not(None)
+            )
+            for row in conn.execute(query):
+                found[row.id] = {
+                    "amount": _amount(row.billed_total),
+                    "currency": row.billed_currency,
+                    "fx_rate": row.fx_rate,
+                    "fx_date": None if row.fx_date is None else row.fx_date.isoformat(),
+                    "fx_source": row.fx_source,
+                }
+    return found
+
+
+def call_json(
+    call: Call, bodies: CallBodies | None = None, billed: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every field of a call, JSON-ready (amounts as exact decimal strings).
+    ``billed``: what it billed in another currency (:func:`billed_of`); null for USD."""
     data: dict[str, Any] = {
         "id": call.id,
         "started_at": call.started_at.isoformat(),
@@ -69,6 +99,7 @@ def call_json(call: Call, bodies: CallBodies | None = None) -> dict[str, Any]:
         "cost": None,
         "cost_error": call.cost_error,
         "source_cost_usd": _amount(call.source_cost),  # what the call's producer reported
+        "billed": billed,  # in the price's currency when not USD, with the rate used
     }
     if call.cost is not None:
         c = call.cost
@@ -176,8 +207,9 @@ def calls(
     with _open(database) as store:
         found = call_page(store, where, limit=limit).calls
         id_length = unique_prefix_length(store, (c.id for c in found))
+        billed = billed_of(store, [c.id for c in found]) if as_json else {}
     if as_json:
-        print_json([call_json(c) for c in found])
+        print_json([call_json(c, billed=billed.get(c.id)) for c in found])
         return
     from rich.console import Console
 
@@ -254,9 +286,10 @@ def show(
     with _open(database) as store:
         call = store.get(call_id) or store.get(_by_prefix(store, call_id))
         bodies = store.get_bodies(call.id) if call is not None else None
+        billed = billed_of(store, [call.id]) if call is not None else {}
     if call is None:
         fail(f"no call {call_id!r} in the ledger", code=1)
-    data = call_json(call, bodies)
+    data = call_json(call, bodies, billed.get(call.id))
     if as_json:
         print_json(data)
         return

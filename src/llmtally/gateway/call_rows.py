@@ -11,6 +11,9 @@ token subsets within totals, a UTC time...), and then
   force when the call started (:func:`llmtally.pricing.price_usage`, the meter
   step every capture path shares), so a sender can neither invent a cost nor
   price with a stale catalog; a row that reported no usage keeps its reason;
+  the sender's ``billed_*`` and ``fx_*`` are replaced too: a price in another
+  currency is converted to USD again, with the gateway's rates, when the row is
+  made (:mod:`llmtally.currency.pivot`);
 - ``key_id`` is the authenticating gateway key's, whatever the row said.
 
 One bad row refuses the whole batch, naming it (``calls[3] (id ...): ...``), so
@@ -28,7 +31,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Float, Integer, String
+from sqlalchemy import Column, Date, DateTime, Float, Integer, String
 
 from llmtally.catalog import Catalog
 from llmtally.json_depth import nests_deeper
@@ -123,6 +126,8 @@ def _why_not(column: Column[Any], value: Any) -> str | None:
         if number is None:
             return "must be a whole number" if isinstance(kind, Integer) else "must be a number"
         return "must be >= 0" if number < 0 and column.name not in _SIGNED else None
+    if isinstance(kind, Date):
+        return None if _day(value) else "must be a day, YYYY-MM-DD"
     if isinstance(kind, DateTime):
         try:
             moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
@@ -131,6 +136,13 @@ def _why_not(column: Column[Any], value: Any) -> str | None:
         if moment is None or moment.tzinfo is None:
             return "must be an ISO 8601 time with its UTC offset"
     return None
+
+
+def _day(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and bool(dt.date.fromisoformat(value))
+    except ValueError:
+        return False
 
 
 def _checked(data: Any) -> dict[str, Any]:

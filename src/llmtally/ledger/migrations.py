@@ -49,6 +49,7 @@ from llmtally.ledger.schema import (
     calls_v9_columns,
     calls_v11_columns,
     calls_v13_columns,
+    calls_v16_columns,
     gateway_keys_v1_columns,
     gateway_keys_v8_columns,
     lab_cells_v1_columns,
@@ -209,6 +210,14 @@ def m0015_advice_rollups(conn: Connection) -> None:
     advice_tables(meta)
     meta.create_all(conn)
     rebuild_advice(conn)
+
+
+@migration
+def m0016_billed_currency(conn: Connection) -> None:
+    """What a call priced in another currency than USD was billed, and the rate
+    that turned it into the USD of ``cost_*``. Calls recorded before were all
+    priced in USD: NULL, nothing converted."""
+    _add_columns(conn, "calls", calls_v16_columns())
 
 
 def _add_columns(

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from llmtally.catalog.price import Price, Rates
+from llmtally.currency.pivot import NO_BILLED, PIVOT, pivot_row
 from llmtally.ledger.schema import COST_COLUMNS, Fixed, calls, check_fixed
 from llmtally.meter import COMPONENTS, Cost
 from llmtally.usage import Call, ImageUnits, Usage
@@ -77,7 +78,14 @@ _LATER = (
     "finish_reason",
     "max_output_tokens",
     "reasoning_effort",
+    "billed_currency",
+    "billed_total",
+    "fx_rate",
+    "fx_date",
+    "fx_source",
 )
+# The amounts in the price's currency, converted to USD when it is another.
+_MONEY = (*COST_COLUMNS.values(), "saved_cache", "saved_tier")
 _FIXED_COLUMNS = frozenset(c.name for c in calls.columns if isinstance(c.type, Fixed))
 
 
@@ -126,6 +134,11 @@ def call_to_row(call: Call) -> dict[str, Any]:
     row["tags"] = json.dumps(list(call.tags)) if call.tags else None
     row["flags"] = ",".join(call.flags) if call.flags else None
     row.update(_cost_columns(call.cost))
+    row.update(NO_BILLED)
+    if call.cost is not None and call.cost.price.currency != PIVOT:
+        # the ledger's amounts are USD: converted at the call's UTC day, what was
+        # billed kept beside (llmtally.currency.pivot); USD calls skip this
+        pivot_row(row, _MONEY, call.cost.price.currency, row["started_at"].date())
     for key in _FIXED_COLUMNS:  # refuse here, not in a batch insert later
         if row[key] is not None:
             row[key] = check_fixed(row[key])
@@ -189,12 +202,12 @@ def row_to_bodies(row: Mapping[Any, Any]) -> CallBodies:
 
 
 def row_to_json(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A ``calls`` row as JSON-ready values: Decimals as strings, times in ISO 8601."""
+    """A ``calls`` row as JSON-ready values: Decimals as strings, times and days in ISO 8601."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, Decimal):
             out[key] = str(value)
-        elif isinstance(value, dt.datetime):
+        elif isinstance(value, dt.date):  # datetimes too
             out[key] = value.isoformat()
         else:
             out[key] = value
@@ -210,4 +223,6 @@ def row_from_json(data: Mapping[str, Any]) -> dict[str, Any]:
         if row[key] is not None:
             row[key] = Decimal(row[key])
     row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
+    if row["fx_date"] is not None:
+        row["fx_date"] = dt.date.fromisoformat(row["fx_date"])
     return row

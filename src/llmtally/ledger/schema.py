@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Double,
     Index,
@@ -58,6 +59,7 @@ __all__ = [
     "calls_v9_columns",
     "calls_v11_columns",
     "calls_v13_columns",
+    "calls_v16_columns",
     "check_fixed",
     "gateway_keys",
     "gateway_keys_v1_columns",
@@ -455,6 +457,28 @@ def calls_v13_columns() -> list[SchemaItem]:
     ]
 
 
+def calls_v16_columns() -> list[SchemaItem]:
+    """What migration 0016 added to ``calls``. Never edit.
+
+    A call priced in another currency than USD (a CNY price file, say): the
+    ``cost_*`` columns (and ``saved_*``) hold its cost converted to USD, the
+    ledger's one currency, and these keep what was billed and how it was
+    converted (:mod:`llmtally.currency.pivot`): ``billed_currency`` (ISO 4217;
+    NULL: USD, nothing converted), ``billed_total`` (the meter's total in that
+    currency), ``fx_rate`` (1 unit of it in USD, every digit the conversion
+    used, as text), ``fx_date`` (the rate's day) and ``fx_source`` (where the
+    rate was read). With no rate for the call's day, the cost is NULL with the
+    reason in ``cost_error``, and ``billed_*`` still say what was billed.
+    """
+    return [
+        Column("billed_currency", Text),
+        Column("billed_total", Fixed),
+        Column("fx_rate", Text),
+        Column("fx_date", Date),
+        Column("fx_source", Text),
+    ]
+
+
 metadata = MetaData()
 
 
@@ -467,6 +491,7 @@ calls = Table(
     *calls_v9_columns(),
     *calls_v11_columns(),
     *calls_v13_columns(),
+    *calls_v16_columns(),
 )
 call_bodies = Table("call_bodies", metadata, *call_bodies_v1_columns())
 gateway_keys = Table(
