@@ -22,6 +22,7 @@ __all__ = [
     "Setting",
     "data_home",
     "database_url",
+    "display_currency",
     "open_catalog",
     "override_file",
     "spool_file",
@@ -60,6 +61,12 @@ SETTINGS = (
         "LLMTALLY_SPOOL",
         "<home>/ledger-spool.jsonl",
         "where calls wait (append-only JSONL) while the ledger database is down",
+    ),
+    Setting(
+        "currency",
+        "LLMTALLY_CURRENCY",
+        "USD",
+        "the currency reports, the dashboard and budgets show money in (USD EUR GBP CNY JPY)",
     ),
 )
 
@@ -109,6 +116,17 @@ def spool_file(
 ) -> Path:
     env = os.environ if env is None else env
     return _file_setting(arg, "LLMTALLY_SPOOL", "ledger-spool.jsonl", home, env)
+
+
+def display_currency(arg: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The currency money is shown in: the argument, else ``LLMTALLY_CURRENCY``,
+    else USD. An unknown code is an
+    :class:`~llmtally.currency.UnknownCurrencyError` naming the known ones."""
+    from llmtally.currency.codes import currency
+
+    env = os.environ if env is None else env
+    code = arg or env.get("LLMTALLY_CURRENCY") or "USD"
+    return currency(code.strip().upper()[:16]).code
 
 
 def open_catalog(

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from llmtally.meter import decimal_text
-
 __all__ = [
     "DASH",
     "USD_TICKFORMAT",
@@ -36,7 +34,6 @@ __all__ = [
 ]
 
 DASH = "—"
-CENT = Decimal("0.01")
 SUB_CENT_DIGITS = 3
 RATE_DIGITS = 4
 USD_TICKFORMAT = "$,.3~r"
@@ -59,16 +56,14 @@ def rounded(amount: Decimal, digits: int = 2) -> Decimal:
 
 
 def usd(amount: Decimal | None, none: str = DASH) -> str:
-    """``amount`` for reading: cents from a cent up, 3 significant digits below."""
+    """``amount`` for reading: cents from a cent up, 3 significant digits below
+    (:func:`llmtally.currency.display.format_money` in USD: one home for the rule)."""
     if amount is None:
         return none
-    value = rounded(amount)
-    if value == 0:
-        return "$0"
-    sign = "-" if value < 0 else ""
-    if abs(value) >= CENT:
-        return f"{sign}${abs(value):,}"
-    return f"{sign}${decimal_text(abs(value))}"
+    from llmtally.currency.amount import Money
+    from llmtally.currency.display import format_money
+
+    return format_money(Money(amount, "USD"))
 
 
 def usd_rate(rate: Decimal | None, none: str = DASH) -> str:
@@ -87,11 +82,14 @@ def usd_rate(rate: Decimal | None, none: str = DASH) -> str:
 
 
 def usd_exact(amount: Decimal | None, none: str = DASH) -> str:
-    """``amount`` with every digit it has (``$0.0122324964``, ``-$3``)."""
+    """``amount`` with every digit it has (``$0.0122324964``, ``-$3``):
+    :func:`llmtally.currency.display.exact_amount` in USD."""
     if amount is None:
         return none
-    sign = "-" if amount < 0 else ""
-    return f"{sign}${decimal_text(abs(amount))}"
+    from llmtally.currency.amount import Money
+    from llmtally.currency.display import exact_amount
+
+    return exact_amount(Money(amount, "USD"))
 
 
 def usd_with_exact(amount: Decimal | None, none: str = DASH) -> str:

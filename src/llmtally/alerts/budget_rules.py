@@ -42,9 +42,19 @@ def on_budget(rule: SpendRule, budget: Budget | None) -> SpendRule:
             f"{name}: budget {budget.id!r} is {budget.describe()} (a rate limit): alerts "
             f"watch a {', '.join(PERIODS[:-1])} or {PERIODS[-1]} budget"
         )
+    if budget.currency != "USD" and budget.rate is None:
+        raise BudgetRuleError(
+            f"{name}: budget {budget.id!r} is in {budget.currency} and its limit has no "
+            "exchange rate for its window (see llmtally budgets list)"
+        )
     scope = Scope.model_validate({budget.scope: budget.subject})
     amount = Decimal(f"{budget.amount.normalize():f}")  # 1.5, not the ledger's 1.5000000000
-    change = {"scope": scope, "period": budget.period, "amount_usd": amount}
+    change: dict[str, object] = {"scope": scope, "period": budget.period, "amount_usd": amount}
+    if budget.rate is not None and budget.currency != "USD":  # alerts name its currency
+        rate = budget.rate
+        day = rate.rate_date.isoformat()
+        change["shown_currency"], change["shown_rate"] = budget.currency, rate.rate
+        change["shown_rate_note"] = f"{rate.rate.normalize():f} per USD ({day}, {rate.source})"
     return rule.model_copy(update=change)
 
 

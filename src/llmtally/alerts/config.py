@@ -138,6 +138,11 @@ class SpendRule(_Rule):
     pace: bool = True
     # "On pace" is judged only once this share of the period has passed.
     pace_min_elapsed: float = Field(default=0.25, gt=0, lt=1)
+    # Filled by alerts.budget_rules from a budget given in another currency (never
+    # from the file): the alert's money in that currency at the budget's rate.
+    shown_currency: str | None = Field(default=None, exclude=True)
+    shown_rate: Decimal | None = Field(default=None, exclude=True)
+    shown_rate_note: str | None = Field(default=None, exclude=True)
 
     @field_validator("thresholds")
     @classmethod
@@ -149,6 +154,9 @@ class SpendRule(_Rule):
 
     @model_validator(mode="after")
     def _limit_or_budget(self) -> SpendRule:
+        filled = ("shown_currency", "shown_rate", "shown_rate_note")
+        if any(getattr(self, name) is not None for name in filled):
+            raise ValueError("shown_currency and shown_rate come from the budget, not the file")
         if self.budget is None:
             missing = [name for name in ("period", "amount_usd") if getattr(self, name) is None]
             if missing:

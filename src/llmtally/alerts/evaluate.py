@@ -76,6 +76,9 @@ def spend_findings(store: Store, rule: SpendRule, now: dt.datetime) -> list[Find
         spend=spent,
         amount=amount,
         webhooks=None if rule.webhooks is None else tuple(rule.webhooks),
+        currency=rule.shown_currency or "USD",
+        rate=rule.shown_rate,
+        rate_note=rule.shown_rate_note,
     )
     crossed = [level for level in rule.thresholds if spent * 100 >= amount * level]
     found = [

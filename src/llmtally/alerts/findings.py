@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from llmtally.currency.amount import Money
+from llmtally.currency.display import format_money
 from llmtally.money import usd
 
 __all__ = ["Cause", "Finding", "Growth", "Kind", "alert_text", "dedup_key"]
@@ -68,6 +70,9 @@ class Finding:
     cause: Cause | None = None
     webhooks: tuple[str, ...] | None = None  # None: every webhook
     notify: bool = True  # False: a lower threshold reached with a higher one
+    currency: str = "USD"  # a budget given in another currency: its money in it
+    rate: Decimal | None = None  # 1 USD in ``currency`` (the budget's window rate)
+    rate_note: str | None = None  # ``7.2 CNY per USD (2026-12-01, source)``
 
     @property
     def key(self) -> str:
@@ -96,20 +101,35 @@ def _period_text(found: Finding) -> str:
     return f"since {found.period_start.strftime('%Y-%m-%d %H:%M')} UTC"
 
 
+def _money(found: Finding, amount: Decimal | None) -> str:
+    """A USD amount of ``found`` as it is shown: in the budget's currency when it has one."""
+    if amount is None or found.rate is None:
+        return usd(amount)
+    return format_money(Money(amount * found.rate, found.currency))
+
+
+def _rate_text(found: Finding) -> str:
+    if found.rate is None or found.rate_note is None:
+        return ""
+    return f" ({found.currency} at {found.rate_note}; admission counts USD)"
+
+
 def alert_text(found: Finding) -> str:
     """One paragraph a person reads in Slack or a terminal."""
     head = f"llmtally alert {found.rule!r} ({_scope_text(found.scope)}): "
-    budget = f"{usd(found.amount)} {_PERIOD_WORDS.get(found.period, found.period)} amount"
+    words = _PERIOD_WORDS.get(found.period, found.period)
+    budget = f"{_money(found, found.amount)} {words} amount"
     if found.kind == "threshold":
         return (
             f"{head}{found.level}% of the {budget} reached: "
-            f"{usd(found.spend)} spent {_period_text(found)}."
+            f"{_money(found, found.spend)} spent {_period_text(found)}{_rate_text(found)}."
         )
     if found.kind == "pace":
         elapsed = f"{(found.elapsed or Decimal(0)) * 100:.0f}%"
         return (
-            f"{head}on pace to overrun the {budget}: {usd(found.spend)} spent in "
-            f"{elapsed} of the {found.period} projects {usd(found.projected)}."
+            f"{head}on pace to overrun the {budget}: {_money(found, found.spend)} spent in "
+            f"{elapsed} of the {found.period} projects {_money(found, found.projected)}"
+            f"{_rate_text(found)}."
         )
     if found.kind in ("unrecorded", "drift"):
         return _reconcile_text(found)

@@ -17,6 +17,7 @@ note says so. The note says which days the rate came from.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -166,7 +167,11 @@ def _daily(conn: Connection, since: dt.datetime, until: dt.datetime) -> list[Mod
 
 
 def _projection(
-    daily: list[ModelDay], mtd: Window, now: dt.datetime, first: dt.datetime | None
+    daily: list[ModelDay],
+    mtd: Window,
+    now: dt.datetime,
+    first: dt.datetime | None,
+    money: Callable[[Decimal], str] = usd,
 ) -> tuple[Decimal | None, str]:
     """Month-end: month to date + the mean of the whole days before today (the
     last RATE_DAYS, fewer when the first call is more recent) x the days left."""
@@ -184,7 +189,7 @@ def _projection(
         days = f"the mean of the last {whole} whole UTC days"
     else:
         days = f"the mean of the {_days(whole)} since the first call: a rough guess"
-    return projected, f"month to date + {usd(rate)}/day ({days}) x {left:.1f} days left"
+    return projected, f"month to date + {money(rate)}/day ({days}) x {left:.1f} days left"
 
 
 def _days(n: int) -> str:
@@ -245,8 +250,11 @@ def _tops(store: Store, since: dt.datetime, until: dt.datetime) -> dict[str, lis
     return tops
 
 
-def overview(store: Store, now: dt.datetime | None = None) -> Overview:
-    """The overview as of ``now`` (default: the current time, UTC)."""
+def overview(
+    store: Store, now: dt.datetime | None = None, money: Callable[[Decimal], str] = usd
+) -> Overview:
+    """The overview as of ``now`` (default: the current time, UTC); ``money``
+    words the projection's daily rate (a USD amount)."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     midnight = _midnight(now)
     tomorrow = midnight + _DAY
@@ -261,7 +269,7 @@ def overview(store: Store, now: dt.datetime | None = None) -> Overview:
         fingerprints = _top_fingerprints(conn, since, tomorrow)
         trace_stats = _trace_stats(conn, since, tomorrow)
         first = _first_call(conn)
-    projected, note = _projection(daily, mtd, now, first)
+    projected, note = _projection(daily, mtd, now, first, money)
     return Overview(
         now=now,
         empty=first is None,
@@ -296,7 +304,9 @@ def _trace_stats(conn: Connection, since: dt.datetime, until: dt.datetime) -> Tr
     return TraceStats(traces=int(row.traces), calls=int(row.calls), cost=Decimal(row.cost))
 
 
-def _top_fingerprints(conn: Connection, since: dt.datetime, until: dt.datetime) -> list[ReportRow]:
+def _top_fingerprints(
+    conn: Connection, since: dt.datetime, until: dt.datetime, limit: int | None = TOP
+) -> list[ReportRow]:
     source = table("dim", "day")
     ranges = [(_day_bucket(since), _day_bucket(until))]
     measures = ("calls", "input_tokens", "output_tokens", "cost_total", "unpriced", "errors")
@@ -310,4 +320,4 @@ def _top_fingerprints(conn: Connection, since: dt.datetime, until: dt.datetime) 
         for r in rows
         if r.value
     ]
-    return sorted(found, key=lambda r: (-r.cost_total, -r.calls, r.key or ""))[:TOP]
+    return sorted(found, key=lambda r: (-r.cost_total, -r.calls, r.key or ""))[:limit]

@@ -13,21 +13,30 @@ import typer
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs
     from rich.console import Console
 
+    from llmtally.analytics.shown import Shown
     from llmtally.catalog import Catalog
 
 __all__ = [
+    "CurrencyOption",
     "HomeOption",
     "OverrideOption",
     "fail",
     "open_catalog",
     "print_json",
     "reader_gone",
+    "shown_currency",
     "stderr",
 ]
 
 HomeOption = typer.Option(None, "--home", help="Data folder (env LLMTALLY_HOME).")
 OverrideOption = typer.Option(
     None, "--prices-file", help="Override file: discounts, custom models (env LLMTALLY_PRICES)."
+)
+
+CurrencyOption = typer.Option(
+    None,
+    "--currency",
+    help="Show money in USD, EUR, GBP, CNY or JPY at dated rates (env LLMTALLY_CURRENCY).",
 )
 
 
@@ -51,6 +60,25 @@ def open_catalog(home: Path | None = None, override: Path | None = None) -> Cata
     try:
         return open_configured(home, override)
     except CatalogFileError as exc:
+        fail(str(exc))
+
+
+def shown_currency(code: str | None) -> Shown:
+    """The currency to show money in (``--currency``, the setting, USD) with the
+    rate table (shipped + override file); a bad code or rate file fails cleanly."""
+    from llmtally.analytics.shown import Shown
+    from llmtally.config import display_currency
+    from llmtally.currency import RatesFileError, RateTable, UnknownCurrencyError, open_rates
+
+    try:
+        chosen = display_currency(code)
+    except UnknownCurrencyError as exc:
+        fail(f"--currency: {exc}")
+    if chosen == "USD":
+        return Shown(chosen, RateTable())  # no conversion: no rate file is read
+    try:
+        return Shown(chosen, open_rates())
+    except RatesFileError as exc:
         fail(str(exc))
 
 

@@ -8,9 +8,9 @@
   for hover titles; :func:`money_json` is the bare digits and the code for
   ``--json`` and exports.
 
-These are llmtally.money's ``usd``/``usd_exact`` rules with the currency's
-symbol and minor digits in place of ``$`` and cents; the USD functions there
-should later delegate here (not done: other modules own that file).
+These are the one home of the display rules: llmtally.money's ``usd`` and
+``usd_exact`` call :func:`format_money` and :func:`exact_amount` in USD (the
+rounding itself is :func:`llmtally.money.rounded`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from llmtally.currency.codes import currency
 from llmtally.meter import decimal_text
 from llmtally.money import rounded
 
-__all__ = ["format_money", "money_exact", "money_json", "rounded"]
+__all__ = [
+    "exact_amount",
+    "format_money",
+    "money_exact",
+    "money_json",
+    "money_with_exact",
+    "rounded",
+]
 
 
 def format_money(money: Money, symbol: str | None = None) -> str:
@@ -39,11 +46,25 @@ def format_money(money: Money, symbol: str | None = None) -> str:
     return f"{sign}{sign_text}{decimal_text(abs(value))}"
 
 
-def money_exact(money: Money, symbol: str | None = None) -> str:
-    """Every digit ``money`` has, then its code: ``¥1234.5678 CNY``, ``-$3 USD``."""
+def exact_amount(money: Money, symbol: str | None = None) -> str:
+    """Every digit ``money`` has, with its symbol: ``¥1234.5678``, ``-$3``."""
     sign_text = currency(money.currency).symbol if symbol is None else symbol
     sign = "-" if money.amount < 0 else ""
-    return f"{sign}{sign_text}{decimal_text(abs(money.amount))} {money.currency}"
+    return f"{sign}{sign_text}{decimal_text(abs(money.amount))}"
+
+
+def money_exact(money: Money, symbol: str | None = None) -> str:
+    """Every digit ``money`` has, then its code: ``¥1234.5678 CNY``, ``-$3 USD``."""
+    return f"{exact_amount(money, symbol)} {money.currency}"
+
+
+def money_with_exact(money: Money, symbol: str | None = None) -> str:
+    """``¥0.01 (exactly ¥0.0122324964 CNY)``, or just ``¥12.35`` when that is exact
+    (chart hover text, where no title attribute can carry the digits)."""
+    shown = format_money(money, symbol)
+    if rounded(money.amount, currency(money.currency).digits) == money.amount:
+        return shown
+    return f"{shown} (exactly {money_exact(money, symbol)})"
 
 
 def money_json(money: Money) -> dict[str, str]:

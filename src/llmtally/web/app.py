@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from urllib.parse import quote, urlencode
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from llmtally.alerts.config import AlertsConfig
 from llmtally.analytics.filters import FilterError
 from llmtally.catalog import Catalog
+from llmtally.currency import NoRateError
 from llmtally.ledger.store import Store
 from llmtally.web.advice_pages import AdvicePages
 from llmtally.web.alert_pages import AlertPages
@@ -29,6 +31,7 @@ from llmtally.web.auth import AdminAuth, safe_next
 from llmtally.web.budget_pages import BudgetPages
 from llmtally.web.http import HTTPError, Receive, Request, Response, Scope, Send, read_body
 from llmtally.web.lab_pages import LabPages
+from llmtally.web.money_view import page_currency
 from llmtally.web.pages import Pages
 from llmtally.web.reconcile_pages import ReconcilePages
 from llmtally.web.render import Renderer
@@ -46,6 +49,8 @@ _PAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^/traces/(.+)$"), "trace"),
     (re.compile(r"^/models$"), "models"),
 )
+# the pages whose money follows ?currency= and the currency setting
+_MONEY_PAGES = re.compile(r"^/(calls(/[^/]+)?|traces/.+|budgets)?$")
 
 
 def _utc_now() -> dt.datetime:
@@ -69,7 +74,9 @@ class Dashboard:
         static: StaticFiles | None = None,
         login_throttle: LoginThrottle | None = None,
         alerts: AlertsConfig | None = None,
+        currency: str | None = None,
     ) -> None:
+        self.currency = currency  # None: the setting (LLMTALLY_CURRENCY), else USD
         self.static = static or StaticFiles()
         self.render = Renderer(self.static)
         self.pages = Pages(store, catalog, self.render, clock)
@@ -112,6 +119,9 @@ class Dashboard:
             return self._route(Request.from_scope(scope, body), secure)
         except FilterError as exc:
             return self._error(HTTPError(400, str(exc)))
+        except NoRateError as exc:
+            message = f"Cannot show money in this currency: {exc}. Add a rate to the rates file."
+            return self._error(HTTPError(400, message))
         except HTTPError as exc:
             return self._error(exc)
         except SQLAlchemyError:
@@ -145,6 +155,9 @@ class Dashboard:
             raise HTTPError(405, f"{request.method} is not allowed here; the pages are read-only")
         if path != "/" and path.endswith("/"):
             return Response.redirect(path.rstrip("/") or "/")
+        if _MONEY_PAGES.match(path):
+            code, rest = page_currency(request.query, self.currency)
+            request = replace(request, query=rest, currency=code)
         lab = (
             self.lab.route(request)
             or self.alerts.route(request)

@@ -17,10 +17,13 @@ from markupsafe import Markup
 
 from llmtally.budgets.book import BudgetBook
 from llmtally.budgets.counters import BudgetCounters
-from llmtally.budgets.rules import Budget, window_of
+from llmtally.budgets.rules import Budget, shown_limit, shown_money, shown_rate, window_of
+from llmtally.currency import Converted, Money, format_money, symbols_for
+from llmtally.currency.display import exact_amount
 from llmtally.ledger.store import Store
 from llmtally.web.http import HTTPError, Request, Response
-from llmtally.web.render import Renderer, usd
+from llmtally.web.money_view import shown_for
+from llmtally.web.render import Renderer
 
 __all__ = [
     "WARN_AT",
@@ -46,6 +49,8 @@ class BudgetLine:
     spent: Decimal
     reserved: Decimal  # held by calls in flight
     renews: dt.datetime | None  # the window's end; None for a total budget
+    rate: Converted | None = None  # 1 USD in the currency its money is shown in
+    symbol: str | None = None  # CN¥/JP¥ when both are on the page
 
     @property
     def name(self) -> str:
@@ -71,24 +76,54 @@ class BudgetLine:
 
 
 def budget_lines(
-    budgets: Sequence[Budget], states: dict[str, tuple[Decimal, Decimal]], now: dt.datetime
+    budgets: Sequence[Budget],
+    states: dict[str, tuple[Decimal, Decimal]],
+    now: dt.datetime,
+    rates: dict[str, Converted | None] | None = None,
 ) -> list[BudgetLine]:
-    """Each budget with its (spent, reserved) and the end of its window at ``now``."""
-    return [BudgetLine(b, *states[b.id], renews=window_of(b.period, now)[1]) for b in budgets]
+    """Each budget with its (spent, reserved), the end of its window at ``now``
+    and the rate its money is shown at (``llmtally.budgets.rules.shown_rate``)."""
+    rates = rates or {}
+    codes = {r.amount.currency for r in rates.values() if r is not None}
+    codes |= (
+        {"USD"} if any(b.metric == "usd" and rates.get(b.id) is None for b in budgets) else set()
+    )
+    symbols = symbols_for(codes)
+    lines = []
+    for b in budgets:
+        rate = rates.get(b.id)
+        code = "USD" if rate is None else rate.amount.currency
+        renews = window_of(b.period, now)[1]
+        lines.append(BudgetLine(b, *states[b.id], renews, rate, symbols.get(code)))
+    return lines
 
 
-def figure(budget: Budget, amount: Decimal) -> Markup:
-    """An amount of ``budget``'s metric: dollars (exact on hover) or a whole count."""
-    if budget.metric == "usd":
-        return usd(amount)
+def _money(value: Money, symbol: str | None) -> Markup:
+    exact = exact_amount(value, symbol)
+    title = (
+        exact if value.currency == "USD" and symbol in (None, "$") else f"{exact} {value.currency}"
+    )
+    return Markup('<span class="money" title="{}">{}</span>').format(
+        title, format_money(value, symbol)
+    )
+
+
+def figure(line: BudgetLine, amount: Decimal) -> Markup:
+    """An amount of the budget's metric: money in its shown currency (exact on
+    hover) or a whole count."""
+    if line.budget.metric == "usd":
+        return _money(shown_money(amount, line.rate), line.symbol)
     return Markup("{:,.0f}").format(amount)
 
 
-def limit(budget: Budget) -> Markup:
-    """``$500.00/month``, ``60 req/minute``, ``2,000,000 tok/day`` (as ``budgets list``)."""
-    return Markup("{}{}/{}").format(
-        figure(budget, budget.amount), _UNIT[budget.metric], budget.period
-    )
+def limit(line: BudgetLine) -> Markup:
+    """``$500.00/month``, ``¥7,000.00/month``, ``60 req/minute``, ``2,000,000 tok/day``."""
+    budget = line.budget
+    if budget.metric == "usd":
+        shown = _money(shown_limit(budget, line.rate), line.symbol)
+    else:
+        shown = figure(line, budget.amount)
+    return Markup("{}{}/{}").format(shown, _UNIT[budget.metric], budget.period)
 
 
 def percent(used: Decimal) -> str:
@@ -128,14 +163,21 @@ class BudgetPages:
     def page(self, request: Request) -> Response:
         if request.query:
             names = ", ".join(sorted(request.query))
-            raise HTTPError(400, f"unknown parameter {names}; this page takes none")
+            raise HTTPError(400, f"unknown parameter {names}; this page takes only currency")
         now = self.now()
-        budgets = BudgetBook(self.store).all()
+        shown = shown_for(request.currency)
+        book = BudgetBook(self.store, shown.rates if not shown.is_pivot else None)
+        budgets = book.all(now)
         states = BudgetCounters(self.store, clock=lambda: now).state(budgets)
+        rates = {b.id: shown_rate(b, shown.code, now, shown.rates) for b in budgets}
+        for rate in rates.values():
+            if rate is not None:  # stated at the foot of the page
+                shown.used.setdefault((rate.rate, rate.rate_date, rate.source), rate)
         return self.render.page(
             "budgets.html",
             page="budgets",
-            lines=budget_lines(budgets, states, now),
+            currency_view=shown,
+            lines=budget_lines(budgets, states, now, rates),
             now=now,
             figure=figure,
             limit=limit,

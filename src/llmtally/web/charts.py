@@ -20,12 +20,23 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from llmtally.analytics.explorer import Bucket, SpendPoint
+from llmtally.currency import Money, currency
+from llmtally.currency.display import money_with_exact
 from llmtally.money import USD_TICKFORMAT, usd_with_exact
 
-__all__ = ["bar_slots", "log_ticks", "log_usd_axis", "spend_figure", "time_axis"]
+__all__ = [
+    "bar_slots",
+    "hover_money",
+    "log_ticks",
+    "log_usd_axis",
+    "money_axis",
+    "spend_figure",
+    "time_axis",
+]
 
 _ACCENT = "#2f6fb2"
 _CALLS = "#d2822d"
@@ -100,6 +111,22 @@ def log_ticks(low: float, high: float) -> list[float]:
     return ticks if len(ticks) >= 2 else _round_values(low, high)
 
 
+def money_axis(code: str = "USD") -> dict[str, Any]:
+    """A money axis's title and ticks: ``$`` as before for USD, else the
+    currency's symbol as a prefix (d3's ``$`` is the locale's dollar)."""
+    if code == "USD":
+        return {"title": {"text": "USD"}, "tickformat": USD_TICKFORMAT}
+    symbol = currency(code).symbol
+    return {"title": {"text": code}, "tickprefix": symbol, "tickformat": ",.3~r"}
+
+
+def hover_money(amount: Decimal, code: str = "USD") -> str:
+    """Hover text of an amount already in ``code``, its exact digits beside it."""
+    if code == "USD":
+        return usd_with_exact(amount)
+    return money_with_exact(Money(amount, code))
+
+
 def log_usd_axis(values: Sequence[float], title: str) -> dict[str, Any]:
     """A log USD axis around ``values`` (all > 0) with at least two labelled ticks."""
     low, high = math.log10(min(values)) - LOG_PAD, math.log10(max(values)) + LOG_PAD
@@ -117,15 +144,19 @@ def spend_figure(
     bucket: Bucket,
     since: dt.datetime | None,
     until: dt.datetime,
+    code: str = "USD",
 ) -> dict[str, Any]:
-    """Spend per bucket as bars, calls per bucket as a line on a second axis."""
+    """Spend per bucket as bars, calls per bucket as a line on a second axis
+    (amounts already in ``code``)."""
     starts = [bucket_start(p.bucket) for p in points]
     x, width = bar_slots(starts, bucket)
-    hover = [f"{p.bucket}<br>{usd_with_exact(p.cost_total)}<br>{p.calls:,} calls" for p in points]
+    hover = [
+        f"{p.bucket}<br>{hover_money(p.cost_total, code)}<br>{p.calls:,} calls" for p in points
+    ]
     data = [
         {
             "type": "bar",
-            "name": "spend (USD)",
+            "name": f"spend ({code})",
             "x": x,
             "y": [float(p.cost_total) for p in points],
             "width": width,
@@ -148,7 +179,7 @@ def spend_figure(
         "height": 300,
         "margin": {"l": 60, "r": 60, "t": 40, "b": 40},
         "xaxis": time_axis(starts, bucket, since, until),
-        "yaxis": {"title": {"text": "USD"}, "rangemode": "tozero", "tickformat": USD_TICKFORMAT},
+        "yaxis": {**money_axis(code), "rangemode": "tozero"},
         "yaxis2": {
             "title": {"text": "calls"},
             "overlaying": "y",

@@ -74,6 +74,7 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     client: str = ""  # the client's address (ASGI ``client``), "" when unknown
+    currency: str = "USD"  # the page's money (``?currency=``, the setting: web.money_view)
 
     @classmethod
     def from_scope(cls, scope: Scope, body: bytes = b"") -> Request:

@@ -8,8 +8,7 @@ from typing import Any
 
 from llmtally.analytics.hidden import HiddenCosts, ModelStats
 from llmtally.analytics.overview import ModelDay
-from llmtally.money import USD_TICKFORMAT, usd_with_exact
-from llmtally.web.charts import bar_slots, time_axis
+from llmtally.web.charts import bar_slots, hover_money, money_axis, time_axis
 
 __all__ = ["daily_figure", "hidden_figure", "latency_figure"]
 
@@ -23,7 +22,9 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
-def daily_figure(days: list[ModelDay], since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
+def daily_figure(
+    days: list[ModelDay], since: dt.datetime, until: dt.datetime, code: str = "USD"
+) -> dict[str, Any]:
     """One bar trace per model (the costliest first), stacked per UTC day, on a
     date axis from ``since`` to ``until``."""
     totals: dict[str, float] = {}
@@ -42,7 +43,7 @@ def daily_figure(days: list[ModelDay], since: dt.datetime, until: dt.datetime) -
                 "y": [float(d.cost) for d in mine],
                 "width": width,
                 "hovertext": [
-                    f"{model}<br>{d.day}<br>{usd_with_exact(d.cost)}<br>{d.calls:,} calls"
+                    f"{model}<br>{d.day}<br>{hover_money(d.cost, code)}<br>{d.calls:,} calls"
                     for d in mine
                 ],
                 "hoverinfo": "text",
@@ -55,7 +56,7 @@ def daily_figure(days: list[ModelDay], since: dt.datetime, until: dt.datetime) -
         "height": 320,
         "margin": _MARGIN,
         "xaxis": time_axis([_midnight(d.day) for d in days], "day", since, until),
-        "yaxis": {"title": {"text": "USD"}, "rangemode": "tozero", "tickformat": USD_TICKFORMAT},
+        "yaxis": {**money_axis(code), "rangemode": "tozero"},
         "legend": {"orientation": "h", "y": -0.2},
     }
     return {"data": data, "layout": layout}
@@ -74,7 +75,7 @@ def hidden_parts(hidden: HiddenCosts) -> list[tuple[str, Any]]:
     ]
 
 
-def hidden_figure(hidden: HiddenCosts) -> dict[str, Any]:
+def hidden_figure(hidden: HiddenCosts, code: str = "USD") -> dict[str, Any]:
     parts = hidden_parts(hidden)
     data = [
         {
@@ -82,7 +83,7 @@ def hidden_figure(hidden: HiddenCosts) -> dict[str, Any]:
             "orientation": "h",
             "x": [float(amount) for _, amount in parts],
             "y": [label for label, _ in parts],
-            "hovertext": [f"{label}: {usd_with_exact(amount)}" for label, amount in parts],
+            "hovertext": [f"{label}: {hover_money(amount, code)}" for label, amount in parts],
             "hoverinfo": "text",
             "marker": {"color": _HIDDEN_COLORS},
         }
@@ -92,10 +93,10 @@ def hidden_figure(hidden: HiddenCosts) -> dict[str, Any]:
         "height": 280,
         "margin": {"l": 200, "r": 20, "t": 40, "b": 60},  # room for tick labels, then the title
         "xaxis": {
-            "title": {"text": "USD", "standoff": 12},
+            **money_axis(code),
+            "title": {"text": code, "standoff": 12},
             "automargin": True,
             "rangemode": "tozero",
-            "tickformat": USD_TICKFORMAT,
         },
         "yaxis": {"autorange": "reversed", "automargin": True},
     }

@@ -15,11 +15,12 @@ from llmtally.analytics.explorer import (
     has_calls,
     pick_bucket,
     spend_series,
-    totals,
     trace_tree,
 )
+from llmtally.analytics.explorer_shown import series_in, totals_in
 from llmtally.analytics.filters import FILTER_PARAMS, CallFilter, FilterError, check_text
-from llmtally.analytics.overview import DAYS, overview
+from llmtally.analytics.overview import DAYS
+from llmtally.analytics.overview_shown import overview_in
 from llmtally.catalog import Catalog
 from llmtally.catalog.listing import price_rows
 from llmtally.ledger.keys import KeyStore
@@ -27,6 +28,7 @@ from llmtally.ledger.store import Store
 from llmtally.web.call_view import call_view
 from llmtally.web.charts import spend_figure
 from llmtally.web.http import HTTPError, Request, Response
+from llmtally.web.money_view import shown_for
 from llmtally.web.overview_charts import daily_figure, hidden_figure, hidden_parts, latency_figure
 from llmtally.web.render import Renderer
 
@@ -57,17 +59,19 @@ class Pages:
 
     def overview(self, request: Request) -> Response:
         _only(request.query, ())
-        found = overview(self.store, self.now())
+        shown = shown_for(request.currency)
+        found = overview_in(self.store, shown, self.now())
         if found.empty:
             return self._empty_ledger(request, "overview")
         charts = {
-            "daily": daily_figure(found.daily, found.since, found.until),
-            "hidden": hidden_figure(found.hidden),
+            "daily": daily_figure(found.daily, found.since, found.until, shown.code),
+            "hidden": hidden_figure(found.hidden, shown.code),
             "latency": latency_figure(found.models),
         }
         return self.render.page(
             "overview.html",
             page="overview",
+            currency_view=shown,
             o=found,
             days=DAYS,
             since=found.since.date().isoformat(),
@@ -88,19 +92,20 @@ class Pages:
             params["since"] = DEFAULT_SINCE
         found = call_page(self.store, where, before)
         bucket = pick_bucket(where, now)
+        shown = shown_for(request.currency)
+        series = series_in(spend_series(self.store, where, bucket), shown)
         return self.render.page(
             "calls.html",
             page="explorer",
+            currency_view=shown,
             params=params,
             statuses=_STATUSES,
             where=where,
-            totals=totals(self.store, where),
+            totals=totals_in(self.store, where, shown, now),
             calls=found.calls,
             older=found.next.text() if found.next else None,
             paged=before is not None,
-            chart=spend_figure(
-                spend_series(self.store, where, bucket), bucket, where.since, where.until or now
-            ),
+            chart=spend_figure(series, bucket, where.since, where.until or now, shown.code),
         )
 
     def call(self, request: Request, call_id: str) -> Response:
@@ -112,14 +117,22 @@ class Pages:
         key = KeyStore(self.store).get(found.key_id) if found.key_id else None
         parent = found.parent_id is not None and self.store.get(found.parent_id) is not None
         view = call_view(found, bodies, key, parent)
-        return self.render.page("call.html", page="explorer", view=view, c=found)
+        shown = shown_for(request.currency)
+        return self.render.page(
+            "call.html", page="explorer", view=view, c=found, currency_view=shown
+        )
 
     def trace(self, request: Request, trace_id: str) -> Response:
         _only(request.query, ())
         found = trace_tree(self.store, trace_id)
         if found is None:
             raise HTTPError(404, f"No call in the ledger belongs to trace {trace_id!r}.")
-        return self.render.page("trace.html", page="explorer", trace=found)
+        shown = shown_for(request.currency)
+        where = CallFilter(trace=found.trace_id)
+        cost = totals_in(self.store, where, shown, self.now()).cost_total
+        return self.render.page(
+            "trace.html", page="explorer", trace=found, currency_view=shown, cost=cost
+        )
 
     def models(self, request: Request) -> Response:
         _only(request.query, ("q",))
