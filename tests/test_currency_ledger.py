@@ -42,6 +42,7 @@ from llmtally.catalog.price import Price, Rates
 from llmtally.cli import app
 from llmtally.config import open_catalog
 from llmtally.costing import cost_json
+from llmtally.currency.pivot import usd_amount
 from llmtally.gateway.call_rows import CallLimits, Refused, read_batch
 from llmtally.ledger import LedgerWriter, Store, open_store
 from llmtally.ledger.migrations import MIGRATIONS, migrate
@@ -438,15 +439,26 @@ def test_exports_keep_the_billed_amount_and_currency_beside_the_usd(
     assert done.exit_code == 0, done.output
     [back] = pq.read_table(target).to_pylist()
     assert (back["billed_total"], back["fx_date"]) == (Decimal("0.0143452"), dt.date(2025, 2, 25))
-    shown = json.loads(runner.invoke(app, ["calls", "--json", "--database", db]).stdout)
-    assert shown[0]["cost_usd"] == "0.002"
-    assert shown[0]["billed"] == {
+    billed = {
         "amount": "0.0143452",
         "currency": "CNY",
         "fx_rate": CFETS_RATE,
         "fx_date": "2025-02-25",
         "fx_source": CFETS,
     }
+    shown = json.loads(runner.invoke(app, ["calls", "--json", "--database", db]).stdout)
+    assert (shown[0]["cost_usd"], shown[0]["billed"]) == ("0.002", billed)
+    one = runner.invoke(app, ["calls", "show", call.id[:20], "--json", "--database", db])
+    assert json.loads(one.stdout)["billed"] == billed
+
+
+def test_usd_amount_for_counting_a_cost_before_the_ledger_has_it(home: Path) -> None:
+    # 0.0143452 = 0.002 x 7.1726, so x (1 / 7.1726 to 28 digits) it is 0.002 USD to
+    # within the rate's last digit (unrounded: the ledger rounds when it stores)
+    usd = usd_amount(Decimal("0.0143452"), "CNY", MARCH)
+    assert usd is not None and usd.quantize(Decimal("1e-20")) == Decimal("0.002")
+    assert usd_amount(Decimal("0.5"), "USD", MARCH) == Decimal("0.5")  # USD: as it is
+    assert usd_amount(Decimal("1"), "CNY", dt.datetime(2014, 10, 23, 23, tzinfo=dt.UTC)) is None
 
 
 def test_llmtally_cost_gives_the_billed_and_the_usd_amounts(home: Path) -> None:
