@@ -196,3 +196,17 @@ def test_a_miss_is_remembered_and_the_memory_is_bounded(
     with pytest.raises(UnknownModelError):
         catalog.price_at("acme", "rockett")  # forgotten when the table was full
     assert searches == ["rockett", "a1", "a2", "a3", "a4", "rockett"]
+
+
+def test_a_typo_suggests_each_name_with_its_providers_in_resolution_order() -> None:
+    """OpenAI lists gpt-4.1-2025-04-14 and so do the three Azure files
+    (openai_azure*.yaml load after openai.yaml): the vendor, which a bare name
+    resolves to, comes first, not the alphabetically first ``azure``."""
+    with pytest.raises(UnknownModelError) as caught:
+        Catalog.load().lookup(None, "gpt-4.1-2025-04-1")
+    assert caught.value.near[:4] == [
+        "openai/gpt-4.1-2025-04-14",
+        "azure/gpt-4.1-2025-04-14",
+        "azure-datazone/gpt-4.1-2025-04-14",
+        "azure-regional/gpt-4.1-2025-04-14",
+    ]

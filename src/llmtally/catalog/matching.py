@@ -178,9 +178,10 @@ class MatchIndex:
 
     def near(self, provider: str | None, name: str, n: int = 5) -> list[str]:
         """Up to ``n`` known names close to ``name``, each as ``provider/name``
-        (a name every command takes back)."""
+        (a name every command takes back). A name several providers list comes
+        with its providers in resolution order (the one a bare name gets first)."""
         owners: dict[str, list[str]] = {}
-        for owner, names in sorted(self._names.items()):
+        for owner, names in self._names.items():
             if provider is None or owner == provider:
                 for known in names:
                     owners.setdefault(known, []).append(owner)
