@@ -197,7 +197,9 @@ def test_converse_is_re_signed_and_recorded_with_its_tokens(tmp_path: Path) -> N
         writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.02)
         with live_gateway(_config(replay.url), Catalog.load(), recorder=writer) as (url, _):
             client = _client(url)
-            answer = client.converse(modelId=MODEL, messages=MESSAGES)
+            answer = client.converse(
+                modelId=MODEL, messages=MESSAGES, inferenceConfig={"maxTokens": 512}
+            )
             profile = client.converse(modelId=PROFILE, messages=MESSAGES)
         assert writer.close(timeout=20)
         calls = {call.model_requested: call for call in store.list(limit=10)}
@@ -221,6 +223,8 @@ def test_converse_is_re_signed_and_recorded_with_its_tokens(tmp_path: Path) -> N
         500,
     )
     assert usage.output_tokens == 180 and usage.source == "reported"
+    # stopReason end_turn; inferenceConfig.maxTokens 512 (the request above)
+    assert (call.finish_reason, call.max_output_tokens) == ("stop", 512)
     other = calls[PROFILE]
     assert (other.provider, other.usage.input_tokens, other.usage.output_tokens) == (
         "bedrock",

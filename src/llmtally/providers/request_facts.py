@@ -40,7 +40,13 @@ Where each wire keeps them (API references):
   ``RECITATION``, ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``, ``OTHER``...),
   the last streamed chunk's; request ``generationConfig.maxOutputTokens`` and
   ``generationConfig.thinkingConfig.thinkingBudget`` / ``thinkingLevel``
-  (https://ai.google.dev/gemini-api/docs/thinking).
+  (https://ai.google.dev/gemini-api/docs/thinking);
+- AWS Bedrock Converse,
+  https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html :
+  ``stopReason`` (``end_turn``, ``tool_use``, ``max_tokens``, ``stop_sequence``,
+  ``guardrail_intervened``, ``content_filtered``...); request
+  ``inferenceConfig.maxTokens`` and, for Anthropic's models,
+  ``additionalModelRequestFields.thinking`` as in Anthropic's Messages.
 
 Bodies may be huge, deeply nested or hostile: nothing here raises, recurses or
 walks more than a bounded number of items; a value of the wrong type, an
@@ -103,6 +109,14 @@ _GEMINI: dict[str, FinishReason] = {
     "BLOCKLIST": "content_filter",
     "PROHIBITED_CONTENT": "content_filter",
     "SPII": "content_filter",
+}
+_BEDROCK: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
 }
 _RESPONSES_INCOMPLETE: dict[str, FinishReason] = {
     "max_output_tokens": "length",
@@ -186,6 +200,10 @@ def gemini_finish(body: Mapping[str, Any]) -> FinishReason | None:
     return _normalised((_first(body.get("candidates")) or {}).get("finishReason"), _GEMINI)
 
 
+def _bedrock_finish(body: Mapping[str, Any]) -> FinishReason | None:
+    return _normalised(body.get("stopReason"), _BEDROCK)
+
+
 # -- the request: the output cap and the reasoning asked for -------------------------
 
 
@@ -207,6 +225,14 @@ def _generation_config(request: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _gemini_cap(request: Mapping[str, Any]) -> int | None:
     return _count(_generation_config(request).get("maxOutputTokens"))
+
+
+def _bedrock_cap(request: Mapping[str, Any]) -> int | None:
+    return _count((_mapping(request.get("inferenceConfig")) or {}).get("maxTokens"))
+
+
+def _bedrock_effort(request: Mapping[str, Any]) -> str | None:
+    return _anthropic_effort(_mapping(request.get("additionalModelRequestFields")) or {})
 
 
 def _chat_effort(request: Mapping[str, Any]) -> str | None:
@@ -246,6 +272,7 @@ _WIRES: dict[str, _Facts] = {
     "openai_responses": _Facts(responses_finish, _responses_cap, _responses_effort),
     "anthropic": _Facts(anthropic_finish, _anthropic_cap, _anthropic_effort),
     "gemini": _Facts(gemini_finish, _gemini_cap, _gemini_effort),
+    "bedrock_converse": _Facts(_bedrock_finish, _bedrock_cap, _bedrock_effort),
 }
 
 

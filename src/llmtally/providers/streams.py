@@ -24,7 +24,8 @@ Formats and their terminal events:
 
 - ``openai_chat``: Chat Completions chunks; usage in the last chunk (``choices:
   []``) when ``stream_options.include_usage`` is true (Groq: the last chunk's
-  ``x_groq.usage``); ends with ``data: [DONE]``;
+  ``x_groq.usage``; Kimi: the last chunk's ``choices[0].usage``, read by
+  :class:`MoonshotChatStream` for the ``moonshot`` providers); ends with ``data: [DONE]``;
 - ``openai_responses``: Responses API typed events; ``response.completed``
   (or ``.incomplete``/``.failed``) ends it and carries ``response.usage``;
 - ``anthropic``: Messages events; ``message_start`` carries the input and cache
