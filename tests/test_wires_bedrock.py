@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import threading
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +40,7 @@ from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig
 from llmtally.gateway.sigv4 import AwsCredentials, sign_request, signing_key
 from llmtally.ledger import LedgerWriter, open_store
+from llmtally.providers.streams_bedrock import MAX_MESSAGE_BYTES, BedrockConverseStream
 
 CONVERSE = "https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html"
 MODEL = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -67,6 +69,46 @@ REPLIES: dict[str, dict[str, Any]] = {
         "metrics": {"latencyMs": 301},
     },
 }  # fmt: skip
+
+
+# https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html,
+# "Response Syntax": the events in order. Read by hand: 30 uncached input tokens, 2048
+# read from the cache (totalTokens 2173 = 30 + 2048 + 95), 95 output tokens.
+STREAM: list[tuple[str, dict[str, Any]]] = [
+    ("messageStart", {"role": "assistant"}),
+    ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
+    ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "lo!"}}),
+    ("contentBlockStop", {"contentBlockIndex": 0}),
+    ("messageStop", {"stopReason": "end_turn"}),
+    ("metadata", {"usage": {"inputTokens": 30, "outputTokens": 95, "totalTokens": 2173,
+                            "cacheReadInputTokens": 2048},
+                  "metrics": {"latencyMs": 640}}),
+]  # fmt: skip
+
+
+def _header(name: str, value: str) -> bytes:
+    """An event-stream string header: name length, name, type 7, value length, value."""
+    raw = value.encode()
+    return bytes([len(name)]) + name.encode() + b"\x07" + len(raw).to_bytes(2, "big") + raw
+
+
+def event_message(event: str, payload: dict[str, Any]) -> bytes:
+    """One AWS event-stream message: prelude (total and header lengths, their CRC32),
+    headers, payload, CRC32 of everything before it (all big-endian)."""
+    headers = b"".join(
+        _header(name, value)
+        for name, value in (
+            (":event-type", event),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        )
+    )
+    body = json.dumps(payload).encode()
+    total = 12 + len(headers) + len(body) + 4
+    prelude = total.to_bytes(4, "big") + len(headers).to_bytes(4, "big")
+    prelude += zlib.crc32(prelude).to_bytes(4, "big")
+    message = prelude + headers + body
+    return message + zlib.crc32(message).to_bytes(4, "big")
 
 
 @dataclasses.dataclass
@@ -125,9 +167,15 @@ class BedrockReplay:
             status, kind = 403, "InvalidSignatureException"
         else:
             reply, status, kind = REPLIES[model], 200, ""
-        data = json.dumps(reply).encode()
+        streamed = handler.path.endswith("/converse-stream") and status == 200
+        data = (
+            b"".join(event_message(name, payload) for name, payload in STREAM)
+            if streamed
+            else json.dumps(reply).encode()
+        )
         handler.send_response(status)
-        handler.send_header("content-type", "application/json")
+        content_type = "application/vnd.amazon.eventstream" if streamed else "application/json"
+        handler.send_header("content-type", content_type)
         handler.send_header("content-length", str(len(data)))
         if kind:
             handler.send_header("x-amzn-ErrorType", f"{kind}:http://internal.amazon.com/coral/")
@@ -250,14 +298,25 @@ def _error(call: Any) -> tuple[str, str, int]:
     )
 
 
-def test_converse_stream_is_refused_in_bedrock_s_error_shape(
+def test_converse_stream_is_relayed_and_its_metadata_usage_recorded(
     gateway: tuple[str, ListRecorder, BedrockReplay],
 ) -> None:
-    client = _client(gateway[0])
-    code, message, status = _error(lambda: client.converse_stream(modelId=MODEL, messages=MESSAGES))
-    assert (code, status) == ("ValidationException", 400)
-    assert "does not relay ConverseStream" in message
-    assert gateway[2].seen == []  # nothing went upstream
+    url, recorder, replay = gateway
+    response = _client(url).converse_stream(modelId=MODEL, messages=MESSAGES)
+    events = list(response["stream"])  # boto3 checks every message's CRCs
+    assert [next(iter(e)) for e in events] == [name for name, _ in STREAM]
+    assert events[-1]["metadata"]["usage"]["outputTokens"] == 95
+    assert [s.path for s in replay.seen] == [
+        "/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse-stream"
+    ]
+    assert replay.seen[0].signature_ok
+    call = recorder.next_call(0)
+    assert (call.provider, call.status, call.error) == ("bedrock", 200, None)
+    assert call.ttft_ms is not None and call.finish_reason == "stop"
+    usage = call.usage
+    # metadata above: 30 uncached + 2048 read, nothing written; 95 output tokens
+    assert (usage.source, usage.input_tokens, usage.cache_read_tokens) == ("reported", 2078, 2048)
+    assert (usage.cache_write_tokens, usage.output_tokens) == (0, 95)
 
 
 def test_an_unrouted_model_is_a_resource_not_found(
@@ -367,3 +426,32 @@ def test_signature_matches_aws_s_iam_list_users_example() -> None:
         " SignedHeaders=content-type;host;x-amz-date, Signature=" + signature
     )
     assert "wJalrXUtnFEMI" not in repr(credentials)
+
+
+# --- the event-stream reader on its own ----------------------------------------------
+
+
+def _stream_bytes() -> bytes:
+    return b"".join(event_message(name, payload) for name, payload in STREAM)
+
+
+def test_the_event_stream_reader_takes_messages_split_anywhere() -> None:
+    whole = _stream_bytes()
+    stream = BedrockConverseStream()
+    for i in range(len(whole)):  # one byte at a time
+        stream.feed(whole[i : i + 1])
+    usage = stream.usage()
+    assert stream.finished and stream.malformed == 0 and stream.text == "Hello!"
+    assert usage is not None and (usage.input_tokens, usage.output_tokens) == (2078, 95)
+
+
+def test_a_bad_message_is_counted_not_raised() -> None:
+    good = _stream_bytes()
+    flipped = bytearray(event_message("contentBlockDelta", {"delta": {"text": "x"}}))
+    flipped[-6] ^= 0xFF  # the payload no longer matches its CRC
+    stream = BedrockConverseStream()
+    stream.feed(bytes(flipped) + good)
+    assert stream.malformed == 1 and stream.finished and stream.text == "Hello!"
+    huge = BedrockConverseStream()
+    huge.feed((MAX_MESSAGE_BYTES + 1).to_bytes(4, "big") + bytes(8) + good)
+    assert huge.malformed == 1 and not huge.finished and huge.usage() is None

@@ -417,7 +417,7 @@ class Gateway:
             request_json=request,
             headers=admitted.headers,
             key_id=admitted.key_id,
-            stream=bool(request.get("stream")) and wire.stream is not None,
+            stream=cloud.streams(request),
             usd_per_hour=target.upstream.usd_per_hour,
             request_body=raw,
             secrets=target.secrets,

@@ -13,8 +13,9 @@
   ``POST /model/{modelId}/converse``; the model id routes the call like any
   model name, and the gateway signs the upstream request with its own AWS
   credentials (:mod:`llmtally.gateway.sigv4`), or passes a Bedrock API key as a
-  bearer token. ConverseStream (AWS event-stream framing) is refused in
-  Bedrock's error shape (docs/decisions.md).
+  bearer token. ConverseStream (``/converse-stream``) is relayed byte for byte
+  and its AWS event-stream messages watched for the usage
+  (:mod:`llmtally.providers.streams_bedrock`).
 
 Nothing here runs for the other wires' paths: the gateway asks only when
 :func:`~llmtally.providers.wires.wire_for_path` knows no wire for a path.
@@ -62,6 +63,12 @@ class CloudPath:
     wire: Wire
     name: str | None  # the Azure deployment, or the Bedrock model id; None: in the body
     stream: bool = False  # Bedrock ConverseStream
+
+    def streams(self, request: Mapping[str, Any]) -> bool:
+        """Whether the call streams: Bedrock's path says so, OpenAI's body does."""
+        if self.cloud == "bedrock":
+            return self.stream
+        return request.get("stream") is True and self.wire.stream is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,19 +154,14 @@ def _bedrock(
     name = where.name or ""
     if _MODEL_ID.match(name) is None:
         return Refusal(400, "the model id in the path must be 1 to 2048 printable characters")
-    if where.stream:
-        return Refusal(
-            400,
-            "the llmtally gateway does not relay ConverseStream (AWS event-stream framing)"
-            " yet; call Converse (POST /model/{modelId}/converse) instead",
-        )
     try:
         route, upstream = config.route(name)
     except RouteError as exc:
         return Refusal(404, str(exc))
     if upstream.kind != "bedrock":
         return Refusal(404, f"{name} routes to a {upstream.kind} upstream, not a bedrock one")
-    path = f"/model/{quote(route.upstream_model(name), safe='')}/converse"
+    action = "converse-stream" if where.stream else "converse"
+    path = f"/model/{quote(route.upstream_model(name), safe='')}/{action}"
     if upstream.api_key() or headers.get("authorization", "").startswith("Bearer "):
         return Target(name, upstream, path, upstream.price_provider)  # a Bedrock API key
     return _signed(name, upstream, path)

@@ -65,6 +65,7 @@ __all__ = [
     "FINISH_REASONS",
     "FinishReason",
     "anthropic_finish",
+    "bedrock_finish",
     "chat_choice_finish",
     "finish_reason",
     "max_output_tokens",
@@ -200,7 +201,8 @@ def gemini_finish(body: Mapping[str, Any]) -> FinishReason | None:
     return _normalised((_first(body.get("candidates")) or {}).get("finishReason"), _GEMINI)
 
 
-def _bedrock_finish(body: Mapping[str, Any]) -> FinishReason | None:
+def bedrock_finish(body: Mapping[str, Any]) -> FinishReason | None:
+    """A Converse response's (or ConverseStream ``messageStop``'s) ``stopReason``."""
     return _normalised(body.get("stopReason"), _BEDROCK)
 
 
@@ -272,7 +274,7 @@ _WIRES: dict[str, _Facts] = {
     "openai_responses": _Facts(responses_finish, _responses_cap, _responses_effort),
     "anthropic": _Facts(anthropic_finish, _anthropic_cap, _anthropic_effort),
     "gemini": _Facts(gemini_finish, _gemini_cap, _gemini_effort),
-    "bedrock_converse": _Facts(_bedrock_finish, _bedrock_cap, _bedrock_effort),
+    "bedrock_converse": _Facts(bedrock_finish, _bedrock_cap, _bedrock_effort),
 }
 
 

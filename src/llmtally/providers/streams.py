@@ -31,6 +31,8 @@ Formats and their terminal events:
 - ``anthropic``: Messages events; ``message_start`` carries the input and cache
   counts, each ``message_delta`` cumulative counts (the latest value of each
   field wins); ``message_stop`` ends it; ``ping`` is ignored; ``error`` is kept;
+- ``bedrock_converse``: ConverseStream's binary event-stream messages
+  (:mod:`llmtally.providers.streams_bedrock`); ``metadata`` ends it with the usage;
 - ``gemini``: ``streamGenerateContent?alt=sse`` chunks, each a
   ``GenerateContentResponse`` whose ``usageMetadata`` supersedes the last; a
   chunk with a ``finishReason`` ends it (the API sends no sentinel).
@@ -67,8 +69,14 @@ __all__ = [
     "accumulator_for",
 ]
 
-WireFormat = Literal["openai_chat", "openai_responses", "anthropic", "gemini"]
-WIRE_FORMATS: tuple[WireFormat, ...] = ("openai_chat", "openai_responses", "anthropic", "gemini")
+WireFormat = Literal["openai_chat", "openai_responses", "anthropic", "gemini", "bedrock_converse"]
+WIRE_FORMATS: tuple[WireFormat, ...] = (
+    "openai_chat",
+    "openai_responses",
+    "anthropic",
+    "gemini",
+    "bedrock_converse",
+)
 Clock = Callable[[], float]
 
 
@@ -313,7 +321,12 @@ def accumulator_for(
     try:
         kind = _ACCUMULATORS[wire]
     except KeyError:
-        raise ValueError(f"wire must be one of {', '.join(WIRE_FORMATS)}, got {wire!r}") from None
+        if wire != "bedrock_converse":
+            known = ", ".join(WIRE_FORMATS)
+            raise ValueError(f"wire must be one of {known}, got {wire!r}") from None
+        from llmtally.providers.streams_bedrock import BedrockConverseStream  # binary frames
+
+        kind = BedrockConverseStream
     if provider in _CHAT_BY_PROVIDER and wire == "openai_chat":
         kind = _CHAT_BY_PROVIDER[provider]
     return kind(provider=provider, clock=clock)

@@ -309,14 +309,16 @@ GEMINI = Wire(
     stream="gemini",
 )
 # AWS Bedrock Converse: POST /model/{modelId}/converse on a bedrock upstream
-# (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html);
-# its path is matched by llmtally.gateway.clouds, not by wire_for_path.
+# (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html),
+# and ConverseStream at /converse-stream (the path, not the body, says it streams);
+# matched by llmtally.gateway.clouds, not by wire_for_path.
 BEDROCK_CONVERSE = Wire(
     "bedrock_converse",
     "bedrock",
-    ("/model/{modelId}/converse",),
+    ("/model/{modelId}/converse", "/model/{modelId}/converse-stream"),
     {"bedrock": ""},
     _reported("usage"),
+    stream="bedrock_converse",
 )
 WIRES: dict[WireName, Wire] = {
     wire.name: wire
