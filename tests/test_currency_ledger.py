@@ -11,6 +11,9 @@ the USD figures at that rate come out exact and can be checked by hand:
 (2 x 7.1726) CNY per 1M tokens; ``cny-one`` 1 CNY per 1M input tokens (a rate that
 needs rounding). Not real prices.
 
+Paths: the gateway (a replay upstream), OTLP/HTTP trace ingest, ``llmtally import``,
+forwarded SDK rows; SQLite and PostgreSQL where rows are stored.
+
 The wire: the OpenAI Chat Completions object
 (https://platform.openai.com/docs/api-reference/chat/object), which DashScope's,
 Kimi's and GLM's OpenAI-compatible modes answer with
@@ -86,6 +89,7 @@ providers:
             input: "1"
             output: "1"
 """
+MARCH = dt.datetime(2025, 3, 10, 12, tzinfo=dt.UTC)
 CHAT_USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 
 
@@ -271,6 +275,66 @@ def test_imported_cny_calls_are_converted_at_the_shipped_rate_of_their_day(
     assert all(c5[name] is None for name in BILLED)
 
 
+def _otlp_json_export(start: dt.datetime) -> dict[str, Any]:
+    """One GenAI chat span in OTLP JSON (https://opentelemetry.io/docs/specs/otlp/
+    #json-protobuf-encoding; attributes per https://opentelemetry.io/docs/specs/
+    semconv/gen-ai/gen-ai-spans/), 1,000 input and 500 output tokens."""
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "testcny",
+        "gen_ai.request.model": "cny-chat",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 500,
+    }
+    start_ns = int(start.timestamp()) * 1_000_000_000
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b175",
+        "name": "chat cny-chat",
+        "kind": 3,
+        "startTimeUnixNano": str(start_ns),
+        "endTimeUnixNano": str(start_ns + 2_000_000_000),
+        "attributes": [
+            {"key": k, "value": {"stringValue": v} if isinstance(v, str) else {"intValue": str(v)}}
+            for k, v in attrs.items()
+        ],
+    }
+    scope = {"scope": {"name": "hand-written"}, "spans": [span]}
+    return {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [scope]}]}
+
+
+def test_an_otlp_span_of_a_cny_model_is_stored_in_usd(
+    db_url: str,  # noqa: F811
+    tmp_path: Path,
+    home: Path,
+) -> None:
+    config = {  # no call is forwarded: the upstream is never asked
+        "upstreams": {"openai": {"kind": "openai", "base_url": "http://127.0.0.1:9"}},
+        "routes": [{"match": "*", "upstream": "openai"}],
+    }
+    with open_store(db_url) as store:
+        writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.02)
+        with live_gateway(config, open_catalog(), recorder=writer) as (url, _):
+            answer = httpx.post(
+                f"{url}/v1/traces",
+                json=_otlp_json_export(MARCH),
+                headers={"content-type": "application/json"},
+            )
+            assert answer.status_code == 200, answer.text
+        assert writer.close(timeout=20)
+        row = _rows(store)["cny-chat"]
+    # 0.0071726 + 0.0071726 = 0.0143452 CNY (as through the gateway) / 7.1726 on
+    # 2025-03-10 (CFETS 2025-02-25): 0.001 + 0.001 = 0.002 USD
+    assert (row["cost_input"], row["cost_output"], row["cost_total"]) == _d(
+        "0.001", "0.001", "0.002"
+    )
+    assert (row["billed_currency"], row["billed_total"], row["fx_rate"]) == (
+        "CNY",
+        Decimal("0.0143452"),
+        CFETS_RATE,
+    )
+
+
 # -- the ledger: migration, spool, forwarded rows, a bad rates file ----------------------
 
 
@@ -337,9 +401,6 @@ def _cny_call(when: dt.datetime, **changes: Any) -> Call:
         cost=cost(usage, price),
         **changes,
     )
-
-
-MARCH = dt.datetime(2025, 3, 10, 12, tzinfo=dt.UTC)
 
 
 def test_a_usd_call_has_no_billed_columns_and_its_amounts_unchanged(home: Path) -> None:
