@@ -59,6 +59,7 @@ from llmtally.ledger.schema import (
     calls_v11_columns,
     calls_v13_columns,
 )
+from llmtally.ledger.spool import Spool
 from llmtally.ledger.store import _engine
 from llmtally.meter import cost
 from llmtally.usage import Call, Usage, new_ulid
@@ -411,13 +412,18 @@ def test_a_usd_call_has_no_billed_columns_and_its_amounts_unchanged(home: Path) 
     assert row["cost_total"] == call.cost.total  # not converted
 
 
-def test_a_cny_row_goes_through_the_spool_and_an_older_line_still_reads(home: Path) -> None:
+def test_a_cny_row_goes_through_the_spool_and_an_older_line_still_reads(
+    tmp_path: Path, home: Path
+) -> None:
     row = call_to_row(_cny_call(MARCH))
     # 0.0143452 CNY / 7.1726 = 0.002 USD at CFETS 2025-02-25
     assert (row["cost_total"], row["fx_date"]) == (Decimal("0.002"), dt.date(2025, 2, 25))
-    line = json.loads(json.dumps(row_to_json(row)))
+    spool = Spool(tmp_path / "spool.jsonl")  # also the writer process's hand-over format
+    spool.append([(row, None)])
+    line = json.loads(spool.path.read_text())["call"]
     assert line["fx_date"] == "2025-02-25" and line["billed_total"] == "0.0143452000"
-    assert row_from_json(line) == row
+    [(_, (back, _))] = list(spool.read(spool.path))
+    assert back == row
     for name in BILLED:  # as an llmtally from before m0016 wrote it
         del line[name]
     assert all(row_from_json(line)[name] is None for name in BILLED)
