@@ -1,6 +1,7 @@
 """Reports and the dashboard in the user's currency (issue 17), through the real
 CLI and the real dashboard app, on SQLite and PostgreSQL; the pages in Debian's
-chromium (screenshots currency-overview.png, currency-budgets.png).
+chromium (screenshots currency-overview.png, currency-explorer.png and
+currency-budgets.png).
 
 The rates are a test override file with round numbers (not real rates):
 1 USD = 7.2 CNY on 2026-12-01 and 7.0 CNY on 2026-12-02 (and nothing later, so
@@ -297,6 +298,11 @@ def test_the_pages_in_chromium(
         assert page.locator("#spend-mtd .money").get_attribute("title") == "¥33.6 CNY"
         assert "7.2 CNY per USD" in page.locator("#money-rates").inner_text()
         tab.screenshot("currency-overview")
+        page = tab.open("/calls?since=2026-12-01&currency=CNY")
+        assert page.locator("#total-cost").inner_text().strip() == "¥33.60"
+        ticks = page.locator("g.ytick text").all_text_contents()
+        assert ticks and all(t.startswith("¥") for t in ticks), ticks  # the spend axis
+        tab.screenshot("currency-explorer")
         page = tab.open("/budgets?currency=JPY")
         limits = page.locator("#budgets tbody tr td:nth-child(2)").all_inner_texts()
         assert limits == ["CN¥7,000.00/month", "JP¥3,000/month"]
