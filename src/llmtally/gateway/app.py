@@ -47,12 +47,11 @@ from llmtally.gateway.keys import Admitted, Denied, KeyGate
 from llmtally.gateway.ledger_link import LEDGER_FULL, HeldEnd, LedgerControl, ledger_full_response
 from llmtally.gateway.metrics import GatewayMetrics, MeteredRecorder
 from llmtally.gateway.recording import STREAM_CUT_STATUS, Exchange
+from llmtally.gateway.streaming import ClientGone, StreamCut, Streaming
 from llmtally.gateway.upstream_raw import RawConnectError, RawPool, UpstreamResponse
 from llmtally.ledger.rows import CallBodies
 from llmtally.otel.export import open_exporter
-from llmtally.providers.adjust import UsageChunkFilter
 from llmtally.providers.errors import Family, error_body
-from llmtally.providers.streams import StreamAccumulator
 from llmtally.providers.wires import Wire, wire_for_path
 from llmtally.usage import Call
 
@@ -83,37 +82,6 @@ class Recorder(Protocol):
     """Where finished calls go (the ledger's writer); ``submit`` must not block."""
 
     def submit(self, call: Call, bodies: CallBodies | None = None) -> None: ...
-
-
-class _StreamCut(Exception):
-    """The upstream stream broke after the response had started."""
-
-    def __init__(self, sent: bytes) -> None:
-        super().__init__("upstream stream cut")
-        self.sent = sent
-
-
-class _ClientGone(Exception):
-    """The client disconnected mid-stream."""
-
-    def __init__(self, sent: bytes) -> None:
-        super().__init__("client disconnected")
-        self.sent = sent
-
-
-class _Streaming:
-    """A stream on its way through: what it says, and what the client may see."""
-
-    def __init__(self, wire: Wire, provider: str, hide_usage_chunk: bool) -> None:
-        self.accumulator: StreamAccumulator = wire.accumulator(provider, clock=time.perf_counter)
-        self.filter = UsageChunkFilter() if hide_usage_chunk else None
-
-    def feed(self, chunk: bytes) -> bytes:
-        self.accumulator.feed(chunk)
-        return self.filter.feed(chunk) if self.filter else chunk
-
-    def flush(self) -> bytes:
-        return self.filter.flush() if self.filter else b""
 
 
 async def _respond(
@@ -379,8 +347,10 @@ class Gateway:
         if outgoing != request and not form:
             raw = json.dumps(outgoing).encode()
         target = path + (f"?{query.decode('latin-1')}" if query else "")
+        origin, version = upstream.api_root  # worked out once (Upstream.url)
+        url = origin + target if version is None else upstream.url(target)
         try:
-            await self._relay(ex, upstream, raw, upstream.url(target), send, streaming, receive)
+            await self._relay(ex, upstream, raw, url, send, streaming, receive)
         finally:
             if ex.hold is not None:  # a call that was never recorded holds nothing
                 ex.hold.release_unless_recorded()
@@ -445,7 +415,7 @@ class Gateway:
     @staticmethod
     def _outgoing(
         ex: Exchange, request: dict[str, Any], upstream_model: str, query: bytes
-    ) -> tuple[dict[str, Any], _Streaming | None]:
+    ) -> tuple[dict[str, Any], Streaming | None]:
         """The body to send upstream, and the stream watcher when it streams."""
         wire, outgoing = ex.wire, dict(request)
         if "model" in request and upstream_model != ex.model_requested:
@@ -458,7 +428,7 @@ class Gateway:
         if wire.stream_usage is not None:
             adjusted = wire.stream_usage(outgoing)
             outgoing, hide = adjusted.body, adjusted.changed
-        return outgoing, _Streaming(wire, ex.provider, hide)
+        return outgoing, Streaming(wire, ex.provider, hide)
 
     async def _relay(
         self,
@@ -467,7 +437,7 @@ class Gateway:
         raw: bytes,
         url: str,
         send: Send,
-        streaming: _Streaming | None,
+        streaming: Streaming | None,
         receive: Receive | None = None,
         sign: Signer | None = None,
     ) -> None:
@@ -496,12 +466,12 @@ class Gateway:
                     response_body = await self._pass_failure(ex, response, send, out_headers)
                 else:
                     response_body = await self._pass_body(ex, response, send, out_headers)
-        except _StreamCut as cut:
+        except StreamCut as cut:
             ex.status = STREAM_CUT_STATUS  # the client saw 200, then a broken stream
             ex.finished_at = time.perf_counter()
             self._record(ex, raw, cut.sent, streaming)
             raise  # the connection is dropped, so the client sees the failure too
-        except _ClientGone as gone:
+        except ClientGone as gone:
             ex.status = CLIENT_CLOSED_STATUS
             ex.flags.append(CLIENT_DISCONNECTED)
             ex.finished_at = time.perf_counter()
@@ -543,7 +513,7 @@ class Gateway:
         response: UpstreamResponse,
         send: Send,
         headers: list[tuple[bytes, bytes]],
-        streaming: _Streaming,
+        streaming: Streaming,
         receive: Receive | None = None,
     ) -> bytes:
         """Relay a stream chunk by chunk, reading its usage on the way; a client
@@ -562,7 +532,7 @@ class Gateway:
                     delivered = streaming.accumulator.finished
         except (aiohttp.ClientError, TimeoutError) as exc:
             ex.error = f"upstream stream cut: {type(exc).__name__}: {exc}"
-            raise _StreamCut(b"".join(parts)) from exc
+            raise StreamCut(b"".join(parts)) from exc
         except asyncio.CancelledError:
             if watch is None or not watch.absorb():
                 raise
@@ -573,7 +543,7 @@ class Gateway:
         if watch is not None and watch.gone and not delivered:
             how = "cancelled" if cancel else "read to its end"
             ex.error = f"the client disconnected mid-stream; the upstream request was {how}"
-            raise _ClientGone(b"".join(parts))
+            raise ClientGone(b"".join(parts))
         tail = streaming.flush()
         if not (watch and watch.gone):
             await send({"type": "http.response.body", "body": tail})
@@ -598,7 +568,7 @@ class Gateway:
         return b"".join(parts)
 
     def _record(
-        self, ex: Exchange, request: bytes, response: bytes, streaming: _Streaming | None = None
+        self, ex: Exchange, request: bytes, response: bytes, streaming: Streaming | None = None
     ) -> Future[Call | None]:
         """Hand the call over to be priced and recorded off the event loop."""
         acc = streaming.accumulator if streaming else None

@@ -37,11 +37,12 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmtally.alerts.config import AlertsConfig
 from llmtally.catalog.loader import CatalogFileError, load_yaml, validate
@@ -130,8 +131,6 @@ class Upstream(_Strict):
     deployments: dict[str, AzureDeployment] = {}
     # kind bedrock: the credentials it signs with
     aws: AwsSigning | None = None
-    _origin: str = PrivateAttr("")  # what a wire's path is appended to
-    _version: str | None = PrivateAttr(None)  # "/v4": stands for the wire's "/v1"
 
     @model_validator(mode="before")
     @classmethod
@@ -167,20 +166,25 @@ class Upstream(_Strict):
             )
         return self
 
-    def model_post_init(self, context: Any, /) -> None:
+    @cached_property
+    def api_root(self) -> tuple[str, str | None]:
+        """What a wire's path is appended to, and the version that stands for its
+        ``/v1`` (``/v4``, ``/v3``; None: the path as it is). Worked out once: a
+        cached property, read from the instance's dict (a pydantic private
+        attribute costs microseconds a read)."""
         base = self.base_url.rstrip("/")
         found = _VERSIONED.search(base) if self.kind in ("openai", "azure") else None
         if found is None:
-            self._origin = base
-        else:  # /v1 as it is: the wire's own prefix; /v4, /v3: in its place
-            self._origin = base[: found.start()]
-            self._version = None if found.group() == "/v1" else found.group()
+            return base, None
+        # /v1 as it is: the wire's own prefix; /v4, /v3: in its place
+        return base[: found.start()], None if found.group() == "/v1" else found.group()
 
     def url(self, path: str) -> str:
         """The upstream URL of ``path`` (a wire's upstream path, query included)."""
-        if self._version is not None and path.startswith("/v1/"):
-            return self._origin + self._version + path[3:]
-        return self._origin + path
+        origin, version = self.api_root
+        if version is not None and path.startswith("/v1/"):
+            return origin + version + path[3:]
+        return origin + path
 
     @property
     def origin(self) -> str:
