@@ -1,4 +1,12 @@
-"""Rows for ``llmtally prices``: the models a pattern names, with today's unit prices."""
+"""Rows for ``llmtally prices``: the models a pattern names, with today's unit prices.
+
+Each row's prices are in its price file's currency (``currency``: CNY for the
+mainland China files, USD unless a file names another); nothing is converted.
+``output_thinking`` is the price of every output token of a request that
+reports reasoning (Qwen's, Doubao's thinking mode); ``long_context`` lists the
+length tiers (cliffs) of the standard price, each with its prompt bound and,
+where the tier also needs a long answer, its output bound (``output_above``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,39 @@ from decimal import Decimal
 
 from llmtally.catalog.catalog import Catalog, NoPriceError
 from llmtally.catalog.matching import ModelRef, UnknownModelError
-from llmtally.catalog.price import Price
+from llmtally.catalog.price import LongContext, Price, Rates
 
-__all__ = ["PriceRow", "price_rows"]
+__all__ = ["Cliff", "PriceRow", "price_rows"]
+
+# The rates a length tier may re-price that the listing shows, with their JSON names.
+CLIFF_RATES = ("input", "cache_read", "output", "output_thinking")
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Cliff:
+    """A length tier: a prompt of more than ``above`` tokens (and, where
+    ``output_above`` is set, an output of more than that many) re-prices the
+    whole request at ``rates`` (the rates it leaves out stay as they were)."""
+
+    above: int
+    output_above: int | None
+    rates: Rates
+
+    @classmethod
+    def of(cls, cliff: LongContext) -> Cliff:
+        return cls(cliff.above, cliff.output_above, cliff.rates)
+
+    def as_json(self) -> dict[str, object]:
+        found: dict[str, object] = {"above": self.above, "output_above": self.output_above}
+        for name in CLIFF_RATES:
+            value = getattr(self.rates, name)
+            if value is not None:
+                found[f"{name}_per_1m"] = _text(value)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +65,12 @@ class PriceRow:
     context_window: int | None
     effective: dt.date | None
     source: str
+    currency: str = "USD"  # ISO 4217: every price of the row is in it
+    output_thinking: Decimal | None = None
+    long_context: tuple[Cliff, ...] = ()
 
     def as_json(self) -> dict[str, object]:
-        def text(value: Decimal | None) -> str | None:
-            return None if value is None else str(value)
-
+        text = _text
         return {
             "provider": self.provider,
             "model": self.model,
@@ -44,6 +83,9 @@ class PriceRow:
             "context_window": self.context_window,
             "effective": self.effective.isoformat() if self.effective else None,
             "source": self.source,
+            "currency": self.currency,
+            "output_thinking_per_1m": text(self.output_thinking),
+            "long_context": [c.as_json() for c in self.long_context],
         }
 
 
@@ -76,6 +118,9 @@ def _row(ref: ModelRef, price: Price) -> PriceRow:
         context_window=ref.spec.context_window,
         effective=price.effective,
         source=price.source,
+        currency=price.currency,
+        output_thinking=price.rates.output_thinking,
+        long_context=tuple(Cliff.of(c) for c in price.long_context),
     )
 
 

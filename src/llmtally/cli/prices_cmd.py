@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,34 +16,64 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from llmtally.catalog.importers import ImportResult
-    from llmtally.catalog.listing import PriceRow
+    from llmtally.catalog.listing import Cliff, PriceRow
 
 __all__ = ["prices"]
 
 _FORMATS = ("litellm", "genai-prices")
 
 
-TITLE = "Prices per 1M tokens (USD), in force now"
+TITLE = "Prices per 1M tokens ({}), in force now"
 NARROW_NOTE = "kind, batch prices, since: a wider terminal or --json"
+THINKING = "thinking"
 
 
-def _batch(r: PriceRow) -> str:
-    from llmtally.money import usd_rate
+class _Signs:
+    """Each shown currency's sign: its own, or the distinct one (``CN¥``, ``JP¥``)
+    where two shown currencies share it (:func:`llmtally.currency.symbols_for`)."""
 
+    def __init__(self, rows: list[PriceRow]) -> None:
+        from llmtally.currency import symbols_for
+
+        self.codes = sorted({r.currency for r in rows}) or ["USD"]
+        self.symbols = symbols_for(self.codes)
+
+    def rate(self, value: Decimal | None, code: str, none: str = "-") -> str:
+        """A unit price by llmtally.money's rule for rates (cents at least, up to
+        four significant digits), with ``code``'s sign in place of the dollar."""
+        from llmtally.money import usd_rate
+
+        shown = usd_rate(value, none)
+        return shown if value is None else shown.replace("$", self.symbols[code], 1)
+
+    def title(self) -> str:
+        if len(self.codes) == 1:
+            return TITLE.format(self.codes[0])
+        return TITLE.format(", ".join(f"{self.symbols[c]} {c}" for c in self.codes))
+
+
+def _batch(r: PriceRow, signs: _Signs) -> str:
     if r.batch_input is None:
         return "-"
-    return f"{usd_rate(r.batch_input, '-')}/{usd_rate(r.batch_output, '-')}"
+    return f"{signs.rate(r.batch_input, r.currency)}/{signs.rate(r.batch_output, r.currency)}"
 
 
-def _wide(rows: list[PriceRow]) -> Table:
+def _prices(r: PriceRow, signs: _Signs, thinking: bool) -> list[str]:
+    """input, cached in, output and (where a shown row has one) thinking output."""
+    shown = [r.input, r.cache_read, r.output, *([r.output_thinking] if thinking else [])]
+    return [signs.rate(v, r.currency) for v in shown]
+
+
+def _wide(rows: list[PriceRow], signs: _Signs) -> Table:
     """Every column, each cell on one line."""
     from llmtally.fit_table import plain_table
-    from llmtally.money import usd_rate
 
-    table = plain_table(TITLE)
+    thinking = any(r.output_thinking is not None for r in rows)
+    table = plain_table(signs.title())
     for name in ("provider", "model", "kind"):
         table.add_column(name, no_wrap=True)
-    for name in ("input", "cached in", "output", "batch in/out", "context"):
+    money = ("input", "cached in", "output", *([THINKING] if thinking else ()))
+    for name in (*money, "batch in/out", "context"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("since", no_wrap=True)
     for r in rows:
@@ -50,27 +81,28 @@ def _wide(rows: list[PriceRow]) -> Table:
             r.provider,
             r.model,
             r.kind,
-            *(usd_rate(v, "-") for v in (r.input, r.cache_read, r.output)),
-            _batch(r),
+            *_prices(r, signs, thinking),
+            _batch(r, signs),
             f"{r.context_window:,}" if r.context_window else "-",
             r.effective.isoformat() if r.effective else "launch",
         )
     return table
 
 
-def _narrow(rows: list[PriceRow]) -> Table:
-    """provider/model (folded if it must be), the three prices and the context."""
+def _narrow(rows: list[PriceRow], signs: _Signs) -> Table:
+    """provider/model (folded if it must be), the prices and the context."""
     from llmtally.fit_table import plain_table
-    from llmtally.money import usd_rate
 
-    table = plain_table(TITLE, caption=NARROW_NOTE)
+    thinking = any(r.output_thinking is not None for r in rows)
+    table = plain_table(signs.title(), caption=NARROW_NOTE)
     table.add_column("provider/model", overflow="fold", ratio=1)
-    for name in ("input", "cached in", "output", "context"):
+    money = ("input", "cached in", "output", *([THINKING] if thinking else ()))
+    for name in (*money, "context"):
         table.add_column(name, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
             f"{r.provider}/{r.model}",
-            *(usd_rate(v, "-") for v in (r.input, r.cache_read, r.output)),
+            *_prices(r, signs, thinking),
             f"{r.context_window:,}" if r.context_window else "-",
         )
     return table
@@ -81,8 +113,58 @@ def _table(rows: list[PriceRow], console: Console) -> Table:
     and names are never cut."""
     from llmtally.fit_table import fits
 
-    wide = _wide(rows)
-    return wide if fits(console, wide) else _narrow(rows)
+    signs = _Signs(rows)
+    wide = _wide(rows, signs)
+    return wide if fits(console, wide) else _narrow(rows, signs)
+
+
+TIERS_TITLE = "Length tiers: the whole request re-priced at"
+
+
+def _tier_when(cliff: Cliff) -> str:
+    """``prompt > 32,768``, ``output > 200``, or both joined by ``and``."""
+    conditions = [f"prompt > {cliff.above:,}"] if cliff.above else []
+    if cliff.output_above is not None:
+        conditions.append(f"output > {cliff.output_above:,}")
+    return " and ".join(conditions)
+
+
+def _tier_rates(r: PriceRow, cliff: Cliff) -> list[Decimal | None]:
+    """input, cached in, output, thinking out in the tier: its own rate, else the
+    row's (a tier re-prices only the rates it names)."""
+    base = (r.input, r.cache_read, r.output, r.output_thinking)
+    names = ("input", "cache_read", "output", "output_thinking")
+    return [
+        getattr(cliff.rates, name) if getattr(cliff.rates, name) is not None else value
+        for name, value in zip(names, base, strict=True)
+    ]
+
+
+def _tiers(rows: list[PriceRow]) -> Table | None:
+    """The length tiers of the rows that have them: the condition (the prompt's
+    length, and the output's where a tier needs a long answer, in tokens) and
+    the rates the whole request is then billed at; None when no row has one."""
+    from llmtally.fit_table import plain_table
+
+    tiered = [r for r in rows if r.long_context]
+    if not tiered:
+        return None
+    signs = _Signs(rows)
+    lines = [(r, c, _tier_rates(r, c)) for r in tiered for c in r.long_context]
+    thinking = any(rates[3] is not None for _, _, rates in lines)
+    table = plain_table(TIERS_TITLE)
+    table.add_column("provider/model", overflow="fold", ratio=1)
+    table.add_column("when (tokens)", no_wrap=True)
+    for name in ("input", "cached in", "output", *([THINKING] if thinking else ())):
+        table.add_column(name, justify="right", no_wrap=True)
+    for r, cliff, rates in lines:
+        first = cliff is r.long_context[0]
+        table.add_row(
+            f"{r.provider}/{r.model}" if first else "",
+            _tier_when(cliff),
+            *(signs.rate(v, r.currency) for v in rates[: 4 if thinking else 3]),
+        )
+    return table
 
 
 def _import(args: list[str], fmt: str | None, home: Path | None) -> None:
@@ -177,3 +259,7 @@ def prices(
         return
     console = Console(highlight=False)
     console.print(_table(rows, console))
+    tiers = _tiers(rows)
+    if tiers is not None:
+        console.print()
+        console.print(tiers)
