@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 from gateway_support import ListRecorder, live_gateway
 from llmtally.catalog import Catalog
 from llmtally.gateway.config import GatewayConfig
+from llmtally.gateway.http_limits import refusal_bytes
 from llmtally.gateway.sigv4 import AwsCredentials, sign_request, signing_key
 from llmtally.ledger import LedgerWriter, open_store
 from llmtally.providers.streams_bedrock import MAX_MESSAGE_BYTES, BedrockConverseStream
@@ -455,3 +456,10 @@ def test_a_bad_message_is_counted_not_raised() -> None:
     huge = BedrockConverseStream()
     huge.feed((MAX_MESSAGE_BYTES + 1).to_bytes(4, "big") + bytes(8) + good)
     assert huge.malformed == 1 and not huge.finished and huge.usage() is None
+
+
+def test_a_refused_request_head_on_a_bedrock_path_is_in_bedrock_s_shape() -> None:
+    refusal = refusal_bytes(f"/model/{MODEL}/converse?x=1".encode(), 431, "too many headers")
+    head, _, body = refusal.partition(b"\r\n\r\n")
+    assert b"\r\nx-amzn-errortype: ValidationException\r\n" in head
+    assert json.loads(body) == {"message": "too many headers"}
