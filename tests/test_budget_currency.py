@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 from alerts_support import paid
 from llmtally.alerts.budget_rules import with_budgets
 from llmtally.alerts.config import SpendRule
+from llmtally.alerts.describe import rule_summary
 from llmtally.alerts.evaluate import spend_findings
 from llmtally.alerts.findings import alert_text
 from llmtally.budgets.book import BudgetBook
@@ -204,6 +205,7 @@ def test_alerts_on_a_cny_budget_name_its_currency(
     assert problems == {}
     found = spend_findings(store, rules[0], NOW)  # type: ignore[arg-type]
     threshold = next(f for f in found if f.kind == "threshold" and f.level == 80)
+    assert rule_summary(rules[0]) == f"budget {bob.id}: ¥70.00/day at 50, 80, 100%; pace"
     assert alert_text(threshold) == (
         "llmtally alert 'bob-cny' (budget="
         f"{bob.id}, user=bob): 80% of the ¥70.00 daily amount reached: ¥56.00 spent since "

@@ -232,6 +232,9 @@ def test_the_explorer_in_cny_converts_each_call_at_its_day(store: Store) -> None
     # call a: 1.50 x 7.2 = 10.80 (exact on hover); call d: 1.00 x 7.0 = 7.00
     assert '<span class="money" title="¥10.8 CNY">¥10.80</span>' in page
     assert '<span class="money" title="¥7 CNY">¥7.00</span>' in page
+    # filter links and the filter form keep the currency
+    assert '<input type="hidden" name="currency" value="CNY">' in page
+    assert 'href="/calls?since=2026-12-01&amp;user=alice&amp;currency=CNY"' in page
 
 
 def test_the_budgets_page_shows_cn_and_jp_yen_apart(store: Store) -> None:  # noqa: F811

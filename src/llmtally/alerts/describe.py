@@ -8,6 +8,8 @@ from decimal import Decimal
 from llmtally.alerts.config import AnomalyRule, ReconcileRule, Rule, SpendRule
 from llmtally.alerts.status import RuleStatus
 from llmtally.alerts.store import FiredAlert
+from llmtally.currency.amount import Money
+from llmtally.currency.display import format_money
 from llmtally.money import usd
 
 __all__ = [
@@ -35,7 +37,7 @@ def rule_summary(rule: Rule) -> str:
         if rule.period is None or rule.amount_usd is None:
             return f"{on}at {levels}%"
         pace = "; pace" if rule.pace and rule.period != "total" else ""
-        return f"{on}{usd(rule.amount_usd)}{_PER[rule.period]} at {levels}%{pace}"
+        return f"{on}{_amount(rule)}{_PER[rule.period]} at {levels}%{pace}"
     if isinstance(rule, ReconcileRule):
         watched = (
             [] if rule.unrecorded_usd is None else [f"unrecorded > {usd(rule.unrecorded_usd)}"]
@@ -47,6 +49,13 @@ def rule_summary(rule: Rule) -> str:
         f"spike > {rule.factor.normalize():f}x usual ({rule.baseline_days} days), "
         f">= {usd(rule.floor_usd)}"
     )
+
+
+def _amount(rule: SpendRule) -> str:
+    """The rule's amount: in its budget's currency when the budget was given in one."""
+    if rule.amount_usd is None or rule.shown_currency is None or rule.shown_rate is None:
+        return usd(rule.amount_usd)
+    return format_money(Money(rule.amount_usd * rule.shown_rate, rule.shown_currency))
 
 
 def scope_summary(rule: Rule) -> str:

@@ -90,6 +90,8 @@ class Pages:
         params = {name: query.get(name) for name in FILTER_PARAMS}
         if params["since"] is None:
             params["since"] = DEFAULT_SINCE
+        if request.currency != "USD":  # filter links and the form keep the currency
+            params["currency"] = request.currency
         found = call_page(self.store, where, before)
         bucket = pick_bucket(where, now)
         shown = shown_for(request.currency)
