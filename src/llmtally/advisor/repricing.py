@@ -8,7 +8,15 @@ are linear. Two things are per call, not per token, and are kept exact apart:
 the long-context cliff (decided on each call's own prompt: every call of a group
 is on the same side of every threshold, so the group's smallest prompt decides
 it) and per-duration audio (rounded per call: the group's calls share one
-length, so one call's audio cost times the count).
+length, so one call's audio cost times the count). A cliff that also needs a
+long output (``output_above``) keeps that condition, which the meter decides on
+the group's output per call (its mean: exact when the group's calls are on one
+side of the bound, else an approximation).
+
+Amounts are USD, as the ledger's: a target priced in another currency is
+converted at the rate of the group's UTC day (:func:`llmtally.currency.pivot.usd_amount`,
+the ledger's own rule); with no rate the group is left out as unpriced, never
+added as if it were dollars.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 from llmtally.advisor.realised_sql import UsageGroup
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import LongContext, Price
+from llmtally.currency.pivot import usd_amount
 from llmtally.meter import cost
 from llmtally.usage import ServiceTier, Usage
 
@@ -76,7 +85,8 @@ def _decided(price: Price, prompt: int) -> Price:
     tokens: one that applies to it always applies, one that does not never does."""
 
     def settle(cliffs: tuple[LongContext, ...]) -> tuple[LongContext, ...]:
-        return tuple(LongContext(-1 if prompt > c.above else _NEVER, c.rates) for c in cliffs)
+        # replace, not a new LongContext: every other field (output_above) survives
+        return tuple(replace(c, above=-1 if prompt > c.above else _NEVER) for c in cliffs)
 
     tiers = {
         name: replace(t, long_context=settle(t.long_context)) for name, t in price.tiers.items()
@@ -115,8 +125,10 @@ def reprice(
             settled = decided.get(key)
             if settled is None:
                 settled = decided[key] = _decided(price, group.min_input)
-            would = _group_cost(group, settled, tier)
+            would = usd_amount(_group_cost(group, settled, tier), price.currency, at)
         except (LookupError, ValueError):
+            would = None
+        if would is None:  # no price, or no rate to USD for that day
             unpriced += group.calls
             continue
         n += group.calls

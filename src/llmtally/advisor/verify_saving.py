@@ -6,7 +6,10 @@ model's price (as ``llmtally advise`` prices calls), scaled to 30 days.
 The token counts are an assumption (``SAME_TOKENS``): the candidate's tokenizer
 may count the same prompt differently, and its answers may be longer or shorter.
 A call that cannot be priced either way (a model or a candidate without a price
-on that day) is left out of both sums and counted as ``unpriced``.
+on that day) is left out of both sums and counted as ``unpriced``. Amounts are
+USD: a price in another currency is converted at the rate of the call's UTC day
+(:func:`llmtally.currency.pivot.usd_amount`, as the ledger converts); a call
+with no rate for that day is unpriced too.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from decimal import Decimal
 from llmtally.advisor.period import MONTH_DAYS
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import Price
+from llmtally.currency.pivot import usd_amount
 from llmtally.meter import cost
 from llmtally.usage import Call, Usage
 
@@ -73,7 +77,10 @@ class _Prices:
         if found is None or found[0] is not price:  # the price kept: an id is never stale
             found = (price, _metered(usage, price))
             self._memo[key] = found
-        return found[1]
+        amount = found[1]
+        if amount is None or price.currency == "USD":
+            return amount
+        return usd_amount(amount, price.currency, at)
 
 
 def _metered(usage: Usage, price: Price) -> Decimal | None:

@@ -10,7 +10,11 @@ later recommendation is priced on top of the earlier ones, and the sum of the
 savings is the saving of all changes together (e.g. batch on a feature whose
 repeats a cache answers saves only on the calls still sent). Costs come from the
 meter at the price in force at the cell's first call (every call of a cell is
-billed at the same rates, see ``cells``).
+billed at the same rates, see ``cells``), in USD: a price in another currency
+(a CNY file) is converted at the rate of that call's UTC day, as the ledger
+converts (:func:`llmtally.currency.pivot.usd_amount`), so a saving between a
+USD and a CNY model compares dollars with dollars; with no rate the state
+cannot be priced (it saves nothing), never priced as if it were dollars.
 
 Costs are memoised per (catalog price, usage, prompt size): a state is priced
 twice (before and after each change). The price object is the key's identity
@@ -28,6 +32,7 @@ from llmtally.advisor.cells import Cell
 from llmtally.advisor.usage_sum import subtract
 from llmtally.catalog import Catalog
 from llmtally.catalog.price import Price
+from llmtally.currency.pivot import usd_amount
 from llmtally.meter import Cost, cost
 from llmtally.usage import ServiceTier, Usage
 
@@ -121,17 +126,20 @@ class Working:
         return self._state[cell_id]
 
     def price(self, cell_id: int, state: CellState) -> Decimal | None:
-        """The cell's cost in ``state``; None when it cannot be priced."""
+        """The cell's cost in ``state`` in USD; None when it cannot be priced (or
+        its price's currency has no rate to USD on the cell's first day)."""
         if not state.calls:
             return Decimal(0)
         if state.flat is not None:
             return state.flat
         paid = self.cost(cell_id, state)
-        return None if paid is None else paid.total
+        if paid is None:
+            return None
+        return usd_amount(paid.total, paid.price.currency, self._cells[cell_id].first)
 
     def cost(self, cell_id: int, state: CellState) -> Cost | None:
         """The meter's cost of the cell in ``state`` at the price in force at its
-        first call (memoised); None: it cannot be priced."""
+        first call (memoised), in that price's currency; None: it cannot be priced."""
         first = self._cells[cell_id].first
         try:
             price = self._catalog.price_at(state.provider, state.model, first)
