@@ -121,6 +121,24 @@ def _compare(est: Estimate, ask: _Provisioned) -> list[Comparison]:
         fail(f"--provisioned: {exc}")
 
 
+def _currency(code: str | None, provisioned: bool, from_ledger: bool) -> str | None:
+    """The --currency asked for (upper case, known), USD where the figures can only
+    be USD (provisioned offers and the ledger are priced in USD), or None: the
+    estimate picks (the prices' one currency, else USD)."""
+    if code is None:
+        return "USD" if provisioned else None
+    from llmtally.currency import UnknownCurrencyError, currency
+
+    try:
+        found = currency(code.strip().upper()).code
+    except UnknownCurrencyError as exc:
+        fail(f"--currency: {exc}")
+    if found != "USD" and (provisioned or from_ledger):
+        what = "--provisioned offers" if provisioned else "--from-ledger (the ledger)"
+        fail(f"--currency {found}: {what} are in USD; leave --currency out or give USD")
+    return found
+
+
 def _workload(
     catalog: Catalog,
     path: Path,
@@ -128,18 +146,22 @@ def _workload(
     at: dt.datetime | None,
     out: tuple[bool, Path | None],
     provisioned: _Provisioned | None,
+    code: str | None = None,
 ) -> None:
     from rich.console import Console
 
+    from llmtally.currency import RatesFileError
     from llmtally.estimate.engine import estimate
     from llmtally.estimate.files import WorkloadError, read_workload
     from llmtally.estimate.render import estimate_tables, provisioned_table
 
     as_json, html = out
     try:
-        est = estimate(read_workload(path), models, catalog=catalog, at=at)
+        est = estimate(read_workload(path), models, catalog=catalog, at=at, currency=code)
     except WorkloadError as exc:
         fail(str(exc))
+    except RatesFileError as exc:  # the user's rates override file
+        fail(f"exchange rates: {exc}")
     rows = _compare(est, provisioned) if provisioned is not None else None
     if html is not None:
         _html_page(est, html)
@@ -246,11 +268,18 @@ def estimate(
     offers_file: Path | None = typer.Option(
         None, "--offers", help="With --provisioned: your own offers file (same form as shipped)."
     ),
+    currency: str | None = typer.Option(
+        None,
+        "--currency",
+        help="Show amounts in this currency (USD, EUR, GBP, CNY, JPY), converted at the "
+        "price date's rate (default: the prices' own if all share one, else USD).",
+    ),
 ) -> None:
     """Projected cost of a workload on each model (cheapest first), or what the
     logged calls would have cost on other models (--from-ledger)."""
     names = _models(models)
     moment = _at(at)
+    code = _currency(currency, provisioned is not None, from_ledger)
     ask = None
     if provisioned is not None:
         ask = _Provisioned(
@@ -277,4 +306,4 @@ def estimate(
     if workload is None:
         fail("give a workload file (see examples/), or --from-ledger")
     catalog = open_catalog(home, prices_file)
-    _workload(catalog, workload, names, moment, (as_json, html), ask)
+    _workload(catalog, workload, names, moment, (as_json, html), ask, code)

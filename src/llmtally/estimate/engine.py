@@ -9,6 +9,17 @@ rest written at the write price (plain input where the provider charges no
 write premium); its net saving against no caching is reported, negative when
 the writes cost more than the reads save. Media, embedding queries and fees
 are per request; corpus embedding and vector storage are monthly.
+
+A request whose workload has reasoning tokens bills its answer at the thinking
+rate where the price has one (``output_thinking``), and a cliff that needs a
+long answer (``output_above``) is decided on the call's output (its answer and
+reasoning, whole tokens). Figures are in one currency: the prices' own when
+every price the estimate uses is in it (vector storage is priced in USD), else
+``currency`` (USD unless named), each price converted at the latest rate on or
+before the estimate's price date (:func:`llmtally.currency.convert`, the shipped
+table with the user's override file over it); the rates used are in
+``Estimate.fx``. A model whose price has no rate gets an error row, never an
+amount ranked as if it were in another currency.
 """
 
 from __future__ import annotations
@@ -22,16 +33,18 @@ from llmtally.catalog import Catalog
 from llmtally.catalog.matching import ModelRef, UnknownModelError, UnknownProviderError
 from llmtally.catalog.price import Price
 from llmtally.config import open_catalog
+from llmtally.currency import Converted, Money, NoRateError, RateTable, convert, open_rates
 from llmtally.estimate.convert import Conversions, corpus_languages
 from llmtally.estimate.files import WorkloadError, WorkloadFile
 from llmtally.estimate.profile import PARTS, Shape, Shaper
-from llmtally.estimate.rates import RateCard, require_tier
+from llmtally.estimate.rates import RateCard, output_size, require_tier
 from llmtally.estimate.result import (
     COMPONENTS,
     SOURCES,
     CacheLine,
     CallLine,
     Estimate,
+    FxLine,
     ModelEstimate,
     Tally,
     divide,
@@ -69,8 +82,11 @@ class _Context:
     languages: list[tuple[str, Decimal]]
     counted_with: str | None
     fixed: dict[str, ModelRef]
+    currency: str = "USD"
+    rates: RateTable | None = None
     _shapers: dict[int, Shaper] = field(default_factory=dict)
-    _cards: dict[tuple[int, str, int], RateCard] = field(default_factory=dict)
+    _cards: dict[tuple[int, str, int, int], RateCard] = field(default_factory=dict)
+    _fx: dict[str, Converted] = field(default_factory=dict)
 
     @property
     def workload(self) -> Workload:
@@ -86,12 +102,35 @@ class _Context:
             self._shapers[id(ref.spec)] = found
         return found
 
-    def card(self, price: Price, tier: ServiceTier, prompt: int) -> RateCard:
+    def fx(self, code: str) -> Decimal:
+        """1 ``code`` in the estimate's currency at the price date; PricingError
+        (the row cannot be priced) when there is no rate."""
+        if code == self.currency:
+            return Decimal(1)
+        found = self._fx.get(code)
+        if found is None:
+            rates = self.rates if self.rates is not None else open_rates()
+            try:
+                found = convert(Money(Decimal(1), code), self.currency, self.moment.date(), rates)
+            except NoRateError as exc:
+                raise PricingError(
+                    f"priced in {code}, not comparable in {self.currency}: {exc}"
+                ) from None
+            self._fx[code] = found
+        return found.rate
+
+    def fx_lines(self) -> tuple[FxLine, ...]:
+        return tuple(FxLine.of(found) for _, found in sorted(self._fx.items()))
+
+    def card(
+        self, price: Price, tier: ServiceTier, prompt: int, output: Decimal | int = 0
+    ) -> RateCard:
         require_tier(price, tier)
-        key = (id(price), tier, prompt)
+        size = output_size(price, output)
+        key = (id(price), tier, prompt, size)
         found = self._cards.get(key)
         if found is None:
-            found = RateCard(price, tier, prompt)
+            found = RateCard(price, tier, prompt, size, self.fx(price.currency))
             self._cards[key] = found
         return found
 
@@ -214,8 +253,9 @@ def _bill(
         saving += weight * (plain - read - write)
     if shape.images:
         tally.add(source("images"), "images", weight * shape.images * card.rate("input_image"))
-    if shape.output:
-        tally.add(source("output"), "output", weight * shape.output * card.rate("output"))
+    if shape.output:  # with reasoning: the thinking rate, where the price has one
+        rate = card.rate("output_thinking" if shape.reasoning else "output")
+        tally.add(source("output"), "output", weight * shape.output * rate)
     if shape.reasoning:
         amount = shape.reasoning * card.rate("reasoning")
         tally.add(source("reasoning"), "reasoning", weight * amount)
@@ -262,7 +302,7 @@ def _run_call(
         for key, value in _tokens(shape, share, job.spec.cache).items():
             tokens[key] += value
         for tier, tier_share in job.tiers.weights():
-            card = ctx.card(price, tier, shape.prompt_tokens)
+            card = ctx.card(price, tier, shape.prompt_tokens, shape.output + shape.reasoning)
             first = first or card
             weight = share * tier_share
             saving += _bill(tally, shape, card, job.spec.cache, weight, _source_of(job.background))
@@ -308,10 +348,11 @@ def _media(ctx: _Context, ref: ModelRef, tally: Tally) -> None:
         spec = w.images_out
         price = ctx.price(ctx.model_for("images_out", ref))
         one = cost(Usage(images=(ImageUnits(1, spec.size, spec.quality),)), price).images
-        tally.add("media", "images", one * spec.count)
+        tally.add("media", "images", one * spec.count * ctx.fx(price.currency))
     if w.audio is not None and w.audio.minutes:
         price = ctx.price(ctx.model_for("audio", ref))
-        tally.add("media", "audio", cost(Usage(audio_seconds=w.audio.minutes * 60), price).audio)
+        audio = cost(Usage(audio_seconds=w.audio.minutes * 60), price).audio
+        tally.add("media", "audio", audio * ctx.fx(price.currency))
 
 
 def _embeddings(ctx: _Context, ref: ModelRef, per_request: Tally, monthly: Tally) -> Decimal:
@@ -340,7 +381,7 @@ def _storage(ctx: _Context, monthly: Tally) -> None:
     if vectors is None:
         vectors = embeddings.documents if embeddings else 0
     stored = Decimal(vectors * spec.dimensions * spec.bytes_per_dimension).scaleb(-_GB)
-    monthly.add("storage", "storage", stored * spec.usd_per_gb_month)
+    monthly.add("storage", "storage", stored * spec.usd_per_gb_month * ctx.fx("USD"))
 
 
 def _priced(ctx: _Context, ref: ModelRef) -> ModelEstimate:
@@ -370,6 +411,7 @@ def _priced(ctx: _Context, ref: ModelRef) -> ModelEstimate:
     per_month = total.total
     return ModelEstimate(
         model=_label(ref),
+        price_currency=ref.currency,
         per_request=per_request.total,
         per_day=divide(per_month, ctx.workload.requests.days_per_month),
         per_month=per_month,
@@ -386,7 +428,19 @@ def _one(ctx: _Context, ref: ModelRef) -> ModelEstimate:
     try:
         return _priced(ctx, ref)
     except (PricingError, LookupError) as exc:
-        return ModelEstimate(_label(ref), error=str(exc))
+        return ModelEstimate(_label(ref), price_currency=ref.currency, error=str(exc))
+
+
+def _currency(
+    asked: str | None, compared: list[ModelRef], fixed: dict[str, ModelRef], w: Workload
+) -> str:
+    """``asked``, else the one currency every price used is in, else USD."""
+    if asked is not None:
+        return asked
+    used = {ref.currency for ref in (*compared, *fixed.values())}
+    if w.vector_storage is not None:
+        used.add("USD")
+    return used.pop() if len(used) == 1 else "USD"
 
 
 def estimate(
@@ -397,6 +451,8 @@ def estimate(
     registry: TokenizerRegistry | None = None,
     at: dt.datetime | None = None,
     models_origin: str = "--models",
+    currency: str | None = None,
+    rates: RateTable | None = None,
 ) -> Estimate:
     """The projected cost of ``workload`` on each model, cheapest first.
 
@@ -404,7 +460,9 @@ def estimate(
     ``models``, else :data:`DEFAULT_MODELS`. Prices: at ``at``, else the
     workload's ``price_date`` (noon UTC), else now. An unknown model or
     language raises :class:`WorkloadError`; a model that cannot be priced for
-    this workload gets a row with ``error`` set."""
+    this workload gets a row with ``error`` set. Figures: in ``currency``, else
+    the prices' one currency, else USD, converted with ``rates`` (default: the
+    shipped table with the user's override file over it) at the price date."""
     loaded = workload if isinstance(workload, WorkloadFile) else WorkloadFile(workload)
     w = loaded.workload
     catalog = catalog or open_catalog()
@@ -414,15 +472,28 @@ def estimate(
     moment = at or dt.datetime.now(dt.UTC)
     with localcontext() as decimal_ctx:
         decimal_ctx.prec = 60
+        languages = _languages(loaded)
+        counted_with = _counted_with(catalog, loaded, conversions)
+        fixed = _fixed_models(catalog, loaded)
+        compared = _compared(catalog, loaded, models, models_origin)
         ctx = _Context(
             loaded=loaded,
             catalog=catalog,
             conversions=conversions,
             moment=moment,
-            languages=_languages(loaded),
-            counted_with=_counted_with(catalog, loaded, conversions),
-            fixed=_fixed_models(catalog, loaded),
+            languages=languages,
+            counted_with=counted_with,
+            fixed=fixed,
+            currency=_currency(currency, compared, fixed, w),
+            rates=rates,
         )
-        rows = [_one(ctx, ref) for ref in _compared(catalog, loaded, models, models_origin)]
+        rows = [_one(ctx, ref) for ref in compared]
     name = w.name or (loaded.origin if loaded.origin != "<workload>" else "workload")
-    return Estimate.sorted(name, moment.date(), w.requests.monthly, w.requests.days_per_month, rows)
+    return Estimate.sorted(
+        name,
+        moment.date(),
+        w.requests.monthly,
+        w.requests.days_per_month,
+        rows,
+        (ctx.currency, ctx.fx_lines()),
+    )

@@ -12,7 +12,8 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from llmtally.estimate.render import SOURCE_LABELS, break_even_text, percent, usd
+from llmtally.currency import Money, money_exact
+from llmtally.estimate.render import SOURCE_LABELS, amount, break_even_text, percent
 from llmtally.estimate.result import COMPONENTS, SOURCES, Estimate, ModelEstimate
 from llmtally.meter import decimal_text
 
@@ -49,7 +50,7 @@ def _figure(est: Estimate, attr: str, names: tuple[str, ...], title: str) -> dic
                 "x": models,
                 "y": [float(a) for a in amounts],
                 "hovertext": [
-                    f"{m}<br>{name}: ${decimal_text(a)}"
+                    f"{m}<br>{name}: {money_exact(Money(a, est.currency))}"
                     for m, a in zip(models, amounts, strict=True)
                 ],
                 "hoverinfo": "text",
@@ -58,12 +59,12 @@ def _figure(est: Estimate, attr: str, names: tuple[str, ...], title: str) -> dic
     layout = {
         "title": {"text": title},
         "barmode": "stack",
-        "yaxis": {"title": {"text": "USD per month"}},
+        "yaxis": {"title": {"text": f"{est.currency} per month"}},
     }
     return {"data": data, "layout": layout}
 
 
-def _summary_rows(rows: tuple[ModelEstimate, ...]) -> str:
+def _summary_rows(rows: tuple[ModelEstimate, ...], code: str) -> str:
     out = []
     for row in rows:
         if row.error is not None:
@@ -74,13 +75,14 @@ def _summary_rows(rows: tuple[ModelEstimate, ...]) -> str:
             continue
         cells = (row.per_request, row.per_day, row.per_month, row.one_off)
         tds = "".join(
-            f"<td title='{decimal_text(c or Decimal(0))}'>{escape(usd(c))}</td>" for c in cells
+            f"<td title='{decimal_text(c or Decimal(0))}'>{escape(amount(c, code))}</td>"
+            for c in cells
         )
         out.append(f"<tr><td class=model>{escape(row.model)}</td>{tds}</tr>")
     return "\n".join(out)
 
 
-def _cache_rows(rows: tuple[ModelEstimate, ...]) -> str:
+def _cache_rows(rows: tuple[ModelEstimate, ...], code: str) -> str:
     out = []
     for row in rows:
         for cache in row.caches:
@@ -88,9 +90,9 @@ def _cache_rows(rows: tuple[ModelEstimate, ...]) -> str:
             if not cache.priced:
                 net = "no caching priced"
             elif saving < 0:
-                net = f"<span class=cost>costs {escape(usd(-saving))} more</span>"
+                net = f"<span class=cost>costs {escape(amount(-saving, code))} more</span>"
             else:
-                net = f"<span class=save>saves {escape(usd(saving))}</span>"
+                net = f"<span class=save>saves {escape(amount(saving, code))}</span>"
             even = cache.break_even_hit_rate
             out.append(
                 f"<tr><td class=model>{escape(row.model)}</td><td>{escape(cache.call)}</td>"
@@ -100,13 +102,17 @@ def _cache_rows(rows: tuple[ModelEstimate, ...]) -> str:
     return "\n".join(out)
 
 
+def _fx_text(est: Estimate) -> str:
+    return f" at {'; '.join(line.text() for line in est.fx)}" if est.fx else ""
+
+
 def estimate_html(est: Estimate, plotly_js: str) -> str:
     """The page; ``plotly_js`` is the text of ``plotly.min.js``."""
     figures = [
         _figure(est, "components", COMPONENTS, "By component"),
         _figure(est, "sources", SOURCES, "By source: where the money goes"),
     ]
-    caches = _cache_rows(est.models)
+    caches = _cache_rows(est.models, est.currency)
     cache_table = (
         "<h2>Prompt caching against no caching (per month)</h2><table><tr><th>model</th>"
         "<th>call</th><th>hit rate</th><th>net</th><th>break-even hit rate</th></tr>"
@@ -124,10 +130,10 @@ def estimate_html(est: Estimate, plotly_js: str) -> str:
 <style>{_STYLE}</style>
 <script>{_script(plotly_js)}</script></head>
 <body><h1>{title}</h1>
-<p>{est.requests_per_month:,} requests a month; prices of {est.price_date.isoformat()};
-cheapest first. Hover a cell for its exact amount.</p>
+<p>{est.requests_per_month:,} requests a month; prices of {est.price_date.isoformat()}
+in {est.currency}{escape(_fx_text(est))}; cheapest first. Hover a cell for its exact amount.</p>
 <table><tr><th>model</th><th>per request</th><th>per day</th><th>per month</th><th>one-off</th></tr>
-{_summary_rows(est.models)}</table>
+{_summary_rows(est.models, est.currency)}</table>
 <div id="components"></div><div id="sources"></div>
 {cache_table}{notes}
 <script>

@@ -158,6 +158,11 @@ def compare(
         raise ProvisionedError(
             f"hours a month must be above 0 and at most 744, got {hours_per_month}"
         )
+    if est.currency != "USD":  # offers are priced in USD: never compare unlike amounts
+        raise ProvisionedError(
+            f"the estimate is in {est.currency} and provisioned offers in USD: "
+            "estimate in USD (--currency USD) to compare them"
+        )
     rows = [r for r in est.models if _serves(capacity, r)]
     if not rows:
         served = ", ".join(capacity.offer.models)

@@ -1,6 +1,7 @@
 """Rich tables for an estimate (the models side by side, where the money goes,
 what prompt caching saves or costs) and for re-priced traffic. Amounts are
-rounded for display (``--json`` carries them exactly)."""
+rounded for display (``--json`` carries them exactly); an estimate's are in its
+currency (:func:`amount`), with the exchange rates it used under the tables."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmtally import money
+from llmtally.currency import Money, format_money
 from llmtally.estimate.provisioned import Comparison
 from llmtally.estimate.reprice_result import Repricing
 from llmtally.estimate.result import COMPONENTS, SOURCES, Estimate, ModelEstimate
@@ -18,6 +20,7 @@ from llmtally.fit_table import Column, SplitTable, plain_table, snug
 
 __all__ = [
     "SOURCE_LABELS",
+    "amount",
     "break_even_text",
     "estimate_tables",
     "percent",
@@ -46,6 +49,11 @@ def usd(amount: Decimal | None) -> str:
     return money.usd(amount, none="-")
 
 
+def amount(value: Decimal | None, code: str) -> str:
+    """An amount in ``code`` for display (``llmtally.currency.format_money``)."""
+    return "-" if value is None else format_money(Money(value, code))
+
+
 def percent(share: Decimal) -> str:
     return f"{(share * 100).normalize():f}%"
 
@@ -57,7 +65,7 @@ def _requests(count: Decimal) -> str:
 def _summary(est: Estimate) -> Table:
     table = plain_table(
         f"{est.name}: {_requests(est.requests_per_month)}, "
-        f"prices of {est.price_date.isoformat()} (cheapest first)"
+        f"prices of {est.price_date.isoformat()} in {est.currency} (cheapest first)"
     )
     for name in ("#", "model", "per request", "per day", "per month", "one-off"):
         if name == "model":
@@ -73,10 +81,10 @@ def _summary(est: Estimate) -> Table:
         table.add_row(
             str(rank),
             row.model,
-            usd(row.per_request),
-            usd(row.per_day),
-            usd(row.per_month),
-            usd(row.one_off) if row.one_off else "",
+            amount(row.per_request, est.currency),
+            amount(row.per_day, est.currency),
+            amount(row.per_month, est.currency),
+            amount(row.one_off, est.currency) if row.one_off else "",
         )
     return snug(table)
 
@@ -90,16 +98,19 @@ def _breakdown(est: Estimate, attr: str, names: tuple[str, ...], title: str) -> 
     labels = SOURCE_LABELS if attr == "sources" else {}
     key = Column("per month", [labels.get(n, n.replace("_", " ")) for n in used])
     columns = [
-        Column(row.model.split("/", 1)[-1], [usd(getattr(row, attr)[n]) for n in used])
+        Column(
+            row.model.split("/", 1)[-1],
+            [amount(getattr(row, attr)[n], est.currency) for n in used],
+        )
         for row in priced
     ]
     return SplitTable(title, key, columns)
 
 
-def _cache_cell(saving: Decimal) -> Text:
+def _cache_cell(saving: Decimal, code: str) -> Text:
     if saving < 0:
-        return Text(f"costs {usd(-saving)} more", style="bold red")
-    return Text(f"saves {usd(saving)}", style="green")
+        return Text(f"costs {amount(-saving, code)} more", style="bold red")
+    return Text(f"saves {amount(saving, code)}", style="green")
 
 
 def break_even_text(rate: Decimal | None) -> str:
@@ -108,7 +119,7 @@ def break_even_text(rate: Decimal | None) -> str:
     return "any" if rate == 0 else percent(rate)
 
 
-def _caches(rows: tuple[ModelEstimate, ...]) -> Table | None:
+def _caches(rows: tuple[ModelEstimate, ...], code: str) -> Table | None:
     lines = [(row, cache) for row in rows for cache in row.caches]
     if not lines:
         return None
@@ -126,7 +137,7 @@ def _caches(rows: tuple[ModelEstimate, ...]) -> Table | None:
             row.model,
             cache.call,
             percent(cache.hit_rate),
-            _cache_cell(cache.saving_per_month),
+            _cache_cell(cache.saving_per_month, code),
             break_even_text(even),
         )
     return snug(table)
@@ -142,9 +153,12 @@ def estimate_tables(est: Estimate) -> list[RenderableType]:
         table = _breakdown(est, attr, names, title)
         if table is not None:
             out.append(table)
-    caches = _caches(est.models)
+    caches = _caches(est.models, est.currency)
     if caches is not None:
         out.append(caches)
+    if est.fx:
+        rates = "; ".join(line.text() for line in est.fx)
+        out.append(Text(f"in {est.currency} at {rates}", style="dim"))
     errors = [f"cannot price {row.model}: {row.error}" for row in est.models if row.error]
     if errors:
         out.append(Text("\n".join(errors), style="red"))

@@ -27,6 +27,15 @@ offer it (noted); image and audio tokens carry over unchanged. Targets are
 priced at one moment (default: now). Calls without a recorded cost, and calls
 priced per unit (images, audio by duration, characters), are left out and
 counted.
+
+Amounts are USD, as the ledger's: a target priced in another currency (a CNY
+file) is converted at the latest rate on or before the pricing day (the
+ledger's own table, :func:`llmtally.currency.pivot.usd_rate`), the rate named
+in the target's notes; with no rate the target cannot be priced (its error
+says why), never summed as if it were dollars. A request that reports
+reasoning bills its answer at the thinking rate where the target has one; a
+cliff that needs a long answer (``output_above``) is decided on the call's
+converted output (for a group: its output per call, as the meter decides a sum).
 """
 
 from __future__ import annotations
@@ -36,15 +45,17 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 
 from llmtally.catalog import Catalog
 from llmtally.catalog.matching import ModelRef
 from llmtally.catalog.price import Price
 from llmtally.config import open_catalog
+from llmtally.currency.pivot import usd_rate
 from llmtally.estimate.bodies import retokenize
 from llmtally.estimate.convert import Conversions
-from llmtally.estimate.rates import RateCard, RateKind, as_tier, offers_tier
+from llmtally.estimate.rates import RateCard, RateKind, as_tier, offers_tier, output_size
 from llmtally.estimate.reprice_query import (
     GROUP_KEYS,
     CallRow,
@@ -84,6 +95,8 @@ class _Target:
     cliffs: tuple[int, ...]
     error: str | None = None
     notes: Counter[str] = field(default_factory=Counter)
+    fx: Decimal = Decimal(1)  # 1 unit of the price's currency in USD
+    fx_note: str | None = None  # the rate used, counted per call priced with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +120,19 @@ def _target(catalog: Catalog, conv: Conversions, name: str, at: dt.datetime) -> 
     except LookupError:
         tokenizer = None
     label = f"{ref.provider}/{ref.spec.id}"
-    return _Target(label, ref, price, tokenizer, ref.spec.kind == "reasoning", _cliffs(price))
+    found = _Target(label, ref, price, tokenizer, ref.spec.kind == "reasoning", _cliffs(price))
+    if price.currency != "USD":
+        try:
+            rate = usd_rate(price.currency, at.date())
+        except (LookupError, ValueError) as exc:  # no rate that day; a bad rates file
+            found.error = f"priced in {price.currency}, not converted to USD: {exc}"
+            return found
+        found.fx = rate.rate
+        found.fx_note = (
+            f"priced in {price.currency}, converted at 1 {price.currency} = {rate.rate} USD "
+            f"({rate.rate_date.isoformat()}, {rate.source})"
+        )
+    return found
 
 
 def _source(catalog: Catalog, conv: Conversions, provider: str, model: str) -> _Source:
@@ -147,6 +172,7 @@ def _cost(
     cached = c["cache_read_tokens"] + c["cache_write_tokens"]
     media_in = c["input_audio_tokens"] + c["input_image_tokens"]
     media_out = c["output_audio_tokens"] + c["output_image_tokens"]
+    answer: RateKind = "output_thinking" if reasoning else "output"
     terms: tuple[tuple[RateKind, Fraction | int], ...] = (
         ("input", (c["input_tokens"] - cached - media_in) * r_in),
         ("cache_read", c["cache_read_tokens"] * r_in),
@@ -154,7 +180,7 @@ def _cost(
         ("cache_write_1h", c["cache_write_1h_tokens"] * r_in),
         ("input_audio", c["input_audio_tokens"]),
         ("input_image", c["input_image_tokens"]),
-        ("output", (c["output_tokens"] - c["reasoning_tokens"] - media_out) * r_out),
+        (answer, (c["output_tokens"] - c["reasoning_tokens"] - media_out) * r_out),
         ("reasoning", reasoning * r_reason),
         ("output_audio", c["output_audio_tokens"]),
         ("output_image", c["output_image_tokens"]),
@@ -173,18 +199,21 @@ class _Run:
     targets: list[_Target]
     catalog: Catalog
     sources: dict[tuple[str, str], _Source] = field(default_factory=dict)
-    cards: dict[tuple[int, str, int], RateCard] = field(default_factory=dict)
+    cards: dict[tuple[int, str, int, int], RateCard] = field(default_factory=dict)
     rows: dict[str | None, RepricingRow] = field(default_factory=dict)
 
-    def card(self, target: _Target, name: str, prompt: int, calls: int) -> RateCard:
+    def card(
+        self, target: _Target, name: str, prompt: int, calls: int, output: int = 0
+    ) -> RateCard:
         tier = as_tier(name)
         if not offers_tier(target.price, tier):
             target.notes[f"{tier} tier not offered: priced at standard"] += calls
             tier = "standard"
-        key = (id(target.price), tier, prompt)
+        size = output_size(target.price, output)
+        key = (id(target.price), tier, prompt, size)
         found = self.cards.get(key)
         if found is None:
-            found = RateCard(target.price, tier, prompt)
+            found = RateCard(target.price, tier, prompt, size, target.fx)
             self.cards[key] = found
         return found
 
@@ -213,6 +242,18 @@ class _Run:
             target.notes["not a reasoning model: recorded reasoning tokens dropped"] += n
 
 
+def _output(
+    counts: dict[str, int], ratios: tuple[Fraction, Fraction, Fraction], keep: bool, calls: int
+) -> int:
+    """One call's output on the target (a group's: per call), whole tokens
+    (half-even): what a cliff with ``output_above`` looks at."""
+    c = counts
+    media = c["output_audio_tokens"] + c["output_image_tokens"]
+    visible = (c["output_tokens"] - c["reasoning_tokens"] - media) * ratios[1]
+    reasoning = c["reasoning_tokens"] * ratios[2] if keep else 0
+    return round((visible + reasoning + media) / max(calls, 1))
+
+
 def _prompt(cliffs: Sequence[int], above: Sequence[bool]) -> int:
     """A prompt size that crosses exactly the cliffs marked ``above``."""
     crossed = [cliff for cliff, up in zip(cliffs, above, strict=True) if up]
@@ -231,14 +272,19 @@ def _add_group(run: _Run, group: Group, thresholds: list[int]) -> None:
         above = [
             thresholds.index(_threshold(cliff, ratio)) < group.size_class for cliff in target.cliffs
         ]
-        card = run.card(target, group.tier, _prompt(target.cliffs, above), group.calls)
+        ratios = (ratio, ratio, ratio)
+        output = _output(group.counts, ratios, target.reasoning, group.calls)
+        prompt = _prompt(target.cliffs, above)
+        card = run.card(target, group.tier, prompt, group.calls, output)
         run.note_reasoning(target, source, group.counts, group.calls)
         try:
-            amount = _cost(group.counts, (ratio, ratio, ratio), target.reasoning, card)
+            amount = _cost(group.counts, ratios, target.reasoning, card)
         except PricingError as exc:
             target.error = str(exc)
             continue
         row.figures[target.label].add(amount, method, group.calls)
+        if target.fx_note is not None:
+            target.notes[target.fx_note] += group.calls
 
 
 def _call_ratios(
@@ -283,7 +329,8 @@ def _add_call(run: _Run, call: CallRow) -> None:
         media_in = c["input_audio_tokens"] + c["input_image_tokens"]
         prompt = math.ceil((c["input_tokens"] - media_in) * ratios[0] + media_in)
         above = [prompt > cliff for cliff in target.cliffs]
-        card = run.card(target, call.tier, _prompt(target.cliffs, above), 1)
+        output = _output(c, ratios, target.reasoning, 1)
+        card = run.card(target, call.tier, _prompt(target.cliffs, above), 1, output)
         run.note_reasoning(target, source, c, 1)
         try:
             amount = _cost(c, ratios, target.reasoning, card)
@@ -291,6 +338,8 @@ def _add_call(run: _Run, call: CallRow) -> None:
             target.error = str(exc)
             continue
         row.figures[target.label].add(amount, method, 1)
+        if target.fx_note is not None:
+            target.notes[target.fx_note] += 1
 
 
 def _thresholds(run: _Run, groups: Sequence[Group] = ()) -> list[int]:

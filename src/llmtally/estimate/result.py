@@ -1,9 +1,12 @@
 """What an estimate says about each model, and its JSON form (amounts as exact strings).
 
-Amounts are USD. Per request and per month are exact; per day is the month
-divided by ``days_per_month``, exact when that division terminates and else
-rounded half-even to 10 places (the ledger's precision), as is a per-request
-figure that spreads a monthly amount.
+Amounts are in the estimate's ``currency`` (USD unless every price is in one
+other currency, or another was asked for); a price in another currency was
+converted at the rate in ``fx`` (every digit used, its day and source). Per
+request and per month are exact; per day is the month divided by
+``days_per_month``, exact when that division terminates and else rounded
+half-even to 10 places (the ledger's precision), as is a per-request figure
+that spreads a monthly amount.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, Inexact, localcontext
 from typing import Any
 
+from llmtally.currency import Converted
 from llmtally.meter import decimal_text
 
 __all__ = [
@@ -22,6 +26,7 @@ __all__ = [
     "CacheLine",
     "CallLine",
     "Estimate",
+    "FxLine",
     "ModelEstimate",
     "Tally",
     "divide",
@@ -149,10 +154,50 @@ class CacheLine:
 
 
 @dataclass(frozen=True, slots=True)
+class FxLine:
+    """A conversion an estimate used: 1 ``source`` = ``rate`` ``target`` (every
+    digit the figures were computed with), the rate's day and where it was read."""
+
+    source: str
+    target: str
+    rate: Decimal
+    day: dt.date
+    where: str
+
+    @classmethod
+    def of(cls, found: Converted) -> FxLine:
+        return cls(
+            found.original.currency,
+            found.amount.currency,
+            found.rate,
+            found.rate_date,
+            found.source,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "from": self.source,
+            "to": self.target,
+            "rate": decimal_text(self.rate),
+            "date": self.day.isoformat(),
+            "source": self.where,
+        }
+
+    def text(self) -> str:
+        return (
+            f"1 {self.source} = {decimal_text(self.rate)} {self.target} "
+            f"({self.day.isoformat()}, {self.where})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ModelEstimate:
-    """One model's projected cost; ``error`` (and no amounts) when it cannot be priced."""
+    """One model's projected cost; ``error`` (and no amounts) when it cannot be
+    priced. ``price_currency``: the currency its price file bills in (its
+    amounts are in the estimate's currency)."""
 
     model: str
+    price_currency: str = "USD"
     per_request: Decimal | None = None
     per_day: Decimal | None = None
     per_month: Decimal | None = None
@@ -167,6 +212,7 @@ class ModelEstimate:
     def as_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
+            "price_currency": self.price_currency,
             "per_request": _text(self.per_request),
             "per_day": _text(self.per_day),
             "per_month": _text(self.per_month),
@@ -193,6 +239,8 @@ class Estimate:
     requests_per_month: Decimal
     days_per_month: Decimal
     models: tuple[ModelEstimate, ...]
+    currency: str = "USD"  # every amount above is in it
+    fx: tuple[FxLine, ...] = ()  # the conversions used (none: every price was in it)
 
     @classmethod
     def sorted(
@@ -202,9 +250,10 @@ class Estimate:
         requests_per_month: Decimal,
         days_per_month: Decimal,
         rows: list[ModelEstimate],
+        money: tuple[str, tuple[FxLine, ...]] = ("USD", ()),
     ) -> Estimate:
         ordered = tuple(sorted(rows, key=_order))
-        return cls(name, price_date, requests_per_month, days_per_month, ordered)
+        return cls(name, price_date, requests_per_month, days_per_month, ordered, *money)
 
     def model(self, name: str) -> ModelEstimate:
         """The estimate for ``name`` (``provider/id`` or the id alone)."""
@@ -219,5 +268,7 @@ class Estimate:
             "price_date": self.price_date.isoformat(),
             "requests_per_month": decimal_text(self.requests_per_month),
             "days_per_month": decimal_text(self.days_per_month),
+            "currency": self.currency,
+            "fx": [line.as_json() for line in self.fx],
             "models": [m.as_json() for m in self.models],
         }
