@@ -178,7 +178,8 @@ def test_a_day_without_a_rate_is_a_clear_error(db_url: str) -> None:  # noqa: F8
          "--database", db_url],
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "no USD->CNY exchange rate on or before 2010-01-01" in result.output
+    # the range's first day has no rate either, but the error names the call's day
+    assert "no USD->CNY exchange rate on or before 2010-06-01" in result.output
     assert "Traceback" not in result.output
 
 

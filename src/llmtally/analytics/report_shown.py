@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from llmtally.analytics.report import GroupBy, ReportRow, spend_report, spend_total
+from llmtally.currency import NoRateError
 
 if TYPE_CHECKING:
     from llmtally.analytics.shown import Segment, Shown
@@ -48,7 +49,10 @@ def shown_report(
     """``spend_report`` with each group's cost in ``shown``'s currency, most costly first."""
     merged: dict[str | None, ShownRow] = {}
     for part, end in _parts(since, until, shown):
-        for row in spend_report(store, part.since, by, end):
+        rows = spend_report(store, part.since, by, end)
+        if any(row.cost_total for row in rows):
+            _check_rate(store, part, end, shown)
+        for row in rows:
             found = ShownRow(row, shown.on(row.cost_total, part.rate_day))
             before = merged.get(row.key)
             merged[row.key] = found if before is None else before + found
@@ -58,6 +62,17 @@ def shown_report(
     )
 
 
+def _check_rate(store: Store, part: Segment, end: dt.datetime | None, shown: Shown) -> None:
+    """A segment with spend and no rate: the error names its first day with spend
+    (every day of a segment has the same rate, or none)."""
+    try:
+        shown.rate_on(part.rate_day)
+    except NoRateError:
+        days = [r for r in spend_report(store, part.since, "day", end) if r.cost_total]
+        shown.rate_on(min(dt.date.fromisoformat(str(r.key)) for r in days))
+        raise
+
+
 def shown_total(
     store: Store, since: dt.datetime, until: dt.datetime | None, shown: Shown
 ) -> ShownRow:
@@ -65,5 +80,7 @@ def shown_total(
     total = ShownRow(ReportRow("total", 0, 0, 0, Decimal(0), 0, 0), Decimal(0))
     for part, end in _parts(since, until, shown):
         row = spend_total(store, part.since, end)
+        if row.cost_total:
+            _check_rate(store, part, end, shown)
         total = total + ShownRow(row, shown.on(row.cost_total, part.rate_day))
     return total
