@@ -238,6 +238,23 @@ def test_the_explorer_in_cny_converts_each_call_at_its_day(store: Store) -> None
     assert 'href="/calls?since=2026-12-01&amp;user=alice&amp;currency=CNY"' in page
 
 
+def test_the_call_and_trace_pages_in_cny(store: Store) -> None:  # noqa: F811
+    first = paid("1.50", _day(1, 10), trace_id="tr-1", source_cost=Decimal("1.40"))
+    store.insert_many([first, paid("2.00", _day(2, 10), trace_id="tr-1")])
+    web = _web(store)
+    call = fetch(web, f"/calls/{first.id}?currency=CNY").text
+    trace = fetch(web, "/traces/tr-1?currency=CNY").text
+    web.close()
+    # every digit, at the call's day: 1.50 x 7.2 = 10.80
+    assert '<td class="num" id="call-cost">¥10.8 CNY</td>' in call
+    # the source's 1.40 x 7.2 = 10.08; the difference 0.10 x 7.2 = 0.72
+    assert 'title="¥10.08 CNY">¥10.08</span>' in call
+    assert '+<span class="money" title="¥0.72 CNY">¥0.72</span>' in call
+    # the trace: 10.80 + 2.00 x 7.0 = 24.80
+    assert _text(trace, "trace-cost") == "¥24.80"
+    assert "¥ at 7 CNY per USD (2026-12-02, test rate day 2)" in trace
+
+
 def test_the_budgets_page_shows_cn_and_jp_yen_apart(store: Store) -> None:  # noqa: F811
     seed(store)
     book = BudgetBook(store, open_rates())
