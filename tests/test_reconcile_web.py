@@ -305,7 +305,10 @@ def test_no_provider_figures_says_how_to_get_them(tmp_path: Path) -> None:
     [
         ("since=banana", "since: 'banana' is neither a duration (30m, 6h, 7d) nor a date"),
         ("since=2026-11-05&until=2026-11-02", "until (2026-11-02) must be after since"),
-        ("provider=nope", "provider: 'nope' is not one of alibaba, anthropic, deepseek, google"),
+        # the page accepts the catalog's providers, sorted (Catalog.providers): the
+        # price files' ids begin alibaba (alibaba.yaml), alibaba-cn (alibaba_cn.yaml;
+        # a prefix sorts first), anthropic (anthropic.yaml; "l" < "n")
+        ("provider=nope", "provider: 'nope' is not one of alibaba, alibaba-cn, anthropic, "),
         ("since=2000-01-01", "is 9,829 days; this page reconciles at most 366 at a time"),
         ("since=99999999999d", "since: '99999999999d' is neither a duration"),
         ("since=9999-12-30&until=9999-12-31T12:00", "out of the range of dates"),
