@@ -4,7 +4,9 @@ Azure OpenAI deployments and Bedrock Converse goes through the gateway, is price
 from the shipped price file, and lands in a real SQLite ledger row whose
 ``billed_currency``, ``billed_total``, ``fx_rate``, ``fx_date`` and ``cost_total``
 are checked against figures worked out by hand below (the code under test never
-computes an expected value).
+computes an expected value). Models the mainland files do not price (the wire
+tests' glm-4.6 and Doubao-Seed-1.6 transcripts) and an Azure embedding are kept
+unpriced with the reason; test_wires_azure's own transcripts are priced too.
 
 The replay servers, transcript shapes and SDK clients are the wire tests' own
 (tests/test_wires_china.py, test_wires_azure.py, test_wires_bedrock.py; each
@@ -63,7 +65,9 @@ from gateway_support import live_gateway
 from llmtally.catalog import Catalog
 from llmtally.ledger import LedgerWriter, open_store
 from llmtally.ledger.schema import calls
+from llmtally.usage import Call
 from replay_upstream import ReplayUpstream
+from test_wires_azure import recorded  # noqa: F401 (its ledger of the Azure transcripts)
 
 RATE = "0.14"  # 1 CNY in USD, the override file's rate for today
 RATE_SOURCE = "test: a round rate"
@@ -401,17 +405,60 @@ def test_each_new_wire_is_priced_to_the_money(
         assert billed == ["CNY", Decimal(case.billed), RATE, today, RATE_SOURCE]
 
 
-def test_a_mainland_glm_without_a_mainland_price_is_kept_unpriced_and_says_so(
-    tmp_path: Path, catalog: Catalog, today: dt.date
+# test_wires_china's cases whose model has no mainland price: glm-4.6 (zhipu.yaml, the page
+# of 2026-09-24, lists none; zai.yaml's USD price is Z.ai's, not Zhipu's), and
+# doubao-seed-1-6-250615 / doubao-seed-1-6-flash-250615 (volcengine.yaml prices only
+# Doubao-Seed-1.6-thinking and Doubao-Seed-1.8). Tokens: 900 / 512 / 33, 4000 / 3072 / 700
+# and 64 / 0 / 12 (input, cached, output), read off the transcripts there.
+UNPRICED = [("glm", (900, 512, 33)), ("doubao", (4000, 3072, 700)), ("doubao-stream", (64, 0, 12))]
+
+
+@pytest.mark.parametrize(("name", "tokens"), UNPRICED, ids=[name for name, _ in UNPRICED])
+def test_a_mainland_model_without_a_mainland_price_is_kept_unpriced_and_says_so(
+    name: str, tokens: tuple[int, int, int], tmp_path: Path, catalog: Catalog, today: dt.date
 ) -> None:
-    # test_wires_china's "glm" case: glm-4.6 on open.bigmodel.cn. zhipu.yaml has no glm-4.6
-    # (the page of 2026-09-24 lists none); zai.yaml's USD price is Z.ai's, not Zhipu's.
-    glm = _of("glm")
-    china_wire._through_gateway(glm, tmp_path, catalog)
+    case = _of(name)
+    china_wire._through_gateway(case, tmp_path, catalog)
     row = _only_row(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
-    # kept with its tokens (900 in, 512 cached, 33 out: the transcript), no cost, the reason
-    tokens = (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"])
-    assert (row["status"], row["provider"], tokens) == (200, "zhipu", (900, 512, 33))
+    kept = (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"])
+    assert (row["status"], row["provider"], kept) == (200, case.provider, tokens)
     assert (row["cost_total"], row["price_id"]) == (None, None)
     assert [row[name] for name in BILLED] == [None] * len(BILLED)
-    assert row["cost_error"].startswith("unknown model 'glm-4.6' for provider 'zhipu'; nearest")
+    unknown = f"unknown model '{case.model}' for provider '{case.provider}'; nearest known: "
+    assert row["cost_error"].startswith(unknown), row["cost_error"]
+
+
+# test_wires_azure's own transcripts, priced by the dated model each response names
+# (openai_azure*.yaml, meters of the capture of 2026-10-02), USD:
+# - deployment-chat, data zone gpt-4o-2024-11-20 (2.75 in, 1.375 cached, 11.00 out):
+#   (1460 - 1280) x 2.75 + 1280 x 1.375 + 45 x 11.00 = 495 + 1760 + 495 = 2750 per 1M
+# - deployment-chat-stream, global gpt-4o-mini-2024-07-18 (0.15 in, 0.60 out):
+#   10 x 0.15 + 6 x 0.60 = 1.5 + 3.6 = 5.1 per 1M
+# - v1-chat, data zone gpt-4o-2024-11-20: 25 x 2.75 + 7 x 11.00 = 68.75 + 77 = 145.75 per 1M
+AZURE_WIRE_COSTS = [
+    ("deployment-chat", "azure-datazone/gpt-4o-2024-11-20@launch", "0.00275"),
+    ("deployment-chat-stream", "azure/gpt-4o-mini-2024-07-18@launch", "0.0000051"),
+    ("v1-chat", "azure-datazone/gpt-4o-2024-11-20@launch", "0.00014575"),
+]
+
+
+@pytest.mark.parametrize(("name", "price_id", "total"), AZURE_WIRE_COSTS)
+def test_the_azure_wire_s_own_calls_are_priced_by_their_deployment_type(
+    recorded: tuple[dict[str, Call], Any],  # noqa: F811
+    name: str,
+    price_id: str,
+    total: str,
+) -> None:
+    call = recorded[0][name]
+    assert call.cost is not None, call.cost_error
+    assert (call.cost.price.entry_id, call.cost.total) == (price_id, Decimal(total))
+
+
+def test_an_azure_embedding_is_kept_unpriced_with_the_reason(
+    recorded: tuple[dict[str, Call], Any],  # noqa: F811
+) -> None:
+    # openai_azure_regional.yaml has no embedding models (its header: "Not here: ...
+    # embeddings"); the 9 prompt tokens are kept (test_wires_azure asserts them)
+    call = recorded[0]["deployment-embeddings"]
+    assert (call.cost, call.provider) == (None, "azure-regional")
+    assert call.cost_error == "unknown model 'text-embedding-3-small' for provider 'azure-regional'"
