@@ -8,9 +8,13 @@ token is at least one byte). Output: the request's own cap (``max_tokens``,
 maximum output in the catalog, else its context window. Priced at the price
 in force, with no cache discount, at the tier the request asks for. Images
 are priced from the request, a transcription from its WAV upload's length.
-An upstream priced by the hour costs at most its timeout. What cannot be
-bounded (no price in the catalog) has no dollar figure: a dollar budget
-refuses it.
+An upstream priced by the hour costs at most its timeout. A price in another
+currency (a CNY price file) is converted to USD, the budgets' currency, at the
+rate of the call's UTC day (``llmtally.currency.pivot``: the day and the rate
+the ledger and the settlement convert the call at), rounded up to the ledger's
+10 places, so the reservation is never below what the call is then counted
+at. What cannot be bounded (no price in the catalog, or no rate for the day)
+has no dollar figure: a dollar budget refuses it.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any
 
+from llmtally.currency.pivot import PIVOT, to_usd, usd_rate
+from llmtally.ledger.schema import SCALE
 from llmtally.meter import cost
 from llmtally.usage import SERVICE_TIERS, Usage
 
@@ -34,6 +40,8 @@ __all__ = ["FALLBACK_MAX_OUTPUT", "WorstCase", "worst_case"]
 # Where neither the request nor the catalog caps the output: a bound, stated.
 FALLBACK_MAX_OUTPUT = 128_000
 _SECONDS_PER_HOUR = Decimal(3600)
+_PLACES = Decimal(1).scaleb(-SCALE)  # the ledger's 10 places
+_ADD_PRICE = "add the model's price"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,7 @@ class WorstCase:
     usd: Decimal | None  # None: no price to bound it with
     tokens: int  # input + output tokens at most
     why: str  # how it was bounded, for a refusal's message
+    fix: str = _ADD_PRICE  # what would give an unbounded call a dollar figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,7 @@ class Call:
     raw_size: int  # the body's size in bytes
     usd_per_hour: Decimal | None = None
     timeout_s: float = 600.0
+    started_at: dt.datetime | None = None  # the call's own time (its rate's day); else now
 
 
 def worst_case(call: Call, catalog: Catalog, now: dt.datetime) -> WorstCase:
@@ -66,9 +76,30 @@ def worst_case(call: Call, catalog: Catalog, now: dt.datetime) -> WorstCase:
     tokens = usage.input_tokens + usage.output_tokens
     try:
         price = catalog.price_at(call.provider, call.model, now)
-        return WorstCase(cost(usage, price).total, tokens, why)
+        total = cost(usage, price).total
     except (LookupError, ValueError) as exc:
         return WorstCase(None, tokens, f"no price to bound it with: {exc}")
+    if price.currency != PIVOT:
+        return _in_usd(total, price.currency, call.started_at or now, tokens, why)
+    return WorstCase(total, tokens, why)
+
+
+def _in_usd(amount: Decimal, billed: str, at: dt.datetime, tokens: int, why: str) -> WorstCase:
+    """A bound priced in ``billed``, in USD at the rate of ``at``'s UTC day,
+    rounded up to the ledger's places; no rate: no dollar figure."""
+    day = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).date()
+    try:
+        rate = usd_rate(billed, day)
+    except (LookupError, ValueError) as exc:  # no rate that day; a bad rates file
+        return WorstCase(
+            None,
+            tokens,
+            f"priced at {amount.normalize():f} {billed} at most, not convertible to USD: {exc}",
+            f"add a {billed}->USD rate for {day} to your rates file (docs/currencies.md)",
+        )
+    usd = to_usd(amount, rate).quantize(_PLACES, ROUND_CEILING)
+    at_rate = f"1 {billed} = {rate.rate:.6g} USD ({rate.rate_date})"
+    return WorstCase(usd, tokens, f"{why}; {amount.normalize():f} {billed} at {at_rate}")
 
 
 def _usage(call: Call, catalog: Catalog) -> tuple[Usage, str]:

@@ -9,7 +9,12 @@ others are reserved, each with a top-up for the spare, together with every
 call waiting on one thread (``llmtally.budgets.batcher``), so the event loop
 never waits on the database. The worst case of a large body is worked out on a
 small thread pool. When the call is recorded, its reservation is settled
-to what it cost, in batches on one thread. A heartbeat thread renews this
+to what it cost, in batches on one thread. Dollar budgets count USD, the
+ledger's pivot: a call priced in another currency (CNY) is reserved and settled
+in USD at the rate of its UTC day (``llmtally.currency.pivot``), as the ledger
+stores it; with no rate for that day it cannot be bounded, so a dollar budget
+refuses it, and one admitted before its rate went missing keeps its
+reservation. A heartbeat thread renews this
 process's lease, sweeps the holders that stopped and reloads the budgets.
 
 When the counters cannot be reached, a budgeted call is refused with a 503
@@ -43,9 +48,11 @@ from llmtally.budgets.counters import BudgetCounters, Claim, Refusal, Settlement
 from llmtally.budgets.rules import Budget, Subject, window_of
 from llmtally.budgets.worst_case import Call as Request
 from llmtally.budgets.worst_case import WorstCase, worst_case
+from llmtally.currency.pivot import PIVOT, usd_amount
 from llmtally.gateway.config import Upstream
 from llmtally.gateway.keys import Denied
 from llmtally.gateway.recording import Exchange, attribution
+from llmtally.ledger.schema import check_fixed
 from llmtally.meter import decimal_text
 from llmtally.usage import Call, new_ulid
 
@@ -104,10 +111,21 @@ def _actual(claim: Claim, call: Call) -> Decimal:
         return Decimal(1)
     if metric == "tokens":
         return Decimal(call.usage.input_tokens + call.usage.output_tokens)
-    if call.cost is not None:
-        return call.cost.total
+    cost = call.cost
+    if cost is not None:
+        if cost.price.currency == PIVOT:
+            return cost.total
+        return _in_usd(claim, call, cost.total, cost.price.currency)
     # not priced: a failed call billed nothing; an answered one keeps its reservation
     return Decimal(0) if call.status >= 400 else claim.amount
+
+
+def _in_usd(claim: Claim, call: Call, amount: Decimal, billed: str) -> Decimal:
+    """A call billed in another currency, in USD as the ledger stores it (the
+    rate of its UTC day, the ledger's 10 places); with no rate it keeps its
+    reservation (never counted as free)."""
+    usd = usd_amount(amount, billed, call.started_at)
+    return claim.amount if usd is None else check_fixed(usd)
 
 
 def _asked_for(asks: Sequence[Ask], refused: Claim) -> Ask:
@@ -176,6 +194,7 @@ class BudgetGate:
             raw_size=size,
             usd_per_hour=upstream.usd_per_hour,
             timeout_s=upstream.timeout_s,
+            started_at=ex.started_at,
         )
         held = await self.reserve(subject, request)
         if isinstance(held, Hold) and held.unchecked:
@@ -255,7 +274,7 @@ class BudgetGate:
                 return Denied(
                     403,
                     f"{budget.describe()} cannot hold a call to {request.model} whose cost "
-                    f"cannot be bounded ({bound.why}); add the model's price",
+                    f"cannot be bounded ({bound.why}); {bound.fix}",
                     code="budget_unbounded",
                 )
             start, end = window_of(budget.period, now)

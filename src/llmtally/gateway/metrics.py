@@ -6,6 +6,11 @@ user, key or trace: those belong in the ledger, not in time series). A model
 name comes from the client when the upstream names none, so the number of
 models kept as labels is capped; calls beyond it count under ``model="_other"``.
 
+``llmtally_cost_usd`` counts USD, the ledger's pivot: a call priced in another
+currency (CNY) counts its cost converted at the rate of its UTC day
+(``llmtally.currency.pivot``, as the ledger stores it); with no rate for that
+day it is counted as unpriced, as the ledger keeps it.
+
 Token kinds follow :class:`llmtally.usage.Usage`: ``input`` and ``output`` are
 totals, ``cache_read`` and ``cache_write`` are part of ``input`` and
 ``reasoning`` part of ``output`` (so summing over ``kind`` double-counts).
@@ -29,6 +34,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from llmtally.currency.pivot import PIVOT, usd_amount
 from llmtally.ledger.rows import CallBodies
 from llmtally.usage import Call
 
@@ -211,10 +217,14 @@ class GatewayMetrics:
             count = getattr(usage, field)
             if count:
                 child(self.tokens, (*pair, kind)).inc(count)
-        if call.cost is None:
+        cost = call.cost
+        usd = None if cost is None else cost.total
+        if cost is not None and cost.price.currency != PIVOT:  # billed in CNY...: in USD
+            usd = usd_amount(cost.total, cost.price.currency, call.started_at)
+        if usd is None:
             child(self.unpriced, pair).inc()
         else:
-            child(self.cost, pair).inc(float(call.cost.total))
+            child(self.cost, pair).inc(float(usd))
         child(self.latency, pair).observe(call.latency_ms / 1000)
         if call.ttft_ms is not None:
             child(self.ttft, pair).observe(call.ttft_ms / 1000)

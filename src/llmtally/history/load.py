@@ -3,6 +3,11 @@
 Idempotent and resumable: each call's id is ``stable_ulid(started_at, tool,
 source id)`` and the ledger inserts by id doing nothing on a conflict, so a
 second run (or a run after a crash mid-file) adds only what is missing.
+
+The summary's costs are USD, as the ledger stores them: a call priced in another
+currency (CNY) counts at the rate of its UTC day, to the ledger's 10 places
+(``llmtally.currency.pivot``); with no rate it is counted unpriced, as the
+ledger keeps it.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 
 from llmtally.catalog import Catalog
+from llmtally.currency.pivot import PIVOT, usd_amount
 from llmtally.history.formats import parse_generic, parse_litellm
 from llmtally.history.observability import parse_helicone, parse_langfuse
 from llmtally.history.reading import Record, read_jsonl, read_rows
 from llmtally.history.rows import ImportedCall, RowError, to_call
 from llmtally.ledger import Store
-from llmtally.ledger.schema import calls
+from llmtally.ledger.schema import calls, check_fixed
 from llmtally.meter import decimal_text
 from llmtally.usage import Call
 
@@ -61,8 +67,8 @@ class ImportSummary:
     already: int = 0  # rows the ledger had (a re-import, a resumed run)
     skipped: list[Skipped] = field(default_factory=list)
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
-    unpriced: int = 0  # imported with cost NULL and the reason (unknown model, no price)
-    cost: Decimal = Decimal(0)  # llmtally's price of the priced rows
+    unpriced: int = 0  # imported with cost NULL and the reason (unknown model, no price/rate)
+    cost: Decimal = Decimal(0)  # llmtally's price of the priced rows, USD
     source_cost: Decimal = Decimal(0)  # the tool's own figure for those same rows
     source_cost_rows: int = 0  # priced rows for which the tool gave a cost
     compared_cost: Decimal = Decimal(0)  # llmtally's price of those same rows
@@ -130,14 +136,26 @@ class _Batch:
         self.calls.clear()
 
     def _account(self, call: Call, row: ImportedCall) -> None:
-        if call.cost is None:
+        usd = _usd(call)
+        if usd is None:
             self.summary.unpriced += 1
             return
-        self.summary.cost += call.cost.total
+        self.summary.cost += usd
         if call.source_cost is not None:  # as the ledger keeps it (an absurd one is not)
             self.summary.source_cost += call.source_cost
-            self.summary.compared_cost += call.cost.total
+            self.summary.compared_cost += usd
             self.summary.source_cost_rows += 1
+
+
+def _usd(call: Call) -> Decimal | None:
+    """The call's cost in USD as the ledger stores it; None: unpriced there."""
+    cost = call.cost
+    if cost is None:
+        return None
+    if cost.price.currency == PIVOT:
+        return cost.total
+    usd = usd_amount(cost.total, cost.price.currency, call.started_at)
+    return None if usd is None else check_fixed(usd)
 
 
 def _records(tool: str, path: Path, stream: BinaryIO) -> Iterator[Record]:

@@ -11,10 +11,20 @@ pull request #443, August 2026): ``amount`` (double), ``currency`` (``USD``)
 and ``source`` (``local``: llmtally priced it). The exact decimal is kept as
 ``llmtally.cost.usd``, since a double cannot hold every amount the ledger does.
 
+A call priced in another currency (a CNY price file) is exported as the
+proposal defines the amount: computed from the pricing data llmtally owns, so in
+that data's currency, named by ``gen_ai.usage.cost.currency`` (``CNY``), never
+converted in the attribute; beside it ``llmtally.cost.billed`` (the exact
+amount), and ``llmtally.cost.usd`` (the ledger's USD figure: the rate of the
+call's UTC day, 10 places), ``llmtally.cost.fx_rate`` and
+``llmtally.cost.fx_date`` from ``llmtally.currency.pivot``; with no rate for that
+day, ``llmtally.cost.usd_error`` says why instead.
+
 Metrics, per export interval (delta temporality): the conventions'
 ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration``
 histograms with their advised buckets, and ``llmtally.cost`` (a monotonic sum
-in USD: the convention's cost metric is not settled yet).
+in USD: the convention's cost metric is not settled yet; a call billed in
+another currency adds its USD figure, or nothing when it has no rate).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -49,6 +60,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from llmtally import __version__
+from llmtally.currency.pivot import PIVOT, to_usd, usd_amount, usd_rate
+from llmtally.ledger.schema import check_fixed
 from llmtally.usage import Call
 
 __all__ = ["COST_PROPOSAL", "MetricsWindow", "operation_of", "span_of", "trace_request"]
@@ -127,11 +140,37 @@ def _cost_attributes(call: Call) -> dict[str, str | int | float | Sequence[str] 
     if call.cost is None:
         return {"llmtally.cost_error": call.cost_error}
     total = call.cost.total
-    return {
+    billed = call.cost.price.currency
+    attrs: dict[str, str | int | float | Sequence[str] | None] = {
         "gen_ai.usage.cost.amount": float(total),
-        "gen_ai.usage.cost.currency": "USD",
+        "gen_ai.usage.cost.currency": billed,
         "gen_ai.usage.cost.source": "local",
-        "llmtally.cost.usd": format(total.normalize(), "f"),  # exact, no trailing zeros
+    }
+    if billed == PIVOT:
+        attrs["llmtally.cost.usd"] = _exact(total)
+    else:
+        attrs.update(_billed_attributes(call, total, billed))
+    return attrs
+
+
+def _exact(amount: Decimal) -> str:
+    return format(amount.normalize(), "f")  # exact, no trailing zeros
+
+
+def _billed_attributes(
+    call: Call, total: Decimal, billed: str
+) -> dict[str, str | int | float | Sequence[str] | None]:
+    """The exact billed amount, and the USD the ledger stores for it with its rate."""
+    day = call.started_at.astimezone(dt.UTC).date()
+    try:
+        rate = usd_rate(billed, day)
+    except (LookupError, ValueError) as exc:  # no rate that day; a bad rates file
+        return {"llmtally.cost.billed": _exact(total), "llmtally.cost.usd_error": str(exc)}
+    return {
+        "llmtally.cost.billed": _exact(total),
+        "llmtally.cost.usd": _exact(check_fixed(to_usd(total, rate))),
+        "llmtally.cost.fx_rate": str(rate.rate),
+        "llmtally.cost.fx_date": rate.rate_date.isoformat(),
     }
 
 
@@ -232,8 +271,14 @@ class MetricsWindow:
                 key = (*base, ("gen_ai.token.type", kind))
                 self.tokens.setdefault(key, _Buckets(_TOKEN_BOUNDS)).add(count)
         self.durations.setdefault(base, _Buckets(_DURATION_BOUNDS)).add(call.latency_ms / 1000)
-        if call.cost is not None:
-            self.cost[base] = self.cost.get(base, 0.0) + float(call.cost.total)
+        cost = call.cost
+        if cost is None:
+            return
+        usd: Decimal | None = cost.total
+        if cost.price.currency != PIVOT:  # billed in another currency: its USD figure
+            usd = usd_amount(cost.total, cost.price.currency, call.started_at)
+        if usd is not None:  # no rate: not counted, as the ledger keeps it unpriced
+            self.cost[base] = self.cost.get(base, 0.0) + float(usd)
 
     @property
     def empty(self) -> bool:
