@@ -32,7 +32,7 @@ from llmtally.currency import (
 from llmtally.currency.display import exact_amount
 from llmtally.money import DASH
 
-__all__ = ["PARAM", "exact_at", "money", "money_at", "page_currency", "shown_for"]
+__all__ = ["PARAM", "exact_at", "money", "money_at", "money_markup", "page_currency", "shown_for"]
 
 PARAM = "currency"
 _MAX_CODE = 8
@@ -79,13 +79,14 @@ def no_rate(code: str, exc: NoRateError) -> Exception:
     )
 
 
-def _markup(amount: Decimal, code: str, symbol: str | None) -> Markup:
+def money_markup(amount: Decimal, code: str, symbol: str | None, text: str | None = None) -> Markup:
+    """``text`` (by default the amount by :func:`format_money`) with every digit
+    in its hover title, the code after them unless it is USD's own ``$``."""
     value = Money(amount, code)
     exact = exact_amount(value, symbol)
     title = exact if code == "USD" and symbol is None else f"{exact} {code}"
-    return Markup('<span class="money" title="{}">{}</span>').format(
-        title, format_money(value, symbol)
-    )
+    shown = format_money(value, symbol) if text is None else text
+    return Markup('<span class="money" title="{}">{}</span>').format(title, shown)
 
 
 @pass_context
@@ -96,7 +97,7 @@ def money(ctx: Context, amount: Decimal | None) -> Markup:
         return Markup(DASH)
     shown: Any = ctx.get("currency_view")
     code = shown.code if isinstance(shown, Shown) else "USD"
-    return _markup(amount, code, ctx.get("money_symbol"))
+    return money_markup(amount, code, ctx.get("money_symbol"))
 
 
 def _day(moment: dt.datetime | dt.date) -> dt.date:
@@ -123,5 +124,5 @@ def money_at(ctx: Context, amount: Decimal | None, moment: dt.datetime | dt.date
         return Markup(DASH)
     shown: Any = ctx.get("currency_view")
     if not isinstance(shown, Shown):
-        return _markup(amount, "USD", None)
-    return _markup(shown.on(amount, _day(moment)), shown.code, ctx.get("money_symbol"))
+        return money_markup(amount, "USD", None)
+    return money_markup(shown.on(amount, _day(moment)), shown.code, ctx.get("money_symbol"))

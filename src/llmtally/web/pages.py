@@ -30,6 +30,7 @@ from llmtally.web.charts import spend_figure
 from llmtally.web.http import HTTPError, Request, Response
 from llmtally.web.money_view import shown_for
 from llmtally.web.overview_charts import daily_figure, hidden_figure, hidden_parts, latency_figure
+from llmtally.web.price_view import price_context
 from llmtally.web.render import Renderer
 
 __all__ = ["DEFAULT_SINCE", "Pages"]
@@ -152,4 +153,5 @@ class Pages:
             message=message,
             version=self.catalog.version,
             pricing_url=self.catalog.pricing_url,
+            **price_context(rows),
         )

@@ -5,7 +5,8 @@ error in the tests rather than an empty cell in production. Money is shown the
 way people read it (``llmtally.money.usd``: ``$12.35``, ``$0.00122``) with every
 digit the ledger holds in the element's hover title; ``rate`` shows a unit
 price the same way (``llmtally.money.usd_rate``); ``usd_exact`` shows all the
-digits (call pages). A page given ``currency_view`` (``llmtally.web.money_view``)
+digits (call pages); ``price`` shows a catalog price in its own currency
+(``llmtally.web.price_view``). A page given ``currency_view`` (``llmtally.web.money_view``)
 shows its money in that currency: the ``usd`` filter formats amounts already
 converted, ``money_at`` converts a USD amount at its day's rate.
 """
@@ -26,6 +27,7 @@ from llmtally.money import usd as usd_text
 from llmtally.usage import model_label
 from llmtally.web.http import Response
 from llmtally.web.money_view import exact_at, money, money_at
+from llmtally.web.price_view import price
 from llmtally.web.static import StaticFiles
 
 __all__ = ["Renderer", "link", "ms", "number", "rate", "usd", "when"]
@@ -94,6 +96,7 @@ class Renderer:
             exact_at=exact_at,
             usd_exact=usd_exact,
             rate=rate,
+            price=price,
             number=number,
             ms=ms,
             when=when,
