@@ -4,11 +4,12 @@ Budgets live in the ``budgets`` table; a key's own dollar budget (``llmtally
 keys create --budget-usd``) stays on its key row and is listed here as
 budget ``key:<key id>``, so the gateway applies both the same way.
 
-A dollar budget given in another currency is stored with metric
-``usd:<code>`` (``usd:CNY``) and its limit in that currency; :meth:`BudgetBook.all`
-gives it back as a ``usd`` budget whose ``amount`` is the USD limit of the
-current window (:func:`llmtally.budgets.rules.limit_in_usd`), so admission,
-counters and alerts stay in USD. A limit that cannot be converted (no rate for
+A dollar budget given in another currency is stored with its limit in that
+currency and the currency's code in ``budgets.currency`` (NULL: USD; migration
+m0017); :meth:`BudgetBook.all` gives it back as a ``usd`` budget whose
+``amount`` is the USD limit of the current window
+(:func:`llmtally.budgets.rules.limit_in_usd`), so admission, counters and
+alerts stay in USD. A limit that cannot be converted (no rate for
 the day, a bad rates file) admits nothing: ``amount`` 0, never overspent.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy import Connection, MetaData, Table, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from llmtally.budgets.rules import (
@@ -41,15 +42,25 @@ from llmtally.currency import (
     open_rates,
 )
 from llmtally.currency import currency as currency_row
-from llmtally.ledger.budget_tables import budgets
-from llmtally.ledger.schema import check_fixed, gateway_keys
+from llmtally.ledger.budget_tables import budget_tables
+from llmtally.ledger.schema import budgets_v17_columns, check_fixed, gateway_keys
 from llmtally.ledger.store import Store
 from llmtally.usage import new_ulid
 
 __all__ = ["BudgetBook", "KEY_BUDGET_PREFIX", "parse_amount"]
 
 KEY_BUDGET_PREFIX = "key:"
-_IN = "usd:"  # metric column prefix of a dollar budget given in another currency
+
+
+def _budgets_table() -> Table:
+    """``budgets`` as it is now: as migration 0008 made it, with 0017's currency."""
+    table = budget_tables(MetaData())["budgets"]
+    for column in budgets_v17_columns():
+        table.append_column(column)  # type: ignore[arg-type]
+    return table
+
+
+budgets = _budgets_table()
 
 
 def parse_amount(text: str, metric: Metric) -> Decimal:
@@ -101,50 +112,50 @@ class BudgetBook:
             raise BudgetError("a budget needs a subject of 1 to 200 characters")
         subject = self._subject(scope, subject)
         now = now or dt.datetime.now(dt.UTC)
-        stored = self._metric(metric, currency, period, now, amount)
+        code = self._currency(metric, currency, period, now, amount)
         row = {
             "id": new_ulid(),
             "scope": scope,
             "subject": subject,
-            "metric": stored,
+            "metric": metric,
             "period": period,
             "amount": check_fixed(amount),
             "created_at": now.astimezone(dt.UTC),
+            "currency": None if code == "USD" else code,
         }
         try:
             with self._write() as conn, conn.begin():
                 conn.execute(budgets.insert().values(**row))
         except IntegrityError:
-            raise BudgetError(self._exists(scope, subject, metric, period)) from None
+            raise BudgetError(self._exists(scope, subject, metric, period, code)) from None
         found = self.get(str(row["id"]), now)
         assert found is not None
         return found
 
-    def _metric(
+    def _currency(
         self, metric: str, code: str, period: str, now: dt.datetime, amount: Decimal
     ) -> str:
-        """The stored metric: ``usd:CNY`` for a dollar budget given in yuan, once
-        its limit converts today (a rate exists for the window's first day)."""
+        """The limit's currency code (``CNY``), once a limit given in another than
+        USD converts today (a rate exists for the window's first day)."""
         try:
             code = currency_row(code).code
         except UnknownCurrencyError as exc:
             raise BudgetError(str(exc)) from None
         if code == "USD":
-            return metric
+            return code
         if metric != "usd":
             raise BudgetError(f"a {metric} limit is a count: it has no currency")
         try:
             limit_in_usd(amount, code, rate_day(period, now, now), self.rates())  # type: ignore[arg-type]
         except (NoRateError, RatesFileError) as exc:
             raise BudgetError(f"cannot convert the limit to USD: {exc}") from None
-        return _IN + code
+        return code
 
-    def _exists(self, scope: str, subject: str, metric: str, period: str) -> str:
+    def _exists(self, scope: str, subject: str, metric: str, period: str, code: str) -> str:
         """Why a budget cannot be added: the one it would repeat."""
+        rule = (scope, subject, metric, period, code)
         same = [
-            b
-            for b in self.all()
-            if (b.scope, b.subject, b.metric, b.period) == (scope, subject, metric, period)
+            b for b in self.all() if (b.scope, b.subject, b.metric, b.period, b.currency) == rule
         ]
         if not same:
             return "that budget exists already (see llmtally budgets list)"
@@ -217,9 +228,9 @@ class BudgetBook:
             amount=row.amount,
             label=names.get(row.subject, "") if row.scope == "key" else "",
         )
-        if not row.metric.startswith(_IN):
+        if row.currency is None:
             return budget
-        code, given = row.metric[len(_IN) :], Decimal(row.amount)
+        code, given = row.currency, Decimal(row.amount)
         try:
             day = rate_day(row.period, now, _aware(row.created_at))
             usd, rate = limit_in_usd(given, code, day, self.rates())

@@ -42,6 +42,7 @@ from llmtally.ledger.schema import (
     alert_deliveries_v10_columns,
     alert_rules_v10_columns,
     alerts_v10_columns,
+    budgets_v17_columns,
     call_bodies_v1_columns,
     calls_v1_columns,
     calls_v4_columns,
@@ -218,6 +219,46 @@ def m0016_billed_currency(conn: Connection) -> None:
     that turned it into the USD of ``cost_*``. Calls recorded before were all
     priced in USD: NULL, nothing converted."""
     _add_columns(conn, "calls", calls_v16_columns())
+
+
+@migration
+def m0017_budget_currency(conn: Connection) -> None:
+    """The currency a dollar budget was given in, as a column (NULL: USD). A
+    budget given in yuan was stored, before this, with metric ``usd:CNY``
+    (unreleased): it becomes metric ``usd``, currency ``CNY``. One budget per
+    scope, subject, metric, period *and currency*, as ``usd:CNY`` made it, so
+    the unique rule takes the currency in: SQLite cannot drop a table's inline
+    constraint, so there the table is rebuilt, rows as they are."""
+    if conn.dialect.name == "sqlite":
+        _rebuild_budgets_without_rule(conn)
+    else:
+        _add_columns(conn, "budgets", budgets_v17_columns())
+        conn.execute(text("ALTER TABLE budgets DROP CONSTRAINT uq_budgets_rule"))
+    conn.execute(
+        text(
+            "UPDATE budgets SET currency = substr(metric, 5), metric = 'usd'"
+            " WHERE metric LIKE 'usd:%'"
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE UNIQUE INDEX uq_budgets_rule_currency ON budgets"
+            " (scope, subject, metric, period, (COALESCE(currency, 'USD')))"
+        )
+    )
+
+
+def _rebuild_budgets_without_rule(conn: Connection) -> None:
+    """SQLite: ``budgets`` as 0008 made it, less its unique rule, plus 0017's columns."""
+    conn.execute(text("ALTER TABLE budgets RENAME TO budgets_before_m0017"))
+    table = budget_tables(MetaData())["budgets"]
+    table.constraints = {c for c in table.constraints if c.name != "uq_budgets_rule"}
+    for item in budgets_v17_columns():
+        table.append_column(item)  # type: ignore[arg-type]
+    table.create(conn)
+    names = ", ".join(c.name for c in table.columns if c.name != "currency")
+    conn.execute(text(f"INSERT INTO budgets ({names}) SELECT {names} FROM budgets_before_m0017"))
+    conn.execute(text("DROP TABLE budgets_before_m0017"))
 
 
 def _add_columns(

@@ -51,6 +51,7 @@ __all__ = [
     "alerts",
     "alerts_v10_columns",
     "call_bodies",
+    "budgets_v17_columns",
     "call_bodies_v1_columns",
     "calls",
     "calls_v1_columns",
@@ -477,6 +478,16 @@ def calls_v16_columns() -> list[SchemaItem]:
         Column("fx_date", Date),
         Column("fx_source", Text),
     ]
+
+
+def budgets_v17_columns() -> list[SchemaItem]:
+    """What migration 0017 added to ``budgets`` (ledger/budget_tables.py). Never edit.
+
+    ``currency``: the ISO 4217 code a dollar budget's ``amount`` was given in
+    (``budgets add --spend 7000 --currency CNY``); NULL: USD. Admission converts
+    such a limit to USD at its window's first day's rate (llmtally.budgets.rules).
+    """
+    return [Column("currency", Text)]
 
 
 metadata = MetaData()
