@@ -7,15 +7,23 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from llmtally.cli.common import fail, print_json
+from llmtally.cli.common import CurrencyOption, fail, print_json, shown_currency
 
 if TYPE_CHECKING:  # imported where used, so that the command line starts quickly
+    from decimal import Decimal
+
     from rich.table import Table
 
+    from llmtally.analytics.shown import Shown
+    from llmtally.currency import Converted
     from llmtally.ledger import CallBodies, Store
     from llmtally.usage import Call
 
-__all__ = ["app", "billed_of", "call_json", "parse_since"]
+__all__ = ["app", "billed_of", "call_json", "parse_since", "shown_costs"]
+
+# A call's cost as shown: the amount (None: unpriced) and the rate that converted
+# it from USD (None: not converted, e.g. billed in the shown currency).
+ShownCost = tuple["Decimal | None", "Converted | None"]
 
 app = typer.Typer(help="The ledger: every call, newest first; `calls show ID` for one.")
 DatabaseOption = typer.Option(
@@ -126,21 +134,66 @@ def call_json(
     return data
 
 
+def shown_costs(
+    shown: Shown, found: list[Call], billed: dict[str, dict[str, Any]]
+) -> dict[str, ShownCost]:
+    """Each call's cost in ``shown``'s currency, by id: a call billed in that
+    currency at its billed total exactly (no round trip through USD); any other
+    its USD cost at the rate of its UTC day (:meth:`Shown.on`, which notes the
+    rate as used). A missing rate is a :class:`~llmtally.currency.NoRateError`."""
+    return {c.id: _shown_cost(shown, c, billed.get(c.id)) for c in found}
+
+
+def _shown_cost(shown: Shown, call: Call, billed: dict[str, Any] | None) -> ShownCost:
+    from decimal import Decimal
+
+    if billed is not None and billed["currency"] == shown.code and billed["amount"] is not None:
+        return Decimal(billed["amount"]), None
+    if call.cost is None:
+        return None, None
+    day = call.started_at.astimezone(dt.UTC).date()
+    if call.cost.total == 0:
+        return call.cost.total, None  # nothing to convert: no rate needed
+    return shown.on(call.cost.total, day), shown.rate_on(day)
+
+
+def _shown_json(shown: Shown, cost: ShownCost) -> dict[str, Any]:
+    """``{"cost": {"amount", "currency"} | null, "rate": {...} | null}``: the rate
+    that converted the USD cost (1 USD in the shown currency); null when none did."""
+    from llmtally.meter import decimal_text
+
+    amount, rate = cost
+    data: dict[str, Any] = {"cost": None if amount is None else shown.json(amount)}
+    data["rate"] = None
+    if rate is not None:
+        data["rate"] = {
+            "from": "USD",
+            "to": rate.amount.currency,
+            "rate": decimal_text(rate.rate),
+            "date": rate.rate_date.isoformat(),
+            "source": rate.source,
+        }
+    return data
+
+
 WIDE = 120  # from this terminal width up, the table also shows latency, user and feature
 
 
-def _cost(call: Call) -> str:
+def _cost(call: Call, shown: Shown | None, costs: dict[str, ShownCost]) -> str:
     from llmtally.money import usd
 
+    if shown is not None:
+        amount = costs[call.id][0]
+        return "unpriced" if amount is None else shown.text(amount)
     return "unpriced" if call.cost is None else usd(call.cost.total)
 
 
-def _columns(table: Table, wide: bool) -> None:
+def _columns(table: Table, wide: bool, cost: str = "cost") -> None:
     # ids of calls made in one millisecond share 25 characters: folded, not cut
     table.add_column("id", overflow="fold", min_width=10, style="cyan")
     table.add_column("time (UTC)", no_wrap=True)
     table.add_column("provider/model", overflow="fold", ratio=1, min_width=16)
-    numbers = ["HTTP", "tokens in/out" if wide else "tok in/out", "cost"]
+    numbers = ["HTTP", "tokens in/out" if wide else "tok in/out", cost]
     for name in numbers + (["latency"] if wide else []):
         table.add_column(name, justify="right", no_wrap=True)
     if wide:
@@ -148,9 +201,16 @@ def _columns(table: Table, wide: bool) -> None:
         table.add_column("feature", overflow="fold")
 
 
-def _calls_table(calls: list[Call], id_length: int, width: int) -> Table:
+def _calls_table(
+    calls: list[Call],
+    id_length: int,
+    width: int,
+    shown: Shown | None = None,
+    costs: dict[str, ShownCost] | None = None,
+) -> Table:
     """The calls, one row each; below WIDE columns, a shorter time and no
-    latency, user and feature (``--json`` has every field)."""
+    latency, user and feature (``--json`` has every field). With ``shown``, the
+    cost in its currency (``costs``) and the rates used below."""
     from rich import box
     from rich.table import Table
 
@@ -160,7 +220,7 @@ def _calls_table(calls: list[Call], id_length: int, width: int) -> Table:
     wide = width >= WIDE
     title = f"{len(calls)} call{'' if len(calls) == 1 else 's'}, newest first"
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
-    _columns(table, wide)
+    _columns(table, wide, "cost" if shown is None else f"cost ({shown.code})")
     when = "%Y-%m-%d %H:%M:%S" if wide else "%m-%d %H:%M"
     for c in calls:
         row = [
@@ -169,13 +229,17 @@ def _calls_table(calls: list[Call], id_length: int, width: int) -> Table:
             c.label,
             str(c.status),
             f"{c.usage.input_tokens:,}/{c.usage.output_tokens:,}",
-            _cost(c),
+            _cost(c, shown, costs or {}),
         ]
         wider = [duration_ms(c.latency_ms), c.user or "", c.feature or ""] if wide else []
         table.add_row(*row, *wider)
-    table.caption = "`llmtally calls show ID`: one call in full" + (
-        "" if wide else "\nlatency, user, feature: a wider terminal or --json"
-    )
+    notes = ["`llmtally calls show ID`: one call in full"]
+    notes += [] if wide else ["latency, user, feature: a wider terminal or --json"]
+    if shown is not None:
+        notes += shown.notes()
+        if any(rate is None and a for a, rate in (costs or {}).values()):
+            notes.append(f"calls billed in {shown.code}: as billed, not converted")
+    table.caption = "\n".join(notes)
     return snug(table)  # times, counts and money as wide as they are: never cut
 
 
@@ -190,6 +254,7 @@ def calls(
     feature: str | None = typer.Option(None, "--feature", help="Only this feature."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many calls."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    currency: str | None = CurrencyOption,
     database: str | None = DatabaseOption,
 ) -> None:
     """The calls in the ledger, newest first."""
@@ -204,10 +269,21 @@ def calls(
         where = CallFilter(since=start, model=model, user=user, feature=feature)
     except ValueError as exc:
         fail(str(exc))
+    shown = shown_currency(currency)
     with _open(database) as store:
         found = call_page(store, where, limit=limit).calls
         id_length = unique_prefix_length(store, (c.id for c in found))
-        billed = billed_of(store, [c.id for c in found]) if as_json else {}
+        wanted = as_json or not shown.is_pivot
+        billed = billed_of(store, [c.id for c in found]) if wanted else {}
+    if shown.is_pivot:
+        _print_calls(found, id_length, billed, as_json)
+    else:
+        _print_shown(found, id_length, billed, as_json, shown)
+
+
+def _print_calls(
+    found: list[Call], id_length: int, billed: dict[str, dict[str, Any]], as_json: bool
+) -> None:
     if as_json:
         print_json([call_json(c, billed=billed.get(c.id)) for c in found])
         return
@@ -215,6 +291,32 @@ def calls(
 
     console = Console(highlight=False)
     console.print(_calls_table(found, id_length, console.width))
+
+
+def _print_shown(
+    found: list[Call],
+    id_length: int,
+    billed: dict[str, dict[str, Any]],
+    as_json: bool,
+    shown: Shown,
+) -> None:
+    """The calls with their cost in ``shown``'s currency too (``shown`` in JSON)."""
+    from llmtally.currency import NoRateError
+
+    try:
+        costs = shown_costs(shown, found, billed)
+    except NoRateError as exc:
+        fail(f"--currency {shown.code}: {exc}; add a rate to your rates file (LLMTALLY_RATES)")
+    if as_json:
+        rows = [call_json(c, billed=billed.get(c.id)) for c in found]
+        for row in rows:
+            row["shown"] = _shown_json(shown, costs[row["id"]])
+        print_json(rows)
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    console.print(_calls_table(found, id_length, console.width, shown, costs))
 
 
 def _shown(key: str, value: Any) -> str:
