@@ -65,6 +65,7 @@ from gateway_support import live_gateway
 from llmtally.catalog import Catalog
 from llmtally.ledger import LedgerWriter, open_store
 from llmtally.ledger.schema import calls
+from llmtally.providers import ProviderUsageError, parse_bedrock
 from llmtally.usage import Call
 from replay_upstream import ReplayUpstream
 from test_wires_azure import recorded  # noqa: F401 (its ledger of the Azure transcripts)
@@ -96,6 +97,7 @@ class Priced:
     stream: bool = False
     transcript: dict[str, Any] = field(default_factory=dict)  # china / azure
     upstream: dict[str, Any] = field(default_factory=dict)  # china: the upstream's config
+    reply: dict[str, Any] | None = None  # bedrock: the Converse answer (None: CONVERSE)
 
 
 def _usage(prompt: int, cached: int, completion: int, reasoning: int = 0) -> dict[str, Any]:
@@ -253,8 +255,8 @@ AZURE_CASES = [
            transcript=_azure("gpt41-east")),
 ]  # fmt: skip
 
-# bedrock_wire.CONVERSE, "Response Syntax": 25 uncached input tokens, 1500 read from the
-# cache, 500 written to it, 180 output tokens (totalTokens 2205).
+# bedrock_wire.CONVERSE (the API reference), "Response Syntax": 25 uncached input tokens,
+# 1500 read from the cache, 500 written to it, 180 output tokens (totalTokens 2205).
 CONVERSE = {
     "output": {"message": {"role": "assistant", "content": [{"text": "Hello!"}]}},
     "stopReason": "end_turn",
@@ -262,27 +264,43 @@ CONVERSE = {
               "cacheReadInputTokens": 1500, "cacheWriteInputTokens": 500},
     "metrics": {"latencyMs": 812},
 }  # fmt: skip
+# The same with TokenUsage's cacheDetails, the writes by TTL ("Sorted by TTL duration (1h
+# before 5m)": https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html,
+# CacheDetail {ttl: 5m | 1h, inputTokens}, read 2026-12-07): 300 of the 500 for 1 hour.
+CONVERSE_1H = {
+    **CONVERSE,
+    "usage": {**CONVERSE["usage"], "cacheDetails": [{"ttl": "1h", "inputTokens": 300},
+                                                    {"ttl": "5m", "inputTokens": 200}]},
+}  # fmt: skip
+SONNET_5 = "bedrock/anthropic.claude-sonnet-5@launch"
+SONNET_5_GLOBAL = "bedrock/global.anthropic.claude-sonnet-5@launch"
 
 BEDROCK_CASES = [
     # regional: 25 x 2.20 + 1500 x 0.22 + 500 x 2.75 + 180 x 11.00
     # = 55 + 330 + 1375 + 1980 = 3740 per 1M = 0.00374 USD
     Priced("bedrock-regional", "bedrock", "anthropic.claude-sonnet-5", "bedrock",
-           "bedrock/anthropic.claude-sonnet-5@launch", None,
-           "0.00374"),
+           SONNET_5, None, "0.00374"),
     # a geographic cross-Region profile costs the in-Region price: 0.00374 USD
     Priced("bedrock-us-profile", "bedrock", "us.anthropic.claude-sonnet-5", "bedrock",
-           "bedrock/anthropic.claude-sonnet-5@launch", None,
-           "0.00374"),
+           SONNET_5, None, "0.00374"),
     # global: 25 x 2.00 + 1500 x 0.20 + 500 x 2.50 + 180 x 10.00
     # = 50 + 300 + 1250 + 1800 = 3400 per 1M = 0.0034 USD (0.00374 = 1.1 x 0.0034)
     Priced("bedrock-global", "bedrock", "global.anthropic.claude-sonnet-5", "bedrock",
-           "bedrock/global.anthropic.claude-sonnet-5@launch", None,
-           "0.0034"),
+           SONNET_5_GLOBAL, None, "0.0034"),
+    # 300 of the writes for 1 hour (CONVERSE_1H), regional 1-hour write 4.40, through the eu.
+    # profile: 25 x 2.20 + 1500 x 0.22 + 200 x 2.75 + 300 x 4.40 + 180 x 11.00
+    # = 55 + 330 + 550 + 1320 + 1980 = 4235 per 1M = 0.004235 USD
+    Priced("bedrock-regional-1h", "bedrock", "eu.anthropic.claude-sonnet-5", "bedrock",
+           SONNET_5, None, "0.004235", reply=CONVERSE_1H),
+    # global 1-hour write 4.00, the model id with its version suffix:
+    # 25 x 2.00 + 1500 x 0.20 + 200 x 2.50 + 300 x 4.00 + 180 x 10.00
+    # = 50 + 300 + 500 + 1200 + 1800 = 3850 per 1M = 0.00385 USD (x 1.1 = 0.004235)
+    Priced("bedrock-global-1h", "bedrock", "global.anthropic.claude-sonnet-5-v1:0", "bedrock",
+           SONNET_5_GLOBAL, None, "0.00385", reply=CONVERSE_1H),
     # ConverseStream (bedrock_wire.STREAM's metadata: 30 uncached, 2048 read, 95 out), global:
     # 30 x 2.00 + 2048 x 0.20 + 95 x 10.00 = 60 + 409.6 + 950 = 1419.6 per 1M = 0.0014196
     Priced("bedrock-global-stream", "bedrock", "global.anthropic.claude-sonnet-5", "bedrock",
-           "bedrock/global.anthropic.claude-sonnet-5@launch",
-           None, "0.0014196", stream=True),
+           SONNET_5_GLOBAL, None, "0.0014196", stream=True),
 ]  # fmt: skip
 
 CASES = CNY_CASES + AZURE_CASES + BEDROCK_CASES
@@ -352,7 +370,8 @@ def _bedrock_call(case: Priced, tmp: Path, catalog: Catalog) -> None:
     """With boto3's bedrock-runtime client (test_wires_bedrock's), re-signed upstream."""
     with bedrock_wire.BedrockReplay() as replay:
         config = bedrock_wire._config(replay.url)
-        config["routes"].append({"match": "global.anthropic.*", "upstream": "bedrock"})
+        for prefix in ("global", "eu"):
+            config["routes"].append({"match": f"{prefix}.anthropic.*", "upstream": "bedrock"})
         with _ledger_gateway(config, tmp, catalog) as url:
             client = bedrock_wire._client(url)
             messages = bedrock_wire.MESSAGES
@@ -381,10 +400,10 @@ SEND: dict[str, Callable[[Priced, Path, Catalog], None]] = {
 
 @pytest.fixture
 def bedrock_replies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Bedrock replay answers the Claude Sonnet 5 ids with CONVERSE (a stream: always
+    """The Bedrock replay answers each case's model id with its reply (a stream: always
     bedrock_wire.STREAM)."""
     for case in BEDROCK_CASES:
-        monkeypatch.setitem(bedrock_wire.REPLIES, case.model, CONVERSE)
+        monkeypatch.setitem(bedrock_wire.REPLIES, case.model, case.reply or CONVERSE)
 
 
 @pytest.mark.usefixtures("bedrock_replies")
@@ -462,3 +481,22 @@ def test_an_azure_embedding_is_kept_unpriced_with_the_reason(
     call = recorded[0]["deployment-embeddings"]
     assert (call.cost, call.provider) == (None, "azure-regional")
     assert call.cost_error == "unknown model 'text-embedding-3-small' for provider 'azure-regional'"
+
+
+def test_bedrock_cache_details_alone_give_the_writes_and_a_bad_ttl_is_named() -> None:
+    # TokenUsage without cacheWriteInputTokens (it is optional): the details are summed
+    # (100 for 1h + 50 for 5m = 150 written); inputTokens 10 + 150 = 160 prompt tokens
+    usage = parse_bedrock(
+        {"inputTokens": 10, "outputTokens": 5, "cacheDetails": [
+            {"ttl": "1h", "inputTokens": 100}, {"ttl": "5m", "inputTokens": 50}]}
+    )  # fmt: skip
+    assert (usage.input_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens) == (
+        160,
+        150,
+        100,
+    )
+    # CacheDetail's ttl is "5m" or "1h" (the API reference): anything else is not guessed
+    with pytest.raises(ProviderUsageError, match=r"usage\.cacheDetails\[0\]\.ttl: must be one of"):
+        parse_bedrock(
+            {"inputTokens": 1, "outputTokens": 1, "cacheDetails": [{"ttl": "1d", "inputTokens": 1}]}
+        )
