@@ -126,6 +126,24 @@ def _of(case_name: str) -> china_wire.Case:
 
 _THINKING = _of("dashscope-stream")  # qwen-plus, streamed, thinking mode
 _KIMI = _of("kimi")  # kimi-k2.5 with Kimi's top-level cached_tokens
+# Kimi streams its usage in the last chunk's choices[0].usage on both platforms (KIMI and
+# KIMI_INTL, streaming): test_wires_china's international stream, sent to the mainland
+_KIMI_STREAM = {**_of("kimi-intl-stream").transcript, "source": china_wire.KIMI}
+
+
+def _stream(source: str, path: str, model: str, last: dict[str, Any]) -> dict[str, Any]:
+    """A streamed answer (test_wires_china's chunk shapes) ending with ``last`` and [DONE]."""
+    events = [china_wire._chunk(model, {"role": "assistant", "reasoning_content": "想"}),
+              china_wire._chunk(model, {"content": "你好"}), last, "data: [DONE]"]  # fmt: skip
+    return china_wire._transcript(source, path, model, True, events=events)
+
+
+# GLM streams its usage on the last chunk, beside the finishing choice (GLM, streaming)
+_GLM_LAST = {"data": {"id": "chatcmpl-3", "created": 1765000000, "model": "glm-5.1",
+                      "choices": [{"index": 0, "finish_reason": "stop", "delta": {}}],
+                      "usage": _usage(1200, 1024, 300)}}  # fmt: skip
+# Ark's include_usage chunk: no choices, the usage (ARK, streaming)
+_ARK_LAST = china_wire._usage_chunk(SEED, _usage(4000, 3072, 700, 650))
 
 CNY_CASES = [
     # DashScope mainland, qwen3-max at the 32K tier's edge: 32,768 prompt tokens is
@@ -174,6 +192,12 @@ CNY_CASES = [
     Priced("kimi-k2.5", "china", "kimi-k2.5", "moonshot-cn",
            "moonshot-cn/kimi-k2.5@launch", "0.0032386", "0.000453404",
            upstream=_KIMI.upstream, transcript=_KIMI.transcript),
+    # the same on a stream (1536 prompt, 1024 cached, 86 out):
+    # (1536 - 1024) x 4.00 + 1024 x 0.70 + 86 x 21.00 = 2048 + 716.8 + 1806 = 4570.8 per 1M
+    # = 0.0045708 CNY; x 0.14 = 0.000639912 USD
+    Priced("kimi-k2.5-stream", "china", "kimi-k2.5", "moonshot-cn",
+           "moonshot-cn/kimi-k2.5@launch", "0.0045708", "0.000639912",
+           stream=True, upstream=_KIMI.upstream, transcript=_KIMI_STREAM),
     # Zhipu glm-5.1 (GLM chat completion usage: 900 prompt, 512 cached, 33 out), [0,32K):
     # (900 - 512) x 6 + 512 x 1.3 + 33 x 24 = 2328 + 665.6 + 792 = 3785.6 per 1M
     # = 0.0037856 CNY; x 0.14 = 0.000529984 USD
@@ -189,6 +213,13 @@ CNY_CASES = [
            above=31999, upstream=ZHIPU,
            transcript=_china(china_wire.GLM, ZHIPU_PATH, "glm-5.1",
                              _usage(32000, 0, 100))),
+    # glm-5.1 streamed (1200 prompt, 1024 cached, 300 out), [0,32K):
+    # (1200 - 1024) x 6 + 1024 x 1.3 + 300 x 24 = 1056 + 1331.2 + 7200 = 9587.2 per 1M
+    # = 0.0095872 CNY; x 0.14 = 0.001342208 USD
+    Priced("glm-5.1-stream", "china", "glm-5.1", "zhipu",
+           "zhipu/glm-5.1@launch", "0.0095872", "0.001342208",
+           stream=True, upstream=ZHIPU,
+           transcript=_stream(china_wire.GLM, ZHIPU_PATH, "glm-5.1", _GLM_LAST)),
     # Doubao-Seed-1.8 on Ark (ARK chat usage: 4000 prompt, 3072 cached, 700 completion of
     # which 650 reasoning): output over 200 tokens, so 8.00 for every output token:
     # (4000 - 3072) x 0.80 + 3072 x 0.16 + 700 x 8.00 = 742.4 + 491.52 + 5600 = 6833.92
@@ -198,6 +229,11 @@ CNY_CASES = [
            above=0, upstream=ARK,
            transcript=_china(china_wire.ARK, ARK_PATH, SEED,
                              _usage(4000, 3072, 700, 650))),
+    # the same usage on a stream: 0.00683392 CNY, 0.0009567488 USD
+    Priced("doubao-seed-1.8-stream", "china", SEED, "volcengine",
+           "volcengine/doubao-seed-1-8@2025-12-15", "0.00683392", "0.0009567488",
+           above=0, stream=True, upstream=ARK,
+           transcript=_stream(china_wire.ARK, ARK_PATH, SEED, _ARK_LAST)),
     # the same prompt with exactly 200 output tokens: (0, 200], output 2.00:
     # 742.4 + 491.52 + 200 x 2.00 = 1633.92 per 1M = 0.00163392 CNY; x 0.14 = 0.0002287488
     Priced("doubao-seed-1.8-short", "china", SEED, "volcengine",
