@@ -144,6 +144,51 @@ def test_thinking_output_and_batch_in_yuan(web: Dashboard) -> None:
     assert row["since"] == ("2026-04-02", [])
 
 
+def _tier_rows(page: str) -> list[list[Cell]]:
+    table = re.search(r'id="length-tiers">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert table, page[-2000:]
+    return [
+        [
+            (_text(cell), [html.unescape(t) for t in re.findall(r'title="([^"]*)"', cell)])
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
+    ]
+
+
+def test_length_tiers_in_yuan(web: Dashboard) -> None:
+    # alibaba_cn.yaml qwen-plus long_context: above 131072 (128K = 128 x 1,024) input
+    # "2.4", output "20", output_thinking "24"; above 262144 (256K): "4.8", "48",
+    # "64" CNY per 1M. No cache_read in the tiers nor the model: a dash.
+    page = _page(web, "q=alibaba-cn/qwen-plus")
+    assert "Length tiers: the whole request re-priced at" in _text(page)
+    lines = _tier_rows(page)
+    first = lines[0]
+    assert first[0] == ("alibaba-cn/qwen-plus", [])
+    assert first[1:] == [
+        ("prompt > 131,072", []),
+        ("¥2.40", ["¥2.4 CNY"]),
+        ("—", []),
+        ("¥20.00", ["¥20 CNY"]),
+        ("¥24.00", ["¥24 CNY"]),
+    ]
+    second = lines[1]
+    assert second[0] == ("", [])  # the model is named once
+    assert [text for text, _ in second[1:]] == [
+        "prompt > 262,144",
+        "¥4.80",
+        "—",
+        "¥48.00",
+        "¥64.00",
+    ]
+    assert second[5] == ("¥64.00", ["¥64 CNY"])
+
+
+def test_no_tiers_no_tier_table(web: Dashboard) -> None:
+    # moonshot_cn.yaml kimi-k2.5 has no long_context
+    assert 'id="length-tiers"' not in _page(web, "q=moonshot-cn/kimi-k2.5")
+
+
 OVERRIDE = """\
 providers:
   - provider: acme-cn

@@ -6,11 +6,13 @@ rule for unit prices with the currency's sign, ``CN¥``/``JP¥`` only when both
 are on the page), so a price reads the same in the terminal and in the browser;
 the hover title has every digit the price file gives, with the code
 (``¥0.8 CNY``; a USD price keeps the bare ``$2.5`` of the dashboard's other
-money). Nothing is converted: a price is what the provider lists.
+money). Nothing is converted: a price is what the provider lists. Length tiers
+(Qwen's input-length prices) are listed under the table as the CLI lists them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -19,27 +21,54 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from llmtally.catalog.listing import PriceRow
+from llmtally.cli.prices_cmd import TIERS_TITLE, _tier_rates, _tier_when
 from llmtally.cli.prices_cmd import _Signs as PriceSigns
 from llmtally.currency.codes import currency
 from llmtally.money import DASH
 from llmtally.web.money_view import money_markup
 
-__all__ = ["SIGNS", "PriceSigns", "price", "price_context"]
+__all__ = ["SIGNS", "PriceSigns", "TierLine", "price", "price_context", "tier_lines"]
 
 SIGNS = "price_signs"  # the template context's name for the page's PriceSigns
+
+
+@dataclass(frozen=True, slots=True)
+class TierLine:
+    """One length tier of a row: when it applies (``prompt > 131,072``, with the
+    output's bound where it has one) and the input, cached input, output and
+    thinking-output rates the whole request is then billed at (the CLI's)."""
+
+    row: PriceRow
+    first: bool  # the row's first tier: the line that names the model
+    when: str
+    rates: list[Decimal | None]
+
+
+def tier_lines(rows: list[PriceRow]) -> list[TierLine]:
+    """The length tiers of the rows that have them, as ``llmtally prices`` lists them."""
+    return [
+        TierLine(r, i == 0, _tier_when(c), _tier_rates(r, c))
+        for r in rows
+        for i, c in enumerate(r.long_context)
+    ]
 
 
 def price_context(rows: list[PriceRow]) -> dict[str, Any]:
     """What a page listing ``rows`` passes its template: the signs of the
     currencies shown, the heading naming them (``prices per 1M tokens (¥ CNY,
-    $ USD), in force now``) and whether any row has a thinking-output price."""
+    $ USD), in force now``), whether any row has a thinking-output price, and
+    the length tiers (with whether any of them has one)."""
     signs = PriceSigns(rows)
     heading = signs.title()
+    tiers = tier_lines(rows)
     return {
         SIGNS: signs,
         "price_heading": heading[:1].lower() + heading[1:],
         "price_codes": signs.codes,
         "thinking": any(r.output_thinking is not None for r in rows),
+        "tiers": tiers,
+        "tiers_title": TIERS_TITLE,
+        "tiers_thinking": any(t.rates[3] is not None for t in tiers),
     }
 
 
