@@ -249,5 +249,13 @@ def test_the_models_page_in_chromium(
         usd = rows.nth(providers.index("moonshot")).locator("td")
         assert usd.nth(4).inner_text() == "$0.60"
         tab.screenshot("models-currency")
+        # Qwen-Plus (alibaba_cn.yaml): output_thinking "8" -> ¥8.00; its 128K tier's
+        # thinking output "24" -> ¥24.00 in the length-tier table
+        page = tab.open("/models?q=alibaba-cn/qwen-plus")
+        assert "thinking output" in page.locator("#models thead").inner_text()
+        assert page.locator("#models tbody td.thinking").first.inner_text() == "¥8.00"
+        tiers = page.locator("#length-tiers tbody tr").first.locator("td")
+        assert tiers.nth(5).inner_text() == "¥24.00"
+        tab.screenshot("models-thinking")
         tab.check()
         context.close()
