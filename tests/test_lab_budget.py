@@ -16,13 +16,15 @@ from lab_support import OPENAI_MODEL, Quiet, gateway_config, money, rows_per_cel
 from llmtally.catalog import Catalog
 from llmtally.gateway.serve import resolve_config
 from llmtally.lab.budget import Budget, WorstCase
-from llmtally.lab.plan import build_plan
+from llmtally.lab.plan import Cell, Target, build_plan
 from llmtally.lab.results import load_results
 from llmtally.lab.runner import backoff_delay
 from llmtally.lab.session import LabOptions, run_experiment
+from llmtally.lab.spec import ModelSpec as LabModelSpec
 from llmtally.lab.store import LabStore
 from llmtally.ledger import open_store
 from llmtally.meter import cost
+from llmtally.providers.wires import native_wire
 from llmtally.usage import Usage
 from replay_upstream import ReplayUpstream, load_transcripts
 
@@ -174,3 +176,41 @@ def test_a_reservation_waits_for_calls_in_flight_then_fits_or_stops() -> None:
         return await budget.reserve(Decimal(6))
 
     assert asyncio.run(scenario()) == [True, False, Decimal(6), True]
+
+
+class _Prompt1000(WorstCase):
+    """The worst case with the prompt's count pinned (the tokenizer is not under test)."""
+
+    def prompt_tokens(self, cell: Cell, target: Target) -> int:
+        return 1000
+
+
+def _kimi_cn() -> tuple[Cell, Target]:
+    spec = LabModelSpec(model="kimi-k2.5", max_tokens=1000)
+    target = Target(spec, native_wire("openai"), "moonshot-cn", "kimi", None)
+    cell = Cell("k", "p", 0, "kimi-k2.5", 1, None, "hi", {})
+    return cell, target
+
+
+def test_a_cny_priced_model_is_reserved_in_usd(lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moonshot-cn kimi-k2.5 bills ¥4.00 input / ¥21.00 output per 1M
+    (moonshot_cn.yaml): 1,000 in + 1,000 out at worst = 0.004 + 0.021 = ¥0.025;
+    at a test rate of 8 CNY per USD, 0.025 / 8 = $0.003125 against --max-usd."""
+    rates = lab / "rates.yaml"
+    rates.write_text(
+        "rates:\n  - {date: 2026-01-01, base: USD, quote: CNY, rate: '8', source: test}\n"
+    )
+    monkeypatch.setenv("LLMTALLY_RATES", str(rates))
+    cell, target = _kimi_cn()
+    assert _Prompt1000(Catalog.load()).of(cell, target) == Decimal("0.003125")
+
+
+def test_a_cny_priced_model_with_no_rate_is_an_error_not_free(
+    lab: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rates = lab / "rates.yaml"
+    rates.write_text("rates: [")  # unreadable: no rate can be had
+    monkeypatch.setenv("LLMTALLY_RATES", str(rates))
+    cell, target = _kimi_cn()
+    with pytest.raises(ValueError, match="priced in CNY with no CNY->USD rate"):
+        _Prompt1000(Catalog.load()).of(cell, target)

@@ -16,6 +16,7 @@ import math
 from decimal import Decimal
 
 from llmtally.catalog import Catalog
+from llmtally.currency.pivot import PIVOT, usd_amount
 from llmtally.lab.plan import Cell, Target, thinking_budget
 from llmtally.meter import cost
 from llmtally.tokens.registry import TokenizerRegistry, default_registry
@@ -74,8 +75,18 @@ class WorstCase:
         if target.wire.family == "gemini":  # Gemini thinks beyond maxOutputTokens
             output += thinking_budget(target, spec.reasoning_effort) or 0
         usage = Usage(input_tokens=self.prompt_tokens(cell, target), output_tokens=output)
-        price = self.catalog.price_at(target.provider, spec.model, dt.datetime.now(dt.UTC))
-        return cost(usage, price).total
+        now = dt.datetime.now(dt.UTC)
+        price = self.catalog.price_at(target.provider, spec.model, now)
+        worst = cost(usage, price).total
+        if price.currency == PIVOT:
+            return worst
+        usd = usd_amount(worst, price.currency, now)  # the run's budget is in USD
+        if usd is None:
+            raise ValueError(
+                f"priced in {price.currency} with no {price.currency}->USD rate on or before "
+                f"{now.date().isoformat()}: add one to your rates file (docs/currencies.md)"
+            )
+        return usd
 
     def prompt_tokens(self, cell: Cell, target: Target) -> int:
         key = (target.provider, target.spec.model, cell.system, cell.user)
