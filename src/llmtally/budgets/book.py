@@ -20,7 +20,7 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, MetaData, Table, delete, or_, select
+from sqlalchemy import Connection, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from llmtally.budgets.rules import (
@@ -42,25 +42,14 @@ from llmtally.currency import (
     open_rates,
 )
 from llmtally.currency import currency as currency_row
-from llmtally.ledger.budget_tables import budget_tables
-from llmtally.ledger.schema import budgets_v17_columns, check_fixed, gateway_keys
+from llmtally.ledger.budget_tables import budgets
+from llmtally.ledger.schema import check_fixed, gateway_keys
 from llmtally.ledger.store import Store
 from llmtally.usage import new_ulid
 
 __all__ = ["BudgetBook", "KEY_BUDGET_PREFIX", "parse_amount"]
 
 KEY_BUDGET_PREFIX = "key:"
-
-
-def _budgets_table() -> Table:
-    """``budgets`` as it is now: as migration 0008 made it, with 0017's currency."""
-    table = budget_tables(MetaData())["budgets"]
-    for column in budgets_v17_columns():
-        table.append_column(column)  # type: ignore[arg-type]
-    return table
-
-
-budgets = _budgets_table()
 
 
 def parse_amount(text: str, metric: Metric) -> Decimal:

@@ -3,7 +3,8 @@
 - ``budgets``: what may be spent: a scope (``key``, ``team``, ``user``,
   ``feature``, ``tag``) and its subject, a metric (``usd``, ``requests``,
   ``tokens``), a period (``minute``, ``day``, ``week``, ``month``, ``total``)
-  and the amount. A key's own budget (``keys create --budget-usd``) stays on
+  and the amount, in ``currency`` (migration 0017; NULL = USD, converted to
+  USD for admission). A key's own budget (``keys create --budget-usd``) stays on
   its ``gateway_keys`` row and counts as budget ``key:<key id>``.
 - ``budget_counters``: per budget and window (the window's start, epoch
   seconds UTC), what was spent (settled) and what is reserved by calls in
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, UniqueConstraint
 
-from llmtally.ledger.schema import Fixed
+from llmtally.ledger.schema import Fixed, budgets_v17_columns
 
 __all__ = [
     "BUDGET_TABLES",
@@ -82,9 +83,16 @@ def budget_tables(meta: MetaData) -> dict[str, Table]:
     return {table.name: table for table in tables}
 
 
+def _budgets_now(table: Table) -> Table:
+    """``budgets`` as it is now: as migration 0008 made it, with 0017's currency."""
+    for column in budgets_v17_columns():
+        table.append_column(column)  # type: ignore[arg-type]
+    return table
+
+
 budget_metadata = MetaData()
 BUDGET_TABLES = budget_tables(budget_metadata)
-budgets = BUDGET_TABLES["budgets"]
+budgets = _budgets_now(BUDGET_TABLES["budgets"])
 budget_counters = BUDGET_TABLES["budget_counters"]
 budget_holders = BUDGET_TABLES["budget_holders"]
 budget_holds = BUDGET_TABLES["budget_holds"]
