@@ -34,14 +34,18 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from gateway_support import live_gateway
+from llmtally.budgets.book import BudgetBook
 from llmtally.budgets.counters import Claim
 from llmtally.budgets.rules import Budget
 from llmtally.budgets.worst_case import Call as Request
 from llmtally.budgets.worst_case import worst_case
 from llmtally.catalog import Catalog
+from llmtally.cli import app
 from llmtally.config import open_catalog
+from llmtally.currency import open_rates
 from llmtally.gateway.budget_gate import BudgetGate, _actual
 from llmtally.gateway.keys import KeyGate
 from llmtally.gateway.metrics import GatewayMetrics
@@ -411,3 +415,51 @@ def test_the_import_summary_totals_usd(store: Store, catalog: Catalog) -> None: 
         stored = conn.execute(select(func.sum(calls.c.cost_total))).scalar_one()
     assert stored == D("0.00445")  # the summary says what the ledger holds
     assert json.dumps(got)  # plain JSON
+
+
+async def _burst_as(base: str, user: str, n: int) -> list[httpx.Response]:
+    headers = {"x-llmtally-user": user, "content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        sent = (
+            client.post("/v1/chat/completions", content=BODY, headers=headers) for _ in range(n)
+        )
+        return list(await asyncio.gather(*sent))
+
+
+def test_a_cny_budget_admits_the_cny_calls_that_fit_and_shows_them_in_cny(
+    store: Store,  # noqa: F811
+    tmp_path: Path,
+    catalog: Catalog,
+) -> None:
+    # Alice's budget: 0.021 CNY a day. Its limit is divided by 1 USD in CNY, the
+    # inverse of today's 1 CNY = 0.14 USD to 28 digits: 1 / 0.14 =
+    # 7.142857142857142857142857143; 0.021 / that = 0.0029399999999...9999994,
+    # rounded down to the ledger's 10 places (never above the CNY limit):
+    # 0.0029399999 USD. Each call at worst (and in fact) 0.002 CNY = 0.00028 USD:
+    # 10 x 0.00028 = 0.0028 fits, 11 x 0.00028 = 0.00308 does not: 10 of 30 are sent.
+    book = BudgetBook(store, open_rates())
+    alice = book.add("user", "alice", "usd", "day", D("0.021"), currency="CNY")
+    assert alice.amount == D("0.0029399999")
+    budgets = BudgetGate(store, catalog).start()
+    writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.01)
+    try:
+        with ReplayUpstream({"chat": _transcript(100, 50)}) as upstream:
+            config = _config(upstream.url)
+            with live_gateway(config, catalog, writer, budgets=budgets) as (base, _):
+                answers = asyncio.run(_burst_as(base, "alice", 30))
+            assert len(upstream.served) == FITS
+    finally:
+        budgets.close()
+    assert [a.status_code for a in answers].count(200) == FITS
+    assert writer.close(timeout=20)
+    assert _ledger_total(store, FITS) == (FITS, FITS * EACH_USD)
+    # spent 0.0028 USD, shown in the budget's currency at the same rate: 0.0028 / 0.14
+    # = 0.02 CNY, the ten calls' 10 x 0.002 CNY as billed
+    listed = CliRunner().invoke(
+        app, ["budgets", "list", "--json", "--database", store.engine.url.render_as_string(False)]
+    )
+    assert listed.exit_code == 0, listed.output
+    [row] = [r for r in json.loads(listed.output) if r["id"] == alice.id]
+    assert D(row["spent"]) == D("0.0028")
+    assert row["shown"]["limit"] == {"amount": "0.021", "currency": "CNY"}
+    assert D(row["shown"]["spent"]["amount"]) == D("0.02")
