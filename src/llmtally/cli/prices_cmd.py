@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from llmtally.catalog.price_text import TIERS_TITLE, PriceSigns, tier_rates, tier_when
 from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, print_json, stderr
 from llmtally.config import data_home
 
@@ -16,55 +16,30 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from llmtally.catalog.importers import ImportResult
-    from llmtally.catalog.listing import Cliff, PriceRow
+    from llmtally.catalog.listing import PriceRow
 
 __all__ = ["prices"]
 
 _FORMATS = ("litellm", "genai-prices")
 
 
-TITLE = "Prices per 1M tokens ({}), in force now"
 NARROW_NOTE = "kind, batch prices, since: a wider terminal or --json"
 THINKING = "thinking"
 
 
-class _Signs:
-    """Each shown currency's sign: its own, or the distinct one (``CN¥``, ``JP¥``)
-    where two shown currencies share it (:func:`llmtally.currency.symbols_for`)."""
-
-    def __init__(self, rows: list[PriceRow]) -> None:
-        from llmtally.currency import symbols_for
-
-        self.codes = sorted({r.currency for r in rows}) or ["USD"]
-        self.symbols = symbols_for(self.codes)
-
-    def rate(self, value: Decimal | None, code: str, none: str = "-") -> str:
-        """A unit price by llmtally.money's rule for rates (cents at least, up to
-        four significant digits), with ``code``'s sign in place of the dollar."""
-        from llmtally.money import usd_rate
-
-        shown = usd_rate(value, none)
-        return shown if value is None else shown.replace("$", self.symbols[code], 1)
-
-    def title(self) -> str:
-        if len(self.codes) == 1:
-            return TITLE.format(self.codes[0])
-        return TITLE.format(", ".join(f"{self.symbols[c]} {c}" for c in self.codes))
-
-
-def _batch(r: PriceRow, signs: _Signs) -> str:
+def _batch(r: PriceRow, signs: PriceSigns) -> str:
     if r.batch_input is None:
         return "-"
     return f"{signs.rate(r.batch_input, r.currency)}/{signs.rate(r.batch_output, r.currency)}"
 
 
-def _prices(r: PriceRow, signs: _Signs, thinking: bool) -> list[str]:
+def _prices(r: PriceRow, signs: PriceSigns, thinking: bool) -> list[str]:
     """input, cached in, output and (where a shown row has one) thinking output."""
     shown = [r.input, r.cache_read, r.output, *([r.output_thinking] if thinking else [])]
     return [signs.rate(v, r.currency) for v in shown]
 
 
-def _wide(rows: list[PriceRow], signs: _Signs) -> Table:
+def _wide(rows: list[PriceRow], signs: PriceSigns) -> Table:
     """Every column, each cell on one line."""
     from llmtally.fit_table import plain_table
 
@@ -89,7 +64,7 @@ def _wide(rows: list[PriceRow], signs: _Signs) -> Table:
     return table
 
 
-def _narrow(rows: list[PriceRow], signs: _Signs) -> Table:
+def _narrow(rows: list[PriceRow], signs: PriceSigns) -> Table:
     """provider/model (folded if it must be), the prices and the context."""
     from llmtally.fit_table import plain_table
 
@@ -113,31 +88,9 @@ def _table(rows: list[PriceRow], console: Console) -> Table:
     and names are never cut."""
     from llmtally.fit_table import fits
 
-    signs = _Signs(rows)
+    signs = PriceSigns(rows)
     wide = _wide(rows, signs)
     return wide if fits(console, wide) else _narrow(rows, signs)
-
-
-TIERS_TITLE = "Length tiers: the whole request re-priced at"
-
-
-def _tier_when(cliff: Cliff) -> str:
-    """``prompt > 32,768``, ``output > 200``, or both joined by ``and``."""
-    conditions = [f"prompt > {cliff.above:,}"] if cliff.above else []
-    if cliff.output_above is not None:
-        conditions.append(f"output > {cliff.output_above:,}")
-    return " and ".join(conditions)
-
-
-def _tier_rates(r: PriceRow, cliff: Cliff) -> list[Decimal | None]:
-    """input, cached in, output, thinking out in the tier: its own rate, else the
-    row's (a tier re-prices only the rates it names)."""
-    base = (r.input, r.cache_read, r.output, r.output_thinking)
-    names = ("input", "cache_read", "output", "output_thinking")
-    return [
-        getattr(cliff.rates, name) if getattr(cliff.rates, name) is not None else value
-        for name, value in zip(names, base, strict=True)
-    ]
 
 
 def _tiers(rows: list[PriceRow]) -> Table | None:
@@ -149,8 +102,8 @@ def _tiers(rows: list[PriceRow]) -> Table | None:
     tiered = [r for r in rows if r.long_context]
     if not tiered:
         return None
-    signs = _Signs(rows)
-    lines = [(r, c, _tier_rates(r, c)) for r in tiered for c in r.long_context]
+    signs = PriceSigns(rows)
+    lines = [(r, c, tier_rates(r, c)) for r in tiered for c in r.long_context]
     thinking = any(rates[3] is not None for _, _, rates in lines)
     table = plain_table(TIERS_TITLE)
     table.add_column("provider/model", overflow="fold", ratio=1)
@@ -161,7 +114,7 @@ def _tiers(rows: list[PriceRow]) -> Table | None:
         first = cliff is r.long_context[0]
         table.add_row(
             f"{r.provider}/{r.model}" if first else "",
-            _tier_when(cliff),
+            tier_when(cliff),
             *(signs.rate(v, r.currency) for v in rates[: 4 if thinking else 3]),
         )
     return table

@@ -1,7 +1,7 @@
 """Catalog prices on the dashboard (the Models page), each in its price file's
 currency, shown as ``llmtally prices`` shows them.
 
-The text is the CLI's (:class:`llmtally.cli.prices_cmd._Signs`: llmtally.money's
+The text is the CLI's (:class:`llmtally.catalog.price_text.PriceSigns`: llmtally.money's
 rule for unit prices with the currency's sign, ``CN¥``/``JP¥`` only when both
 are on the page), so a price reads the same in the terminal and in the browser;
 the hover title has every digit the price file gives, with the code
@@ -21,8 +21,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from llmtally.catalog.listing import PriceRow
-from llmtally.cli.prices_cmd import TIERS_TITLE, _tier_rates, _tier_when
-from llmtally.cli.prices_cmd import _Signs as PriceSigns
+from llmtally.catalog.price_text import TIERS_TITLE, PriceSigns, tier_rates, tier_when
 from llmtally.currency.codes import currency
 from llmtally.money import DASH
 from llmtally.web.money_view import money_markup
@@ -47,7 +46,7 @@ class TierLine:
 def tier_lines(rows: list[PriceRow]) -> list[TierLine]:
     """The length tiers of the rows that have them, as ``llmtally prices`` lists them."""
     return [
-        TierLine(r, i == 0, _tier_when(c), _tier_rates(r, c))
+        TierLine(r, i == 0, tier_when(c), tier_rates(r, c))
         for r in rows
         for i, c in enumerate(r.long_context)
     ]
