@@ -8,8 +8,8 @@ The gateway's config lists each deployment's model and type; the type picks the
 provider id that prices it (global ``azure``, data zone ``azure-datazone``,
 regional ``azure-regional``). The upstream replays responses in the shape of
 the Azure OpenAI REST reference (URL beside each transcript; the counts are
-composed in that shape). No Azure price file existed when this was written, so
-tokens, provider and model are asserted, not cost.
+composed in that shape). Tokens, provider and model are asserted here; the
+costs at the Azure price files' rates are in tests/test_wires_costs.py.
 """
 
 from __future__ import annotations

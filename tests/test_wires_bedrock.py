@@ -6,8 +6,8 @@ re-signs the upstream request with the keys it is configured with, and the
 local upstream checks that signature with botocore's own SigV4 signer before it
 replays a Converse response in the shape of the API reference
 (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html;
-the counts are composed in that shape). No Bedrock price file existed when this
-was written, so tokens, provider and model are asserted, not cost.
+the counts are composed in that shape). Tokens, provider and model are asserted
+here; the costs at bedrock.yaml's rates are in tests/test_wires_costs.py.
 
 The SigV4 signer is also checked against AWS's published example
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html,

@@ -6,9 +6,10 @@ SDK as the client, into a real SQLite ledger.
 Each case's upstream replays a response in the shape its API reference documents
 (the URL is beside each transcript; the counts are composed in that shape, not
 copied from the page). Every expected token count is read off the transcript by
-hand; a cost is asserted only for the USD international price files that
-existed when this was written (alibaba.yaml, moonshot.yaml, zai.yaml), worked
-out by hand from their rates beside it.
+hand; a cost is asserted here for the USD international price files
+(alibaba.yaml, moonshot.yaml, zai.yaml), worked out by hand from their rates
+beside it. The mainland CNY costs, in CNY and in the ledger's USD, are in
+tests/test_wires_costs.py.
 """
 
 from __future__ import annotations
