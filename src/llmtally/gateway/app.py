@@ -274,6 +274,28 @@ class Gateway:
         body = error_body(wire, status, message)
         await _respond(send, status, body, error_headers(wire, status, len(body)))
 
+    async def _read(self, receive: Receive, send: Send, family: Family) -> bytes | None:
+        """The request body, or None once a 413 has been sent for one over the limit."""
+        limit = self.config.max_body_bytes
+        try:
+            return await read_body(receive, limit)
+        except BodyTooLarge:
+            await self._fail(send, family, 413, f"request body over the limit of {limit} bytes")
+            return None
+
+    async def _hold(self, ex: Exchange, upstream: Upstream, size: int, send: Send) -> bool:
+        """Reserve the call's worst case against its budgets (when there are any);
+        False once a denial has been sent."""
+        if self.budgets is None:
+            return True
+        held = await self.budgets.reserve_for(ex, upstream, size)
+        if isinstance(held, Denied):
+            self.metrics.refused.labels(held.code or "budget").inc()
+            await self._deny(send, ex.wire.family, held)
+            return False
+        ex.hold = held
+        return True
+
     async def _forward(
         self,
         scope: Scope,
@@ -288,13 +310,8 @@ class Gateway:
             return
         started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
         headers = admitted.headers  # without the gateway key, which never goes upstream
-        try:
-            raw = await read_body(receive, self.config.max_body_bytes)
-        except BodyTooLarge:
-            limit = self.config.max_body_bytes
-            await self._fail(
-                send, wire.family, 413, f"request body over the limit of {limit} bytes"
-            )
+        raw = await self._read(receive, send, wire.family)
+        if raw is None:
             return
         form = is_multipart(headers.get("content-type", ""))
         request = decode_request(raw, headers.get("content-type", ""))
@@ -335,13 +352,8 @@ class Gateway:
             # as sent (the upstream may get it rewritten); hashed on the finisher's thread
             request_body=None if form else raw,
         )
-        if self.budgets is not None:
-            held = await self.budgets.reserve_for(ex, upstream, len(raw))
-            if isinstance(held, Denied):
-                self.metrics.refused.labels(held.code or "budget").inc()
-                await self._deny(send, wire.family, held)
-                return
-            ex.hold = held
+        if not await self._hold(ex, upstream, len(raw), send):
+            return
         query = scope.get("query_string", b"")
         outgoing, streaming = self._outgoing(ex, request, route.upstream_model(model), query)
         if outgoing != request and not form:
@@ -361,13 +373,8 @@ class Gateway:
         """An Azure deployment or Bedrock Converse call (gateway.clouds): routed by
         the name its path (or body) carries, sent on the upstream's origin."""
         started, t0, wire = dt.datetime.now(dt.UTC), time.perf_counter(), cloud.wire
-        try:
-            raw = await read_body(receive, self.config.max_body_bytes)
-        except BodyTooLarge:
-            limit = self.config.max_body_bytes
-            await self._fail(
-                send, wire.family, 413, f"request body over the limit of {limit} bytes"
-            )
+        raw = await self._read(receive, send, wire.family)
+        if raw is None:
             return
         request = decode_request(raw, "application/json")
         if isinstance(request, str):
@@ -392,13 +399,8 @@ class Gateway:
             request_body=raw,
             secrets=target.secrets,
         )
-        if self.budgets is not None:
-            held = await self.budgets.reserve_for(ex, target.upstream, len(raw))
-            if isinstance(held, Denied):
-                self.metrics.refused.labels(held.code or "budget").inc()
-                await self._deny(send, wire.family, held)
-                return
-            ex.hold = held
+        if not await self._hold(ex, target.upstream, len(raw), send):
+            return
         query = scope.get("query_string", b"")
         outgoing, streaming = self._outgoing(ex, request, target.model, query)
         if outgoing != request:
