@@ -206,25 +206,22 @@ def _price(offer: OfferSpec, term: str, given: Decimal | None) -> Decimal:
     return price
 
 
+def _given_or(given: Decimal | None, published: Decimal | None) -> Decimal | None:
+    """The caller's figure where it gave one, else the vendor's (None: neither)."""
+    return given if given is not None else published
+
+
 def _throughput(
     offer: OfferSpec, tokens_per_minute: Decimal | None, output_weight: Decimal | None
 ) -> tuple[Decimal, Decimal]:
     published = offer.throughput
-    tpm = (
-        tokens_per_minute
-        if tokens_per_minute is not None
-        else (published.input_tokens_per_minute if published else None)
-    )
+    tpm = _given_or(tokens_per_minute, published.input_tokens_per_minute if published else None)
     if tpm is None:
         raise ProvisionedError(
             f"{offer.id}: the vendor publishes no throughput per {offer.unit}; give the "
             f"tokens a minute one {offer.unit} serves with --tokens-per-minute"
         )
-    weight = (
-        output_weight
-        if output_weight is not None
-        else (published.output_weight if published else None)
-    )
+    weight = _given_or(output_weight, published.output_weight if published else None)
     if weight is None:
         raise ProvisionedError(
             f"{offer.id}: no published weight of an output token against this capacity; "
