@@ -28,7 +28,7 @@ from llmtally.currency.display import format_money, money_json
 from llmtally.currency.rates import RateTable
 from llmtally.meter import decimal_text
 
-__all__ = ["PIVOT", "Segment", "Shown"]
+__all__ = ["PIVOT", "Segment", "Shown", "rate_json"]
 
 PIVOT = "USD"  # the ledger's cost columns
 _DAY = dt.timedelta(days=1)
@@ -113,16 +113,7 @@ class Shown:
 
     def rates_json(self) -> list[dict[str, Any]]:
         """Every rate used so far: ``1 USD = rate <code>`` on ``date``, with its source."""
-        return [
-            {
-                "from": PIVOT,
-                "to": used.amount.currency,
-                "rate": decimal_text(used.rate),
-                "date": used.rate_date.isoformat(),
-                "source": used.source,
-            }
-            for used in self._ordered()
-        ]
+        return [rate_json(used) for used in self._ordered()]
 
     def notes(self) -> list[str]:
         """One line per rate used: ``¥ at 7.2 CNY per USD (2026-12-01, source)``."""
@@ -134,3 +125,14 @@ class Shown:
 
     def _ordered(self) -> list[Converted]:
         return sorted(self.used.values(), key=lambda used: used.rate_date)
+
+
+def rate_json(used: Converted) -> dict[str, str]:
+    """One rate as JSON: ``1 USD = rate <to>`` on ``date``, with its source."""
+    return {
+        "from": PIVOT,
+        "to": used.amount.currency,
+        "rate": decimal_text(used.rate),
+        "date": used.rate_date.isoformat(),
+        "source": used.source,
+    }

@@ -67,20 +67,14 @@ def budget_json(
 def _shown_json(
     budget: Budget, state: tuple[Decimal, Decimal] | None, rate: Converted
 ) -> dict[str, Any]:
+    from llmtally.analytics.shown import rate_json
     from llmtally.budgets.rules import shown_limit, shown_money
     from llmtally.currency import money_json
-    from llmtally.meter import decimal_text
 
     data: dict[str, Any] = {"limit": money_json(shown_limit(budget, rate))}
     if state is not None:
         data["spent"], data["reserved"] = (money_json(shown_money(x, rate)) for x in state)
-    data["rate"] = {
-        "from": "USD",
-        "to": rate.amount.currency,
-        "rate": decimal_text(rate.rate),
-        "date": rate.rate_date.isoformat(),
-        "source": rate.source,
-    }
+    data["rate"] = rate_json(rate)
     return data
 
 

@@ -160,19 +160,11 @@ def _shown_cost(shown: Shown, call: Call, billed: dict[str, Any] | None) -> Show
 def _shown_json(shown: Shown, cost: ShownCost) -> dict[str, Any]:
     """``{"cost": {"amount", "currency"} | null, "rate": {...} | null}``: the rate
     that converted the USD cost (1 USD in the shown currency); null when none did."""
-    from llmtally.meter import decimal_text
+    from llmtally.analytics.shown import rate_json
 
     amount, rate = cost
     data: dict[str, Any] = {"cost": None if amount is None else shown.json(amount)}
-    data["rate"] = None
-    if rate is not None:
-        data["rate"] = {
-            "from": "USD",
-            "to": rate.amount.currency,
-            "rate": decimal_text(rate.rate),
-            "date": rate.rate_date.isoformat(),
-            "source": rate.source,
-        }
+    data["rate"] = None if rate is None else rate_json(rate)
     return data
 
 
