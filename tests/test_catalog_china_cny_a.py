@@ -23,20 +23,16 @@ batch as a discount and as its own rates, and Doubao's output-length condition
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
+from catalog_cases import NOW, distinct_cases, priced, prices_cli, prices_json
 from llmtally.catalog import Catalog, NoPriceError
-from llmtally.cli import app
 from llmtally.meter import cost
 from llmtally.usage import Usage
-
-NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -613,18 +609,13 @@ def test_hand_computed_cost(
     parts: dict[str, str],
     above: int | None,
 ) -> None:
-    price = catalog.price_at(provider, model, NOW)
-    assert price.currency == "CNY"
-    got = cost(Usage(**usage), price)
-    assert got.total == Decimal(total)
-    for name, amount in parts.items():
-        assert getattr(got, name) == Decimal(amount), name
+    assert catalog.price_at(provider, model, NOW).currency == "CNY"
+    got = priced(catalog, provider, model, usage, total, parts)
     assert got.long_context_above == above
 
 
 def test_at_least_twenty_five_distinct_cases() -> None:
-    assert len(CASES) >= 25
-    assert len({case[0] for case in CASES}) == len(CASES)
+    distinct_cases([case[0] for case in CASES], 25)
 
 
 @pytest.mark.parametrize(
@@ -674,20 +665,11 @@ def test_a_thinking_request_with_no_reasoning_reported_is_priced_as_non_thinking
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMTALLY_PRICES", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Any:
-        return runner.invoke(app, list(args))
-
-    return invoke
+    return prices_cli(tmp_path, monkeypatch)
 
 
 def test_prices_qwen_plus_finds_the_mainland_list(run: Any) -> None:
-    result = run("prices", "qwen-plus", "--json")
-    assert result.exit_code == 0, result.output
-    rows = {f"{r['provider']}/{r['model']}": r for r in json.loads(result.stdout)}
+    rows = {f"{r['provider']}/{r['model']}": r for r in prices_json(run, "qwen-plus")}
     assert {"alibaba/qwen-plus", "alibaba-cn/qwen-plus"} <= set(rows)
     mainland = rows["alibaba-cn/qwen-plus"]
     # the first tier's list prices: ¥0.8 in, ¥2 out, batch half (¥0.4 / ¥1)
@@ -698,7 +680,5 @@ def test_prices_qwen_plus_finds_the_mainland_list(run: Any) -> None:
 
 
 def test_prices_doubao_finds_the_volcengine_models(run: Any) -> None:
-    result = run("prices", "doubao", "--json")
-    assert result.exit_code == 0, result.output
-    rows = {f"{r['provider']}/{r['model']}" for r in json.loads(result.stdout)}
+    rows = {f"{r['provider']}/{r['model']}" for r in prices_json(run, "doubao")}
     assert {"volcengine/doubao-seed-1-6-thinking", "volcengine/doubao-seed-1-8"} <= rows

@@ -24,20 +24,17 @@ re-prices the whole request (``long_context_above`` names the cliff crossed).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from typer.testing import CliRunner
 
+from catalog_cases import NOW, distinct_cases, priced, prices_cli, prices_json
 from llmtally.catalog import Catalog, NoPriceError
-from llmtally.cli import app
 from llmtally.meter import cost
 from llmtally.usage import Usage
 
-NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 # GLM-5.3-Flash's launch discount ended 2026-09-09 24:00 UTC+8; the list price is dated 2026-09-10.
 DISCOUNT_DAY = dt.datetime(2026, 9, 1, 12, 0, tzinfo=dt.UTC)
 LIST_DAY = dt.datetime(2026, 9, 10, 0, 0, tzinfo=dt.UTC)
@@ -406,17 +403,12 @@ CASES: list[Case] = [
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hand_computed_cost(catalog: Catalog, case: Case) -> None:
-    price = catalog.price_at(case.provider, case.model, case.at)
-    got = cost(Usage(**case.usage), price)
-    assert got.total == Decimal(case.total)
-    for name, amount in case.parts.items():
-        assert getattr(got, name) == Decimal(amount), name
+    got = priced(catalog, case.provider, case.model, case.usage, case.total, case.parts, case.at)
     assert got.long_context_above == case.above
 
 
 def test_at_least_twenty_distinct_cases() -> None:
-    assert len(CASES) >= 20
-    assert len({case.id for case in CASES}) == len(CASES)
+    distinct_cases([case.id for case in CASES], 20)
 
 
 @pytest.mark.parametrize(
@@ -485,14 +477,7 @@ def test_no_turbos_price_before_its_announcement(catalog: Catalog) -> None:
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMTALLY_PRICES", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Any:
-        return runner.invoke(app, list(args))
-
-    return invoke
+    return prices_cli(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -513,16 +498,13 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     ],
 )
 def test_prices_finds_the_mainland_models(run: Any, pattern: str, expected: set[str]) -> None:
-    result = run("prices", pattern, "--json")
-    assert result.exit_code == 0, result.output
-    rows = {f"{r['provider']}/{r['model']}" for r in json.loads(result.stdout)}
+    rows = {f"{r['provider']}/{r['model']}" for r in prices_json(run, pattern)}
     assert expected <= rows
 
 
 def test_prices_shows_the_mainland_cache_hit_price(run: Any) -> None:
-    result = run("prices", "moonshot-cn/kimi-k2.5", "--json")
-    assert result.exit_code == 0, result.output
-    (row,) = [r for r in json.loads(result.stdout) if r["provider"] == "moonshot-cn"]
+    listed = prices_json(run, "moonshot-cn/kimi-k2.5")
+    (row,) = [r for r in listed if r["provider"] == "moonshot-cn"]
     assert Decimal(row["input_per_1m"]) == Decimal("4.00")
     assert Decimal(row["cache_read_per_1m"]) == Decimal("0.70")
     assert Decimal(row["output_per_1m"]) == Decimal("21.00")

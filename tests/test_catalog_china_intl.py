@@ -11,20 +11,16 @@ three vendors report them (``prompt_tokens_details.cached_tokens``).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
+from catalog_cases import distinct_cases, priced, prices_cli, prices_json
 from llmtally.catalog import Catalog, NoPriceError
-from llmtally.cli import app
 from llmtally.meter import cost
 from llmtally.usage import Usage
-
-NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -252,17 +248,12 @@ def test_hand_computed_cost(
     total: str,
     parts: dict[str, str],
 ) -> None:
-    price = catalog.price_at(provider, model, NOW)
-    got = cost(Usage(**usage), price)
-    assert got.total == Decimal(total)
-    for name, amount in parts.items():
-        assert getattr(got, name) == Decimal(amount), name
+    got = priced(catalog, provider, model, usage, total, parts)
     assert got.long_context_above is None  # no input-length tier is recorded for these
 
 
 def test_at_least_twenty_distinct_cases() -> None:
-    assert len(CASES) >= 20
-    assert len({case[0] for case in CASES}) == len(CASES)
+    distinct_cases([case[0] for case in CASES], 20)
 
 
 @pytest.mark.parametrize(
@@ -306,14 +297,7 @@ def test_the_new_price_files_are_usd_international_lists(catalog: Catalog) -> No
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMTALLY_PRICES", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Any:
-        return runner.invoke(app, list(args))
-
-    return invoke
+    return prices_cli(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -332,16 +316,12 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     ],
 )
 def test_prices_finds_the_new_models(run: Any, pattern: str, expected: set[str]) -> None:
-    result = run("prices", pattern, "--json")
-    assert result.exit_code == 0, result.output
-    rows = {f"{r['provider']}/{r['model']}": r for r in json.loads(result.stdout)}
-    assert expected <= set(rows)
+    rows = {f"{r['provider']}/{r['model']}" for r in prices_json(run, pattern)}
+    assert expected <= rows
 
 
 def test_prices_shows_the_cache_hit_price(run: Any) -> None:
-    result = run("prices", "kimi-k2.5", "--json")
-    assert result.exit_code == 0, result.output
-    (row,) = [r for r in json.loads(result.stdout) if r["provider"] == "moonshot"]
+    (row,) = [r for r in prices_json(run, "kimi-k2.5") if r["provider"] == "moonshot"]
     assert Decimal(row["input_per_1m"]) == Decimal("0.60")
     assert Decimal(row["cache_read_per_1m"]) == Decimal("0.10")
     assert Decimal(row["output_per_1m"]) == Decimal("3.00")

@@ -19,19 +19,18 @@ and writes included; ``output_tokens`` counts every output token.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 import llmtally.catalog
+from catalog_cases import NOW, distinct_cases, priced
 from llmtally.catalog import Catalog, UnknownModelError
 from llmtally.catalog.loader import read_provider_file
 from llmtally.meter import cost
 from llmtally.usage import Usage
 
-NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 DATA = Path(llmtally.catalog.__file__).parent / "data"
 
 
@@ -394,16 +393,11 @@ def test_hand_computed_cost(
     total: str,
     parts: dict[str, str],
 ) -> None:
-    price = catalog.price_at(provider, model, NOW)
-    got = cost(Usage(**usage), price)  # type: ignore[arg-type]
-    assert got.total == Decimal(total)
-    for name, amount in parts.items():
-        assert getattr(got, name) == Decimal(amount), name
+    priced(catalog, provider, model, usage, total, parts)
 
 
 def test_at_least_twenty_distinct_cases() -> None:
-    assert len(CASES) >= 20
-    assert len({case[0] for case in CASES}) == len(CASES)
+    distinct_cases([case[0] for case in CASES], 20)
 
 
 @pytest.mark.parametrize(
