@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from currency_support import use_rates
 from llmtally.advisor.cells import Cell, Roles
 from llmtally.advisor.realised_sql import UsageGroup
 from llmtally.advisor.repricing import reprice
@@ -73,9 +74,7 @@ def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
     folder.mkdir()
     (folder / "acme_us.yaml").write_text(US)
     (folder / "acme_cn.yaml").write_text(CN)
-    rates = tmp_path / "rates.yaml"
-    rates.write_text(RATES)
-    monkeypatch.setenv("LLMTALLY_RATES", str(rates))
+    use_rates(tmp_path, RATES, monkeypatch)
     return Catalog.load(builtin=folder)
 
 

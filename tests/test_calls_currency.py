@@ -34,6 +34,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alerts_support import paid
+from currency_support import use_rates
 from llmtally.cli import app
 from llmtally.ledger import open_store
 from llmtally.meter import Cost
@@ -51,9 +52,7 @@ KNOWN = "(known: USD, EUR, GBP, CNY, JPY)"
 
 @pytest.fixture(autouse=True)
 def _rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "rates.yaml"
-    path.write_text(RATES, encoding="utf-8")
-    monkeypatch.setenv("LLMTALLY_RATES", str(path))
+    use_rates(tmp_path, RATES, monkeypatch)
     monkeypatch.delenv("LLMTALLY_CURRENCY", raising=False)
     monkeypatch.setenv("COLUMNS", "160")  # one line per row in the table
 

@@ -50,6 +50,7 @@ from browser_support import (  # noqa: F401 (browser, screenshots: fixtures)
     screenshots,
     served,
 )
+from currency_support import use_rates
 from llmtally.budgets.book import BudgetBook
 from llmtally.catalog import Catalog
 from llmtally.cli import app
@@ -73,9 +74,7 @@ KNOWN = "(known: USD, EUR, GBP, CNY, JPY)"
 
 @pytest.fixture(autouse=True)
 def _rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "rates.yaml"
-    path.write_text(RATES, encoding="utf-8")
-    monkeypatch.setenv("LLMTALLY_RATES", str(path))
+    use_rates(tmp_path, RATES, monkeypatch)
     monkeypatch.delenv("LLMTALLY_CURRENCY", raising=False)
 
 
@@ -292,9 +291,8 @@ def test_a_bad_currency_parameter_is_a_clear_400(store: Store) -> None:  # noqa:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     folder = tmp_path_factory.mktemp("currencyweb")
-    (folder / "rates.yaml").write_text(RATES, encoding="utf-8")
     patch = pytest.MonkeyPatch()
-    patch.setenv("LLMTALLY_RATES", str(folder / "rates.yaml"))
+    use_rates(folder, RATES, patch)
     with open_store(f"sqlite:///{folder / 'ledger.sqlite3'}") as opened:
         seed(opened)
         book = BudgetBook(opened, open_rates())

@@ -40,6 +40,7 @@ import pytest
 from sqlalchemy import MetaData, Table, inspect, select
 from typer.testing import CliRunner
 
+from currency_support import bank_rate_today, chat_call
 from gateway_support import live_gateway
 from llmtally.catalog.price import Price, Rates
 from llmtally.cli import app
@@ -62,7 +63,7 @@ from llmtally.ledger.schema import (
 from llmtally.ledger.spool import Spool
 from llmtally.ledger.store import _engine
 from llmtally.meter import cost
-from llmtally.usage import Call, Usage, new_ulid
+from llmtally.usage import Call, Usage
 from replay_upstream import ReplayUpstream
 from test_ledger_support import db_url, full_call, pg_base_url, simple_call  # noqa: F401
 
@@ -151,11 +152,7 @@ def test_a_cny_call_through_the_gateway_is_stored_in_usd_beside_what_was_billed(
     # The call is made now, so the rate is one the user's rates file gives for
     # today (a row for today replaces any shipped row for today, and no row after
     # today is ever used): 1 CNY = 0.14 USD.
-    today = dt.datetime.now(dt.UTC).date()
-    (home / "rates.yaml").write_text(
-        f"rates:\n  - {{date: {today.isoformat()}, base: CNY, quote: USD, rate: '0.14', "
-        "source: 'test: our bank'}\n"
-    )
+    today = bank_rate_today(home)
     with ReplayUpstream({"chat": _chat_transcript("cny-chat")}) as upstream:
         config = {
             "upstreams": {
@@ -389,19 +386,7 @@ def _cny_call(when: dt.datetime, **changes: Any) -> Call:
         currency="CNY",
     )
     usage = Usage(input_tokens=1000, output_tokens=500)
-    return Call(
-        id=new_ulid(),
-        started_at=when,
-        provider="testcny",
-        model_requested="cny-chat",
-        model_served="cny-chat",
-        endpoint="/v1/chat/completions",
-        status=200,
-        latency_ms=10.0,
-        usage=usage,
-        cost=cost(usage, price),
-        **changes,
-    )
+    return chat_call("testcny", "cny-chat", price, when, usage, latency_ms=10.0, **changes)
 
 
 def test_a_usd_call_has_no_billed_columns_and_its_amounts_unchanged(home: Path) -> None:

@@ -36,6 +36,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from currency_support import bank_rate_today, chat_call
 from gateway_support import live_gateway
 from llmtally.budgets.book import BudgetBook
 from llmtally.budgets.counters import Claim
@@ -53,10 +54,9 @@ from llmtally.history.load import import_records
 from llmtally.ledger import LedgerWriter, Store
 from llmtally.ledger.keys import KeyStore
 from llmtally.ledger.schema import calls
-from llmtally.meter import cost
 from llmtally.otel.export_encode import MetricsWindow, span_of
 from llmtally.providers.wires import OPENAI_CHAT
-from llmtally.usage import Call, Usage, new_ulid
+from llmtally.usage import Call, Usage
 from otlp_receiver import attributes
 from replay_upstream import ReplayUpstream
 from test_ledger_support import db_url, pg_base_url, store  # noqa: F401
@@ -91,11 +91,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "home"
     folder.mkdir()
     (folder / "prices.yaml").write_text(PRICES)
-    today = dt.datetime.now(dt.UTC).date()
-    (folder / "rates.yaml").write_text(
-        f"rates:\n  - {{date: {today.isoformat()}, base: CNY, quote: USD, rate: '0.14', "
-        "source: 'test: our bank'}\n"
-    )
+    bank_rate_today(folder)
     monkeypatch.setenv("LLMTALLY_HOME", str(folder))
     monkeypatch.delenv("LLMTALLY_RATES", raising=False)
     return folder
@@ -107,20 +103,7 @@ def catalog(home: Path) -> Catalog:
 
 
 def _call(catalog: Catalog, model: str, at: dt.datetime, usage: Usage, **more: Any) -> Call:
-    price = catalog.price_at("testcny", model, at)
-    return Call(
-        id=new_ulid(),
-        started_at=at,
-        provider="testcny",
-        model_requested=model,
-        model_served=model,
-        endpoint="/v1/chat/completions",
-        status=200,
-        latency_ms=100.0,
-        usage=usage,
-        cost=cost(usage, price),
-        **more,
-    )
+    return chat_call("testcny", model, catalog.price_at("testcny", model, at), at, usage, **more)
 
 
 # -- budgets through the real gateway ---------------------------------------------------
@@ -312,18 +295,7 @@ def test_settlement_counts_the_ledger_usd_and_keeps_the_reservation_without_a_ra
 def _usd_call(catalog: Catalog) -> Call:
     usage = Usage(input_tokens=1000, output_tokens=500)
     price = catalog.price_at("openai", "gpt-4o-mini", MARCH)
-    return Call(
-        id=new_ulid(),
-        started_at=MARCH,
-        provider="openai",
-        model_requested="gpt-4o-mini",
-        model_served="gpt-4o-mini",
-        endpoint="/v1/chat/completions",
-        status=200,
-        latency_ms=100.0,
-        usage=usage,
-        cost=cost(usage, price),
-    )
+    return chat_call("openai", "gpt-4o-mini", price, MARCH, usage)
 
 
 # -- /metrics ----------------------------------------------------------------------------

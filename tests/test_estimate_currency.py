@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from currency_support import use_rates
 from llmtally.catalog import Catalog
 from llmtally.cli import app
 from llmtally.currency import Rate, RateTable
@@ -228,9 +229,7 @@ def test_an_output_cliff_is_decided_on_the_whole_output(
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("LLMTALLY_HOME", str(tmp_path / "home"))
-    rates = tmp_path / "rates.yaml"
-    rates.write_text(RATES_FILE)
-    monkeypatch.setenv("LLMTALLY_RATES", str(rates))
+    use_rates(tmp_path, RATES_FILE, monkeypatch)
     override = tmp_path / "prices.yaml"
     override.write_text("providers:\n" + _indent(CN))
     workload = tmp_path / "workload.yaml"
@@ -305,9 +304,7 @@ def test_ledger_calls_repriced_on_a_cny_model_are_in_usd(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rates = tmp_path / "rates.yaml"
-    rates.write_text(RATES_FILE)
-    monkeypatch.setenv("LLMTALLY_RATES", str(rates))
+    use_rates(tmp_path, RATES_FILE, monkeypatch)
     short, long = Usage(input_tokens=1000, output_tokens=100), Usage(1000, output_tokens=300)
     store.insert_many(
         [_call(catalog, short, "short", n) for n in range(2)]
