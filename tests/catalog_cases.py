@@ -20,7 +20,7 @@ from llmtally.cli import app
 from llmtally.meter import Cost, cost
 from llmtally.usage import Usage
 
-__all__ = ["NOW", "distinct_cases", "prices_cli", "prices_json", "priced"]
+__all__ = ["NOW", "distinct_cases", "prices_cli", "prices_json", "priced", "synthetic_catalog"]
 
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 
@@ -67,3 +67,10 @@ def prices_json(run: Callable[..., Result], pattern: str) -> list[dict[str, Any]
     assert result.exit_code == 0, result.output
     rows: list[dict[str, Any]] = json.loads(result.stdout)
     return rows
+
+
+def synthetic_catalog(factory: pytest.TempPathFactory, text: str) -> Catalog:
+    """A catalog of one made-up price file (``text``) instead of the shipped ones."""
+    folder = factory.mktemp("prices")
+    (folder / "acme.yaml").write_text(text)
+    return Catalog.load(builtin=folder)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
+from catalog_cases import synthetic_catalog
 from llmtally.catalog import Catalog, CatalogFileError, Price
 from llmtally.catalog.loader import parse_provider_file
 from llmtally.meter import cost
@@ -44,9 +44,7 @@ NOON = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    folder: Path = tmp_path_factory.mktemp("prices")
-    (folder / "acme.yaml").write_text(FILE)
-    return Catalog.load(builtin=folder)
+    return synthetic_catalog(tmp_path_factory, FILE)
 
 
 def _price(catalog: Catalog, at: dt.datetime = NOON) -> Price:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
+from catalog_cases import synthetic_catalog
 from llmtally.catalog import Catalog, CatalogFileError, Price
 from llmtally.catalog.loader import parse_provider_file
-from llmtally.meter import cost
+from llmtally.meter import Cost, cost
 from llmtally.usage import Usage
 
 FILE = """\
@@ -49,23 +49,23 @@ NOON = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    folder: Path = tmp_path_factory.mktemp("prices")
-    (folder / "acme.yaml").write_text(FILE)
-    return Catalog.load(builtin=folder)
+    return synthetic_catalog(tmp_path_factory, FILE)
 
 
 def _price(catalog: Catalog, model: str, at: dt.datetime = NOON) -> Price:
     return catalog.price_at("acme", model, at)
 
 
+def _qwenish(catalog: Catalog, usage: Usage) -> Cost:
+    """``usage`` of the thinking model at noon."""
+    return cost(usage, _price(catalog, "qwenish"))
+
+
 def test_a_thinking_request_bills_answer_and_reasoning_at_the_thinking_rate(
     catalog: Catalog,
 ) -> None:
     # 100 in x 2/1M = 0.0002; 600 answer x 20/1M = 0.012; 400 reasoning x 20/1M = 0.008
-    c = cost(
-        Usage(input_tokens=100, output_tokens=1000, reasoning_tokens=400),
-        _price(catalog, "qwenish"),
-    )
+    c = _qwenish(catalog, Usage(input_tokens=100, output_tokens=1000, reasoning_tokens=400))
     assert (c.input, c.output, c.reasoning) == (
         Decimal("0.0002"),
         Decimal("0.012"),
@@ -91,10 +91,7 @@ def test_the_thinking_rate_wins_over_a_reasoning_rate(catalog: Catalog) -> None:
 
 def test_a_long_context_cliff_carries_its_own_thinking_rate(catalog: Catalog) -> None:
     # prompt 1,001 > 1,000: 1,001 x 4/1M = 0.004004; 200 x 40/1M = 0.008; 300 x 40/1M = 0.012
-    c = cost(
-        Usage(input_tokens=1001, output_tokens=500, reasoning_tokens=300),
-        _price(catalog, "qwenish"),
-    )
+    c = _qwenish(catalog, Usage(input_tokens=1001, output_tokens=500, reasoning_tokens=300))
     assert (c.input, c.output, c.reasoning) == (
         Decimal("0.004004"),
         Decimal("0.008"),
@@ -102,10 +99,7 @@ def test_a_long_context_cliff_carries_its_own_thinking_rate(catalog: Catalog) ->
     )
     assert c.long_context_above == 1000
     # at exactly 1,000 the base rates: 1,000 x 2/1M = 0.002; 500 x 20/1M = 0.01
-    c = cost(
-        Usage(input_tokens=1000, output_tokens=500, reasoning_tokens=300),
-        _price(catalog, "qwenish"),
-    )
+    c = _qwenish(catalog, Usage(input_tokens=1000, output_tokens=500, reasoning_tokens=300))
     assert (c.input, c.output + c.reasoning) == (Decimal("0.002"), Decimal("0.01"))
 
 
@@ -115,18 +109,15 @@ def test_a_cliff_that_leaves_the_thinking_rate_out_keeps_the_one_below(
     # above 5,000 only input changes (6); cliffs overlay in order, so output_thinking
     # is the base's 20 (cliffs are not cumulative: the 1,000 cliff is not applied).
     # 6,000 x 6/1M = 0.036; 100 x 20/1M = 0.002
-    c = cost(
-        Usage(input_tokens=6000, output_tokens=100, reasoning_tokens=100),
-        _price(catalog, "qwenish"),
-    )
+    c = _qwenish(catalog, Usage(input_tokens=6000, output_tokens=100, reasoning_tokens=100))
     assert (c.input, c.reasoning, c.output) == (Decimal("0.036"), Decimal("0.002"), Decimal(0))
 
 
 def test_a_batch_discount_scales_the_thinking_rate(catalog: Catalog) -> None:
     # 0.5 x: 100 x 1/1M = 0.0001; 600 x 10/1M = 0.006; 400 x 10/1M = 0.004
-    c = cost(
+    c = _qwenish(
+        catalog,
         Usage(input_tokens=100, output_tokens=1000, reasoning_tokens=400, service_tier="batch"),
-        _price(catalog, "qwenish"),
     )
     assert (c.input, c.output, c.reasoning) == (
         Decimal("0.0001"),
