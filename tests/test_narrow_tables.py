@@ -10,10 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from llmtally.cli import app
 from money_support import written
+from narrow_support import readable, row_of, stdout_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,28 +24,10 @@ def _eighty_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMTALLY_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
 
 
-def _run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def _readable(out: str) -> list[str]:
-    lines = out.splitlines()
-    assert "…" not in out, out  # nothing cut
-    assert all(len(line) <= 80 for line in lines), out
-    return lines
-
-
-def _row(lines: list[str], name: str) -> list[str]:
-    """The cells of the first line that holds ``name`` as a whole word."""
-    return next(line.split() for line in lines if name in line.split())
-
-
 def test_prices_show_whole_model_names_and_prices_at_80_columns() -> None:
-    lines = _readable(_run("prices", "claude-sonnet"))
+    lines = readable(stdout_of("prices", "claude-sonnet"))
     # Anthropic's list prices for Sonnet 4.5: $3 input, $0.30 cache read, $15 output
-    assert _row(lines, "anthropic/claude-sonnet-4-5") == [
+    assert row_of(lines, "anthropic/claude-sonnet-4-5") == [
         "anthropic/claude-sonnet-4-5",
         "$3.00",
         "$0.30",
@@ -54,9 +35,9 @@ def test_prices_show_whole_model_names_and_prices_at_80_columns() -> None:
         "200,000",
     ]
     assert any("a wider terminal or --json" in line for line in lines)
-    lines = _readable(_run("prices", "gpt-4o*"))
+    lines = readable(stdout_of("prices", "gpt-4o*"))
     # gpt-4o-mini: $0.15 input, $0.075 cached, $0.60 output per 1M tokens
-    assert _row(lines, "openai/gpt-4o-mini") == [
+    assert row_of(lines, "openai/gpt-4o-mini") == [
         "openai/gpt-4o-mini",
         "$0.15",
         "$0.075",
@@ -69,8 +50,8 @@ def test_prices_show_every_column_where_the_terminal_is_wide(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "160")
-    lines = _run("prices", "claude-sonnet-4-5").splitlines()
-    row = _row(lines, "claude-sonnet-4-5")
+    lines = stdout_of("prices", "claude-sonnet-4-5").splitlines()
+    row = row_of(lines, "claude-sonnet-4-5")
     assert row[:3] == ["anthropic", "claude-sonnet-4-5", "chat"]
     assert "$1.50/$7.50" in row  # the batch prices: half of $3 and $15
 
@@ -78,16 +59,16 @@ def test_prices_show_every_column_where_the_terminal_is_wide(
 def test_the_self_hosted_rate_is_short_in_tables_and_rounded_at_the_source() -> None:
     # $38/h over 24,000 prompt tok/s (86.4M an hour) and 2,400 output tok/s (8.64M):
     # $0.43981481... and $4.3981481... per 1M, kept to 16 places
-    (row,) = json.loads(_run("prices", "local/llama-3.1-70b-instruct", "--json"))
+    (row,) = json.loads(stdout_of("prices", "local/llama-3.1-70b-instruct", "--json"))
     assert row["input_per_1m"] == "0.4398148148148148"
     assert row["output_per_1m"] == "4.3981481481481481"
-    lines = _readable(_run("prices", "local/llama-3.1-70b-instruct"))
-    assert _row(lines, "local/llama-3.1-70b-instruct")[1:4] == ["$0.4398", "-", "$4.398"]
+    lines = readable(stdout_of("prices", "local/llama-3.1-70b-instruct"))
+    assert row_of(lines, "local/llama-3.1-70b-instruct")[1:4] == ["$0.4398", "-", "$4.398"]
 
 
 def test_selfhost_plan_keeps_instance_names_and_money_whole() -> None:
-    lines = _readable(_run("selfhost", "--model", "llama-3.1-70b"))
-    fp16 = _row(lines, "fp16")
+    lines = readable(stdout_of("selfhost", "--model", "llama-3.1-70b"))
+    fp16 = row_of(lines, "fp16")
     # Standard_NC96ads_A100_v4 lists at $14.692/h: 720 h = $10,578.24 a month
     assert fp16[1] == "Standard_NC96ads_A100_v4"
     assert "$10,578.24" in fp16
@@ -95,21 +76,21 @@ def test_selfhost_plan_keeps_instance_names_and_money_whole() -> None:
 
 
 def test_selfhost_instances_keep_names_and_money_whole() -> None:
-    lines = _readable(_run("selfhost", "instances", "--gpu", "A100"))
-    row = _row(lines, "Standard_NC96ads_A100_v4")
+    lines = readable(stdout_of("selfhost", "instances", "--gpu", "A100"))
+    row = row_of(lines, "Standard_NC96ads_A100_v4")
     assert row[-2:] == ["$14.69", "$10,578.24"]  # $14.692/h; x 720 h
     # p4d.24xlarge: $21.957642/h x 720 = $15,809.50224
-    assert _row(lines, "p4d.24xlarge")[-2:] == ["$21.96", "$15,809.50"]
+    assert row_of(lines, "p4d.24xlarge")[-2:] == ["$21.96", "$15,809.50"]
 
 
 def test_the_estimate_shows_every_model_and_amount_whole() -> None:
     workload = str(REPO / "examples" / "support-bot.yaml")
-    out = _run("estimate", workload)
-    lines = _readable(out)
-    data = json.loads(_run("estimate", workload, "--json"))
+    out = stdout_of("estimate", workload)
+    lines = readable(out)
+    data = json.loads(stdout_of("estimate", workload, "--json"))
     for model in data["models"]:
         name = model["model"]
-        assert written(Decimal(model["per_month"])) in _row(lines, name)
+        assert written(Decimal(model["per_month"])) in row_of(lines, name)
         short = name.split("/", 1)[-1]
         assert any(short in line.split() for line in lines if "$" not in line), short
         for amount in [
@@ -122,10 +103,12 @@ def test_the_estimate_shows_every_model_and_amount_whole() -> None:
 
 def test_keys_list_shows_the_whole_id(tmp_path: Path) -> None:
     made = json.loads(
-        _run("keys", "create", "--name", "support bot production", "--budget-usd", "12.5", "--json")
+        stdout_of(
+            "keys", "create", "--name", "support bot production", "--budget-usd", "12.5", "--json"
+        )
     )
-    lines = _readable(_run("keys", "list"))
-    row = _row(lines, made["id"])
+    lines = readable(stdout_of("keys", "list"))
+    row = row_of(lines, made["id"])
     assert row[0] == made["id"] and len(made["id"]) == 26
     assert "$12.50/month" in row and "$0" in row
     assert lines[0].strip().startswith("1 gateway key;")
@@ -133,10 +116,10 @@ def test_keys_list_shows_the_whole_id(tmp_path: Path) -> None:
 
 def test_the_language_tax_headers_are_whole_and_approximations_marked() -> None:
     names = "gpt-4.1,claude-sonnet-4-5,gemini-2.5-flash,deepseek-chat"
-    lines = _readable(_run("count", "--languages", "--compare", names))
+    lines = readable(stdout_of("count", "--languages", "--compare", names))
     headers = {word for line in lines if line.startswith("language") for word in line.split()}
     assert {"gpt-4.1", "claude-sonnet-4-5", "gemini-2.5-flash", "deepseek-chat"} <= headers
-    rows = json.loads(_run("count", "--languages", "--compare", names, "--json"))
+    rows = json.loads(stdout_of("count", "--languages", "--compare", names, "--json"))
     english = {r["model"]: r["tokens"] for r in rows if r["code"] == "en"}
     # exact tokenizers plainly, Claude's and Gemini's approximations with a ~
     text = "\n".join(lines)
@@ -189,7 +172,7 @@ def test_calls_keep_ids_and_costs_whole_when_ids_share_a_long_prefix(tmp_path: P
     ]
     with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:
         store.insert_many(calls)
-    lines = _readable(_run("calls"))
+    lines = readable(stdout_of("calls"))
     shown = "\n".join(lines)
     for cost_text in ("$0.000148", "$0.02", "$0.00164"):
         assert any(cost_text in line.split() for line in lines), shown
@@ -207,7 +190,7 @@ def test_report_keeps_totals_and_names_whole_and_names_gateway_keys(tmp_path: Pa
     from llmtally.ledger import open_store
     from llmtally.usage import Call, Usage
 
-    made = json.loads(_run("keys", "create", "--name", "workers", "--json"))
+    made = json.loads(stdout_of("keys", "create", "--name", "workers", "--json"))
     now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     calls = [
         Call(
@@ -227,14 +210,14 @@ def test_report_keeps_totals_and_names_whole_and_names_gateway_keys(tmp_path: Pa
     ]
     with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:
         store.insert_many(calls)
-    lines = _readable(_run("report", "--by", "model"))
-    assert _row(lines, "claude-sonnet-4-20250514")[:4] == [
+    lines = readable(stdout_of("report", "--by", "model"))
+    assert row_of(lines, "claude-sonnet-4-20250514")[:4] == [
         "claude-sonnet-4-20250514",
         "2",
         "143,902",  # 2 x 71,951
         "41,000",  # 2 x 20,500
     ]
-    assert _row(lines, "total")[:4] == ["total", "2", "143,902", "41,000"]
-    lines = _readable(_run("report", "--by", "key"))
+    assert row_of(lines, "total")[:4] == ["total", "2", "143,902", "41,000"]
+    lines = readable(stdout_of("report", "--by", "key"))
     at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["workers"])
     assert lines[at + 1].split() == [made["id"]]

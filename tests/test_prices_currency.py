@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from llmtally.cli import app
+from narrow_support import readable, row_of, stdout_of
 
 
 @pytest.fixture(autouse=True)
@@ -34,42 +33,24 @@ def _eighty_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LLMTALLY_PRICES", raising=False)
 
 
-def _run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def _readable(out: str) -> list[str]:
-    lines = out.splitlines()
-    assert "…" not in out, out  # nothing cut
-    assert all(len(line) <= 80 for line in lines), out
-    return lines
-
-
-def _row(lines: list[str], name: str) -> list[str]:
-    """The cells of the first line that holds ``name`` as a whole word."""
-    return next(line.split() for line in lines if name in line.split())
-
-
 def _json(*args: str) -> dict[str, dict[str, Any]]:
-    rows = json.loads(_run("prices", *args, "--json"))
+    rows = json.loads(stdout_of("prices", *args, "--json"))
     return {f"{r['provider']}/{r['model']}": r for r in rows}
 
 
 def test_a_cny_file_shows_yuan_and_a_usd_file_dollars() -> None:
-    lines = _readable(_run("prices", "kimi-k2.5"))
-    assert _row(lines, "moonshot-cn/kimi-k2.5")[1:4] == ["¥4.00", "¥0.70", "¥21.00"]
-    assert _row(lines, "moonshot/kimi-k2.5")[1:4] == ["$0.60", "$0.10", "$3.00"]
+    lines = readable(stdout_of("prices", "kimi-k2.5"))
+    assert row_of(lines, "moonshot-cn/kimi-k2.5")[1:4] == ["¥4.00", "¥0.70", "¥21.00"]
+    assert row_of(lines, "moonshot/kimi-k2.5")[1:4] == ["$0.60", "$0.10", "$3.00"]
     # the title names both currencies with their signs, not "(USD)"
     assert any("(¥ CNY, $ USD)" in line for line in lines)
     assert not any("(USD)" in line for line in lines)
 
 
 def test_one_currency_is_named_in_the_title() -> None:
-    lines = _readable(_run("prices", "moonshot-cn/kimi-k2.5"))
+    lines = readable(stdout_of("prices", "moonshot-cn/kimi-k2.5"))
     assert any("Prices per 1M tokens (CNY), in force now" in line for line in lines)
-    lines = _readable(_run("prices", "openai/gpt-4o"))
+    lines = readable(stdout_of("prices", "openai/gpt-4o"))
     assert any("Prices per 1M tokens (USD), in force now" in line for line in lines)
 
 
@@ -87,27 +68,27 @@ def test_json_has_the_currency_and_keeps_the_usd_keys() -> None:
 
 
 def test_the_thinking_price_is_a_column_and_in_json() -> None:
-    lines = _readable(_run("prices", "alibaba-cn/qwen-plus"))
+    lines = readable(stdout_of("prices", "alibaba-cn/qwen-plus"))
     header = next(line for line in lines if "provider/model" in line)
     assert "thinking" in header.split()
     # input ¥0.8, no cache price, output ¥2, thinking ¥8
-    assert _row(lines, "alibaba-cn/qwen-plus")[1:5] == ["¥0.80", "-", "¥2.00", "¥8.00"]
+    assert row_of(lines, "alibaba-cn/qwen-plus")[1:5] == ["¥0.80", "-", "¥2.00", "¥8.00"]
     row = _json("alibaba-cn/qwen-plus")["alibaba-cn/qwen-plus"]
     assert row["output_thinking_per_1m"] == "8"
 
 
 def test_no_thinking_column_where_no_row_has_a_thinking_price() -> None:
-    lines = _readable(_run("prices", "openai/gpt-4o"))
+    lines = readable(stdout_of("prices", "openai/gpt-4o"))
     header = next(line for line in lines if "provider/model" in line)
     assert "thinking" not in header.split()
 
 
 def test_length_tiers_show_the_output_condition() -> None:
-    lines = _readable(_run("prices", "doubao-seed-1-8"))
+    lines = readable(stdout_of("prices", "doubao-seed-1-8"))
     start = next(i for i, line in enumerate(lines) if "Length tiers" in line)
     tiers = lines[start:]
     # output over 200 tokens (any prompt): ¥0.80 in, ¥0.16 cached, ¥8.00 out
-    assert _row(tiers, "volcengine/doubao-seed-1-8") == [
+    assert row_of(tiers, "volcengine/doubao-seed-1-8") == [
         "volcengine/doubao-seed-1-8",
         "output",
         ">",
@@ -130,10 +111,10 @@ def test_length_tiers_show_the_output_condition() -> None:
 
 
 def test_length_tiers_show_the_thinking_price_of_each_tier() -> None:
-    lines = _readable(_run("prices", "alibaba-cn/qwen-plus"))
+    lines = readable(stdout_of("prices", "alibaba-cn/qwen-plus"))
     tiers = lines[next(i for i, line in enumerate(lines) if "Length tiers" in line) :]
     # 128K < prompt <= 256K: ¥2.4 in, ¥20 out, ¥24 thinking; above 256K: ¥4.8, ¥48, ¥64
-    assert _row(tiers, "alibaba-cn/qwen-plus")[1:] == [
+    assert row_of(tiers, "alibaba-cn/qwen-plus")[1:] == [
         "prompt",
         ">",
         "131,072",
@@ -171,10 +152,10 @@ providers:
 def test_yuan_and_yen_together_get_distinct_signs(tmp_path: Path) -> None:
     override = tmp_path / "prices.yaml"
     override.write_text(OVERRIDE)
-    lines = _readable(_run("prices", "sakura", "--prices-file", str(override)))
-    assert _row(lines, "acme-cn/sakura-cn")[1:4] == ["CN¥1.50", "-", "CN¥6.00"]
-    assert _row(lines, "acme-jp/sakura-jp")[1:4] == ["JP¥150.00", "-", "JP¥600.00"]
+    lines = readable(stdout_of("prices", "sakura", "--prices-file", str(override)))
+    assert row_of(lines, "acme-cn/sakura-cn")[1:4] == ["CN¥1.50", "-", "CN¥6.00"]
+    assert row_of(lines, "acme-jp/sakura-jp")[1:4] == ["JP¥150.00", "-", "JP¥600.00"]
     assert any("(CN¥ CNY, JP¥ JPY)" in line for line in lines)
     # alone, the yuan is plain ¥ again
-    lines = _readable(_run("prices", "sakura-cn", "--prices-file", str(override)))
-    assert _row(lines, "acme-cn/sakura-cn")[1:4] == ["¥1.50", "-", "¥6.00"]
+    lines = readable(stdout_of("prices", "sakura-cn", "--prices-file", str(override)))
+    assert row_of(lines, "acme-cn/sakura-cn")[1:4] == ["¥1.50", "-", "¥6.00"]
