@@ -361,11 +361,7 @@ class Gateway:
         target = path + (f"?{query.decode('latin-1')}" if query else "")
         origin, version = upstream.api_root  # worked out once (Upstream.url)
         url = origin + target if version is None else upstream.url(target)
-        try:
-            await self._relay(ex, upstream, raw, url, send, streaming, receive)
-        finally:
-            if ex.hold is not None:  # a call that was never recorded holds nothing
-                ex.hold.release_unless_recorded()
+        await self._relay_held(ex, upstream, raw, url, send, streaming, receive)
 
     async def _forward_cloud(
         self, scope: Scope, receive: Receive, send: Send, cloud: CloudPath, admitted: Admitted
@@ -408,11 +404,7 @@ class Gateway:
         url = (
             target.upstream.origin + target.path + (f"?{query.decode('latin-1')}" if query else "")
         )
-        try:
-            await self._relay(ex, target.upstream, raw, url, send, streaming, receive, target.sign)
-        finally:
-            if ex.hold is not None:
-                ex.hold.release_unless_recorded()
+        await self._relay_held(ex, target.upstream, raw, url, send, streaming, receive, target.sign)
 
     @staticmethod
     def _outgoing(
@@ -431,6 +423,24 @@ class Gateway:
             adjusted = wire.stream_usage(outgoing)
             outgoing, hide = adjusted.body, adjusted.changed
         return outgoing, Streaming(wire, ex.provider, hide)
+
+    async def _relay_held(
+        self,
+        ex: Exchange,
+        upstream: Upstream,
+        raw: bytes,
+        url: str,
+        send: Send,
+        streaming: Streaming | None,
+        receive: Receive,
+        sign: Signer | None = None,
+    ) -> None:
+        """Relay ``ex``, then give back its budget hold unless the call was recorded."""
+        try:
+            await self._relay(ex, upstream, raw, url, send, streaming, receive, sign)
+        finally:
+            if ex.hold is not None:  # a call that was never recorded holds nothing
+                ex.hold.release_unless_recorded()
 
     async def _relay(
         self,
