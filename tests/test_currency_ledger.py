@@ -113,6 +113,25 @@ def _rows(store: Store) -> dict[str, dict[str, Any]]:
     return {row["model_requested"]: dict(row) for row in found}
 
 
+def _posted_row(
+    ledger_url: str,
+    tmp_path: Path,
+    config: dict[str, Any],
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> dict[str, Any]:
+    """POST ``body`` to ``path`` of a live gateway recording into ``ledger_url`` (it must
+    answer 200); the row it stored for cny-chat."""
+    with open_store(ledger_url) as store:
+        writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.02)
+        with live_gateway(config, open_catalog(), recorder=writer) as (url, _):
+            answer = httpx.post(f"{url}{path}", json=body, headers=headers)
+            assert answer.status_code == 200, answer.text
+        assert writer.close(timeout=20)
+        return _rows(store)["cny-chat"]
+
+
 def _money(row: dict[str, Any]) -> dict[str, Decimal | None]:
     return {name: row[name] for name in MONEY}
 
@@ -160,17 +179,10 @@ def test_a_cny_call_through_the_gateway_is_stored_in_usd_beside_what_was_billed(
             },
             "routes": [{"match": "*", "upstream": "cn"}],
         }
-        with open_store(db_url) as store:
-            writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.02)
-            with live_gateway(config, open_catalog(), recorder=writer) as (url, _):
-                answer = httpx.post(
-                    f"{url}/v1/chat/completions",
-                    json={"model": "cny-chat", "messages": [{"role": "user", "content": "Hi"}]},
-                    headers={"authorization": "Bearer k"},
-                )
-                assert answer.status_code == 200, answer.text
-            assert writer.close(timeout=20)
-            row = _rows(store)["cny-chat"]
+        chat = {"model": "cny-chat", "messages": [{"role": "user", "content": "Hi"}]}
+        row = _posted_row(
+            db_url, tmp_path, config, "/v1/chat/completions", chat, {"authorization": "Bearer k"}
+        )
     # billed: 1,000 in x 7.1726 / 1M = 0.0071726; 500 out x 14.3452 / 1M = 0.0071726;
     # total 0.0143452 CNY. In USD x 0.14: 0.0071726 x 0.14 = 0.001004164 (each part),
     # 0.0143452 x 0.14 = 0.002008328 (the total)
@@ -310,17 +322,8 @@ def test_an_otlp_span_of_a_cny_model_is_stored_in_usd(
         "upstreams": {"openai": {"kind": "openai", "base_url": "http://127.0.0.1:9"}},
         "routes": [{"match": "*", "upstream": "openai"}],
     }
-    with open_store(db_url) as store:
-        writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.02)
-        with live_gateway(config, open_catalog(), recorder=writer) as (url, _):
-            answer = httpx.post(
-                f"{url}/v1/traces",
-                json=_otlp_json_export(MARCH),
-                headers={"content-type": "application/json"},
-            )
-            assert answer.status_code == 200, answer.text
-        assert writer.close(timeout=20)
-        row = _rows(store)["cny-chat"]
+    spans, headers = _otlp_json_export(MARCH), {"content-type": "application/json"}
+    row = _posted_row(db_url, tmp_path, config, "/v1/traces", spans, headers)
     # 0.0071726 + 0.0071726 = 0.0143452 CNY (as through the gateway) / 7.1726 on
     # 2025-03-10 (CFETS 2025-02-25): 0.001 + 0.001 = 0.002 USD
     assert (row["cost_input"], row["cost_output"], row["cost_total"]) == _d(
