@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,15 @@ from llmtally.cli import app
 from llmtally.meter import Cost, cost
 from llmtally.usage import Usage
 
-__all__ = ["NOW", "distinct_cases", "prices_cli", "prices_json", "priced", "synthetic_catalog"]
+__all__ = [
+    "NOW",
+    "distinct_cases",
+    "each_case",
+    "prices_cli",
+    "prices_json",
+    "priced",
+    "synthetic_catalog",
+]
 
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 
@@ -41,6 +49,11 @@ def priced(
     for name, amount in parts.items():
         assert getattr(got, name) == Decimal(amount), name
     return got
+
+
+def each_case(cases: Sequence[tuple[Any, ...]]) -> pytest.MarkDecorator:
+    """Run a test once per case, given as ``case`` and named by its id (its first item)."""
+    return pytest.mark.parametrize("case", cases, ids=[case[0] for case in cases])
 
 
 def distinct_cases(ids: list[str], least: int) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from catalog_cases import NOW, distinct_cases, priced, prices_cli, prices_json
+from catalog_cases import NOW, distinct_cases, each_case, priced, prices_cli, prices_json
 from llmtally.catalog import Catalog, NoPriceError
 from llmtally.meter import cost
 from llmtally.usage import Usage
@@ -595,20 +595,9 @@ VOLCENGINE: list[Case] = [
 CASES = ALIBABA + VOLCENGINE
 
 
-@pytest.mark.parametrize(
-    ("provider", "model", "usage", "total", "parts", "above"),
-    [case[1:] for case in CASES],
-    ids=[case[0] for case in CASES],
-)
-def test_hand_computed_cost(
-    catalog: Catalog,
-    provider: str | None,
-    model: str,
-    usage: dict[str, Any],
-    total: str,
-    parts: dict[str, str],
-    above: int | None,
-) -> None:
+@each_case(CASES)
+def test_hand_computed_cost(catalog: Catalog, case: Case) -> None:
+    _, provider, model, usage, total, parts, above = case
     assert catalog.price_at(provider, model, NOW).currency == "CNY"
     got = priced(catalog, provider, model, usage, total, parts)
     assert got.long_context_above == above

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from catalog_cases import NOW, distinct_cases, priced, prices_cli, prices_json
+from catalog_cases import NOW, distinct_cases, each_case, priced, prices_cli, prices_json
 from llmtally.catalog import Catalog, NoPriceError
 from llmtally.meter import cost
 from llmtally.usage import Usage
@@ -401,7 +401,7 @@ CASES: list[Case] = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@each_case(CASES)
 def test_hand_computed_cost(catalog: Catalog, case: Case) -> None:
     got = priced(catalog, case.provider, case.model, case.usage, case.total, case.parts, case.at)
     assert got.long_context_above == case.above

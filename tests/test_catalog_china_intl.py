@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from catalog_cases import distinct_cases, priced, prices_cli, prices_json
+from catalog_cases import distinct_cases, each_case, priced, prices_cli, prices_json
 from llmtally.catalog import Catalog, NoPriceError
 from llmtally.meter import cost
 from llmtally.usage import Usage
@@ -29,7 +29,9 @@ def catalog() -> Catalog:
 
 
 # (id, provider, model, usage, total, parts)
-CASES: list[tuple[str, str | None, str, dict[str, int], str, dict[str, str]]] = [
+Case = tuple[str, str | None, str, dict[str, int], str, dict[str, str]]
+
+CASES: list[Case] = [
     # --- Alibaba Cloud Model Studio, international (billing page, flagship table) ---
     # qwen-max $1.6 in / $6.4 out: 10,000 x 1.6/1M = 0.016; 2,000 x 6.4/1M = 0.0128
     (
@@ -235,19 +237,9 @@ CASES: list[tuple[str, str | None, str, dict[str, int], str, dict[str, str]]] = 
 ]
 
 
-@pytest.mark.parametrize(
-    ("provider", "model", "usage", "total", "parts"),
-    [case[1:] for case in CASES],
-    ids=[case[0] for case in CASES],
-)
-def test_hand_computed_cost(
-    catalog: Catalog,
-    provider: str | None,
-    model: str,
-    usage: dict[str, int],
-    total: str,
-    parts: dict[str, str],
-) -> None:
+@each_case(CASES)
+def test_hand_computed_cost(catalog: Catalog, case: Case) -> None:
+    _, provider, model, usage, total, parts = case
     got = priced(catalog, provider, model, usage, total, parts)
     assert got.long_context_above is None  # no input-length tier is recorded for these
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import llmtally.catalog
-from catalog_cases import NOW, distinct_cases, priced
+from catalog_cases import NOW, distinct_cases, each_case, priced
 from llmtally.catalog import Catalog, UnknownModelError
 from llmtally.catalog.loader import read_provider_file
 from llmtally.meter import cost
@@ -40,7 +40,9 @@ def catalog() -> Catalog:
 
 
 # (id, provider, model, usage, total, parts)
-CASES: list[tuple[str, str | None, str, dict[str, object], str, dict[str, str]]] = [
+Case = tuple[str, str | None, str, dict[str, object], str, dict[str, str]]
+
+CASES: list[Case] = [
     # --- Amazon Bedrock, Claude Opus 4.7: global vs regional, same usage ---------------
     # global SKUs K6ATJXAP2KRY4E8C ...: $5 in / $25 out.
     # 100,000 x 5/1M = 0.5; 10,000 x 25/1M = 0.25; sum 0.75
@@ -380,19 +382,9 @@ CASES: list[tuple[str, str | None, str, dict[str, object], str, dict[str, str]]]
 ]
 
 
-@pytest.mark.parametrize(
-    ("provider", "model", "usage", "total", "parts"),
-    [case[1:] for case in CASES],
-    ids=[case[0] for case in CASES],
-)
-def test_hand_computed_cost(
-    catalog: Catalog,
-    provider: str | None,
-    model: str,
-    usage: dict[str, object],
-    total: str,
-    parts: dict[str, str],
-) -> None:
+@each_case(CASES)
+def test_hand_computed_cost(catalog: Catalog, case: Case) -> None:
+    _, provider, model, usage, total, parts = case
     priced(catalog, provider, model, usage, total, parts)
 
 
