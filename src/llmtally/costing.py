@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from llmtally.catalog import Catalog
-from llmtally.currency.pivot import PIVOT, to_usd, usd_rate
+from llmtally.currency.pivot import PIVOT, to_usd, usd_rate, utc_day
 from llmtally.meter import Cost, cost, decimal_text
 from llmtally.providers import parse_usage
 from llmtally.providers.audio import is_audio_usage, parse_audio_usage
@@ -163,7 +163,7 @@ def cost_json(usage: Usage, result: Cost, at: dt.datetime | None = None) -> dict
 def _billed_json(result: Cost, at: dt.datetime) -> dict[str, Any]:
     billed = result.price.currency
     out: dict[str, Any] = {"cost": decimal_text(result.total), "currency": billed}
-    day = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).date()
+    day = utc_day(at)
     try:
         rate = usd_rate(billed, day)
     except (LookupError, ValueError) as exc:  # no rate that day; a bad rates file

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any
 
-from llmtally.currency.pivot import PIVOT, to_usd, usd_rate
+from llmtally.currency.pivot import PIVOT, to_usd, usd_rate, utc_day
 from llmtally.ledger.schema import SCALE
 from llmtally.meter import cost
 from llmtally.usage import SERVICE_TIERS, Usage
@@ -87,7 +87,7 @@ def worst_case(call: Call, catalog: Catalog, now: dt.datetime) -> WorstCase:
 def _in_usd(amount: Decimal, billed: str, at: dt.datetime, tokens: int, why: str) -> WorstCase:
     """A bound priced in ``billed``, in USD at the rate of ``at``'s UTC day,
     rounded up to the ledger's places; no rate: no dollar figure."""
-    day = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).date()
+    day = utc_day(at)
     try:
         rate = usd_rate(billed, day)
     except (LookupError, ValueError) as exc:  # no rate that day; a bad rates file

@@ -49,6 +49,7 @@ __all__ = [
     "to_usd",
     "usd_amount",
     "usd_rate",
+    "utc_day",
 ]
 
 PIVOT = "USD"
@@ -97,13 +98,18 @@ def to_usd(amount: Decimal, rate: Converted) -> Decimal:
     return ARITHMETIC.multiply(amount, rate.rate)
 
 
+def utc_day(at: dt.datetime) -> dt.date:
+    """The UTC day a call's rate is taken on (a naive time is UTC)."""
+    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).date()
+
+
 def usd_amount(amount: Decimal, billed: str, at: dt.datetime) -> Decimal | None:
     """``amount`` in ``billed`` as USD at the rate of ``at``'s UTC day (``amount``
     itself when ``billed`` is USD); None when there is no rate. For whoever counts
     a call's cost before the ledger has it (budget settlement, /metrics)."""
     if billed == PIVOT:
         return amount
-    day = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).date()
+    day = utc_day(at)
     try:
         return to_usd(amount, usd_rate(billed, day))
     except (LookupError, ValueError):  # no rate that day; a bad rates file
