@@ -62,6 +62,11 @@ KNOWN_HOSTS: dict[str, KnownHost] = {
         "openai", "https://ark.cn-beijing.volces.com/api/v3", "volcengine",
         "https://www.volcengine.com/docs/82379/1494384",
     ),
+    # Baidu ERNIE on Qianfan ModelBuilder, OpenAI-compatible v2 API (bearer API key)
+    "qianfan": KnownHost(
+        "openai", "https://qianfan.baidubce.com/v2", "baidu",
+        "https://cloud.baidu.com/doc/qianfan-docs/s/7m8r1wke3",
+    ),
 }  # fmt: skip
 
 # Hosts -> provider ids, for an upstream that names a base URL and no provider.
@@ -73,6 +78,7 @@ _HOSTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"open\.bigmodel\.cn"), "zhipu"),
     (re.compile(r"api\.z\.ai"), "zai"),
     (re.compile(r"ark\.[a-z0-9-]+\.volces\.com"), "volcengine"),
+    (re.compile(r"qianfan\.baidubce\.com"), "baidu"),
     (re.compile(r"bedrock-runtime(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"), "bedrock"),
 )
 

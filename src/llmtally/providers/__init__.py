@@ -77,6 +77,8 @@ def default_registry() -> Registry:
     registry.register("moonshot", parse_moonshot, aliases=("moonshot-cn", "kimi"))
     registry.register("zai", parse_openai, aliases=("zhipu",))
     registry.register("volcengine", parse_openai, aliases=("doubao",))
+    # Qianfan (Baidu ERNIE) reports prompt-cache hits as usage.cached_tokens: Kimi's reading.
+    registry.register("baidu", parse_moonshot, aliases=("qianfan",))
     # The cloud resellers: Azure OpenAI sends OpenAI's shapes; Bedrock Converse its own.
     registry.register("azure", parse_openai, aliases=("azure-datazone", "azure-regional"))
     registry.register("bedrock", parse_bedrock, aliases=("bedrock-cross-region", "aws-bedrock"))
