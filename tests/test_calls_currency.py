@@ -158,3 +158,53 @@ def test_bad_input_is_a_clear_error(url: str) -> None:
     assert code == 2
     assert "--currency JPY: no USD->JPY exchange rate on or before 2010-01-04" in out
     assert "Traceback" not in out
+
+
+def _show(url: str, *args: str) -> tuple[int, str]:
+    """``llmtally calls show ARGS`` on the ledger at ``url``."""
+    result = CliRunner().invoke(app, ["calls", "show", *args, "--database", url])
+    return result.exit_code, result.output
+
+
+def _id_of(url: str, hour: str) -> str:
+    return next(c["id"] for c in _json(url) if f"T{hour}:00:00" in c["started_at"])
+
+
+def test_show_in_cny_converts_at_the_calls_day(url: str) -> None:
+    b = _id_of(url, "09")
+    code, out = _show(url, b, "--json", "--currency", "CNY")
+    assert code == 0, out
+    data = json.loads(out)
+    assert Decimal(data["shown"]["cost"]["amount"]) == Decimal(14)  # 2.00 x 7.0 (12-02)
+    assert data["shown"]["rate"]["date"] == "2026-12-02" and data["cost_usd"] == "2"
+    code, out = _show(url, b, "--currency", "CNY")
+    assert code == 0, out
+    assert "cost (CNY)" in out and "¥14.00" in out
+    assert "¥ at 7 CNY per USD (2026-12-02, test rate day 2)" in out
+
+
+def test_show_a_cny_call_in_cny_as_billed_and_in_jpy_through_usd(url: str) -> None:
+    c = _id_of(url, "12")
+    data = json.loads(_show(url, c, "--json", "--currency", "CNY")[1])
+    assert data["shown"] == {"cost": {"amount": "1", "currency": "CNY"}, "rate": None}
+    out = _show(url, c, "--currency", "CNY")[1]
+    assert "¥1.00" in out and "per USD" not in out  # nothing converted, no rate stated
+    data = json.loads(_show(url, c, "--json", "--currency", "JPY")[1])
+    # its USD 0.1428571429 x 150 (12-01's rate, the latest on or before 12-02)
+    assert Decimal(data["shown"]["cost"]["amount"]) == Decimal("21.428571435")
+
+
+def test_show_unpriced_usd_unchanged_and_no_rate(url: str) -> None:
+    d = _id_of(url, "13")
+    data = json.loads(_show(url, d, "--json", "--currency", "CNY")[1])
+    assert data["shown"] == {"cost": None, "rate": None}
+    assert "unpriced" in _show(url, d, "--currency", "CNY")[1]
+    a = _id_of(url, "10")
+    assert _show(url, a, "--currency", "USD") == _show(url, a)  # USD: byte for byte
+    assert "shown" not in json.loads(_show(url, a, "--json")[1])
+    with open_store(url) as ledger:  # a call before any rate
+        ledger.insert_many([paid("1", dt.datetime(2010, 1, 4, 12, tzinfo=dt.UTC), user="old")])
+    old = next(c["id"] for c in _json(url) if c["user"] == "old")
+    code, out = _show(url, old, "--currency", "JPY")
+    assert code == 2 and "no USD->JPY exchange rate on or before 2010-01-04" in out
+    assert "Traceback" not in out

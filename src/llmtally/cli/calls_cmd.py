@@ -334,15 +334,24 @@ def _shown(key: str, value: Any) -> str:
     return str(value)
 
 
-def _show_table(data: dict[str, Any]) -> Table:
+def _show_table(
+    data: dict[str, Any], shown: Shown | None = None, cost: ShownCost = (None, None)
+) -> Table:
+    """Every field of one call; with ``shown``, its cost in that currency too and
+    the rate that converted it in the caption."""
     from rich.table import Table
 
     table = Table(title=f"call {data['id']}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in _flatten("", data):
-        if key != "id":
+        if key != "id" and not key.startswith("shown."):
             table.add_row(key.removesuffix("_ms"), _shown(key, value))
+        if key == "cost_usd" and shown is not None:  # the shown cost right below the USD one
+            amount, rate = cost
+            text = "unpriced" if amount is None else shown.text(amount)
+            table.add_row(f"cost ({shown.code})", text)
+            table.caption = "\n".join(shown.notes()) if rate is not None else None
     return table
 
 
@@ -374,9 +383,11 @@ def show(
         ..., metavar="ID", help="The call's id, or any start of it that names one call."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    currency: str | None = CurrencyOption,
     database: str | None = DatabaseOption,
 ) -> None:
     """One call: every field, the cost by component, and its bodies if stored."""
+    shown = shown_currency(currency)
     with _open(database) as store:
         call = store.get(call_id) or store.get(_by_prefix(store, call_id))
         bodies = store.get_bodies(call.id) if call is not None else None
@@ -384,9 +395,26 @@ def show(
     if call is None:
         fail(f"no call {call_id!r} in the ledger", code=1)
     data = call_json(call, bodies, billed.get(call.id))
+    cost = None if shown.is_pivot else _one_shown(shown, call, billed)
+    if cost is not None:
+        data["shown"] = _shown_json(shown, cost)
     if as_json:
         print_json(data)
         return
     from rich.console import Console
 
-    Console(highlight=False).print(_show_table(data))
+    if cost is None:
+        Console(highlight=False).print(_show_table(data))
+    else:
+        Console(highlight=False).print(_show_table(data, shown, cost))
+
+
+def _one_shown(shown: Shown, call: Call, billed: dict[str, dict[str, Any]]) -> ShownCost:
+    """One call's cost in ``shown``'s currency (:func:`shown_costs`), or a clear
+    error when no rate covers its day."""
+    from llmtally.currency import NoRateError
+
+    try:
+        return shown_costs(shown, [call], billed)[call.id]
+    except NoRateError as exc:
+        fail(f"--currency {shown.code}: {exc}; add a rate to your rates file (LLMTALLY_RATES)")
