@@ -37,6 +37,7 @@ from sqlalchemy import MetaData, Table, inspect
 from typer.testing import CliRunner
 
 from browser_support import dashboard, fetch
+from currency_support import use_rates
 from gateway_support import live_gateway
 from llmtally.analytics.source_costs import (
     SourceCostRow,
@@ -195,8 +196,8 @@ def test_openlit_cost_is_kept_beside_llmtallys_price() -> None:
             None,
         ),
         ({"gen_ai__usage__cost__amount": 2, "gen_ai__usage__cost__currency": "usd"}, 2, None),
-        (
-            {"gen_ai__usage__cost__amount": 0.002, "gen_ai__usage__cost__currency": "EUR"},
+        (  # not a currency code: nothing to convert it with
+            {"gen_ai__usage__cost__amount": 0.002, "gen_ai__usage__cost__currency": "XYZ"},
             None,
             "otel_cost_not_usd",
         ),
@@ -226,6 +227,22 @@ def test_span_cost_shapes(attrs: dict[str, Any], kept: Decimal | None, flag: str
     assert call.source_cost == kept
     assert call.flags == ((flag,) if flag else ())
     assert call.cost is not None and call.cost.total == Decimal("0.00045")
+
+
+def test_a_cny_span_cost_is_converted_at_the_span_day_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A span priced in CNY by another llmtally (its export's gen_ai.usage.cost.*):
+    kept in USD at the span's UTC day's rate, flagged as converted. The test's
+    rate for the span's day, 1 CNY = 0.14 USD, replaces the shipped one."""
+    day = dt.datetime.fromtimestamp(T0_NS / 1e9, dt.UTC).date()
+    rates = f"rates:\n  - {{date: {day}, base: CNY, quote: USD, rate: '0.14', source: t}}\n"
+    use_rates(tmp_path, rates, monkeypatch)
+    cny = {"gen_ai__usage__cost__currency": "cny", "gen_ai__usage__cost__amount": 3.25}
+    call = _from_span(**cny)
+    assert call.source_cost == Decimal("0.455")  # 3.25 x 0.14
+    assert call.flags == ("otel_cost_converted",)
+    assert call.cost is not None and call.cost.total == Decimal("0.00045")  # llmtally's own
 
 
 def _json_span(span_id: str, **attrs: Any) -> dict[str, Any]:

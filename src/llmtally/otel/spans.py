@@ -262,7 +262,7 @@ def call_from_span(
     paid, reason, saved = _priced(usage, status, catalog, provider, served or model, started)
     latency_ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
     operation = _text(attrs, "gen_ai.operation.name") or "chat"
-    reported = span_cost(attrs, flags)  # the producer's own figure, kept beside ours
+    reported = span_cost(attrs, flags, started)  # the producer's own figure, kept beside ours
     return Call(
         id=stable_ulid(started, _SOURCE, ids.trace_id + ids.span_id),
         started_at=started,
