@@ -7,9 +7,10 @@ Throughput: Microsoft Learn, "Understanding costs associated with provisioned
 throughput units (PTU)" (https://learn.microsoft.com/en-us/azure/ai-services/
 openai/how-to/provisioned-throughput-onboarding, read 2026-12-07): gpt-4.1 3,000
 input TPM per PTU, 1 output token counted as 4 input tokens, Global minimum 15 PTU
-in steps of 5. No official $/PTU-hour was found (see the offers file), so every
-USD per PTU-hour here is the caller's ``--unit-price``: a test input, not a
-claimed price. On-demand: the hand-checked OpenAI list price of gpt-4.1, $2.00 in
+in steps of 5. The offers file now ships Azure's $/PTU-hour (tests/
+test_provisioned_prices.py checks those); every USD per PTU-hour here is still
+the caller's ``--unit-price``, a test input that overrides the shipped price, not
+a claimed price. On-demand: the hand-checked OpenAI list price of gpt-4.1, $2.00 in
 / $8.00 out per 1M (https://openai.com/index/gpt-4-1/). Hours a month: 720.
 
 Per request: 1,200 input and 150 output tokens, so on-demand 1200 x 2/1M + 150 x
@@ -296,9 +297,10 @@ CLI_ERRORS = [
         "--provisioned needs --units (how many units are held)",
     ),
     (
-        "no-price",
-        ["--provisioned", "azure-global/gpt-4.1", "--units", "15"],
-        "give it with --unit-price (USD per PTU-hour)",
+        "no-throughput",
+        ["--provisioned", "bedrock-pt/meta.llama2-chat", "--units", "1", "--term", "1-month"],
+        "bedrock-pt/meta.llama2-chat: the vendor publishes no throughput per model unit; "
+        "give the tokens a minute one model unit serves with --tokens-per-minute",
     ),
     (
         "no-weight",

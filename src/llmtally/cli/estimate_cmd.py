@@ -71,6 +71,7 @@ class _Provisioned:
     utilisation: str
     hours_per_month: str
     offers_file: Path | None
+    output_units: int | None = None
 
 
 _LARGEST = Decimal(10) ** 12
@@ -105,6 +106,7 @@ def _capacity(ask: _Provisioned) -> Capacity:
             unit_price=_decimal("--unit-price", ask.unit_price),
             tokens_per_minute=_decimal("--tokens-per-minute", ask.tokens_per_minute),
             output_weight=_decimal("--output-weight", ask.output_weight),
+            output_units=ask.output_units,
         )
     except (ProvisionedError, CatalogFileError) as exc:
         fail(f"--provisioned: {exc}")
@@ -248,7 +250,16 @@ def estimate(
     ),
     units: int | None = typer.Option(None, "--units", help="With --provisioned: units held."),
     term: str = typer.Option(
-        "hourly", "--term", help="With --provisioned: hourly, monthly, yearly, 1-month, 6-month."
+        "hourly",
+        "--term",
+        help="With --provisioned: hourly, monthly, yearly, 1-week, 1-month, 3-month, 6-month, "
+        "1-year (the offer's own).",
+    ),
+    output_units: int | None = typer.Option(
+        None,
+        "--output-units",
+        help="With --provisioned: output-side units held, where the offer sells output "
+        "capacity apart (Bedrock Reserved: units of 1K output TPM).",
     ),
     unit_price: str | None = typer.Option(
         None, "--unit-price", help="With --provisioned: USD per unit-hour at the term."
@@ -292,6 +303,7 @@ def estimate(
             utilisation,
             hours_per_month,
             offers_file,
+            output_units,
         )
     if from_ledger:
         if ask is not None:

@@ -49,7 +49,8 @@ class Comparison:
 
     @property
     def provisioned_per_request(self) -> Decimal:
-        return self.capacity.call_cost(self.input_per_request, self.output_per_request)
+        cap = self.capacity
+        return cap.call_cost(self.input_per_request, self.output_per_request, self.hours_per_month)
 
     @property
     def load_per_request(self) -> Decimal:
@@ -57,8 +58,9 @@ class Comparison:
 
     @property
     def capacity_requests_per_month(self) -> Decimal:
-        served = self.capacity.tokens_per_hour * self.hours_per_month
-        return divide(served, self.load_per_request)
+        return self.capacity.requests_served(
+            self.input_per_request, self.output_per_request, self.hours_per_month
+        )
 
     @property
     def fits(self) -> bool:
@@ -74,6 +76,13 @@ class Comparison:
             return offer.minimum_units
         steps = ((needed - offer.minimum_units) / offer.increment).to_integral_value(ROUND_CEILING)
         return offer.minimum_units + int(steps) * offer.increment
+
+    @property
+    def output_units_needed(self) -> int | None:
+        """Output-side units the volume needs (None: the offer sells no output side)."""
+        return self.capacity.output_units_needed(
+            self.requests_per_month, self.output_per_request, self.hours_per_month
+        )
 
     @property
     def break_even_requests_per_month(self) -> Decimal | None:
@@ -115,7 +124,7 @@ class Comparison:
             "output_tokens_per_request": decimal_text(self.output_per_request),
             "on_demand_per_request": decimal_text(self.on_demand_per_request),
             "on_demand_per_month": decimal_text(self.on_demand_per_month),
-            "provisioned_per_hour": decimal_text(cap.hourly_cost),
+            "provisioned_per_hour": decimal_text(cap.per_hour(self.hours_per_month)),
             "provisioned_per_month": decimal_text(self.provisioned_per_month),
             "provisioned_per_request": decimal_text(self.provisioned_per_request),
             "capacity_requests_per_month": decimal_text(self.capacity_requests_per_month),
@@ -129,7 +138,22 @@ class Comparison:
             else decimal_text(even_tokens),
             "cheaper": self.cheaper,
             "source": offer.source,
-        }
+        } | self._priced_apart()
+
+    def _priced_apart(self) -> dict[str, Any]:
+        """A month-priced term's price, and an output side bought apart, where there are."""
+        cap, extra = self.capacity, dict[str, Any]()
+        if cap.usd_per_unit_month is not None:
+            extra["usd_per_unit_month"] = decimal_text(cap.usd_per_unit_month)
+        if cap.output is not None and cap.offer.output_capacity is not None:
+            extra |= {
+                "output_units": cap.output.units,
+                "output_unit": cap.offer.output_capacity.unit,
+                "usd_per_output_unit_hour": decimal_text(cap.output.usd_per_unit_hour),
+                "output_tokens_per_minute_per_unit": decimal_text(cap.output.tokens_per_minute),
+                "output_units_needed": self.output_units_needed,
+            }
+        return extra
 
 
 def _tokens(row: ModelEstimate) -> tuple[Decimal, Decimal]:

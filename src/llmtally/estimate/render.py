@@ -240,10 +240,19 @@ def _volume(count: Decimal | None) -> str:
 def provisioned_table(rows: list[Comparison]) -> Table:
     """On-demand against provisioned capacity, one column per compared model."""
     first = rows[0].capacity
+    unit = first.offer.unit
+    price = (
+        f"{usd(first.usd_per_unit_hour)} per {unit}-hour"
+        if first.usd_per_unit_month is None
+        else f"{usd(first.usd_per_unit_month)} per {unit}-month"
+    )
+    spec, side = first.offer.output_capacity, first.output
+    if spec is not None and side is not None:  # output bought apart (Bedrock Reserved)
+        out_price = usd(side.usd_per_unit_hour)
+        price += f" + {side.units} {spec.unit} at {out_price} per {spec.unit}-hour"
     table = plain_table(
-        f"on-demand vs provisioned {first.offer.id}: {first.units} {first.offer.unit} "
-        f"on the {first.term} term at {usd(first.usd_per_unit_hour)} per {first.offer.unit}-hour, "
-        f"{percent(first.utilisation)} busy"
+        f"on-demand vs provisioned {first.offer.id}: {first.units} {unit} "
+        f"on the {first.term} term at {price}, {percent(first.utilisation)} busy"
     )
     table.add_column("", overflow="fold", ratio=1)
     for row in rows:
@@ -258,6 +267,11 @@ def provisioned_table(rows: list[Comparison]) -> Table:
         ("break-even, requests a month", [_volume(r.break_even_requests_per_month) for r in rows]),
         ("break-even, tokens a month", [_volume(r.break_even_tokens_per_month) for r in rows]),
         ("units the volume needs", [str(r.units_needed) for r in rows]),
+        *(
+            [("output units the volume needs", [str(r.output_units_needed) for r in rows])]
+            if side is not None
+            else []
+        ),
         ("cheaper", [r.cheaper for r in rows]),
     ]
     for label, cells in lines:
