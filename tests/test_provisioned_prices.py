@@ -22,8 +22,8 @@ Sources (see the header of catalog/data/provisioned/offers.yaml, read 2026-12-07
   (https://aws.amazon.com/bedrock/pricing/); quoted by sedai77/... only.
 - Vertex AI pricing page (https://cloud.google.com/vertex-ai/generative-ai/pricing),
   global GSU-hour: 1 month $3.698630137, 3 months $3.287671233, 1 year $2.739726027;
-  Claude per GSU: Opus 4.x 210 tokens/s, Sonnet 4.6 350, Haiku 4.5 1,050; output
-  burndown 5.
+  Claude per GSU: Opus "5 / 4.x" (read for 4.5 / 4.6) 210 tokens/s, Sonnet 4.6 350,
+  Haiku 4.5 1,050; output burndown 5.
 - On-demand: OpenAI gpt-4.1 $2 / $8 per 1M (https://openai.com/index/gpt-4-1/);
   Anthropic Claude Haiku 4.5 $1 / $5 (https://www.anthropic.com/news/claude-haiku-4-5).
 
@@ -121,7 +121,7 @@ def test_shipped_offers_carry_the_quoted_prices(
 
 
 def test_vertex_claude_throughput_per_gsu(offers: dict[str, OfferSpec]) -> None:
-    # tokens/s per GSU x 60: Opus 4.x 210 x 60 = 12,600; Sonnet 4.6 350 x 60 = 21,000;
+    # tokens/s per GSU x 60: Opus 4.5 210 x 60 = 12,600; Sonnet 4.6 350 x 60 = 21,000;
     # Haiku 4.5 1,050 x 60 = 63,000; output burndown 5; minimums 35, 25, 8
     got = {
         i: (o.throughput.input_tokens_per_minute, o.throughput.output_weight, o.minimum_units)
@@ -129,12 +129,12 @@ def test_vertex_claude_throughput_per_gsu(offers: dict[str, OfferSpec]) -> None:
         if i.startswith("vertex-global/") and o.throughput is not None
     }
     assert got == {
-        "vertex-global/claude-opus-4": (Decimal(12600), Decimal(5), 35),
+        "vertex-global/claude-opus-4-5": (Decimal(12600), Decimal(5), 35),
         "vertex-global/claude-sonnet-4-6": (Decimal(21000), Decimal(5), 25),
         "vertex-global/claude-haiku-4-5": (Decimal(63000), Decimal(5), 8),
     }
     assert all(offers[i].source == VERTEX_PRICING for i in got)
-    assert "1-week" not in offers["vertex-global/claude-opus-4"].terms  # Google models only
+    assert "1-week" not in offers["vertex-global/claude-opus-4-5"].terms  # Google models only
 
 
 # --- N units on a term: the hour, the month, a call's share ----------------------------------
@@ -255,12 +255,12 @@ COSTS = [
         "18835.2",
         "0.02943",
     ),
-    # Vertex Opus 4.x, 1 month, 35 GSU: 35 x 3.698630137 = 129.452054795 an hour; x 720
+    # Vertex Opus 4.5, 1 month, 35 GSU: 35 x 3.698630137 = 129.452054795 an hour; x 720
     # = 93,205.4794524; load 1200 + 150 x 5 = 1,950; 12,600 x 35 x 60 = 26,460,000;
     # 129.452054795 x 1,950 = 252,431.50685025; / 26,460,000 = 0.009540117.. = 0.0095401174
     (
         "vx-opus-1m",
-        "vertex-global/claude-opus-4 1-month 35 - - -",
+        "vertex-global/claude-opus-4-5 1-month 35 - - -",
         1200,
         150,
         "129.452054795",
