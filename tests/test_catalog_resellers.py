@@ -11,10 +11,10 @@ PTU with 1 output token counted as 4 input tokens; gpt-4.1-mini 14,900; gpt-4o
 2,500; gpt-4o-mini 37,000; o3-mini 2,500; o1 230; Global and Data Zone minimum 15
 PTU in steps of 5, Regional gpt-4.1 and gpt-4o minimum 50 in steps of 50.
 
-No official $/PTU-hour or Bedrock model-unit price was found (see the offers
-file's header), so every USD per unit-hour below is a number the caller gives
-(``unit_price`` / ``--unit-price``) to exercise the arithmetic: a test input,
-never a claimed price.
+The offers file now ships official prices (tests/test_provisioned_prices.py checks
+them and their arithmetic); every USD per unit-hour below is still a number the
+caller gives (``unit_price`` / ``--unit-price``, which overrides the shipped one)
+to exercise the arithmetic: a test input, never a claimed price.
 
 Formulas (module docstrings): hourly = units x price; tokens per hour = TPM x
 units x 60 x utilisation; load = input + output x weight; call = hourly x load /
@@ -97,7 +97,7 @@ def test_shipped_offers_carry_the_published_table(
     assert offer.throughput is not None
     assert offer.throughput.input_tokens_per_minute == Decimal(tpm)
     assert offer.throughput.output_weight == (None if weight is None else Decimal(weight))
-    assert offer.source == LEARN and offer.usd_per_unit_hour == {}  # no official price read
+    assert offer.source == LEARN  # its prices: tests/test_provisioned_prices.py
 
 
 # --- a call's share of the hour and the monthly cost ---------------------------------
@@ -236,12 +236,6 @@ ERRORS = [
         "regional-step",
         "azure-regional/gpt-4o hourly 75 1 1 - 4",
         "azure-regional/gpt-4o is bought as 50 PTU and up in steps of 50; 75 is not one of those",
-    ),
-    (
-        "no-price",
-        "azure-global/gpt-4.1 hourly 15 - 1 - -",
-        "azure-global/gpt-4.1 has no published price per PTU-hour on the term 'hourly' here; "
-        "give it with --unit-price (USD per PTU-hour)",
     ),
     (
         "bad-term",

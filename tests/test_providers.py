@@ -198,7 +198,8 @@ def test_unknown_provider_lists_known_providers_and_aliases() -> None:
         parse_usage("cohere", CHAT)
     assert str(caught.value) == (
         "unknown provider 'cohere'; known: alibaba (alibaba-cn, dashscope), anthropic, "
-        "azure (azure-datazone, azure-regional), bedrock (aws-bedrock, bedrock-cross-region), "
+        "azure (azure-datazone, azure-regional), baidu (qianfan), "
+        "bedrock (aws-bedrock, bedrock-cross-region), "
         "deepseek, google (gemini, google-gla, google-vertex, vertex_ai), groq, mistral, "
         "moonshot (kimi, moonshot-cn), openai, openrouter, together (together_ai, togetherai), "
         "volcengine (doubao), xai (grok, x-ai), zai (zhipu)"
