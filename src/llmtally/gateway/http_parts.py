@@ -10,6 +10,7 @@ depth walk is skipped where the body has too few brackets to nest that deep.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,6 +32,13 @@ __all__ = [
 
 # No provider's request nests anywhere near this; a JSON schema for tools might reach 20.
 MAX_JSON_DEPTH = 64
+# A \uD800-\uDFFF escape. JSON's grammar lets one stand alone (RFC 8259 section 8.2),
+# but a lone surrogate is no Unicode text: no tokenizer counts it and no database stores
+# it, so a call that carries one could be forwarded and never recorded (a row the ledger
+# refuses took its whole batch with it). Where the scan finds such an escape in a UTF-8
+# body (or the body is UTF-16 or -32), the parsed body is checked exactly (a pair is one
+# character, and fine).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # not passed on from the upstream: hop-by-hop and framing headers, and the ones the
 # gateway's own server writes (a second Date or Server would contradict it)
 _HOP_BY_HOP = frozenset(
@@ -108,7 +116,19 @@ def decode_request(raw: bytes, content_type: str) -> dict[str, Any] | str:
     openers = raw.count(b"{") + raw.count(b"[")
     if openers > MAX_JSON_DEPTH and nests_deeper(request, MAX_JSON_DEPTH):
         return f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+    utf8 = b"\x00" not in raw[:4]  # JSON in UTF-16 or -32 has a NUL in its first 4 bytes
+    if (not utf8 or _SURROGATE_ESCAPE.search(raw) is not None) and not _is_text(request):
+        return "the JSON body holds a lone surrogate escape (\\ud800-\\udfff), which is not text"
     return request
+
+
+def _is_text(request: dict[str, Any]) -> bool:
+    """Whether every string in ``request`` is Unicode text (no lone surrogate)."""
+    try:
+        json.dumps(request, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def upstream_headers(
