@@ -271,7 +271,8 @@ def test_gemini_3_8_flash_regional_path_is_not_priced_at_the_global_rate(catalog
 
 
 def test_batch_and_audio_are_not_priced(catalog: Catalog) -> None:
-    """No batch SKU and no audio-input SKU qualified: an error, never the standard rate."""
+    """No batch SKU of Gemini 2.5 Flash and no audio-input SKU qualified: an error,
+    never the standard rate (3.7 Flash and 3.x Pro have batch prices)."""
     price = catalog.price_at("vertex", FLASH, NOW)
     with pytest.raises(PricingError):
         cost(Usage(input_tokens=1_000, output_tokens=10, service_tier="batch"), price)
@@ -302,6 +303,10 @@ def test_prices_lists_the_vertex_models(run: Any) -> None:
         "publishers/google/models/gemini-2.5-flash",
         "publishers/google/models/gemini-2.5-pro",
         "publishers/google/models/gemini-3.8-flash",
+        # from one Catalog printout, with their tiers: tests/test_catalog_vertex_regional.py
+        "publishers/google/models/gemini-3.7-flash",
+        "publishers/google/models/gemini-3-pro-preview",
+        "publishers/google/models/gemini-3.1-pro-preview",
     }
     flash = rows["publishers/google/models/gemini-2.5-flash"]
     assert (flash["input_per_1m"], flash["cache_read_per_1m"], flash["output_per_1m"]) == (
@@ -309,7 +314,9 @@ def test_prices_lists_the_vertex_models(run: Any) -> None:
         "0.03",
         "2.50",
     )
-    assert all(r["currency"] == "USD" and r["batch_input_per_1m"] is None for r in rows.values())
+    assert all(r["currency"] == "USD" for r in rows.values())
+    no_batch = [rows[f"publishers/google/models/{m}"] for m in (FLASH, PRO, FLASH_38)]
+    assert all(r["batch_input_per_1m"] is None for r in no_batch)
 
 
 def test_prices_of_a_bare_name_still_shows_googles_length_tier(run: Any) -> None:
