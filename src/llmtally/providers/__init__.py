@@ -17,6 +17,7 @@ from typing import Any
 from llmtally.providers.adjust import StreamUsageRequest, UsageChunkFilter, with_stream_usage
 from llmtally.providers.anthropic import parse_anthropic
 from llmtally.providers.bedrock import parse_bedrock
+from llmtally.providers.dashscope import parse_dashscope
 from llmtally.providers.deepseek import parse_deepseek
 from llmtally.providers.gemini import parse_gemini
 from llmtally.providers.moonshot import parse_moonshot
@@ -45,6 +46,7 @@ __all__ = [
     "default_registry",
     "parse_anthropic",
     "parse_bedrock",
+    "parse_dashscope",
     "parse_deepseek",
     "parse_gemini",
     "parse_moonshot",
@@ -72,8 +74,9 @@ def default_registry() -> Registry:
     registry.register("xai", parse_xai, aliases=("x-ai", "grok"))
     registry.register("openrouter", parse_openai)
     # China's OpenAI-compatible APIs (issue 17): the mainland and international
-    # price files are separate provider ids, read alike.
-    registry.register("alibaba", parse_openai, aliases=("alibaba-cn", "dashscope"))
+    # price files are separate provider ids, read alike. DashScope adds its
+    # explicit-cache creation count to OpenAI's shape.
+    registry.register("alibaba", parse_dashscope, aliases=("alibaba-cn", "dashscope"))
     registry.register("moonshot", parse_moonshot, aliases=("moonshot-cn", "kimi"))
     registry.register("zai", parse_openai, aliases=("zhipu",))
     registry.register("volcengine", parse_openai, aliases=("doubao",))
