@@ -147,6 +147,7 @@ def test_three_hundred_simultaneous_calls_on_six_wires_are_each_recorded_once_at
         case = NAMED[row["feature"]]
         assert (row["status"], row["cost_error"]) == (200, None), row
         assert (row["provider"], row["price_id"]) == (case.provider, case.price_id)
+        assert row["long_context_above"] == case.above, case.name  # Ark's output cliff: 0
         assert row["cost_total"] == D(case.cost_total), case.name
         billed = (row["billed_currency"], row["billed_total"], row["fx_rate"])
         cny = ("CNY", D(case.billed), RATE) if case.billed else (None, None, None)
