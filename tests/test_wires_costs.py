@@ -460,12 +460,34 @@ def test_each_new_wire_is_priced_to_the_money(
         assert billed == ["CNY", Decimal(case.billed), RATE, today, RATE_SOURCE]
 
 
-# test_wires_china's cases whose model has no mainland price: glm-4.6 (zhipu.yaml, the page
-# of 2026-09-24, lists none; zai.yaml's USD price is Z.ai's, not Zhipu's), and
-# doubao-seed-1-6-250615 / doubao-seed-1-6-flash-250615 (volcengine.yaml prices only
-# Doubao-Seed-1.6-thinking and Doubao-Seed-1.8). Tokens: 900 / 512 / 33, 4000 / 3072 / 700
-# and 64 / 0 / 12 (input, cached, output), read off the transcripts there.
-UNPRICED = [("glm", (900, 512, 33)), ("doubao", (4000, 3072, 700)), ("doubao-stream", (64, 0, 12))]
+# test_wires_china's case whose model has no mainland price: glm-4.6 (zhipu.yaml, the page
+# of 2026-09-24, lists none; zai.yaml's USD price is Z.ai's, not Zhipu's). Tokens 900 / 512
+# / 33 (input, cached, output), read off the transcript there.
+UNPRICED = [("glm", (900, 512, 33))]
+
+# test_wires_china's Doubao transcripts, priced since volcengine.yaml has Doubao-Seed-1.6
+# (effective 2025-10-15) and -1.6-flash (2025-08-28), first input tier (<= 32K), CNY per 1M:
+# - doubao: doubao-seed-1-6-250615, 4000 prompt / 3072 cached / 700 output; output over 200
+#   tokens, so 8.00 for all of it: (4000 - 3072) x 0.80 + 3072 x 0.16 + 700 x 8.00 = 742.4 +
+#   491.52 + 5600 = 6833.92 per 1M = 0.00683392 CNY; x 0.14 = 0.0009567488 USD
+# - doubao-stream: doubao-seed-1-6-flash-250615, 64 / 0 / 12: 64 x 0.15 + 12 x 1.50 = 9.6 +
+#   18 = 27.6 per 1M = 0.0000276 CNY; x 0.14 = 0.000003864 USD
+CHINA_DOUBAO = [
+    ("doubao", "volcengine/doubao-seed-1-6@2025-10-15", "0.00683392", "0.0009567488"),
+    ("doubao-stream", "volcengine/doubao-seed-1-6-flash@2025-08-28", "0.0000276", "0.000003864"),
+]
+
+
+@pytest.mark.parametrize(("name", "price_id", "cny", "usd"), CHINA_DOUBAO)
+def test_the_china_doubao_transcripts_are_priced_in_cny(
+    name: str, price_id: str, cny: str, usd: str, tmp_path: Path, catalog: Catalog, today: dt.date
+) -> None:
+    case = _of(name)
+    china_wire._through_gateway(case, tmp_path, catalog)
+    row = _only_row(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    assert (row["status"], row["cost_error"], row["price_id"]) == (200, None, price_id)
+    assert row["cost_total"] == Decimal(usd)
+    assert [row[name] for name in BILLED] == ["CNY", Decimal(cny), RATE, today, RATE_SOURCE]
 
 
 @pytest.mark.parametrize(("name", "tokens"), UNPRICED, ids=[name for name, _ in UNPRICED])
