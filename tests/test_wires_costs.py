@@ -531,14 +531,19 @@ def test_the_azure_wire_s_own_calls_are_priced_by_their_deployment_type(
     assert (call.cost.price.entry_id, call.cost.total) == (price_id, Decimal(total))
 
 
-def test_an_azure_embedding_is_kept_unpriced_with_the_reason(
+def test_an_azure_embedding_is_priced_at_its_regional_meter(
     recorded: tuple[dict[str, Call], Any],  # noqa: F811
 ) -> None:
-    # openai_azure_regional.yaml has no embedding models (its header: "Not here: ...
-    # embeddings"); the 9 prompt tokens are kept (test_wires_azure asserts them)
+    # openai_azure_regional.yaml prices text-embedding-3-small at its Regional meter
+    # ('text-embedding-3-small-regional Tokens', $0.000022 per 1K = $0.022/1M); the 9 prompt
+    # tokens (test_wires_azure asserts them): 9 x 0.022 / 1M = 0.000000198
     call = recorded[0]["deployment-embeddings"]
-    assert (call.cost, call.provider) == (None, "azure-regional")
-    assert call.cost_error == "unknown model 'text-embedding-3-small' for provider 'azure-regional'"
+    assert call.cost is not None, call.cost_error
+    assert (call.provider, call.cost.price.entry_id, call.cost.total) == (
+        "azure-regional",
+        "azure-regional/text-embedding-3-small-azure@launch",
+        Decimal("0.000000198"),
+    )
 
 
 def test_bedrock_cache_details_alone_give_the_writes_and_a_bad_ttl_is_named() -> None:
