@@ -6,7 +6,15 @@ token is at least one byte). Output: the request's own cap (``max_tokens``,
 ``max_completion_tokens``, ``max_output_tokens``, Gemini's
 ``generationConfig.maxOutputTokens``) times ``n`` choices, else the model's
 maximum output in the catalog, else its context window. Priced at the price
-in force, with no cache discount, at the tier the request asks for. Images
+in force, with no cache discount, at the tier the request asks for, and each
+side at its dearest reading where the price bills one above the plain rate:
+every prompt token a cache write (at the 1-hour rate where there is one) when
+the request marks anything for caching (``cache_control``, Bedrock's
+``cachePoint``: the explicit caches that bill writes), and every output token
+reasoning (at a thinking or reasoning rate: Qwen's and Doubao's thinking modes
+bill the whole answer at the thinking rate, and a model may think by default)
+unless the request turns thinking off (``enable_thinking: false``,
+``thinking: {"type": "disabled"}``). Images
 are priced from the request, a transcription from its WAV upload's length.
 An upstream priced by the hour costs at most its timeout. A price in another
 currency (a CNY price file) is converted to USD, the budgets' currency, at the
@@ -22,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +41,7 @@ from llmtally.usage import SERVICE_TIERS, Usage
 
 if TYPE_CHECKING:
     from llmtally.catalog import Catalog
+    from llmtally.catalog.price import Price
     from llmtally.providers.wires import Wire
 
 __all__ = ["FALLBACK_MAX_OUTPUT", "WorstCase", "worst_case"]
@@ -76,12 +85,79 @@ def worst_case(call: Call, catalog: Catalog, now: dt.datetime) -> WorstCase:
     tokens = usage.input_tokens + usage.output_tokens
     try:
         price = catalog.price_at(call.provider, call.model, now)
-        total = cost(usage, price).total
+        total = _dearest(usage, price, call.request)
     except (LookupError, ValueError) as exc:
         return WorstCase(None, tokens, f"no price to bound it with: {exc}")
     if price.currency != PIVOT:
         return _in_usd(total, price.currency, call.started_at or now, tokens, why)
     return WorstCase(total, tokens, why)
+
+
+def _dearest(usage: Usage, price: Price, request: Mapping[str, Any]) -> Decimal:
+    """``usage``'s cost at ``price`` with each side at its dearest reading the
+    request allows: the prompt as plain input or as cache writes, the output as
+    an answer or as reasoning, whichever costs more (the plain reading alone
+    where the price has no cache-write, reasoning or thinking rate)."""
+    plain = cost(usage, price)
+    if not _bills_dearer(price):
+        return plain.total
+    writes = usage.input_tokens if _asks_cache(request) else 0
+    reasoning = 0 if _thinking_off(request) else usage.output_tokens
+    if not writes and not reasoning:
+        return plain.total
+    dear = cost(
+        replace(
+            usage,
+            cache_write_tokens=writes,
+            cache_write_1h_tokens=writes,
+            reasoning_tokens=reasoning,
+        ),
+        price,
+    )
+    prompt = max(plain.input + plain.cache_write, dear.input + dear.cache_write)
+    output = max(plain.output + plain.reasoning, dear.output + dear.reasoning)
+    return prompt + output + plain.cache_read + plain.audio + plain.images + plain.request
+
+
+def _thinking_off(request: Mapping[str, Any]) -> bool:
+    """Whether the request turns a model's thinking off (DashScope's
+    ``enable_thinking``; Ark's, Zhipu's and Anthropic's ``thinking.type``)."""
+    thinking = request.get("thinking")
+    off = isinstance(thinking, Mapping) and thinking.get("type") == "disabled"
+    return off or request.get("enable_thinking") is False
+
+
+_CACHE_MARKS = ("cache_control", "cachePoint")
+
+
+def _asks_cache(value: object) -> bool:
+    """Whether a ``cache_control`` or ``cachePoint`` key appears anywhere in the
+    request (its depth is bounded when it is read: gateway.http_parts)."""
+    if isinstance(value, Mapping):
+        if any(mark in value for mark in _CACHE_MARKS):
+            return True
+        return any(_asks_cache(v) for v in value.values() if isinstance(v, Mapping | list))
+    if isinstance(value, list):
+        return any(_asks_cache(v) for v in value if isinstance(v, Mapping | list))
+    return False
+
+
+_DEARER = ("cache_write", "cache_write_1h", "reasoning", "output_thinking")
+_MEMO_KEY = "worst_case.bills_dearer"
+
+
+def _bills_dearer(price: Price) -> bool:
+    """Whether any of ``price``'s rates (base, cliffs, tiers) bills a cache write,
+    reasoning or thinking apart; kept in the price's memo."""
+    known = price.memo.get(_MEMO_KEY)
+    if known is None:
+        rates = [price.rates, *(cliff.rates for cliff in price.long_context)]
+        for tier in price.tiers.values():
+            rates += [cliff.rates for cliff in tier.long_context]
+            rates += [] if tier.rates is None else [tier.rates]
+        known = any(getattr(r, name) is not None for r in rates for name in _DEARER)
+        price.memo[_MEMO_KEY] = known
+    return bool(known)
 
 
 def _in_usd(amount: Decimal, billed: str, at: dt.datetime, tokens: int, why: str) -> WorstCase:
