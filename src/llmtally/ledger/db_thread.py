@@ -20,8 +20,8 @@ def _refuses_content(exc: Exception) -> bool:
     """Whether ``exc`` is about the rows (bad data), not the database being away."""
     from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
-    if isinstance(exc, DataError | IntegrityError):
-        return True
+    if isinstance(exc, DataError | IntegrityError | UnicodeError):
+        return True  # UnicodeError: a string no database encoding can hold
     return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
 
 

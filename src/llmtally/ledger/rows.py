@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Text
+
 from llmtally.catalog.price import Price, Rates
 from llmtally.currency.pivot import NO_BILLED, PIVOT, pivot_row
 from llmtally.ledger.schema import COST_COLUMNS, Fixed, calls, check_fixed
@@ -87,6 +89,7 @@ _LATER = (
 # The amounts in the price's currency, converted to USD when it is another.
 _MONEY = (*COST_COLUMNS.values(), "saved_cache", "saved_tier")
 _FIXED_COLUMNS = frozenset(c.name for c in calls.columns if isinstance(c.type, Fixed))
+_TEXT_COLUMNS = tuple(c.name for c in calls.columns if isinstance(c.type, Text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,22 @@ def call_to_row(call: Call) -> dict[str, Any]:
     for key in _FIXED_COLUMNS:  # refuse here, not in a batch insert later
         if row[key] is not None:
             row[key] = check_fixed(row[key])
+    for key in _TEXT_COLUMNS:
+        value = row[key]
+        if value is not None and not value.isascii():
+            row[key] = unicode_text(value)
     return row
+
+
+def unicode_text(value: str) -> str:
+    """``value`` as text every database stores: a lone surrogate (a ``\\ud800``
+    escape JSON lets through, RFC 8259 section 8.2) written as that escape, so a
+    row that carries one is kept, readable, instead of failing its whole insert."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _price_reference(row: Mapping[Any, Any]) -> Price:
@@ -194,7 +212,11 @@ def row_to_call(row: Mapping[Any, Any]) -> Call:
 
 
 def bodies_to_row(bodies: CallBodies) -> dict[str, Any]:
-    return {f.name: getattr(bodies, f.name) for f in fields(bodies)}
+    row = {f.name: getattr(bodies, f.name) for f in fields(bodies)}
+    for key in ("request_body", "response_body"):
+        if row[key] is not None and not row[key].isascii():
+            row[key] = unicode_text(row[key])
+    return row
 
 
 def row_to_bodies(row: Mapping[Any, Any]) -> CallBodies:
