@@ -117,3 +117,18 @@ def test_a_price_with_nothing_dearer_is_reserved_as_before(catalog: Catalog) -> 
     # no cache-write, reasoning or thinking rate: 1,000 x 2 + 100 x 8 = 0.0028 either way
     assert _usd(catalog, "plain", {}) == Decimal("0.0028")
     assert _usd(catalog, "plain", marked) == Decimal("0.0028")
+
+
+def test_a_prompt_the_tokenizer_refuses_is_bounded_by_its_size() -> None:
+    """Qwen's tokenizer raises TypeError on a lone surrogate; the bound falls back
+    to the body's size in bytes (no token is shorter than a byte) instead of
+    failing the request with a plain 500."""
+    request = {"model": "qwen-plus", "max_tokens": 10, "enable_thinking": False,
+               "messages": [{"role": "user", "content": "a\ud800b"}]}  # fmt: skip
+    call = Call(wire=OPENAI_CHAT, provider="alibaba-cn", model="qwen-plus", request=request,
+                raw_size=777)  # fmt: skip
+    bound = worst_case(call, Catalog.load(), NOON)
+    assert bound.tokens == 777 + 10
+    # alibaba_cn.yaml qwen-plus, first tier, CNY per 1M: 777 x 0.8 + 10 x 2 = 621.6 + 20 =
+    # 641.6 per 1M = 0.0006416 CNY (then in USD at the day's rate)
+    assert "0.0006416 CNY" in bound.why

@@ -211,7 +211,7 @@ def _input_tokens(call: Call) -> int:
                 return counted.total
         text = call.request.get("input", call.request.get("prompt", ""))
         return tokenizer.count(text if isinstance(text, str) else json.dumps(text))
-    except (LookupError, ValueError):
+    except (LookupError, ValueError, TypeError):  # TypeError: a tokenizer refusing odd text
         return call.raw_size
 
 

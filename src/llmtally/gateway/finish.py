@@ -100,7 +100,7 @@ def role_counts(ex: Exchange, prompt: Prompt) -> MessageCount | None:
     try:
         _, tokenizer = default_registry().for_model(ex.model_requested, ex.provider)
         return ex.wire.count(prompt, tokenizer, ex.model_requested)
-    except (LookupError, ValueError):
+    except (LookupError, ValueError, TypeError):  # TypeError: a tokenizer refusing odd text
         return None
 
 
