@@ -235,10 +235,10 @@ def test_at_least_fifteen_distinct_cases() -> None:
 @pytest.mark.parametrize(
     ("provider", "model", "provider_id", "model_id"),
     [
-        ("vertex", FLASH, "vertex", "publishers/google/models/gemini-2.5-flash"),
-        ("vertex-ai", PRO, "vertex", "publishers/google/models/gemini-2.5-pro"),
-        ("vertexai", FLASH_38, "vertex", "publishers/google/models/gemini-3.8-flash"),
-        (None, "vertex/gemini-3.8-flash", "vertex", "publishers/google/models/gemini-3.8-flash"),
+        ("vertex", FLASH, "vertex", "google/gemini-2.5-flash"),
+        ("vertex-ai", PRO, "vertex", "google/gemini-2.5-pro"),
+        ("vertexai", FLASH_38, "vertex", "google/gemini-3.8-flash"),
+        (None, "vertex/gemini-3.8-flash", "vertex", "google/gemini-3.8-flash"),
         # a bare name stays the Gemini Developer API price: google.yaml, or the seed
         (None, FLASH, "google", FLASH),
         (None, PRO, "google", PRO),
@@ -281,12 +281,14 @@ def test_batch_and_audio_are_not_priced(catalog: Catalog) -> None:
 
 
 def test_no_vertex_entry_owns_a_bare_name() -> None:
-    """Every name in vertex.yaml is a publisher-model resource name; the plain model
-    names are rules, so a name given without a provider never finds this file."""
+    """Every name in vertex.yaml is the name Vertex's OpenAI-compatible endpoint
+    uses (``google/<model>``); the plain model names and the publisher-model
+    resource names are rules, so a plain name given without a provider never
+    finds this file."""
     spec, _ = read_provider_file(BUILTIN_DIR / "vertex.yaml")
     names = [name for model in spec.models for name in (model.id, *model.aliases)]
     assert names
-    assert all(name.startswith("publishers/google/models/") for name in names)
+    assert all(name.startswith("google/") for name in names)
 
 
 # --- llmtally prices --------------------------------------------------------
@@ -300,22 +302,22 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_prices_lists_the_vertex_models(run: Any) -> None:
     rows = {r["model"]: r for r in prices_json(run, "vertex") if r["provider"] == "vertex"}
     assert set(rows) == {
-        "publishers/google/models/gemini-2.5-flash",
-        "publishers/google/models/gemini-2.5-pro",
-        "publishers/google/models/gemini-3.8-flash",
+        "google/gemini-2.5-flash",
+        "google/gemini-2.5-pro",
+        "google/gemini-3.8-flash",
         # from one Catalog printout, with their tiers: tests/test_catalog_vertex_regional.py
-        "publishers/google/models/gemini-3.7-flash",
-        "publishers/google/models/gemini-3-pro-preview",
-        "publishers/google/models/gemini-3.1-pro-preview",
+        "google/gemini-3.7-flash",
+        "google/gemini-3-pro-preview",
+        "google/gemini-3.1-pro-preview",
     }
-    flash = rows["publishers/google/models/gemini-2.5-flash"]
+    flash = rows["google/gemini-2.5-flash"]
     assert (flash["input_per_1m"], flash["cache_read_per_1m"], flash["output_per_1m"]) == (
         "0.30",
         "0.03",
         "2.50",
     )
     assert all(r["currency"] == "USD" for r in rows.values())
-    no_batch = [rows[f"publishers/google/models/{m}"] for m in (FLASH, PRO, FLASH_38)]
+    no_batch = [rows[f"google/{m}"] for m in (FLASH, PRO, FLASH_38)]
     assert all(r["batch_input_per_1m"] is None for r in no_batch)
 
 
@@ -323,4 +325,4 @@ def test_prices_of_a_bare_name_still_shows_googles_length_tier(run: Any) -> None
     rows = {f"{r['provider']}/{r['model']}": r for r in prices_json(run, PRO)}
     google = rows["google/gemini-2.5-pro"]
     assert [c["above"] for c in google["long_context"]] == [200_000]
-    assert rows["vertex/publishers/google/models/gemini-2.5-pro"]["long_context"] == []
+    assert rows["vertex/google/gemini-2.5-pro"]["long_context"] == []

@@ -357,35 +357,37 @@ def test_same_call_costs_1_1_times_as_much_regionally(catalog: Catalog, tier: Se
 @pytest.mark.parametrize(
     ("provider", "model", "provider_id", "model_id"),
     [
-        ("vertex", FLASH_37, "vertex", "publishers/google/models/gemini-3.7-flash"),
-        ("vertex", GLOBAL_PATH, "vertex", "publishers/google/models/gemini-3.7-flash"),
+        ("vertex", FLASH_37, "vertex", "google/gemini-3.7-flash"),
+        ("vertex", GLOBAL_PATH, "vertex", "google/gemini-3.7-flash"),
         (
             "vertex-regional",
             FLASH_37,
             "vertex-regional",
-            "publishers/google/models/gemini-3.7-flash",
+            "google/gemini-3.7-flash",
         ),
         (
             "vertex_regional",
             REGIONAL_PATH,
             "vertex-regional",
-            "publishers/google/models/gemini-3.7-flash",
+            "google/gemini-3.7-flash",
         ),
         (
             "vertexai-regional",
             FLASH_37,
             "vertex-regional",
-            "publishers/google/models/gemini-3.7-flash",
+            "google/gemini-3.7-flash",
         ),
-        ("vertex", PRO_3, "vertex", "publishers/google/models/gemini-3-pro-preview"),
-        ("vertex-ai", PRO_31, "vertex", "publishers/google/models/gemini-3.1-pro-preview"),
+        ("vertex", PRO_3, "vertex", "google/gemini-3-pro-preview"),
+        ("vertex-ai", PRO_31, "vertex", "google/gemini-3.1-pro-preview"),
         # a bare resource name is taken as global (vertex.yaml sorts first)
         (
             None,
             "publishers/google/models/gemini-3.7-flash",
             "vertex",
-            "publishers/google/models/gemini-3.7-flash",
+            "google/gemini-3.7-flash",
         ),
+        # Vertex's OpenAI-compatible name, given without a provider, is Google's own
+        (None, "google/gemini-3.7-flash", "google", FLASH_37),
         # bare model names stay the Gemini Developer API's (google.yaml or the seed)
         (None, FLASH_37, "google", FLASH_37),
         (None, PRO_3, "google", PRO_3),
@@ -430,7 +432,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_prices_lists_the_regional_model(run: Any) -> None:
     rows = prices_json(run, "vertex-regional")
     assert [(r["provider"], r["model"]) for r in rows] == [
-        ("vertex-regional", "publishers/google/models/gemini-3.7-flash")
+        ("vertex-regional", "google/gemini-3.7-flash")
     ]
     (row,) = rows
     assert (row["input_per_1m"], row["output_per_1m"]) == ("1.65", "8.25")
@@ -442,7 +444,7 @@ def test_prices_lists_the_regional_model(run: Any) -> None:
 
 def test_prices_shows_the_pro_long_tier(run: Any) -> None:
     rows = {r["model"]: r for r in prices_json(run, "vertex/") if r["provider"] == "vertex"}
-    pro = rows["publishers/google/models/gemini-3.1-pro-preview"]
+    pro = rows["google/gemini-3.1-pro-preview"]
     assert (pro["input_per_1m"], pro["output_per_1m"]) == ("2.00", "12.00")
     assert (pro["batch_input_per_1m"], pro["batch_output_per_1m"]) == ("1.00", "6.00")
     assert pro["long_context"] == [
