@@ -89,6 +89,13 @@ COMPARE = [
             "units_needed": 15,
             "break_even_requests_per_month": "3000000",
             "break_even_tokens_per_month": "4050000000",
+            # 3,000,000 > the 1,080,000 the 15 PTU carry: never reached; nor with more PTU,
+            # as a request at full use costs 1 / (180,000 / 1,800 = 100 requests a
+            # PTU-hour) = 0.01, above 0.0036 on demand
+            "break_even_reachable": False,
+            "pays_at_full_use": False,
+            "break_even_units": None,
+            "requests_per_unit_hour": "100",
             "cheaper": "on-demand",
         },
     ),
@@ -111,6 +118,9 @@ COMPARE = [
             "units_needed": 70,
             "break_even_requests_per_month": "3500000",
             "break_even_tokens_per_month": "4725000000",
+            # 3,500,000 <= 5,040,000: reached; 0.25 / 100 requests a PTU-hour = 0.0025 < 0.0036
+            "break_even_reachable": True,
+            "pays_at_full_use": True,
             "cheaper": "provisioned",
         },
     ),
@@ -227,6 +237,10 @@ def test_cli_json_carries_the_comparison_exactly(run, workload_file: Path) -> No
         "units_needed": 70,
         "break_even_requests_per_month": "3500000",
         "break_even_tokens_per_month": "4725000000",
+        "break_even_reachable": True,
+        "pays_at_full_use": True,
+        "break_even_units": None,
+        "requests_per_unit_hour": "100",
         "cheaper": "provisioned",
         "source": LEARN,
     }
@@ -249,6 +263,35 @@ def test_cli_table_names_the_break_even(run, workload_file: Path) -> None:
     assert "on-demand vs provisioned azure-global/gpt-4.1" in done.stdout
     assert "3,500,000" in done.stdout  # break-even requests a month
     assert "$12,600.00" in done.stdout
+
+
+def test_cli_table_says_a_break_even_beyond_the_capacity_is_not_reached(
+    run, tmp_path: Path
+) -> None:
+    path = tmp_path / "low.yaml"
+    path.write_text(_workload(1_000_000), encoding="utf-8")
+    done = run(
+        "estimate",
+        str(path),
+        "--provisioned",
+        "azure-global/gpt-4.1",
+        "--units",
+        "15",
+        "--unit-price",
+        "1",
+    )
+    assert done.exit_code == 0, done.output
+    text = " ".join(done.stdout.split())
+    # the "low-volume" case: break-even 10,800 / 0.0036 = 3,000,000 requests, beyond the
+    # 3000 x 15 x 60 x 720 / 1800 = 1,080,000 the 15 PTU carry
+    assert "not reached with 15 PTU (capacity 1,080,000)" in text
+    assert "3,000,000" not in text
+    # one PTU: $1 an hour for 180,000 / 1,800 = 100 requests: 1 / 100 = $0.01 a request
+    assert (
+        "openai/gpt-4.1: provisioned never breaks even, with any number of PTU: $0.01 a "
+        "request at full use ($1.00 per PTU-hour / 100 requests per PTU-hour) is above "
+        "$0.0036 on demand, and cost and capacity both grow with the units"
+    ) in text
 
 
 def test_cli_a_users_offers_file(run, workload_file: Path, tmp_path: Path) -> None:

@@ -381,6 +381,7 @@ BREAK_EVEN = [
             "break_even_requests_per_month": "920833.3333333333",
             "capacity_requests_per_month": "1080000",
             "fits": True,
+            "break_even_reachable": True,  # 920,833.33.. <= 1,080,000
             "cheaper": "provisioned",
         },
     ),
@@ -394,6 +395,11 @@ BREAK_EVEN = [
         {
             "provisioned_per_month": "3900",
             "break_even_requests_per_month": "1083333.3333333333",
+            # a request at full use 3,900 / 1,080,000 = 0.00361.. > 0.0036 on demand:
+            # no number of PTU reaches a break-even
+            "break_even_reachable": False,
+            "pays_at_full_use": False,
+            "break_even_units": None,
             "cheaper": "on-demand",
         },
     ),
@@ -424,6 +430,12 @@ BREAK_EVEN = [
             "output_units_needed": 10,
             "break_even_requests_per_month": "3323076.9230769231",
             "break_even_tokens_per_month": "4486153846.153846185",
+            # 3,323,076.92.. > 2,880,000: not reached; a request with both sides fully used
+            # costs 0.00195, not below 0.00195 on demand, so no proportion of units pays
+            "break_even_reachable": False,
+            "pays_at_full_use": False,
+            "break_even_units": None,
+            "requests_per_unit_hour": None,  # no one unit serves a request
             "cheaper": "on-demand",
         },
     ),
@@ -443,6 +455,7 @@ BREAK_EVEN = [
             "capacity_requests_per_month": "11165538.4615384615",
             "fits": True,
             "units_needed": 8,
+            "break_even_reachable": True,  # 8,092,729.19.. <= 11,165,538.46..
             "cheaper": "provisioned",
         },
     ),

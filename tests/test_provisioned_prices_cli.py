@@ -74,7 +74,7 @@ def test_cli_azure_yearly_reservation_without_a_price(run, tmp_path: Path) -> No
 
 
 def test_cli_bedrock_reserved_with_output_units(run, tmp_path: Path) -> None:
-    done = run(
+    done_args = [
         "estimate",
         _file(tmp_path, "anthropic/claude-sonnet-4-5", 1_000_000),
         "--json",
@@ -86,7 +86,8 @@ def test_cli_bedrock_reserved_with_output_units(run, tmp_path: Path) -> None:
         "100",
         "--output-units",
         "10",
-    )
+    ]
+    done = run(*done_args)
     assert done.exit_code == 0, done.output
     [row] = json.loads(done.stdout)["provisioned"]
     # 100 x 0.162 + 10 x 0.81 = 16.2 + 8.1 = 24.3 an hour; x 720 = 17,496 a month;
@@ -103,6 +104,9 @@ def test_cli_bedrock_reserved_with_output_units(run, tmp_path: Path) -> None:
             "on_demand_per_month",
             "break_even_requests_per_month",
             "capacity_requests_per_month",
+            "break_even_reachable",
+            "pays_at_full_use",
+            "break_even_units",
             "cheaper",
         )
     } == {
@@ -112,8 +116,25 @@ def test_cli_bedrock_reserved_with_output_units(run, tmp_path: Path) -> None:
         "on_demand_per_month": "5850",
         "break_even_requests_per_month": "2990769.2307692308",
         "capacity_requests_per_month": "2880000",
+        # 2,990,769.23.. > 2,880,000: not reached with the units held, though a request
+        # with both sides full (0.005265) costs less than on demand (0.00585). The input
+        # side carries 3,600,000; output units for that: 3.6e6 x 150 / (1000 x 60 x 720
+        # = 43,200,000) = 12.5 -> 13 (steps of 1). Then (16.2 + 13 x 0.81 = 26.73) x 720
+        # = 19,245.6 a month, break-even 19,245.6 / 0.00585 = 3,289,846.15.., within
+        # min(3,600,000, 13 x 60,000 x 720 / 150 = 3,744,000) = 3,600,000
+        "break_even_reachable": False,
+        "pays_at_full_use": True,
+        "break_even_units": {"units": 100, "output_units": 13},
         "cheaper": "on-demand",
     }
+    table = run(*[a for a in done_args if a != "--json"])
+    text = " ".join(table.stdout.split())
+    assert "not reached (capacity 2,880,000)" in text  # the title names both sides held
+    assert (
+        "$0.00527 a request with both sides fully used is below $0.00585 on demand, but "
+        "the sides held are out of proportion: 100 1K input TPM with 13 1K output TPM "
+        "would break even, at 3,289,846 requests a month"
+    ) in text
 
 
 def test_cli_vertex_table_names_the_shipped_price(run, tmp_path: Path) -> None:
@@ -172,6 +193,13 @@ def test_cli_tables_name_a_month_price_and_an_output_side(run, tmp_path: Path) -
     )
     assert "$6,480.00" in text
     assert "output units the volume needs 10" in text
+    # break-even 3,323,076.92.. > capacity 2,880,000; a request with both sides full
+    # costs 0.00195, the same as on demand, so no units in proportion pay either
+    assert "not reached (capacity 2,880,000)" in text
+    assert (
+        "provisioned never breaks even, with any number of 1K input TPM: $0.00195 a request "
+        "with both sides fully used is no less than $0.00195 on demand"
+    ) in text
 
 
 # (id, extra arguments, message)

@@ -155,7 +155,7 @@ def _workload(
     from llmtally.currency import RatesFileError
     from llmtally.estimate.engine import estimate
     from llmtally.estimate.files import WorkloadError, read_workload
-    from llmtally.estimate.render import estimate_tables, provisioned_table
+    from llmtally.estimate.render import estimate_tables, provisioned_notes, provisioned_table
 
     as_json, html = out
     try:
@@ -178,6 +178,9 @@ def _workload(
         console.print(part)
     if rows:
         console.print(provisioned_table(rows))
+        notes = provisioned_notes(rows)
+        if notes is not None:
+            console.print(notes)
     if html is not None:
         console.print(f"wrote {html}")
 

@@ -14,15 +14,24 @@ what a request costs through the capacity, and the break-even volume.
 Below the break-even volume on-demand is cheaper; above it provisioned is,
 as long as the volume fits the capacity (else more units are needed, and
 ``units_needed`` says how many).
+
+The break-even volume can lie beyond what the units held can serve. Cost and
+capacity both scale with units, so more units never bring it within reach: a
+request at full use costs USD per unit-hour / requests per unit-hour whatever the
+units, and some number of units breaks even only where that is below the
+on-demand price of a request (``pays_at_full_use``). Where the output side is
+bought apart, ``provisioned per request`` is that cost with the sides in
+proportion; held out of proportion the units may fall short of a break-even
+that proportioned units reach.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
-from llmtally.catalog.provisioned import Capacity, ProvisionedError
+from llmtally.catalog.provisioned import Capacity, ProvisionedError, fewest_units
 from llmtally.estimate.result import Estimate, ModelEstimate, divide
 from llmtally.meter import decimal_text
 from llmtally.selfhost.economics import DEFAULT_HOURS_PER_MONTH
@@ -69,13 +78,13 @@ class Comparison:
     @property
     def units_needed(self) -> int:
         """The fewest units the offer sells that carry the workload's volume."""
+        return self._units_for(self.requests_per_month)
+
+    def _units_for(self, requests: Decimal) -> int:
         offer, cap = self.capacity.offer, self.capacity
         per_unit = cap.tokens_per_minute * 60 * cap.utilisation * self.hours_per_month
-        needed = self.requests_per_month * self.load_per_request / per_unit
-        if needed <= offer.minimum_units:
-            return offer.minimum_units
-        steps = ((needed - offer.minimum_units) / offer.increment).to_integral_value(ROUND_CEILING)
-        return offer.minimum_units + int(steps) * offer.increment
+        needed = requests * self.load_per_request / per_unit
+        return fewest_units(needed, offer.minimum_units, offer.increment)
 
     @property
     def output_units_needed(self) -> int | None:
@@ -95,6 +104,47 @@ class Comparison:
         requests = self.break_even_requests_per_month
         tokens = self.input_per_request + self.output_per_request
         return None if requests is None else requests * tokens
+
+    @property
+    def break_even_reachable(self) -> bool | None:
+        """Whether the units held can serve the break-even volume (None: no break-even)."""
+        even = self.break_even_requests_per_month
+        return None if even is None else even <= self.capacity_requests_per_month
+
+    @property
+    def pays_at_full_use(self) -> bool:
+        """Whether a request through fully used capacity costs less than on demand:
+        the one condition under which some number of units breaks even."""
+        return self.provisioned_per_request < self.on_demand_per_request
+
+    @property
+    def break_even_units(self) -> Capacity | None:
+        """Where the units held fall short of the break-even but a request at full use
+        pays: the output side bought apart, held out of proportion. The short side
+        raised to the fewest units that carry what the other side does; None where
+        that does not reach the break-even either, or the units held already do."""
+        cap, side = self.capacity, self.capacity.output
+        if self.break_even_reachable is not False or not self.pays_at_full_use or side is None:
+            return None
+        hours, load, outp = self.hours_per_month, self.load_per_request, self.output_per_request
+        if load <= 0 or outp <= 0:  # one side only is used: no proportion to restore
+            return None
+        volume = max(  # what the longer side carries
+            divide(cap.tokens_per_hour * hours, load),
+            divide(cap.output_tokens_per_hour * hours, outp),
+        )
+        units = self._units_for(volume)
+        out_units = cap.output_units_needed(volume, outp, hours) or side.units
+        scaled = replace(cap, units=units, output=replace(side, units=out_units))
+        return scaled if replace(self, capacity=scaled).break_even_reachable else None
+
+    @property
+    def requests_per_unit_hour(self) -> Decimal | None:
+        """Requests one unit serves in an hour at the utilisation (None where the
+        output side is bought apart: then no one unit serves a request)."""
+        if self.capacity.output is not None:
+            return None
+        return divide(self.capacity_requests_per_month, self.hours_per_month * self.capacity.units)
 
     @property
     def cheaper(self) -> str:
@@ -136,9 +186,24 @@ class Comparison:
             "break_even_tokens_per_month": None
             if even_tokens is None
             else decimal_text(even_tokens),
+            "break_even_reachable": self.break_even_reachable,
+            "pays_at_full_use": self.pays_at_full_use,
+            "break_even_units": self._break_even_units_json(),
+            "requests_per_unit_hour": None
+            if self.requests_per_unit_hour is None
+            else decimal_text(self.requests_per_unit_hour),
             "cheaper": self.cheaper,
             "source": offer.source,
         } | self._priced_apart()
+
+    def _break_even_units_json(self) -> dict[str, int | None] | None:
+        scaled = self.break_even_units
+        if scaled is None:
+            return None
+        return {
+            "units": scaled.units,
+            "output_units": scaled.output.units if scaled.output else None,
+        }
 
     def _priced_apart(self) -> dict[str, Any]:
         """A month-priced term's price, and an output side bought apart, where there are."""

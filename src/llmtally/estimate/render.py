@@ -5,6 +5,7 @@ currency (:func:`amount`), with the exchange rates it used under the tables."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from rich.console import RenderableType
@@ -15,7 +16,7 @@ from llmtally import money
 from llmtally.currency import Money, format_money
 from llmtally.estimate.provisioned import Comparison
 from llmtally.estimate.reprice_result import Repricing
-from llmtally.estimate.result import COMPONENTS, SOURCES, Estimate, ModelEstimate
+from llmtally.estimate.result import COMPONENTS, SOURCES, Estimate, ModelEstimate, divide
 from llmtally.fit_table import Column, SplitTable, plain_table, snug
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "break_even_text",
     "estimate_tables",
     "percent",
+    "provisioned_notes",
     "provisioned_table",
     "reprice_tables",
     "usd",
@@ -264,8 +266,16 @@ def provisioned_table(rows: list[Comparison]) -> Table:
         ("provisioned per request", [usd(r.provisioned_per_request) for r in rows]),
         ("requests a month", [_volume(r.requests_per_month) for r in rows]),
         ("capacity, requests a month", [_volume(r.capacity_requests_per_month) for r in rows]),
-        ("break-even, requests a month", [_volume(r.break_even_requests_per_month) for r in rows]),
-        ("break-even, tokens a month", [_volume(r.break_even_tokens_per_month) for r in rows]),
+        ("break-even, requests a month", [_break_even(r) for r in rows]),
+        (
+            "break-even, tokens a month",
+            [
+                "not reached"
+                if r.break_even_reachable is False
+                else _volume(r.break_even_tokens_per_month)
+                for r in rows
+            ],
+        ),
         ("units the volume needs", [str(r.units_needed) for r in rows]),
         *(
             [("output units the volume needs", [str(r.output_units_needed) for r in rows])]
@@ -277,3 +287,65 @@ def provisioned_table(rows: list[Comparison]) -> Table:
     for label, cells in lines:
         table.add_row(label, *cells)
     return snug(table)
+
+
+def _break_even(row: Comparison) -> str:
+    """The break-even volume, or that the units held cannot serve it."""
+    if row.break_even_reachable is False:
+        served = f"capacity {_volume(row.capacity_requests_per_month)}"
+        if row.capacity.output is not None:  # two sides held: the title names both
+            return f"not reached ({served})"
+        return f"not reached with {row.capacity.units} {row.capacity.offer.unit} ({served})"
+    return _volume(row.break_even_requests_per_month)
+
+
+def _full_use(row: Comparison) -> str:
+    """A request's cost at full use, and how it comes about where one unit serves it."""
+    cost, per_unit = usd(row.provisioned_per_request), row.requests_per_unit_hour
+    if per_unit is None:  # the output side bought apart
+        return f"{cost} a request with both sides fully used"
+    hourly = divide(row.capacity.per_hour(row.hours_per_month), Decimal(row.capacity.units))
+    unit = row.capacity.offer.unit
+    shown = per_unit.quantize(Decimal(1).scaleb(min(per_unit.adjusted() - 2, 0)), ROUND_HALF_EVEN)
+    return (
+        f"{cost} a request at full use ({money.usd_rate(hourly)} per {unit}-hour / "
+        f"{shown:,f} requests per {unit}-hour)"
+    )
+
+
+def provisioned_notes(rows: list[Comparison]) -> Text | None:
+    """For each row whose break-even the units held cannot serve: whether any number
+    of units would, by comparing a request's cost at full use with on-demand."""
+    lines = []
+    for row in rows:
+        if row.break_even_reachable is not False:
+            continue
+        unit, demand = row.capacity.offer.unit, usd(row.on_demand_per_request)
+        scaled = row.break_even_units
+        if scaled is not None and scaled.output is not None:
+            spec = row.capacity.offer.output_capacity
+            out_unit = spec.unit if spec is not None else "output units"
+            lines.append(
+                f"{row.model}: {_full_use(row)} is below {demand} on demand, but the "
+                f"sides held are out of proportion: {scaled.units} {unit} with "
+                f"{scaled.output.units} {out_unit} would break even, at "
+                f"{_volume(replace(row, capacity=scaled).break_even_requests_per_month)} "
+                "requests a month"
+            )
+        elif row.pays_at_full_use:
+            lines.append(
+                f"{row.model}: {_full_use(row)} is below {demand} on demand: more units, "
+                "in proportion, would break even"
+            )
+        else:
+            above = (
+                "above"
+                if row.provisioned_per_request > row.on_demand_per_request
+                else "no less than"
+            )
+            lines.append(
+                f"{row.model}: provisioned never breaks even, with any number of {unit}: "
+                f"{_full_use(row)} is {above} {demand} on demand, and cost and capacity "
+                "both grow with the units"
+            )
+    return Text("\n".join(lines), style="dim") if lines else None
