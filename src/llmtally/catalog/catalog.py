@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from llmtally.catalog.discount_check import checked_discounts
 from llmtally.catalog.loader import read_provider_file, version_of
 from llmtally.catalog.matching import MatchIndex, ModelRef
 from llmtally.catalog.overrides import DiscountSpec, read_override_file
@@ -87,6 +88,7 @@ class Catalog:
                     aliases.setdefault(alias.lower(), pf.provider)
                 refs.extend(ModelRef(pf.provider, spec, rank, pf.currency) for spec in pf.models)
         self._refs = refs
+        self._provider_aliases = tuple(aliases)
         self.index = MatchIndex(refs, aliases)
         self._histories: dict[int, _History] = {}
 
@@ -101,9 +103,10 @@ class Catalog:
         contents: list[bytes] = []
         layers: list[list[ProviderFile]] = []
         discounts: list[DiscountSpec] = []
+        raw_override = b""
         if override is not None and override.exists():
-            spec, raw = read_override_file(override)
-            contents.append(raw)
+            spec, raw_override = read_override_file(override)
+            contents.append(raw_override)
             discounts = list(spec.discounts)
             layers.append(list(spec.providers))
         else:
@@ -123,7 +126,17 @@ class Catalog:
                 contents.append(raw)
                 layer.append(pf)
             layers.append(layer)
-        return cls(layers, discounts, version_of(contents))
+        catalog = cls(layers, (), version_of(contents))
+        if discounts and override is not None:  # each must apply to something
+            text = raw_override.decode("utf-8", errors="replace")
+            catalog._discounts = tuple(catalog._checked(discounts, text, str(override)))
+        return catalog
+
+    def _checked(self, discounts: list[DiscountSpec], text: str, origin: str) -> list[DiscountSpec]:
+        ids: dict[str, list[str]] = {}
+        for ref in self._refs:
+            ids.setdefault(ref.provider, []).append(ref.spec.id)
+        return checked_discounts(discounts, self.index, ids, self._provider_aliases, text, origin)
 
     @property
     def providers(self) -> list[str]:

@@ -15,6 +15,7 @@ from llmtally.catalog.schema import ProviderFile
 
 __all__ = [
     "CatalogFileError",
+    "line_of",
     "load_yaml",
     "parse_provider_file",
     "read_provider_file",
@@ -61,6 +62,15 @@ def _node_at(node: yaml.Node, loc: Sequence[int | str]) -> yaml.Node:
         else:
             return node
     return node
+
+
+def line_of(text: str, loc: Sequence[int | str]) -> int:
+    """The line (from 1) of the YAML node at ``loc`` in ``text`` (0: not YAML)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 0
+    return 0 if root is None else _node_at(root, loc).start_mark.line + 1
 
 
 def _describe(errors: Iterable[Any], text: str, origin: str) -> str:
