@@ -28,7 +28,7 @@ from llmtally.analytics.overview import (
 )
 from llmtally.analytics.report import GroupBy, ReportRow
 from llmtally.analytics.report_shown import shown_report
-from llmtally.meter import decimal_text
+from llmtally.analytics.shown import rate_text
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -96,7 +96,7 @@ def _projection_in(found: Overview, mtd: Window, shown: Shown) -> tuple[Decimal 
         return None, found.projection_note
     today = shown.rate_on(found.now.date())
     more = found.projected_month_end - found.month_to_date.cost
-    rate = f"{decimal_text(today.rate)} {shown.code} per USD"
+    rate = f"{rate_text(today.rate)} {shown.code} per USD"
     note = f"{found.projection_note}, at today's rate ({rate}, {today.rate_date.isoformat()})"
     return mtd.cost + shown.on(more, found.now.date()), note
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from llmtally.currency.amount import Money
@@ -28,9 +28,10 @@ from llmtally.currency.display import format_money, money_json
 from llmtally.currency.rates import RateTable
 from llmtally.meter import decimal_text
 
-__all__ = ["PIVOT", "Segment", "Shown", "rate_json"]
+__all__ = ["PIVOT", "RATE_DIGITS", "Segment", "Shown", "rate_json", "rate_text"]
 
 PIVOT = "USD"  # the ledger's cost columns
+RATE_DIGITS = 6  # significant digits of a rate in text for reading (JSON has every digit)
 _DAY = dt.timedelta(days=1)
 
 
@@ -116,10 +117,20 @@ class Shown:
         return [rate_json(used) for used in self._ordered()]
 
     def notes(self) -> list[str]:
-        """One line per rate used: ``¥ at 7.2 CNY per USD (2026-12-01, source)``."""
+        """One line per rate used: ``¥ at 7.2 CNY per USD (2026-12-01, source)``,
+        the rate to RATE_DIGITS significant digits (a cross rate has 28)."""
+        return [note for note, _ in self.rate_lines()]
+
+    def rate_lines(self) -> list[tuple[str, str]]:
+        """:meth:`notes`, each with the rate's every digit (``exactly 0.95225830434..
+        EUR per USD``), for a hover title."""
         return [
-            f"{currency(used.amount.currency).symbol} at {decimal_text(used.rate)} "
-            f"{used.amount.currency} per {PIVOT} ({used.rate_date.isoformat()}, {used.source})"
+            (
+                f"{currency(used.amount.currency).symbol} at {rate_text(used.rate)} "
+                f"{used.amount.currency} per {PIVOT} ({used.rate_date.isoformat()}, "
+                f"{used.source})",
+                f"exactly {decimal_text(used.rate)} {used.amount.currency} per {PIVOT}",
+            )
             for used in self._ordered()
         ]
 
@@ -136,3 +147,13 @@ def rate_json(used: Converted) -> dict[str, str]:
         "date": used.rate_date.isoformat(),
         "source": used.source,
     }
+
+
+def rate_text(rate: Decimal) -> str:
+    """A rate for reading: RATE_DIGITS significant digits, half-even, trailing zeros
+    dropped, never an exponent (``0.952258``, ``7.1726``, ``150``, ``16234.6``)."""
+    if rate == 0:
+        return "0"
+    places = min(rate.adjusted() - RATE_DIGITS + 1, 0)
+    shown = rate.quantize(Decimal(1).scaleb(places), ROUND_HALF_EVEN)
+    return f"{shown.normalize():f}"
