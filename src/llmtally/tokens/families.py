@@ -2,7 +2,9 @@
 
 Order, first hit wins:
 
-1. OpenAI models: tiktoken's own model table
+1. OpenAI models, on OpenAI or resold by Azure OpenAI (:data:`OPENAI_HOSTS`,
+   whose ids are OpenAI's, dated, some with an ``-azure`` suffix that is
+   peeled): tiktoken's own model table
    (``tiktoken.model.encoding_name_for_model``), after peeling a fine-tune's
    ``ft:`` prefix (tiktoken's ``ft:gpt-4`` prefix would send ``ft:gpt-4.1``
    to cl100k_base, which is wrong);
@@ -20,9 +22,12 @@ from dataclasses import dataclass
 
 from llmtally.tokens.base import TokenizerUnavailableError
 
-__all__ = ["RULES", "Rule", "tiktoken_encoding", "tokenizer_for"]
+__all__ = ["OPENAI_HOSTS", "RULES", "Rule", "tiktoken_encoding", "tokenizer_for"]
 
 _OPENAI_ENCODINGS = {"o200k_base", "cl100k_base", "o200k_harmony"}
+# Azure OpenAI's deployment types run OpenAI's own models: same tokenizer.
+OPENAI_HOSTS = ("openai", "azure", "azure-datazone", "azure-regional")
+_AZURE_SUFFIX = "-azure"  # catalog ids where OpenAI's dated name is taken by the imported layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ _GEMMA = (
     "Gemma's tokenizer is not in this release: the only offline copy is inside a GGUF "
     "file read by llama-cpp-python, which llmtally does not install"
 )
+_SPEECH = "MiniMax's speech (T2A) models are billed per character of input text, not per token"
 _MISTRAL_LATER = r"(^|/)(open-)?(mistral|ministral|magistral|devstral|codestral|pixtral|voxtral|mixtral|labs-leanstral)"  # noqa: E501
 
 RULES: tuple[Rule, ...] = (
@@ -55,15 +61,18 @@ RULES: tuple[Rule, ...] = (
         r"^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|chatgpt-4o|gpt-image-1|gpt-realtime"
         r"|gpt-audio|codex-mini|computer-use)",
         "o200k_base",
-        "openai",
+        *OPENAI_HOSTS,
     ),
     _rule(
-        r"^(gpt-4|gpt-3\.5|gpt-35|text-embedding-ada-002|text-embedding-3)", "cl100k_base", "openai"
+        r"^(gpt-4|gpt-3\.5|gpt-35|text-embedding-ada-002|text-embedding-3)",
+        "cl100k_base",
+        *OPENAI_HOSTS,
     ),
-    _rule(r"^(gpt-|chat-latest|chatgpt-)", "openai_unlisted_approx", "openai"),
-    # Anthropic, on any host: the legacy tokenizer is Claude <= 2.1's own.
-    _rule(r"(^|/)claude-(v1|instant|2)(\b|$)", "claude_legacy"),
-    _rule(r"(^|/)claude", "claude_approx"),
+    _rule(r"^(gpt-|chat-latest|chatgpt-)", "openai_unlisted_approx", *OPENAI_HOSTS),
+    # Anthropic, on any host (Bedrock: anthropic.claude-..., global./us./eu.anthropic.
+    # claude-..., ARNs ending in either): the legacy tokenizer is Claude <= 2.1's own.
+    _rule(r"(^|/|anthropic\.)claude-(v1|v2|instant|2)(\b|$)", "claude_legacy"),
+    _rule(r"(^|/|anthropic\.)claude", "claude_approx"),
     # The embedded local model (its GGUF's own vocabulary, via llama.cpp).
     _rule(r"smollm2", "smollm2"),
     # Google.
@@ -81,6 +90,17 @@ RULES: tuple[Rule, ...] = (
     _rule(r"llama-?(guard-)?3(?!\d)", "llama3"),
     # Qwen2 / 2.5 / 3 (one vocabulary; Qwen1.5 shares it). Qwen3.5 and later differ.
     _rule(r"(^|/)qwen-?(1\.5|2\.5|2|3)(?![.\d])", "qwen"),
+    _rule(r"(^|/)qwen-?3\.[5-9]", "qwen35_approx"),
+    # Issue 17's Chinese vendors, on their own platforms only: no vocabulary on PyPI, so
+    # documented approximations (loaders/approx.py). Third-party hosts of the open
+    # weights (Together's Kimi, GLM, MiniMax) have no rule yet.
+    _rule(r"(^|/)(kimi|moonshot-v1)", "kimi_approx", "moonshot", "moonshot-cn"),
+    _rule(r"(^|/)(glm|chatglm|embedding-)", "glm_approx", "zhipu", "zai"),
+    _rule(r"(^|/)doubao", "doubao_approx", "volcengine"),
+    _rule(r"(^|/)(minimax-|m2-her)", "minimax_approx", "minimax", "minimax-intl"),
+    _rule(r"^speech-", None, "minimax", "minimax-intl", reason=_SPEECH),
+    _rule(r"(^|/)hunyuan", "hunyuan_approx", "tencent"),
+    _rule(r"(^|/)ernie", "ernie_approx", "baidu"),
     # Mistral: mistral-common's model table, then later models on the Tekken vocabulary.
     _rule(r"mistral-7b-(instruct-)?v0\.3", "mistral_spm_v3"),
     _rule(r"mistral-7b|mixtral-8x7b|mistral-embed|mistral-medium-2312", "mistral_spm_v1"),
@@ -115,7 +135,9 @@ def tiktoken_encoding(model: str) -> str | None:
 def tokenizer_for(provider: str, model: str) -> str:
     """The registered tokenizer name for a catalog model."""
     lowered = model.lower()
-    if provider == "openai":
+    if provider in OPENAI_HOSTS:
+        if provider != "openai":
+            lowered = lowered.removesuffix(_AZURE_SUFFIX)
         encoding = tiktoken_encoding(lowered)
         if encoding in _OPENAI_ENCODINGS:
             return encoding

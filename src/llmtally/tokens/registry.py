@@ -19,7 +19,7 @@ from llmtally.catalog.catalog import Catalog
 from llmtally.catalog.matching import ModelRef
 from llmtally.tokens.base import Tokenizer
 from llmtally.tokens.families import tokenizer_for
-from llmtally.tokens.loaders import gguf, hf, llama, mistral, openai
+from llmtally.tokens.loaders import gguf, hf, llama, mistral, openai, qianfan
 from llmtally.tokens.loaders.approx import APPROXIMATIONS, Approximation
 
 __all__ = ["BUILTIN_LOADERS", "TokenizerRegistry", "UnknownTokenizerError", "default_registry"]
@@ -47,6 +47,7 @@ BUILTIN_LOADERS: dict[str, Loader] = {
     "deepseek_v3": hf.load_deepseek_v3,
     "claude_legacy": hf.load_claude_legacy,
     "smollm2": gguf.load_smollm2,
+    "qianfan_local": qianfan.load_qianfan_local,
     **{name: _mistral(name) for name in mistral.MISTRAL_FILES},
 }
 

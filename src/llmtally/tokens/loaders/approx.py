@@ -57,6 +57,62 @@ APPROXIMATIONS = {
             "mistral-common does not ship; later Tekken versions add control tokens to the "
             "same vocabulary, so plain text should count the same, unverified offline.",
         ),
+        # Issue 17. The vendors below publish no vocabulary on PyPI (read 2026-12-07): the
+        # Qwen vocabulary, a Chinese-first byte-level BPE of 151,643 tokens, is the
+        # closest measured family llmtally ships; each method says what the vendor states.
+        ApproximationSpec(
+            "qwen35_approx",
+            "qwen",
+            "Qwen3 vocabulary (151,643 tokens) for Qwen3.5 and later, whose larger "
+            "vocabulary is not on PyPI; Alibaba's own dashscope 2.0.2 get_tokenizer still "
+            "counts every qwen* model with this vocabulary. Exact: the usage of a response.",
+        ),
+        ApproximationSpec(
+            "kimi_approx",
+            "qwen",
+            "qwen count as a proxy: Moonshot publishes no tokenizer on PyPI; its docs "
+            "(platform.moonshot.cn/docs, Token, read 2026-12-07) put 1 token at about "
+            "1.5-2 Chinese characters of ordinary Chinese text and state nothing for "
+            "English. Exact: POST /v1/tokenizers/estimate-token-count or a response's usage.",
+        ),
+        ApproximationSpec(
+            "glm_approx",
+            "qwen",
+            "qwen count as a proxy: Zhipu publishes no tokenizer on PyPI (zhipuai and "
+            "zai-sdk call the API) and no characters-per-token figure was found in its "
+            "docs (2026-12-07); qwen is the closest measured Chinese-first family. "
+            "Exact: the usage of a response.",
+        ),
+        ApproximationSpec(
+            "doubao_approx",
+            "qwen",
+            "qwen count as a proxy: ByteDance publishes no Doubao tokenizer on PyPI "
+            "(volcengine SDKs call the API) and no characters-per-token figure was found "
+            "in Volcengine Ark's docs (2026-12-07). Exact: the usage of a response.",
+        ),
+        ApproximationSpec(
+            "minimax_approx",
+            "qwen",
+            "qwen count as a proxy: MiniMax publishes no tokenizer on PyPI and no "
+            "characters-per-token figure was found in its docs (2026-12-07). Exact: "
+            "POST /v1/responses/input_tokens or the usage of a response.",
+        ),
+        ApproximationSpec(
+            "hunyuan_approx",
+            "qwen",
+            "qwen count as a proxy: Tencent publishes no Hunyuan tokenizer on PyPI "
+            "(tencentcloud-sdk-python calls the API) and no characters-per-token figure "
+            "was found in its docs (2026-12-07). Exact: the Hunyuan GetTokenCount API "
+            "(cloud.tencent.com/document/product/1729/101835) or a response's usage.",
+        ),
+        ApproximationSpec(
+            "ernie_approx",
+            "qianfan_local",
+            "Baidu's own offline estimate from its Qianfan SDK (qianfan 0.4.12.3, "
+            "Tokenizer.count_tokens mode='local'): int(0.625 x CJK characters + 1 x "
+            "words); Baidu calls it a local simulation. Exact: Qianfan's tokenizer API "
+            "or the usage of a response.",
+        ),
     )
 }
 
