@@ -51,10 +51,12 @@ def on_budget(rule: SpendRule, budget: Budget | None) -> SpendRule:
     amount = Decimal(f"{budget.amount.normalize():f}")  # 1.5, not the ledger's 1.5000000000
     change: dict[str, object] = {"scope": scope, "period": budget.period, "amount_usd": amount}
     if budget.rate is not None and budget.currency != "USD":  # alerts name its currency
+        from llmtally.analytics.shown import rate_text  # the rate for reading: 6 digits
+
         rate = budget.rate
         day = rate.rate_date.isoformat()
         change["shown_currency"], change["shown_rate"] = budget.currency, rate.rate
-        change["shown_rate_note"] = f"{rate.rate.normalize():f} per USD ({day}, {rate.source})"
+        change["shown_rate_note"] = f"{rate_text(rate.rate)} per USD ({day}, {rate.source})"
     return rule.model_copy(update=change)
 
 

@@ -152,10 +152,11 @@ def _amount(budget: Budget) -> str:
 
 
 def _rate_note(rate: Converted) -> str:
-    from llmtally.meter import decimal_text
+    """The rate for reading (6 significant digits; --json has it exact)."""
+    from llmtally.analytics.shown import rate_text
 
     day = rate.rate_date.isoformat()
-    return f"{decimal_text(rate.rate)} {rate.amount.currency} per USD ({day}, {rate.source})"
+    return f"{rate_text(rate.rate)} {rate.amount.currency} per USD ({day}, {rate.source})"
 
 
 def _usd(amount: Decimal) -> str:
