@@ -14,6 +14,8 @@ from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rich.console import Console
+
     from llmtally.catalog import Catalog
     from llmtally.history import ImportSummary
     from llmtally.ledger import Store
@@ -64,6 +66,7 @@ def import_history(
     if not from_db and not Path(source).is_file():
         fail(f"{source}: no such file")
     catalog = open_catalog(home, override)
+    _check_rates(home)
     store = _open_ledger(database)
     progress = _progress if sys.stderr.isatty() and not as_json else None
     try:
@@ -81,9 +84,27 @@ def import_history(
         print_json(summary.to_json())
     else:
         _render(summary)
+    if summary.rates_unpriced:  # the rates file broke during the run
+        fail(f"{shown}: the rates file left {summary.rates_unpriced:,} calls unpriced", code=1)
     if summary.skipped_count and not (summary.imported or summary.already):
         # every row refused: most likely another tool's file, or JSON not one per line
         fail(f"{shown}: no row could be read as {tool}'s format (see the reasons above)", code=1)
+
+
+def _check_rates(home: Path | None) -> None:
+    """Refuse to import while the rates file cannot be used: the calls billed in
+    another currency would be stored unpriced, and importing again does not
+    re-price a call the ledger has (docs/currencies.md)."""
+    from llmtally.currency import RatesFileError, open_rates
+
+    try:
+        open_rates(home)
+    except RatesFileError as exc:
+        fail(
+            f"{exc}\nnothing imported: calls billed in another currency would be stored "
+            "without a price, and importing again does not re-price them; fix the rates "
+            "file (or unset LLMTALLY_RATES to use the shipped rates)"
+        )
 
 
 def _open_ledger(database: str | None) -> Store:
@@ -121,6 +142,28 @@ def _usd(amount: Decimal) -> str:
     return f"-${decimal_text(-amount)}" if amount < 0 else f"${decimal_text(amount)}"
 
 
+def _render_unconverted(out: Console, summary: ImportSummary) -> None:
+    """Why calls priced in another currency have no USD cost, in one line each."""
+    by_rates, other = summary.rates_unpriced, summary.unconverted - summary.rates_unpriced
+    if by_rates:
+        out.print(
+            f"the rates file cannot be used ({summary.rates_error}): {_calls(by_rates)} "
+            "billed in another currency stored without a price; importing again after "
+            "fixing it does not re-price them",
+            markup=False,
+        )
+    if other:
+        out.print(
+            f"{_calls(other)} billed in another currency stored without a price: no exchange "
+            "rate for their day (or one the ledger already had unpriced; see cost_error)",
+            markup=False,
+        )
+
+
+def _calls(count: int) -> str:
+    return f"{count:,} call{'' if count == 1 else 's'}"
+
+
 def _render(summary: ImportSummary) -> None:
     from rich.console import Console
 
@@ -134,6 +177,7 @@ def _render(summary: ImportSummary) -> None:
         + (f", {unpriced:,} without a price (stored, cost unknown)" if unpriced else "")
     )
     out.print(f"cost: ${decimal_text(summary.cost)} (llmtally's prices, the rows read)")
+    _render_unconverted(out, summary)
     if summary.source_cost_rows:
         out.print(
             f"{summary.source_cost_rows:,} row{'' if summary.source_cost_rows == 1 else 's'} "

@@ -4,6 +4,7 @@
 - :mod:`~llmtally.currency.amount`: :class:`Money`; mixed-currency sums refused.
 - :mod:`~llmtally.currency.rates` and :mod:`~llmtally.currency.rates_file`:
   the shipped, dated reference rates and the user's override file.
+- :mod:`~llmtally.currency.plausible`: a user's rate checked against the shipped one.
 - :mod:`~llmtally.currency.convert`: the latest rate on or before a day.
 - :mod:`~llmtally.currency.display`: symbol, grouping, minor digits; exact forms.
 

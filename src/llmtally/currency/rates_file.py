@@ -7,12 +7,23 @@ bad file is a :class:`RatesFileError` naming the file, the line and the field.
 
 The override file follows the other user files (llmtally.config): the
 argument, else ``LLMTALLY_RATES``, else ``<home>/rates.yaml``. Its rows win
-over shipped rows for the same day and pair (either way round).
+over shipped rows for the same day and pair (either way round). A row whose
+rate is off by more than a factor 2 from the shipped rate for its pair is an
+error too (:mod:`llmtally.currency.plausible`: usually a row the wrong way round).
+
+A file that is named (the argument, ``LLMTALLY_RATES``) must exist: for a
+command (:func:`open_rates`) a missing one is a :class:`RatesFileError`; the
+ledger's table (``currency.pivot``, which calls :func:`rates_file` and
+:func:`read_rates_file`) converts with the shipped rates and logs a warning.
+Each problem the ledger's table meets is logged once (a gateway has no one else
+to tell), again only after the file has been read well in between.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -25,6 +36,7 @@ import yaml
 
 from llmtally.config import _file_setting, data_home
 from llmtally.currency.codes import UnknownCurrencyError, currency
+from llmtally.currency.plausible import implausible
 from llmtally.currency.rates import Rate, RateTable
 
 __all__ = [
@@ -40,6 +52,11 @@ __all__ = [
 T = TypeVar("T")
 
 FIELDS = ("date", "base", "quote", "rate", "source")
+VARIABLE = "LLMTALLY_RATES"
+
+_log = logging.getLogger("llmtally.currency")
+_warned: set[str] = set()  # the problems logged since the file was last read well
+_warned_lock = threading.Lock()
 
 
 class RatesFileError(ValueError):
@@ -49,18 +66,49 @@ class RatesFileError(ValueError):
 def rates_file(
     arg: Path | None = None, home: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Path:
+    """The override file's path. One that is named (``arg``, ``LLMTALLY_RATES``)
+    but does not exist is logged (once; see the module's notes): the ledger's
+    table then converts with the shipped rates alone."""
     env = os.environ if env is None else env
-    return _file_setting(arg, "LLMTALLY_RATES", "rates.yaml", home, env)
+    path, named = _located(arg, home, env)
+    if named is not None and not path.exists():
+        _warn_once(f"{_missing(path, named)}; converting with the shipped rates alone")
+    return path
 
 
 def open_rates(
     home: Path | None = None, override: Path | None = None, env: Mapping[str, str] | None = None
 ) -> RateTable:
-    """The shipped rates, then the override file's rows (when it exists) over them."""
+    """The shipped rates, then the override file's rows over them. RatesFileError:
+    the file cannot be used, or it is named (argument, ``LLMTALLY_RATES``) and
+    does not exist (``<home>/rates.yaml`` is optional)."""
     env = os.environ if env is None else env
-    path = rates_file(override, data_home(home, env), env)
-    user = read_rates_file(path) if path.exists() else ()
-    return RateTable(shipped_rates(), user)
+    path, named = _located(override, data_home(home, env), env)
+    if not path.exists():
+        if named is not None:
+            raise RatesFileError(_missing(path, named))
+        return RateTable(shipped_rates())
+    return RateTable(shipped_rates(), _user_rates(path))
+
+
+def _located(
+    arg: Path | None, home: Path | None, env: Mapping[str, str]
+) -> tuple[Path, str | None]:
+    """The override file's path, and what named it (None: the default file)."""
+    named = "the argument" if arg is not None else VARIABLE if env.get(VARIABLE) else None
+    return _file_setting(arg, VARIABLE, "rates.yaml", home, env), named
+
+
+def _missing(path: Path, named: str) -> str:
+    return f"{path}: no such file (named by {named})"
+
+
+def _warn_once(problem: str) -> None:
+    with _warned_lock:
+        if problem in _warned:
+            return
+        _warned.add(problem)
+    _log.warning("exchange rates file: %s", problem)
 
 
 @lru_cache(maxsize=1)
@@ -70,16 +118,37 @@ def shipped_rates() -> tuple[Rate, ...]:
 
 
 def read_rates_file(path: Path) -> tuple[Rate, ...]:
+    """The override file's rows, for the ledger's table: a RatesFileError is
+    logged (once, see the module's notes) before it is raised, since the calls
+    it leaves unpriced are recorded where no one sees the exception."""
+    try:
+        rows = _user_rates(path)
+    except RatesFileError as exc:
+        _warn_once(
+            f"{exc}; calls billed in another currency are recorded unpriced until it is fixed"
+        )
+        raise
+    with _warned_lock:
+        _warned.clear()
+    return rows
+
+
+def _user_rates(path: Path) -> tuple[Rate, ...]:
+    """The override file's rows, each checked against the shipped rate."""
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RatesFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise RatesFileError(f"{path}: cannot be read ({exc.strerror})") from None
-    return parse_rates(text, str(path))
+    shipped = shipped_rates()
+    return parse_rates(text, str(path), lambda row: implausible(row, shipped))
 
 
-def parse_rates(text: str, origin: str) -> tuple[Rate, ...]:
+def parse_rates(
+    text: str, origin: str, check: Callable[[Rate], str | None] | None = None
+) -> tuple[Rate, ...]:
+    """The rows of a rate file; ``check`` says what is wrong with a row (None: nothing)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -93,6 +162,9 @@ def parse_rates(text: str, origin: str) -> tuple[Rate, ...]:
     for node in rows:
         rate = _row(node, origin)
         line = node.start_mark.line + 1
+        problem = check(rate) if check is not None else None
+        if problem is not None:
+            raise RatesFileError(f"{origin}:{line}: rate: {problem}")
         earlier = seen.setdefault((rate.pair, rate.day), line)
         if earlier != line:
             raise RatesFileError(

@@ -4,10 +4,13 @@ Idempotent and resumable: each call's id is ``stable_ulid(started_at, tool,
 source id)`` and the ledger inserts by id doing nothing on a conflict, so a
 second run (or a run after a crash mid-file) adds only what is missing.
 
-The summary's costs are USD, as the ledger stores them: a call priced in another
-currency (CNY) counts at the rate of its UTC day, to the ledger's 10 places
-(``llmtally.currency.pivot``); with no rate it is counted unpriced, as the
-ledger keeps it.
+The summary's costs are what the ledger holds for the rows read, in USD: a call
+priced in another currency (CNY) counts as converted at the rate of its UTC day
+(``llmtally.currency.pivot``); one the ledger keeps unpriced (no rate for its day,
+a rates file that cannot be used) counts as unpriced, and so does a row stored
+unpriced by an earlier run (importing again does not re-price it). When the
+rates file left calls unpriced, the summary says why (``rates_error``) and how
+many (``rates_unpriced``).
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 
 from llmtally.catalog import Catalog
-from llmtally.currency.pivot import PIVOT, usd_amount
+from llmtally.currency.pivot import pivot_table
+from llmtally.currency.rates_file import RatesFileError
 from llmtally.history.formats import parse_generic, parse_litellm
 from llmtally.history.observability import parse_helicone, parse_langfuse
 from llmtally.history.reading import Record, read_jsonl, read_rows
 from llmtally.history.rows import ImportedCall, RowError, to_call
 from llmtally.ledger import Store
-from llmtally.ledger.schema import calls, check_fixed
+from llmtally.ledger.schema import calls
 from llmtally.meter import decimal_text
 from llmtally.usage import Call
 
@@ -68,6 +72,9 @@ class ImportSummary:
     skipped: list[Skipped] = field(default_factory=list)
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
     unpriced: int = 0  # imported with cost NULL and the reason (unknown model, no price/rate)
+    unconverted: int = 0  # of those, priced in another currency but not converted to USD
+    rates_error: str | None = None  # why the rates file cannot be used, when it left some
+    rates_unpriced: int = 0  # of ``unconverted``, left so by ``rates_error``
     cost: Decimal = Decimal(0)  # llmtally's price of the priced rows, USD
     source_cost: Decimal = Decimal(0)  # the tool's own figure for those same rows
     source_cost_rows: int = 0  # priced rows for which the tool gave a cost
@@ -92,6 +99,9 @@ class ImportSummary:
             "skipped_by_reason": dict(sorted(self.skipped_by_reason.items())),
             "skipped_rows": [{"where": s.where, "reason": s.reason} for s in self.skipped],
             "unpriced": self.unpriced,
+            "unconverted": self.unconverted,
+            "rates_error": self.rates_error,
+            "rates_unpriced": self.rates_unpriced,
             "cost_usd": decimal_text(self.cost),
             "source_cost_usd": decimal_text(self.source_cost),
             "source_cost_rows": self.source_cost_rows,
@@ -125,37 +135,63 @@ class _Batch:
     def flush(self) -> None:
         if not self.calls:
             return
-        with self.store.engine.connect() as conn:
-            query = select(calls.c.id).where(calls.c.id.in_(list(self.calls)))
-            known = set(conn.execute(query).scalars())
+        ids = list(self.calls)
+        known = set(self._stored(ids))
         self.store.insert_many(c for c, _ in self.calls.values())
         self.summary.already += len(known)
         self.summary.imported += len(self.calls) - len(known)
-        for call, row in self.calls.values():
-            self._account(call, row)
+        stored = self._stored(ids)  # what the ledger holds, new rows and old alike
+        for call, _ in self.calls.values():
+            if call.id in stored:
+                self._account(call, stored[call.id])
         self.calls.clear()
 
-    def _account(self, call: Call, row: ImportedCall) -> None:
-        usd = _usd(call)
-        if usd is None:
-            self.summary.unpriced += 1
+    def _stored(self, ids: list[str]) -> dict[str, _Stored]:
+        columns = (calls.c.id, calls.c.cost_total, calls.c.billed_currency, calls.c.cost_error)
+        with self.store.engine.connect() as conn:
+            found = conn.execute(select(*columns).where(calls.c.id.in_(ids)))
+            return {
+                row.id: _Stored(row.cost_total, row.billed_currency, row.cost_error)
+                for row in found
+            }
+
+    def _account(self, call: Call, stored: _Stored) -> None:
+        summary = self.summary
+        if stored.cost is None:
+            summary.unpriced += 1
+            if stored.billed is not None:  # priced in its currency, not converted
+                summary.unconverted += 1
+                self._blame_rates(stored.error or "")
             return
-        self.summary.cost += usd
+        summary.cost += stored.cost
         if call.source_cost is not None:  # as the ledger keeps it (an absurd one is not)
-            self.summary.source_cost += call.source_cost
-            self.summary.compared_cost += usd
-            self.summary.source_cost_rows += 1
+            summary.source_cost += call.source_cost
+            summary.compared_cost += stored.cost
+            summary.source_cost_rows += 1
+
+    def _blame_rates(self, error: str) -> None:
+        """Count a call left unconverted by the rates file (its cost_error ends
+        with the file's error, as ``pivot_row`` writes it)."""
+        problem = self.summary.rates_error or _rates_problem()
+        if problem is not None and error.endswith(problem):
+            self.summary.rates_error = problem
+            self.summary.rates_unpriced += 1
 
 
-def _usd(call: Call) -> Decimal | None:
-    """The call's cost in USD as the ledger stores it; None: unpriced there."""
-    cost = call.cost
-    if cost is None:
-        return None
-    if cost.price.currency == PIVOT:
-        return cost.total
-    usd = usd_amount(cost.total, cost.price.currency, call.started_at)
-    return None if usd is None else check_fixed(usd)
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    cost: Decimal | None  # cost_total, USD
+    billed: str | None  # billed_currency: None, USD (nothing converted)
+    error: str | None  # cost_error
+
+
+def _rates_problem() -> str | None:
+    """Why the rates file cannot be used now; None when it can."""
+    try:
+        pivot_table()
+    except RatesFileError as exc:
+        return str(exc)
+    return None
 
 
 def _records(tool: str, path: Path, stream: BinaryIO) -> Iterator[Record]:
