@@ -8,9 +8,14 @@ user's override file over it), and the row keeps what was billed beside it:
 
 - every ``cost_*`` amount and the ``saved_*`` amounts become
   ``amount x fx_rate`` (28 significant digits, then the ledger's 10 places,
-  ROUND_HALF_EVEN), each on its own, as a USD call's are rounded each on its own
-  (so ``cost_total`` is the billed total converted, not the sum of the rounded
-  parts);
+  ROUND_HALF_EVEN, ``llmtally.ledger.schema.check_fixed``). ``cost_total`` is
+  the billed total converted and rounded; the parts (``cost_input`` ...
+  ``cost_request``) are rounded each on its own and the rounding residue
+  (the rounded total minus the sum of the rounded parts: a few units of 1e-10
+  at most, half a unit per part) is added to the largest part (in size; the
+  first of the largest in column order), so the parts sum exactly to ``cost_total``,
+  as a ``Cost`` read back from the row (whose ``total`` is the sum of its
+  parts) must. The ``saved_*`` amounts are rounded on their own;
 - ``billed_currency``, ``billed_total`` (the meter's total in that currency),
   ``fx_rate`` (1 billed unit in USD, as text, every digit used), ``fx_date`` (the
   rate's day) and ``fx_source`` (where it was read).
@@ -119,7 +124,8 @@ def usd_amount(amount: Decimal, billed: str, at: dt.datetime) -> Decimal | None:
 def pivot_row(row: dict[str, Any], money: Sequence[str], billed: str, day: dt.date) -> None:
     """Turn ``row``'s ``money`` columns (its cost and savings, in ``billed``) into
     USD at ``day``'s rate, in place, recording the billed total and the rate; with
-    no rate, no cost and why. The ledger rounds the amounts when it checks the row."""
+    no rate, no cost and why. The amounts are rounded to the ledger's 10 places
+    here, the parts settled to sum to the total (see the module's docstring)."""
     row["billed_currency"] = billed
     row["billed_total"] = row["cost_total"]
     try:
@@ -135,6 +141,26 @@ def pivot_row(row: dict[str, Any], money: Sequence[str], billed: str, day: dt.da
     for name in money:
         if row[name] is not None:
             row[name] = to_usd(row[name], rate)
+    _settle_parts(row, money)
     row["fx_rate"] = str(rate.rate)
     row["fx_date"] = rate.rate_date
     row["fx_source"] = rate.source
+
+
+def _settle_parts(row: dict[str, Any], money: Sequence[str]) -> None:
+    """Round ``row``'s converted amounts to the ledger's 10 places and give the
+    largest cost part the residue, so the parts sum to the rounded ``cost_total``.
+    ValueError (as the ledger's own check) for an amount it cannot hold."""
+    from llmtally.ledger.schema import check_fixed  # the ledger imports this module
+
+    for name in money:
+        if row[name] is not None:
+            row[name] = check_fixed(row[name])
+    parts = [name for name in money if name.startswith("cost_") and name != "cost_total"]
+    parts = [name for name in parts if row[name] is not None]
+    if row.get("cost_total") is None or not parts:
+        return
+    residue = row["cost_total"] - sum((row[name] for name in parts), Decimal(0))
+    if residue:
+        largest = max(parts, key=lambda name: abs(row[name]))  # the first on a tie
+        row[largest] = check_fixed(row[largest] + residue)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from llmtally.ledger.keys import GatewayKey
     from llmtally.ledger.rows import CallBodies
     from llmtally.usage import Call
+    from llmtally.web.call_billed import AsBilled, Billed
 
 __all__ = ["Body", "CallView", "CostRow", "TokenRow", "call_view", "pretty_body"]
 
@@ -74,6 +75,10 @@ class CallView:
     # llmtally's cost minus the one the call's producer reported (an OTel span's,
     # an imported tool's); None unless both are known
     source_difference: Decimal | None = None
+    # what it billed when not USD, and its cost as billed on a page in that
+    # currency (llmtally.web.call_billed)
+    billed: Billed | None = None
+    as_billed: AsBilled | None = None
 
 
 def pretty_body(text: str | None, truncated: bool) -> Body:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmtally.analytics.explorer import (
     Cursor,
@@ -25,6 +25,7 @@ from llmtally.catalog import Catalog
 from llmtally.catalog.listing import price_rows
 from llmtally.ledger.keys import KeyStore
 from llmtally.ledger.store import Store
+from llmtally.web.call_billed import as_billed, billed_of_call
 from llmtally.web.call_view import call_view
 from llmtally.web.charts import spend_figure
 from llmtally.web.http import HTTPError, Request, Response
@@ -121,6 +122,10 @@ class Pages:
         parent = found.parent_id is not None and self.store.get(found.parent_id) is not None
         view = call_view(found, bodies, key, parent)
         shown = shown_for(request.currency)
+        billed = billed_of_call(self.store, found.id)
+        view = replace(
+            view, billed=billed, as_billed=as_billed(found, billed, shown.code, self.catalog)
+        )
         return self.render.page(
             "call.html", page="explorer", view=view, c=found, currency_view=shown
         )
