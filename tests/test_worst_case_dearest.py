@@ -132,3 +132,26 @@ def test_a_prompt_the_tokenizer_refuses_is_bounded_by_its_size() -> None:
     # alibaba_cn.yaml qwen-plus, first tier, CNY per 1M: 777 x 0.8 + 10 x 2 = 621.6 + 20 =
     # 641.6 per 1M = 0.0006416 CNY (then in USD at the day's rate)
     assert "0.0006416 CNY" in bound.why
+
+
+def test_an_approximate_count_is_doubled_and_capped_by_the_body_size() -> None:
+    """Claude Sonnet 4.5 counts with claude_approx (Claude 2.1's vocabulary standing
+    in), which can be below Anthropic's count: the bound takes twice the count, at
+    most the body's size in bytes. anthropic.yaml: $3 in, $15 out per 1M."""
+    from llmtally.tokens.registry import default_registry
+
+    model = "claude-sonnet-4-5"
+    _, tokenizer = default_registry().for_model(model, "anthropic")
+    assert not tokenizer.exact
+    text = "Summarise the quarterly report in three bullet points, please. " * 20
+    request = {"model": model, "max_tokens": CAP,
+               "messages": [{"role": "user", "content": text}]}  # fmt: skip
+    counted = ANTHROPIC.count_prompt(request, tokenizer, model)
+    assert counted is not None and counted.total > 100  # the test's input: a real count
+    for raw_size, expected in ((100_000, 2 * counted.total), (150, 150)):
+        call = Call(wire=ANTHROPIC, provider="anthropic", model=model, request=request,
+                    raw_size=raw_size)  # fmt: skip
+        bound = worst_case(call, Catalog.load(), NOON)
+        assert bound.tokens == expected + CAP
+        # the bound's input tokens x 3 + 100 x 15, per 1M
+        assert bound.usd == (Decimal(expected) * 3 + CAP * 15) / 1_000_000

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from llmtally.catalog import Catalog
     from llmtally.catalog.price import Price
     from llmtally.providers.wires import Wire
+    from llmtally.tokens.base import Tokenizer
 
 __all__ = ["FALLBACK_MAX_OUTPUT", "WorstCase", "worst_case"]
 
@@ -196,8 +197,17 @@ def _usage(call: Call, catalog: Catalog) -> tuple[Usage, str]:
     return usage, f"{prompt:,} prompt tokens + {output:,} output tokens at most: {source}"
 
 
+# An approximate tokenizer's count (another vocabulary standing in: tokens/loaders/approx.py)
+# may be below the provider's: Claude 4.7 and later use about 30% more tokens than the
+# earlier Claude tokenizer (Anthropic's pricing page), and claude_approx counts with
+# Claude 2.1's. Such a count is doubled, never above the body's size in bytes (no token is
+# shorter than a byte), which bounds it whatever the vocabulary.
+APPROXIMATE_MARGIN = 2
+
+
 def _input_tokens(call: Call) -> int:
-    """The prompt's tokens; the body's size where the model has no tokenizer."""
+    """The prompt's tokens; the body's size where the model has no tokenizer; an
+    approximate count times APPROXIMATE_MARGIN, at most the body's size."""
     from llmtally.tokens.registry import default_registry
 
     try:
@@ -205,14 +215,19 @@ def _input_tokens(call: Call) -> int:
     except LookupError:
         return call.raw_size
     try:
-        if call.wire.prompt_of is not None:
-            counted = call.wire.count_prompt(call.request, tokenizer, call.model)
-            if counted is not None:
-                return counted.total
-        text = call.request.get("input", call.request.get("prompt", ""))
-        return tokenizer.count(text if isinstance(text, str) else json.dumps(text))
+        counted = _counted(call, tokenizer)
     except (LookupError, ValueError, TypeError):  # TypeError: a tokenizer refusing odd text
         return call.raw_size
+    return counted if tokenizer.exact else min(counted * APPROXIMATE_MARGIN, call.raw_size)
+
+
+def _counted(call: Call, tokenizer: Tokenizer) -> int:
+    if call.wire.prompt_of is not None:
+        counted = call.wire.count_prompt(call.request, tokenizer, call.model)
+        if counted is not None:
+            return counted.total
+    text = call.request.get("input", call.request.get("prompt", ""))
+    return tokenizer.count(text if isinstance(text, str) else json.dumps(text))
 
 
 def _output_cap(call: Call, catalog: Catalog) -> tuple[int, str]:
