@@ -170,37 +170,43 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, tuple[int, Decimal | None, 
 # -- 2. a CNY budget shared by two gateway processes -----------------------------------
 
 # qwen-plus on DashScope (alibaba_cn.yaml, 0<Token<=128K: input 0.8, output 2 non-thinking
-# CNY per 1M). It has no tokenizer here, so its prompt is bounded by the body's size: each
-# body is exactly 250 bytes, with max_tokens 50, streamed or not. Worst case
-# 250 x 0.8 + 50 x 2 = 200 + 100 = 300 per 1M = 0.0003 CNY = 0.0003 x 0.14 = 0.000042 USD,
-# and the replay answers 250 prompt + 50 completion tokens: each call settles at what it
-# reserved. The key's budget: 0.0073 CNY a day; 24 x 0.0003 = 0.0072 <= 0.0073 < 25 x
+# CNY per 1M). It counts with Alibaba's Qwen vocabulary (exact), so each body's message is
+# padded with digits (one token each in that vocabulary) until the gateway counts its
+# prompt at exactly 250 tokens (counted_body), with max_tokens 50, streamed or not. Worst
+# case 250 x 0.8 + 50 x 2 = 200 + 100 = 300 per 1M = 0.0003 CNY = 0.0003 x 0.14 = 0.000042
+# USD, and the replay answers 250 prompt + 50 completion tokens: each call settles at what
+# it reserved. The key's budget: 0.0073 CNY a day; 24 x 0.0003 = 0.0072 <= 0.0073 < 25 x
 # 0.0003 = 0.0075, so 24 calls fit (in USD: 24 x 0.000042 = 0.001008).
 QWEN_PLUS = "qwen-plus"
-BODY_BYTES, MAX_TOKENS = 250, 50
+PROMPT_TOKENS, MAX_TOKENS = 250, 50
 EACH_CNY, EACH_USD = D("0.0003"), D("0.000042")
 LIMIT_CNY, FITS = D("0.0073"), 24
 PER_PROCESS = 160
 
 
-def sized_body(size: int, **fields: Any) -> bytes:
-    """A chat request of ``fields`` whose one user message is padded to ``size`` bytes."""
+def counted_body(tokens: int, **fields: Any) -> bytes:
+    """A chat request of ``fields`` whose one user message is digits, as many as make
+    the gateway count its prompt at exactly ``tokens`` (qwen-plus: the Qwen vocabulary
+    splits digits one token each; the count includes the chat template's tokens)."""
+    from llmtally.providers.wires import OPENAI_CHAT
+    from llmtally.tokens.registry import default_registry
 
-    def body(pad: int) -> bytes:
-        message = {"role": "user", "content": "x" * pad}
-        return json.dumps({**fields, "messages": [message]}, separators=(",", ":")).encode()
-
-    raw = body(size - len(body(0)))
-    assert len(raw) == size
-    return raw
+    _, tokenizer = default_registry().for_model(QWEN_PLUS, "alibaba-cn")
+    for pad in range(tokens + 1):
+        request = {**fields, "messages": [{"role": "user", "content": "7" * pad}]}
+        counted = OPENAI_CHAT.count_prompt(request, tokenizer, QWEN_PLUS)
+        assert counted is not None
+        if counted.total == tokens:
+            return json.dumps(request, separators=(",", ":")).encode()
+    raise AssertionError(f"no digit padding counts {tokens} tokens")
 
 
 def _qwen_transcripts(reasoning: int = 0) -> dict[str, dict[str, Any]]:
     """qwen-plus answering 250 prompt + 50 completion tokens (``reasoning`` of them
     thinking), whole and streamed (test_wires_china's shapes; DASHSCOPE's usage)."""
     path = costs.DASHSCOPE_PATH
-    usage: dict[str, Any] = {"prompt_tokens": BODY_BYTES, "completion_tokens": MAX_TOKENS,
-                             "total_tokens": BODY_BYTES + MAX_TOKENS}  # fmt: skip
+    usage: dict[str, Any] = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": MAX_TOKENS,
+                             "total_tokens": PROMPT_TOKENS + MAX_TOKENS}  # fmt: skip
     if reasoning:
         usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     events = [
@@ -232,11 +238,11 @@ async def _budget_burst(
     """``each`` calls at once on every gateway, half of them streamed; a 503 of a busy
     budget store (SQLite under load: nothing reserved) is sent again, and counted."""
     headers = {"authorization": f"Bearer {secret}", "content-type": "application/json"}
-    bodies = [  # thinking off: the budget reserves at the non-thinking output rate
-        sized_body(BODY_BYTES, model=QWEN_PLUS, max_tokens=MAX_TOKENS, enable_thinking=False),
-        sized_body(
-            BODY_BYTES, model=QWEN_PLUS, stream=True, max_tokens=MAX_TOKENS, enable_thinking=False
-        ),
+    fields: dict[str, Any] = {"model": QWEN_PLUS, "max_tokens": MAX_TOKENS}
+    fields["enable_thinking"] = False  # the budget reserves at the non-thinking output rate
+    bodies = [
+        counted_body(PROMPT_TOKENS, **fields),
+        counted_body(PROMPT_TOKENS, stream=True, **fields),
     ]
     busy = 0
 
@@ -445,20 +451,18 @@ def _budgeted(store: Any, limit_cny: Decimal) -> tuple[str, Any]:
 
 # qwen-plus in thinking mode (DASHSCOPE: "enable_thinking": true) bills every output token
 # at the thinking price, 8 CNY per 1M (alibaba_cn.yaml output_thinking), reasoning or not.
-# The same 250-byte body and max_tokens 50; the answer 250 prompt + 50 completion tokens,
-# 40 of them reasoning: 250 x 0.8 + 50 x 8 = 200 + 400 = 600 per 1M = 0.0006 CNY, the most
-# such a call can cost (50 is its cap). 12 x 0.0006 = 0.0072 <= 0.0073 < 13 x 0.0006 =
-# 0.0078: at most 12 fit. (Reserved at the non-thinking 0.0003, 24 were let in and spent
-# 0.0144 CNY, before budgets/worst_case.py took each side at its dearest reading.) The
-# reservation now also reads the prompt as cache writes, 1.00 per 1M on qwen-plus: at most
-# 250 x 1.00 + 50 x 8 = 650 per 1M = 0.00065 CNY, and 11 x 0.00065 = 0.00715 <= 0.0073, so
-# at least 11 are admitted at once; a 12th when one has settled first (timing decides).
+# The same 250-token prompt and max_tokens 50; the answer 250 prompt + 50 completion
+# tokens, 40 of them reasoning: 250 x 0.8 + 50 x 8 = 200 + 400 = 600 per 1M = 0.0006 CNY,
+# the most such a call can cost (50 is its cap), and what budgets/worst_case.py reserves
+# (the output at its dearest reading, thinking; no cache marker, so the prompt as plain
+# input). 12 x 0.0006 = 0.0072 <= 0.0073 < 13 x 0.0006 = 0.0078: 12 fit. (Reserved at the
+# non-thinking 0.0003, as before the dearest reading, 24 were let in and spent 0.0144 CNY.)
 THINKING_CNY, THINKING_FITS = D("0.0006"), 12
 
 
 def test_a_thinking_answer_cannot_overspend_a_cny_budget(home: Path, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    body = sized_body(BODY_BYTES, model=QWEN_PLUS, enable_thinking=True, max_tokens=MAX_TOKENS)
+    body = counted_body(PROMPT_TOKENS, model=QWEN_PLUS, enable_thinking=True, max_tokens=MAX_TOKENS)
     with open_store(database) as store, ReplayUpstream(_qwen_transcripts(40)) as replay:
         secret, _ = _budgeted(store, LIMIT_CNY)
         catalog = Catalog.load()
@@ -479,8 +483,7 @@ def test_a_thinking_answer_cannot_overspend_a_cny_budget(home: Path, tmp_path: P
     print(f"admitted {len(rows)}, spent {spent} CNY of {LIMIT_CNY}")
     assert [a.status_code for a in answers].count(200) == len(rows)
     assert spent <= LIMIT_CNY
-    assert THINKING_FITS - 1 <= len(rows) <= THINKING_FITS
-    assert spent == len(rows) * THINKING_CNY
+    assert len(rows) == THINKING_FITS and spent == THINKING_FITS * THINKING_CNY
 
 
 async def _same_body(url: str, secret: str, body: bytes, n: int) -> list[httpx.Response]:

@@ -91,6 +91,11 @@ RULES: tuple[Rule, ...] = (
     # Qwen2 / 2.5 / 3 (one vocabulary; Qwen1.5 shares it). Qwen3.5 and later differ.
     _rule(r"(^|/)qwen-?(1\.5|2\.5|2|3)(?![.\d])", "qwen"),
     _rule(r"(^|/)qwen-?3\.[5-9]", "qwen35_approx"),
+    # Alibaba's commercial names (qwen-plus, qwen-max, qwen-flash, qwen-turbo, qwen-long,
+    # qwen-vl-..., QwQ, QVQ): Qwen2.5/3-based, and Alibaba's own dashscope 2.0.2
+    # get_tokenizer counts every qwen* model with qwen.tiktoken, this same vocabulary
+    # (151,643 ranks; ids checked equal to the qwen tokenizer's, 2026-12-07).
+    _rule(r"(^|/)(qwen-(max|plus|turbo|flash|long|coder|vl|omni|math|mt)|qwq|qvq)", "qwen"),
     # Issue 17's Chinese vendors, on their own platforms only: no vocabulary on PyPI, so
     # documented approximations (loaders/approx.py). Third-party hosts of the open
     # weights (Together's Kimi, GLM, MiniMax) have no rule yet.
