@@ -11,8 +11,11 @@ used are stated at the foot of the page.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -32,7 +35,17 @@ from llmtally.currency import (
 from llmtally.currency.display import exact_amount
 from llmtally.money import DASH
 
-__all__ = ["PARAM", "exact_at", "money", "money_at", "money_markup", "page_currency", "shown_for"]
+__all__ = [
+    "PARAM",
+    "exact_at",
+    "in_currency",
+    "keeping_currency",
+    "money",
+    "money_at",
+    "money_markup",
+    "page_currency",
+    "shown_for",
+]
 
 PARAM = "currency"
 _MAX_CODE = 8
@@ -126,3 +139,43 @@ def money_at(ctx: Context, amount: Decimal | None, moment: dt.datetime | dt.date
     if not isinstance(shown, Shown):
         return money_markup(amount, "USD", None)
     return money_markup(shown.on(amount, _day(moment)), shown.code, ctx.get("money_symbol"))
+
+
+# The pages that take ``?currency=`` (overview, explorer, a call, a trace, budgets): a
+# link to one of them from a page shown in another currency than USD keeps it.
+_CURRENCY_PAGES = re.compile(r"^/(calls(/[^?]*)?|traces/[^?]+|budgets)?$")
+
+
+def _kept(ctx: Context, path: str) -> str | None:
+    shown: Any = ctx.get("currency_view")
+    if isinstance(shown, Shown) and not shown.is_pivot and _CURRENCY_PAGES.match(path):
+        return str(shown.code)
+    return None
+
+
+@pass_context
+def in_currency(ctx: Context, href: str) -> str:
+    """``href`` (a path, maybe with a query) with the page's currency added when
+    the page shows money in another currency and ``href`` is a page that takes one."""
+    path, _, query = href.partition("?")
+    code = _kept(ctx, path)
+    if code is None or f"{PARAM}=" in query:
+        return href
+    added = urlencode({PARAM: code})
+    return f"{href}&{added}" if query else f"{path}?{added}"
+
+
+def keeping_currency(link: Callable[..., str]) -> Callable[..., str]:
+    """``link`` (path, params, **changes) for templates: the page's currency kept
+    on links to pages that take one (``in_currency``)."""
+
+    @pass_context
+    def kept(
+        ctx: Context, path: str, params: Mapping[str, str | None] | None = None, **changes: Any
+    ) -> str:
+        code = _kept(ctx, path)
+        if code is not None and PARAM not in {**(params or {}), **changes}:
+            changes[PARAM] = code
+        return link(path, params, **changes)
+
+    return kept

@@ -29,7 +29,7 @@ from llmtally.web.call_billed import as_billed, billed_of_call
 from llmtally.web.call_view import call_view
 from llmtally.web.charts import spend_figure
 from llmtally.web.http import HTTPError, Request, Response
-from llmtally.web.money_view import shown_for
+from llmtally.web.money_view import PARAM, shown_for
 from llmtally.web.overview_charts import daily_figure, hidden_figure, hidden_parts, latency_figure
 from llmtally.web.price_view import price_context
 from llmtally.web.render import Renderer
@@ -143,6 +143,12 @@ class Pages:
         )
 
     def models(self, request: Request) -> Response:
+        if PARAM in request.query:  # prices are shown as each provider bills them
+            raise FilterError(
+                "currency: this page shows each price in the currency its provider bills, "
+                "not converted; ?currency= applies to the spend pages (overview, explorer, "
+                "calls, traces, budgets)"
+            )
         _only(request.query, ("q",))
         q = check_text("q", request.query.get("q", "").strip())
         message = None

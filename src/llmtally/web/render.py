@@ -26,7 +26,7 @@ from llmtally.money import DASH, duration_ms, usd_exact, usd_rate
 from llmtally.money import usd as usd_text
 from llmtally.usage import model_label
 from llmtally.web.http import Response
-from llmtally.web.money_view import exact_at, money, money_at
+from llmtally.web.money_view import exact_at, in_currency, keeping_currency, money, money_at
 from llmtally.web.price_view import price
 from llmtally.web.static import StaticFiles
 
@@ -94,6 +94,7 @@ class Renderer:
             usd=money,
             money_at=money_at,
             exact_at=exact_at,
+            in_currency=in_currency,
             usd_exact=usd_exact,
             rate=rate,
             price=price,
@@ -101,7 +102,9 @@ class Renderer:
             ms=ms,
             when=when,
         )
-        self.env.globals.update(static=static.url, link=link, model_label=model_label)
+        self.env.globals.update(
+            static=static.url, link=keeping_currency(link), model_label=model_label
+        )
 
     def page(self, template: str, status: int = 200, **context: Any) -> Response:
         html = self.env.get_template(template).render(**context)
