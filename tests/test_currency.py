@@ -272,8 +272,8 @@ def test_rates_file_follows_the_settings_order(tmp_path: Path) -> None:
             ":2: date: '2024-13-01' is not a date (YYYY-MM-DD)",
         ),
         (
-            "rates:\n  - {date: 2024-01-12, base: USD, quote: RMB, rate: 7, source: x}\n",
-            ":2: quote: unknown currency 'RMB'",
+            "rates:\n  - {date: 2024-01-12, base: USD, quote: XBT, rate: 7, source: x}\n",
+            ":2: quote: unknown currency 'XBT'",
         ),
         (
             "rates:\n  - {date: 2024-01-12, base: USD, quote: CNY, rate: 7}\n",

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "RATE_FIELDS",
@@ -252,3 +252,14 @@ class ProviderFile(_Strict):
             known = ", ".join(sorted(CURRENCIES))
             raise ValueError(f"currency: {self.currency!r} is not one of {known}")
         return self
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency_code(cls, value: object) -> object:
+        """``cny`` and ``RMB`` are CNY (llmtally.currency.codes.NAMES)."""
+        from llmtally.currency.codes import NAMES
+
+        if not isinstance(value, str):
+            return value
+        code = value.strip().upper()
+        return NAMES.get(code, code)

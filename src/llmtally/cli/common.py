@@ -73,7 +73,7 @@ def shown_currency(code: str | None) -> Shown:
     try:
         chosen = display_currency(code)
     except UnknownCurrencyError as exc:
-        fail(f"--currency: {exc}")
+        fail(f"{'--currency' if code else 'the currency setting (LLMTALLY_CURRENCY)'}: {exc}")
     if chosen == "USD":
         return Shown(chosen, RateTable())  # no conversion: no rate file is read
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["CURRENCIES", "Currency", "UnknownCurrencyError", "currency", "symbols_for"]
+__all__ = ["CURRENCIES", "NAMES", "Currency", "UnknownCurrencyError", "currency", "symbols_for"]
 
 
 class UnknownCurrencyError(ValueError):
@@ -37,10 +37,16 @@ CURRENCIES: dict[str, Currency] = {
 }
 
 
+# Names people write for a currency beside its ISO 4217 code (RMB, renminbi: the yuan's
+# everyday name in China; CNY is its code).
+NAMES = {"RMB": "CNY"}
+
+
 def currency(code: str) -> Currency:
-    """The row of ``code``; an unknown code is an error naming the known ones."""
+    """The row of ``code`` (or a name in :data:`NAMES`); an unknown code is an
+    error naming the known ones."""
     try:
-        return CURRENCIES[code]
+        return CURRENCIES[NAMES.get(code, code)]
     except KeyError:
         known = ", ".join(CURRENCIES)
         raise UnknownCurrencyError(f"unknown currency {code!r} (known: {known})") from None

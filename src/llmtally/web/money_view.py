@@ -32,6 +32,7 @@ from llmtally.currency import (
     format_money,
     open_rates,
 )
+from llmtally.currency.codes import NAMES
 from llmtally.currency.display import exact_amount
 from llmtally.money import DASH
 
@@ -62,10 +63,10 @@ def page_currency(query: dict[str, str], setting: str | None) -> tuple[str, dict
     known = ", ".join(CURRENCIES)
     if given is not None:
         code = given.strip().upper()
-        if code not in CURRENCIES:
+        if NAMES.get(code, code) not in CURRENCIES:
             shown = given[:_MAX_CODE] + ("..." if len(given) > _MAX_CODE else "")
             raise HTTPError(400, f"currency: unknown currency {shown!r} (known: {known})")
-        return code, rest
+        return NAMES.get(code, code), rest
     try:
         return display_currency(setting), rest
     except UnknownCurrencyError as exc:
