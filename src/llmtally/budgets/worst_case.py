@@ -100,10 +100,9 @@ def _dearest(usage: Usage, price: Price, request: Mapping[str, Any]) -> Decimal:
     an answer or as reasoning, whichever costs more (the plain reading alone
     where the price has no cache-write, reasoning or thinking rate)."""
     plain = cost(usage, price)
-    if not _bills_dearer(price):
-        return plain.total
-    writes = usage.input_tokens if _asks_cache(request) else 0
-    reasoning = 0 if _thinking_off(request) else usage.output_tokens
+    cache_apart, thinking_apart = _bills_apart(price)
+    writes = usage.input_tokens if cache_apart and _asks_cache(request) else 0
+    reasoning = usage.output_tokens if thinking_apart and not _thinking_off(request) else 0
     if not writes and not reasoning:
         return plain.total
     dear = cost(
@@ -143,22 +142,23 @@ def _asks_cache(value: object) -> bool:
     return False
 
 
-_DEARER = ("cache_write", "cache_write_1h", "reasoning", "output_thinking")
-_MEMO_KEY = "worst_case.bills_dearer"
+_MEMO_KEY = "worst_case.bills_apart"
 
 
-def _bills_dearer(price: Price) -> bool:
-    """Whether any of ``price``'s rates (base, cliffs, tiers) bills a cache write,
-    reasoning or thinking apart; kept in the price's memo."""
+def _bills_apart(price: Price) -> tuple[bool, bool]:
+    """Whether any of ``price``'s rates (base, cliffs, tiers) bills cache writes
+    apart, and reasoning or thinking apart; kept in the price's memo."""
     known = price.memo.get(_MEMO_KEY)
-    if known is None:
+    if not isinstance(known, tuple):
         rates = [price.rates, *(cliff.rates for cliff in price.long_context)]
         for tier in price.tiers.values():
             rates += [cliff.rates for cliff in tier.long_context]
             rates += [] if tier.rates is None else [tier.rates]
-        known = any(getattr(r, name) is not None for r in rates for name in _DEARER)
+        cache = any(r.cache_write is not None or r.cache_write_1h is not None for r in rates)
+        thinking = any(r.reasoning is not None or r.output_thinking is not None for r in rates)
+        known = (cache, thinking)
         price.memo[_MEMO_KEY] = known
-    return bool(known)
+    return bool(known[0]), bool(known[1])
 
 
 def _in_usd(amount: Decimal, billed: str, at: dt.datetime, tokens: int, why: str) -> WorstCase:
