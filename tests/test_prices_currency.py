@@ -87,6 +87,9 @@ def test_length_tiers_show_the_output_condition() -> None:
     lines = readable(stdout_of("prices", "doubao-seed-1-8"))
     start = next(i for i, line in enumerate(lines) if "Length tiers" in line)
     tiers = lines[start:]
+    # the title says what a tier's rate replaces (it ended at "re-priced at")
+    title = " ".join(" ".join(tiers[:2]).split())
+    assert "re-priced at the tier's rate, else the model's" in title
     # output over 200 tokens (any prompt): ¥0.80 in, ¥0.16 cached, ¥8.00 out
     assert row_of(tiers, "volcengine/doubao-seed-1-8") == [
         "volcengine/doubao-seed-1-8",

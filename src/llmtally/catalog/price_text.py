@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from llmtally.catalog.listing import Cliff, PriceRow
 
-__all__ = ["TIERS_TITLE", "TITLE", "PriceSigns", "tier_rates", "tier_when"]
+__all__ = ["TIERS_SUBTITLE", "TIERS_TITLE", "TITLE", "PriceSigns", "tier_rates", "tier_when"]
 
 TITLE = "Prices per 1M tokens ({}), in force now"
 
@@ -38,6 +38,7 @@ class PriceSigns:
 
 
 TIERS_TITLE = "Length tiers: the whole request re-priced at"
+TIERS_SUBTITLE = "the tier's rate, else the model's"
 
 
 def tier_when(cliff: Cliff) -> str:

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmtally.catalog.price_text import TIERS_TITLE, PriceSigns, tier_rates, tier_when
+from llmtally.catalog.price_text import (
+    TIERS_SUBTITLE,
+    TIERS_TITLE,
+    PriceSigns,
+    tier_rates,
+    tier_when,
+)
 from llmtally.cli.common import HomeOption, OverrideOption, fail, open_catalog, print_json, stderr
 from llmtally.config import data_home
 
@@ -105,7 +111,7 @@ def _tiers(rows: list[PriceRow]) -> Table | None:
     signs = PriceSigns(rows)
     lines = [(r, c, tier_rates(r, c)) for r in tiered for c in r.long_context]
     thinking = any(rates[3] is not None for _, _, rates in lines)
-    table = plain_table(TIERS_TITLE)
+    table = plain_table(f"{TIERS_TITLE} {TIERS_SUBTITLE}")
     table.add_column("provider/model", overflow="fold", ratio=1)
     table.add_column("when (tokens)", no_wrap=True)
     for name in ("input", "cached in", "output", *([THINKING] if thinking else ())):

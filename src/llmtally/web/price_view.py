@@ -21,7 +21,13 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from llmtally.catalog.listing import PriceRow
-from llmtally.catalog.price_text import TIERS_TITLE, PriceSigns, tier_rates, tier_when
+from llmtally.catalog.price_text import (
+    TIERS_SUBTITLE,
+    TIERS_TITLE,
+    PriceSigns,
+    tier_rates,
+    tier_when,
+)
 from llmtally.currency.codes import currency
 from llmtally.money import DASH
 from llmtally.web.money_view import money_markup
@@ -67,6 +73,7 @@ def price_context(rows: list[PriceRow]) -> dict[str, Any]:
         "thinking": any(r.output_thinking is not None for r in rows),
         "tiers": tiers,
         "tiers_title": TIERS_TITLE,
+        "tiers_subtitle": TIERS_SUBTITLE,
         "tiers_thinking": any(t.rates[3] is not None for t in tiers),
     }
 
