@@ -162,3 +162,15 @@ def test_yuan_and_yen_together_get_distinct_signs(tmp_path: Path) -> None:
     # alone, the yuan is plain ¥ again
     lines = readable(stdout_of("prices", "sakura-cn", "--prices-file", str(override)))
     assert row_of(lines, "acme-cn/sakura-cn")[1:4] == ["¥1.50", "-", "¥6.00"]
+
+
+def test_json_has_every_rate_the_file_sets() -> None:
+    """Rates the table has no column for are in ``--json``'s ``rates`` (a new user's
+    trial found MiniMax's cache write and GLM-TTS's per-character price shown nowhere).
+    minimax.yaml MiniMax-M2.7: input ¥2.1, cache read ¥0.42, output ¥8.4, cache write
+    ¥2.625 (125% of 2.1); zhipu.yaml glm-tts: ¥200 per 1M characters."""
+    m27 = _json("minimax/MiniMax-M2.7")["minimax/MiniMax-M2.7"]
+    assert m27["rates"] == {"input": "2.1", "cache_read": "0.42", "output": "8.4",
+                            "cache_write": "2.625"}  # fmt: skip
+    tts = _json("zhipu/glm-tts")["zhipu/glm-tts"]
+    assert tts["rates"] == {"characters": "200"} and tts["currency"] == "CNY"

@@ -5,7 +5,9 @@ mainland China files, USD unless a file names another); nothing is converted.
 ``output_thinking`` is the price of every output token of a request that
 reports reasoning (Qwen's, Doubao's thinking mode); ``long_context`` lists the
 length tiers (cliffs) of the standard price, each with its prompt bound and,
-where the tier also needs a long answer, its output bound (``output_above``).
+where the tier also needs a long answer, its output bound (``output_above``);
+``rates`` (JSON only) every unit price the standard price sets, by its price-file
+name (``cache_write``, ``cache_write_1h``, ``characters``, ``input_audio``, ...).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class PriceRow:
     currency: str = "USD"  # ISO 4217: every price of the row is in it
     output_thinking: Decimal | None = None
     long_context: tuple[Cliff, ...] = ()
+    rates: Rates = Rates()  # every unit price of the standard price (cache writes, audio...)
 
     def as_json(self) -> dict[str, object]:
         text = _text
@@ -86,6 +89,9 @@ class PriceRow:
             "currency": self.currency,
             "output_thinking_per_1m": text(self.output_thinking),
             "long_context": [c.as_json() for c in self.long_context],
+            # every rate the file sets, per 1M tokens (per 1M characters for
+            # ``characters``), by the price file's own names: cache writes, audio, ...
+            "rates": self.rates.as_dict(),
         }
 
 
@@ -121,6 +127,7 @@ def _row(ref: ModelRef, price: Price) -> PriceRow:
         currency=price.currency,
         output_thinking=price.rates.output_thinking,
         long_context=tuple(Cliff.of(c) for c in price.long_context),
+        rates=price.rates,
     )
 
 
