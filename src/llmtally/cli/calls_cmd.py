@@ -418,3 +418,13 @@ def _one_shown(shown: Shown, call: Call, billed: dict[str, dict[str, Any]]) -> S
         return shown_costs(shown, [call], billed)[call.id]
     except NoRateError as exc:
         fail(f"--currency {shown.code}: {exc}; add a rate to your rates file (LLMTALLY_RATES)")
+
+
+def _register_reprice() -> None:
+    """``calls reprice`` (its own module: llmtally.cli.calls_reprice)."""
+    from llmtally.cli.calls_reprice import reprice
+
+    app.command("reprice")(reprice)
+
+
+_register_reprice()

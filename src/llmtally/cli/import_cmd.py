@@ -148,14 +148,15 @@ def _render_unconverted(out: Console, summary: ImportSummary) -> None:
     if by_rates:
         out.print(
             f"the rates file cannot be used ({summary.rates_error}): {_calls(by_rates)} "
-            "billed in another currency stored without a price; importing again after "
-            "fixing it does not re-price them",
+            "billed in another currency stored without a price; once it is fixed, "
+            "`llmtally calls reprice` prices them (importing again does not)",
             markup=False,
         )
     if other:
         out.print(
             f"{_calls(other)} billed in another currency stored without a price: no exchange "
-            "rate for their day (or one the ledger already had unpriced; see cost_error)",
+            "rate for their day (or one the ledger already had unpriced; see cost_error); "
+            "add the day to your rates file, then run `llmtally calls reprice`",
             markup=False,
         )
 
