@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from typer.testing import CliRunner
 
 from alerts_support import paid
@@ -54,6 +55,7 @@ from llmtally.cli import app
 from llmtally.config import open_catalog
 from llmtally.gateway.call_rows import repriced
 from llmtally.ledger import open_store
+from llmtally.ledger import reprice as reprice_module
 from llmtally.ledger.advice_tables import ADVICE_TABLES
 from llmtally.ledger.rollup_tables import ROLLUPS
 from llmtally.ledger.schema import calls
@@ -385,3 +387,34 @@ def test_bad_options(ledger: str, args: list[str], message: str) -> None:
 def test_a_ledger_that_cannot_be_opened(home: Path) -> None:
     code, out = _cli("calls", "reprice", "--database", "mysql://nowhere/ledger")
     assert code == 1 and "cannot open the ledger" in out
+
+
+def test_a_call_recorded_during_the_run_waits_and_is_summed_once(
+    ledger: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway writing meanwhile: its insert waits for the run's lock (SQLite's
+    write lock; PostgreSQL's table lock), then adds itself to the rebuilt rollups."""
+    use_rates(tmp_path, RATES, monkeypatch)
+    rebuild = reprice_module._rebuild
+    done = threading.Event()
+    with open_store(ledger) as gateway:
+
+        def insert() -> None:
+            gateway.insert_many([paid("2.00", NOW.replace(hour=8), user="late")])
+            done.set()
+
+        thread = threading.Thread(target=insert)
+
+        def rebuild_while_writing(conn: Connection) -> int:
+            thread.start()
+            assert not done.wait(1.0)  # held back by the lock (SQLite waits up to 5 s)
+            return rebuild(conn)
+
+        monkeypatch.setattr(reprice_module, "_rebuild", rebuild_while_writing)
+        data = _reprice(ledger, "--prices-file", _after(home))
+        thread.join(30)
+    assert done.is_set()
+    assert data["rollups"]["calls_read"] == 5  # the late call was not there yet
+    # 1.50 (p) + 0.40 (u) + 0.096 (c) + 2.00 (late) = 3.996, once
+    total = _report_total(ledger)
+    assert (total["cost_total"], total["calls"], total["unpriced"]) == ("3.996", 6, 2)
