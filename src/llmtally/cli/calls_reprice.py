@@ -56,8 +56,9 @@ def reprice(
     database: str | None = DatabaseOption,
 ) -> None:
     """Price again the calls stored without a price (all of them, or those that
-    started in --since..--until), with today's prices and rates; the rollups are
-    rebuilt in the same transaction. Priced calls are never changed."""
+    started in --since..--until) with the current catalog and rates, each at the
+    price in force when it started; the rollups are rebuilt in the same
+    transaction. Priced calls are never changed."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from llmtally.ledger.reprice import reprice as run
