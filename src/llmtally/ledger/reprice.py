@@ -39,11 +39,14 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from llmtally.catalog import Catalog
 from llmtally.currency.pivot import BILLED_COLUMNS, PIVOT
+from llmtally.gateway.call_rows import _NO_USAGE as NO_USAGE  # a call that reported none
+from llmtally.gateway.call_rows import repriced  # the capture paths' meter step
 from llmtally.ledger.advice_rollup import rebuild_advice
 from llmtally.ledger.advice_tables import ADVICE_TABLES
 from llmtally.ledger.rollups import rebuild_rollups
 from llmtally.ledger.rows import call_to_row, row_to_call
 from llmtally.ledger.schema import COST_COLUMNS, calls
+from llmtally.usage import Call
 
 if TYPE_CHECKING:
     from llmtally.ledger.store import Store
@@ -113,12 +116,12 @@ class RepriceResult:
         found.calls += 1
 
 
-def _kind(row: Mapping[str, Any]) -> str:
+def _kind(call: Call, row: Mapping[str, Any]) -> str:
     """Why a re-made row is still unpriced, in a word: the exchange rate (a
     price was found, in another currency), no usage reported, or no price."""
     if row["billed_currency"] is not None:
         return "no exchange rate"
-    if row["cost_error"] and "no usage" in row["cost_error"]:
+    if call.usage == NO_USAGE:
         return "no usage reported"
     return "no price"
 
@@ -142,13 +145,11 @@ def _unpriced_pages(
         after = rows[-1]["id"]
 
 
-def _priced_again(row: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
-    """The row ``row`` would be if its call were recorded now, with ``catalog``
-    and the current rates."""
-    from llmtally.gateway.call_rows import repriced  # the capture paths' meter step
-
+def _priced_again(row: Mapping[str, Any], catalog: Catalog) -> tuple[Call, dict[str, Any]]:
+    """The call ``row`` holds, and the row it would be if recorded now, with
+    ``catalog`` and the current rates."""
     call = row_to_call(row)
-    return call_to_row(repriced(call, catalog, call.key_id))
+    return call, call_to_row(repriced(call, catalog, call.key_id))
 
 
 _UPDATE = (
@@ -168,9 +169,9 @@ def _run(
     for page in _unpriced_pages(conn, since, until):
         changes = []
         for row in page:
-            new = _priced_again(row, catalog)
+            call, new = _priced_again(row, catalog)
             if new["cost_total"] is None:
-                result.add_left(_kind(new), new["cost_error"] or "no reason recorded")
+                result.add_left(_kind(call, new), new["cost_error"] or "no reason recorded")
                 continue
             result.add_priced(new)
             changes.append({"_id": row["id"]} | {f"_{k}": new[k] for k in REPRICED_COLUMNS})
