@@ -393,8 +393,13 @@ def _azure_call(case: Priced, tmp: Path, catalog: Catalog) -> None:
         config = {"upstreams": {"azure": upstream}}
         with _ledger_gateway(config, tmp, catalog) as url, azure_wire._azure(url, "x") as sdk:
             if case.stream:
-                chunks = sdk.chat.completions.create(
-                    model=case.model, messages=azure_wire.HELLO, stream=True
+                # read to the end: stopping at the first content chunk would close the
+                # stream early, and the gateway records a client gone (499) if it had
+                # not yet read the upstream's last event (a race seen once in CI)
+                chunks = list(
+                    sdk.chat.completions.create(
+                        model=case.model, messages=azure_wire.HELLO, stream=True
+                    )
                 )
                 assert any(chunk.choices and chunk.choices[0].delta.content for chunk in chunks)
             else:
