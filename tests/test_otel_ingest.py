@@ -61,7 +61,9 @@ ROOT, CHAT, FAILED, AGENT = "eee19b7ec3c1b174", "eee19b7ec3c1b175", "eee19b7ec3c
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[tuple[Store, LedgerWriter]]:
     with open_store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as store:
-        writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.01)
+        # db_timeout 30: a stall past the default 2 s on a shared machine (seen in CI)
+        # would send the rows to the spool; the spool path has tests of its own
+        writer = LedgerWriter(store, tmp_path / "spool.jsonl", flush_interval=0.01, db_timeout=30)
         yield store, writer
         writer.close()
 

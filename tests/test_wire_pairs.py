@@ -206,7 +206,10 @@ def recorded(
     tmp = tmp_path_factory.mktemp(request.param)
     with ReplayUpstream() as upstream, _ledger(request.param, tmp, request) as url:
         with open_store(url) as store:
-            writer = LedgerWriter(store, tmp / "spool.jsonl", flush_interval=0.02)
+            # db_timeout 30: a shared machine's PostgreSQL can stall past the default 2 s on
+            # an fsync (seen in CI), which sends the batch to the spool; these tests check
+            # what is recorded, the spool path has tests of its own
+            writer = LedgerWriter(store, tmp / "spool.jsonl", flush_interval=0.02, db_timeout=30)
             with live_gateway(_config(upstream.url), Catalog.load(), recorder=writer) as (gw, _):
                 _send_all(gw)
             assert writer.close(timeout=20)
