@@ -49,3 +49,21 @@ def _own_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.setenv("LLMTALLY_HOME", str(tmp_path_factory.mktemp("llmtally-home")))
         patch.delenv("LLMTALLY_PRICES", raising=False)
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _patient_ledger_writer() -> Iterator[None]:
+    """In tests, a LedgerWriter built without its own ``db_timeout`` waits up to 30 s
+    for a database call instead of the default 2 s. Past its timeout the writer sends
+    the batch to the spool (replayed later: nothing is lost), and a shared CI
+    machine's disk has stalled SQLite and PostgreSQL writes past 2 s, so the tests
+    that check what was recorded right after ``close()`` found rows missing (16 of
+    18, 270 of 300). The tests of the spool and timeout paths pass their own short
+    ``db_timeout``."""
+    from llmtally.ledger import LedgerWriter
+
+    defaults = LedgerWriter.__init__.__kwdefaults__
+    assert defaults is not None and defaults["db_timeout"] == 2.0
+    defaults["db_timeout"] = 30.0
+    yield
+    defaults["db_timeout"] = 2.0
