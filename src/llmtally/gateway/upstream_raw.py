@@ -206,6 +206,12 @@ class _Conn(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        """Drop the connection at once: a TLS one sends no close_notify, whose
+        exchange would outlive an event loop that is shutting down."""
+        if self.transport is not None:
+            self.transport.abort()
+
 
 class _Content:
     """The body, read the ways the gateway reads aiohttp's ``response.content``."""
@@ -344,11 +350,15 @@ class RawPool:
         idle.append(conn)
 
     async def close(self) -> None:
+        """At shutdown: the idle connections are aborted, not closed, and their
+        ``connection_lost`` runs before this returns; a TLS close would finish after
+        the loop had closed (uvloop: "Event loop is closed", an unclosed transport)."""
         self.closed = True
         for idle in self._idle.values():
             for conn in idle:
-                conn.close()
+                conn.abort()
         self._idle.clear()
+        await asyncio.sleep(0)  # the scheduled connection_lost callbacks run
 
 
 _CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
